@@ -1,0 +1,44 @@
+import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
+import type { Kysely } from "kysely";
+import * as inventory0001 from "./inventory/0001_init.ts";
+import * as orders0001 from "./orders/0001_init.ts";
+
+/**
+ * Migrations live in code, not read from disk at run time, so the compiled binary carries them.
+ * Each module owns a schema and its own migration history table inside it.
+ */
+export const moduleMigrations = {
+  inventory: { "0001_init": inventory0001 },
+  orders: { "0001_init": orders0001 },
+} satisfies Record<string, Record<string, Migration>>;
+
+export type MigratedModule = keyof typeof moduleMigrations;
+
+class InCodeProvider implements MigrationProvider {
+  constructor(private readonly migrations: Record<string, Migration>) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return this.migrations;
+  }
+}
+
+function migratorFor(db: Kysely<any>, module: MigratedModule): Migrator {
+  // The history table lives in `public` because the module's schema is created by its first migration.
+  return new Migrator({
+    db,
+    provider: new InCodeProvider(moduleMigrations[module]),
+    migrationTableName: `valerix_${module}_migrations`,
+    migrationLockTableName: `valerix_${module}_migrations_lock`,
+  });
+}
+
+export async function migrateModule(db: Kysely<any>, module: MigratedModule): Promise<string[]> {
+  const { error, results } = await migratorFor(db, module).migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}
+
+/** Names of migrations not yet applied, for readiness checks. */
+export async function pendingMigrations(db: Kysely<any>, module: MigratedModule): Promise<string[]> {
+  const all = await migratorFor(db, module).getMigrations();
+  return all.filter((m) => !m.executedAt).map((m) => m.name);
+}

@@ -1,0 +1,76 @@
+/**
+ * What the orders module may know about inventory. Adapters: `in-process` (same binary) and
+ * `http-client` (split mode). Both pass `tests/inventory-port.contract.ts`.
+ *
+ * Failures come in two kinds, and the difference is the whole point:
+ * - an *answer* (`DeductResult` with `outcome: "rejected"`) is final: never retried, never a
+ *   breaker failure;
+ * - a *transport* failure (`InventoryUnavailableError`: timeout, reset, 5xx) leaves the outcome
+ *   unknown. The caller may retry with the same `order_id`; inventory deducts at most once.
+ */
+export interface InventoryItem {
+  item_id: string;
+  item_name: string;
+  quantity: number;
+  reserved_quantity: number;
+  updated_at: string;
+}
+
+export interface DeductRequest {
+  order_id: string;
+  item_id: string;
+  quantity: number;
+}
+
+export type RejectionReason = "unknown_item" | "insufficient_stock" | "released";
+
+export type DeductResult =
+  | { outcome: "applied"; order_id: string; item_id: string; quantity: number; remaining: number | null; replayed: boolean }
+  | { outcome: "rejected"; order_id: string; item_id: string; quantity: number; reason: RejectionReason; replayed: boolean };
+
+export interface ReleaseResult {
+  order_id: string;
+  /** True when a standing deduction was undone (stock restored) by this or an earlier release. */
+  restored: boolean;
+  quantity: number;
+}
+
+export interface InventoryHealth {
+  ok: boolean;
+  checks: Record<string, { ok: boolean; detail?: string }>;
+}
+
+/** Per-call context that crosses the port: the request id for logs, and cancellation. */
+export interface CallContext {
+  requestId?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface InventoryPort {
+  /**
+   * Deducts stock for one order, at most once per `order_id`.
+   * `await inventory.deduct({ order_id, item_id: "ps5", quantity: 1 })` → `{ outcome: "applied", remaining: 999, … }`;
+   * a repeat returns the first outcome with `replayed: true`.
+   */
+  deduct(req: DeductRequest, ctx?: CallContext): Promise<DeductResult>;
+  /**
+   * Closes an order's account for good: restores a standing deduction and blocks any later one.
+   * `await inventory.release("0b6f…")` → `{ restored: true, quantity: 1 }`. Idempotent.
+   */
+  release(orderId: string, ctx?: CallContext): Promise<ReleaseResult>;
+  /** `await inventory.get("ps5")` → the item, or null. */
+  get(itemId: string, ctx?: CallContext): Promise<InventoryItem | null>;
+  /** `await inventory.list()` → every item, ordered by `item_id`. */
+  list(ctx?: CallContext): Promise<InventoryItem[]>;
+  /** `await inventory.health()` → `{ ok: true, checks: { database: { ok: true } } }`. */
+  health(ctx?: CallContext): Promise<InventoryHealth>;
+}
+
+/** The outcome of a call is unknown: timeout, reset connection, 5xx, open breaker. Retry with the same order id. */
+export class InventoryUnavailableError extends Error {
+  readonly code = "inventory_unavailable";
+  constructor(message: string, readonly cause_?: unknown, readonly kind: "timeout" | "transport" | "server_error" | "breaker_open" = "transport") {
+    super(message);
+    this.name = "InventoryUnavailableError";
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Configuration is read once, at start-up, from the environment. A bad value stops the process
+ * with a message naming the variable (exit code 2, see `cli.ts`), never later at first use.
+ * An empty variable counts as unset, so `FOO= valerix` behaves like no `FOO` at all.
+ */
+export type Role = "all" | "orders" | "inventory";
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+export interface Config {
+  port: number;
+  host: string;
+  role: Role;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  redisUrl: string | undefined;
+  redisToken: string | undefined;
+  inventoryUrl: string | undefined;
+  adminToken: string | undefined;
+  logLevel: LogLevel;
+  nodeEnv: string;
+  idempotencyTtlS: number;
+  /** Seconds to finish in-flight work after SIGTERM before exiting anyway. */
+  drainTimeoutS: number;
+  /** Orders per minute a single client may create; 0 turns rate limiting off. */
+  rateLimitPerMin: number;
+  seedCatalog: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function read(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === "" ? undefined : v.trim();
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(", ")}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function url(env: Env, name: string, schemes: readonly string[]): string | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, "is not a valid URL");
+  }
+  if (!schemes.includes(parsed.protocol)) {
+    throw new ConfigError(name, `scheme must be one of ${schemes.join(", ")}, got "${parsed.protocol}"`);
+  }
+  return raw;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (["1", "true", "yes", "on"].includes(raw.toLowerCase())) return true;
+  if (["0", "false", "no", "off"].includes(raw.toLowerCase())) return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const role = oneOf(env, "VALERIX_ROLE", ["all", "orders", "inventory"] as const, "all");
+  const redisUrl = url(env, "REDIS_URL", ["redis:", "rediss:", "https:", "http:"]);
+  const redisToken = read(env, "REDIS_TOKEN");
+  if (redisUrl && /^https?:/.test(redisUrl) && !redisToken) {
+    throw new ConfigError("REDIS_TOKEN", "is required when REDIS_URL is an Upstash REST (https://) URL");
+  }
+  const inventoryUrl = url(env, "INVENTORY_URL", ["http:", "https:"]);
+  if (role === "orders" && !inventoryUrl) {
+    throw new ConfigError("INVENTORY_URL", "is required when VALERIX_ROLE=orders");
+  }
+  const nodeEnv = read(env, "NODE_ENV") ?? "development";
+  return {
+    port: int(env, "PORT", 3000, 0, 65535),
+    host: read(env, "HOST") ?? "0.0.0.0",
+    role,
+    databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
+    dataDir: read(env, "VALERIX_DATA_DIR") ?? "./.valerix-data",
+    redisUrl,
+    redisToken,
+    inventoryUrl,
+    adminToken: read(env, "ADMIN_TOKEN"),
+    logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
+    nodeEnv,
+    idempotencyTtlS: int(env, "IDEMPOTENCY_TTL_S", 86_400, 60, 30 * 86_400),
+    drainTimeoutS: int(env, "DRAIN_TIMEOUT_S", 20, 0, 600),
+    rateLimitPerMin: int(env, "RATE_LIMIT_PER_MIN", nodeEnv === "production" ? 600 : 0, 0, 1_000_000),
+    seedCatalog: bool(env, "VALERIX_SEED_CATALOG", true),
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * The inventory module's only door. Other modules import from here and nowhere else
+ * (`tests/module-boundaries.test.ts` fails the build otherwise).
+ */
+import type { Database } from "../../src/platform/db.ts";
+import type { AdminGuard } from "../../src/http/app-context.ts";
+import { migrateModule } from "../../migrations/index.ts";
+import { createInProcessInventory } from "./adapters/in-process.ts";
+import { InventoryService, seedCatalog, type StockMovement } from "./internal/inventory.service.ts";
+import { inventoryRoutes } from "./internal/inventory.routes.ts";
+import { INVENTORY_TABLES } from "./internal/inventory.tables.ts";
+
+export * from "./inventory.port.ts";
+export type { StockMovement } from "./internal/inventory.service.ts";
+export { DEMO_CATALOG } from "./internal/inventory.service.ts";
+
+export interface InventoryModuleDeps {
+  database: Database;
+  adminGuard: AdminGuard;
+}
+
+export function createInventoryModule(deps: InventoryModuleDeps) {
+  const service = new InventoryService(deps.database);
+  return {
+    /** The in-process adapter of InventoryPort. */
+    port: createInProcessInventory(service),
+    routes: inventoryRoutes(service, deps.adminGuard),
+    tables: INVENTORY_TABLES,
+    migrate: () => migrateModule(deps.database.db, "inventory"),
+    seedDemoCatalog: () => seedCatalog(service),
+    onMovement: (listener: (m: StockMovement) => void) => service.onMovement(listener),
+    transactionCounts: () => service.transactionCounts(),
+    health: () => service.health(),
+  };
+}
+
+export type InventoryModule = ReturnType<typeof createInventoryModule>;

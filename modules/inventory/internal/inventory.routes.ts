@@ -1,0 +1,66 @@
+import { Elysia, t } from "elysia";
+import { problem } from "../../../src/http/problem.ts";
+import type { AdminGuard } from "../../../src/http/app-context.ts";
+import type { InventoryService } from "./inventory.service.ts";
+import { CreateItemBody, DeductBody, InventoryItemSchema, ItemParams, ReleaseBody, RestockBody } from "./inventory.model.ts";
+
+const REJECTION_CODE = { unknown_item: "unknown_item", insufficient_stock: "insufficient_stock", released: "order_released" } as const;
+
+/** Inventory's HTTP surface: public reads, the internal deduct/release used by orders in split mode, and admin writes. */
+export function inventoryRoutes(service: InventoryService, adminGuard: AdminGuard) {
+  const api = new Elysia({ prefix: "/api/inventory", name: "inventory-routes", detail: { tags: ["inventory"] } })
+    .get("/", () => service.list(), {
+      response: t.Array(InventoryItemSchema),
+      detail: { summary: "List every item with its stock" },
+    })
+    .get("/health", async ({ set }) => {
+      const h = await service.health();
+      if (!h.ok) set.status = 503;
+      return h;
+    }, { detail: { summary: "Inventory module health (used by the orders role)" } })
+    .get("/:item_id", ({ params }) => service.require(params.item_id), {
+      params: ItemParams,
+      response: { 200: InventoryItemSchema },
+      detail: { summary: "One item with its stock" },
+    })
+    .post(
+      "/deduct",
+      async ({ body }) => {
+        const r = await service.deduct(body);
+        if (r.outcome === "applied") return r;
+        // A refusal is an answer, not a failure: 422 with the outcome, so the HTTP client can
+        // tell it from a transport error and never retries it.
+        return problem(REJECTION_CODE[r.reason], `Order ${r.order_id} was refused: ${r.reason}`, { ...r });
+      },
+      {
+        body: DeductBody,
+        detail: {
+          summary: "Deduct stock for one order, at most once per order_id",
+          description: "A repeat with the same order_id returns the first outcome with `replayed: true`. Refusals are 422 problems carrying `outcome` and `reason`.",
+        },
+      },
+    )
+    .post("/release", ({ body }) => service.release(body.order_id), {
+      body: ReleaseBody,
+      detail: { summary: "Close an order's account: restore a standing deduction and block later ones (idempotent)" },
+    });
+
+  const admin = new Elysia({ prefix: "/api/admin/inventory", name: "inventory-admin-routes", detail: { tags: ["admin"] } })
+    .onBeforeHandle(adminGuard)
+    .post(
+      "/",
+      async ({ body, set }) => {
+        const item = await service.createItem(body.item_id, body.item_name, body.quantity);
+        set.status = 201;
+        return item;
+      },
+      { body: CreateItemBody, detail: { summary: "Create an item with its opening stock", security: [{ bearer: [] }] } },
+    )
+    .post("/:item_id/restock", ({ params, body }) => service.restock(params.item_id, body.quantity), {
+      params: ItemParams,
+      body: RestockBody,
+      detail: { summary: "Add stock, recorded as a transaction", security: [{ bearer: [] }] },
+    });
+
+  return new Elysia({ name: "inventory" }).use(api).use(admin);
+}

@@ -1,0 +1,139 @@
+import type { Database } from "../../../src/platform/db.ts";
+import { tablesAnswer } from "../../../src/platform/db.ts";
+import { AppError, NotFoundError } from "../../../src/platform/errors.ts";
+import type { DeductRequest, DeductResult, InventoryHealth, InventoryItem, ReleaseResult } from "../inventory.port.ts";
+import { LIMITS } from "../../../src/http/schemas.ts";
+import * as repo from "./inventory.repository.ts";
+import { INVENTORY_TABLES } from "./inventory.tables.ts";
+
+export class ItemExistsError extends AppError {
+  readonly code = "item_exists";
+}
+
+export class StockLimitError extends AppError {
+  readonly code = "stock_limit";
+}
+
+export interface StockMovement {
+  type: "deduct" | "release" | "restock" | "create";
+  item_id: string;
+  quantity: number;
+  remaining: number | null;
+}
+
+/** Inventory's rules, with no HTTP in sight. Listeners see every applied movement (metrics, UI). */
+export class InventoryService {
+  private readonly movementListeners = new Set<(m: StockMovement) => void>();
+
+  constructor(private readonly database: Database) {}
+
+  onMovement(listener: (m: StockMovement) => void): () => void {
+    this.movementListeners.add(listener);
+    return () => this.movementListeners.delete(listener);
+  }
+
+  private emit(m: StockMovement) {
+    for (const l of this.movementListeners) l(m);
+  }
+
+  async deduct(req: DeductRequest): Promise<DeductResult> {
+    const row = await repo.deduct(this.database, req.order_id, req.item_id, req.quantity);
+    const base = { order_id: req.order_id, item_id: req.item_id, quantity: req.quantity };
+    switch (row.kind) {
+      case "applied":
+        this.emit({ type: "deduct", item_id: req.item_id, quantity: req.quantity, remaining: row.remaining });
+        return { ...base, outcome: "applied", remaining: row.remaining, replayed: false };
+      case "refused":
+        return { ...base, outcome: "rejected", reason: row.reason, replayed: false };
+      case "first": {
+        const first = { order_id: req.order_id, item_id: row.item_id || req.item_id, quantity: row.quantity || req.quantity };
+        return row.outcome === "applied"
+          ? { ...first, outcome: "applied", remaining: null, replayed: true }
+          : { ...first, outcome: "rejected", reason: row.outcome, replayed: true };
+      }
+    }
+  }
+
+  async release(orderId: string): Promise<ReleaseResult> {
+    const r = await repo.release(this.database, orderId);
+    if (r.restored) this.emit({ type: "release", item_id: "", quantity: r.quantity, remaining: null });
+    return { order_id: orderId, restored: r.restored, quantity: r.quantity };
+  }
+
+  get(itemId: string): Promise<InventoryItem | null> {
+    return repo.getItem(this.database, itemId);
+  }
+
+  async require(itemId: string): Promise<InventoryItem> {
+    const item = await repo.getItem(this.database, itemId);
+    if (!item) throw new NotFoundError(`No item with id "${itemId}"`, { item_id: itemId });
+    return item;
+  }
+
+  list(): Promise<InventoryItem[]> {
+    return repo.listItems(this.database);
+  }
+
+  async createItem(itemId: string, itemName: string, quantity: number): Promise<InventoryItem> {
+    const item = await repo.createItem(this.database, itemId, itemName, quantity);
+    if (!item) throw new ItemExistsError(`Item "${itemId}" already exists`, { item_id: itemId });
+    this.emit({ type: "create", item_id: itemId, quantity, remaining: item.quantity });
+    return item;
+  }
+
+  async restock(itemId: string, quantity: number): Promise<InventoryItem> {
+    const item = await repo.restock(this.database, itemId, quantity, LIMITS.stockMax);
+    if (!item) {
+      await this.require(itemId);
+      throw new StockLimitError(`Stock of "${itemId}" may not exceed ${LIMITS.stockMax}`, { item_id: itemId });
+    }
+    this.emit({ type: "restock", item_id: itemId, quantity, remaining: item.quantity });
+    return item;
+  }
+
+  async health(): Promise<InventoryHealth> {
+    const checks: InventoryHealth["checks"] = {};
+    try {
+      await this.database.ping();
+      checks.database = { ok: true };
+    } catch (err) {
+      checks.database = { ok: false, detail: (err as Error).message };
+    }
+    try {
+      await tablesAnswer(this.database, INVENTORY_TABLES);
+      checks.inventory_tables = { ok: true };
+    } catch (err) {
+      checks.inventory_tables = { ok: false, detail: (err as Error).message };
+    }
+    return { ok: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  transactionCounts(): Promise<Record<string, number>> {
+    return repo.transactionCounts(this.database);
+  }
+}
+
+/** The demo catalog seeded on first start, so a fresh install has something to order. */
+export const DEMO_CATALOG: ReadonlyArray<{ item_id: string; item_name: string; quantity: number }> = [
+  { item_id: "ps5", item_name: "PlayStation 5", quantity: 1000 },
+  { item_id: "xbox-series-x", item_name: "Xbox Series X", quantity: 1000 },
+  { item_id: "switch-2", item_name: "Nintendo Switch 2", quantity: 1500 },
+  { item_id: "steam-deck", item_name: "Steam Deck OLED", quantity: 1200 },
+  { item_id: "dualsense", item_name: "DualSense Controller", quantity: 5000 },
+  { item_id: "quest-3", item_name: "Meta Quest 3", quantity: 1000 },
+];
+
+export async function seedCatalog(service: InventoryService): Promise<number> {
+  if ((await service.list()).length > 0) return 0;
+  let n = 0;
+  for (const item of DEMO_CATALOG) {
+    try {
+      await service.createItem(item.item_id, item.item_name, item.quantity);
+      n++;
+    } catch (err) {
+      // Another replica seeded it between our check and insert: that is fine.
+      if (!(err instanceof ItemExistsError)) throw err;
+    }
+  }
+  return n;
+}

@@ -1,0 +1,29 @@
+import { t } from "elysia";
+import { ItemId, OrderId, OrderQuantity, Timestamp } from "../../../src/http/schemas.ts";
+
+export const CreateOrderBody = t.Object({ item_id: ItemId, quantity: OrderQuantity }, { additionalProperties: false });
+
+export const OrderStatusSchema = t.Union([
+  t.Literal("pending"),
+  t.Literal("confirmed"),
+  t.Literal("rejected"),
+  t.Literal("queued"),
+  t.Literal("failed"),
+]);
+
+export const OrderSchema = t.Object({
+  order_id: t.String({ format: "uuid" }),
+  item_id: t.String(),
+  quantity: t.Integer(),
+  status: OrderStatusSchema,
+  reason: t.Union([t.String(), t.Null()]),
+  attempts: t.Integer(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+
+export const OrderParams = t.Object({ id: OrderId });
+export const ListQuery = t.Object(
+  { status: t.Optional(OrderStatusSchema), limit: t.Optional(t.Numeric({ minimum: 1, maximum: 100 })) },
+  { additionalProperties: false },
+);

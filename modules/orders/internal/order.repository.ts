@@ -1,0 +1,202 @@
+import type { Kysely } from "kysely";
+import type { Database } from "../../../src/platform/db.ts";
+import type { OrderStatus, OrdersTables } from "./order.tables.ts";
+
+/**
+ * Orders' SQL. Each step of an order is one statement that commits on its own: claiming the
+ * idempotency key together with the order, and finishing the order together with its history
+ * row and the stored response. Round trips, not fsync or JavaScript, decide this flow's speed.
+ */
+
+// The key is claimed by the insert; an expired key is taken over in the same statement.
+const CLAIM_SQL = `
+with claim as (
+  insert into orders.idempotency_keys (key, fingerprint, state, order_id, expires_at, created_at, updated_at)
+  values ($1, $2, 'in_flight', $3::uuid, $6::timestamptz + make_interval(secs => $7::int), $6::timestamptz, $6::timestamptz)
+  on conflict (key) do update set
+    fingerprint = excluded.fingerprint, state = 'in_flight', order_id = excluded.order_id,
+    response_status = null, response_body = null,
+    created_at = excluded.created_at, updated_at = excluded.updated_at, expires_at = excluded.expires_at
+  where orders.idempotency_keys.expires_at < excluded.created_at
+  returning order_id
+), ord as (
+  insert into orders.orders (order_id, item_id, quantity, status, request_id, created_at, updated_at)
+  select order_id, $4, $5::int, 'pending', $8, $6::timestamptz, $6::timestamptz from claim
+  returning order_id
+), hist as (
+  insert into orders.order_history (order_id, status, at) select order_id, 'pending', $6::timestamptz from ord
+)
+select order_id from ord`;
+
+// With the breaker open the order is recorded as queued, its 202 stored, in one statement.
+const CLAIM_QUEUED_SQL = `
+with claim as (
+  insert into orders.idempotency_keys (key, fingerprint, state, order_id, response_status, response_body, expires_at, created_at, updated_at)
+  values ($1, $2, 'done', $3::uuid, 202, $9, $6::timestamptz + make_interval(secs => $7::int), $6::timestamptz, $6::timestamptz)
+  on conflict (key) do update set
+    fingerprint = excluded.fingerprint, state = 'done', order_id = excluded.order_id,
+    response_status = excluded.response_status, response_body = excluded.response_body,
+    created_at = excluded.created_at, updated_at = excluded.updated_at, expires_at = excluded.expires_at
+  where orders.idempotency_keys.expires_at < excluded.created_at
+  returning order_id
+), ord as (
+  insert into orders.orders (order_id, item_id, quantity, status, reason, request_id, created_at, updated_at)
+  select order_id, $4, $5::int, 'queued', $10, $8, $6::timestamptz, $6::timestamptz from claim
+  returning order_id
+), hist as (
+  insert into orders.order_history (order_id, status, reason, at)
+  select order_id, s.status, s.reason, $6::timestamptz from ord,
+    (values (1, 'pending', null::text), (2, 'queued', $10)) as s(n, status, reason)
+  order by s.n
+)
+select order_id from ord`;
+
+// A transition from one of the allowed states, its history row, and, while the key is still in
+// flight, the response a retrying client will be given.
+const TRANSITION_SQL = `
+with o as (
+  update orders.orders set status = $2, reason = $3, updated_at = $4::timestamptz, attempts = attempts + $5::int
+  where order_id = $1::uuid and status = any($6::text[])
+  returning order_id
+), h as (
+  insert into orders.order_history (order_id, status, reason, at) select order_id, $2, $3, $4::timestamptz from o
+), k as (
+  update orders.idempotency_keys set state = 'done', response_status = $7::int, response_body = $8, updated_at = $4::timestamptz
+  where order_id = $1::uuid and state = 'in_flight' and $7::int is not null and exists (select 1 from o)
+)
+select count(*)::int as n from o`;
+
+const KEY_SQL = `
+select fingerprint, state, order_id, response_status, response_body, updated_at, expires_at
+from orders.idempotency_keys where key = $1`;
+
+export interface OrderRow {
+  order_id: string;
+  item_id: string;
+  quantity: number;
+  status: OrderStatus;
+  reason: string | null;
+  attempts: number;
+  request_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface KeyRow {
+  fingerprint: string;
+  state: "in_flight" | "done";
+  order_id: string;
+  response_status: number | null;
+  response_body: string | null;
+  updated_at: Date;
+  expires_at: Date;
+}
+
+export interface NewOrder {
+  key: string;
+  fingerprint: string;
+  orderId: string;
+  itemId: string;
+  quantity: number;
+  at: Date;
+  ttlS: number;
+  requestId: string | null;
+}
+
+/** Claims the key and inserts the pending order; false when the key is already taken (and live). */
+export async function claim(database: Database, o: NewOrder): Promise<boolean> {
+  const rows = await database.query("ord_claim", CLAIM_SQL, [
+    o.key, o.fingerprint, o.orderId, o.itemId, o.quantity, o.at.toISOString(), o.ttlS, o.requestId,
+  ]);
+  return rows.length > 0;
+}
+
+export async function claimQueued(database: Database, o: NewOrder, responseBody: string, reason: string): Promise<boolean> {
+  const rows = await database.query("ord_claim_queued", CLAIM_QUEUED_SQL, [
+    o.key, o.fingerprint, o.orderId, o.itemId, o.quantity, o.at.toISOString(), o.ttlS, o.requestId, responseBody, reason,
+  ]);
+  return rows.length > 0;
+}
+
+export interface Transition {
+  orderId: string;
+  to: OrderStatus;
+  from: readonly OrderStatus[];
+  reason: string | null;
+  at: Date;
+  /** 1 when this transition follows an inventory call made by the retry worker. */
+  attempt?: 0 | 1;
+  /** The response to store for a key still in flight (null: leave the key alone). */
+  response?: { status: number; body: string } | null;
+}
+
+/** Applies a state transition if the order is in one of `from`; returns whether it did. */
+export async function transition(database: Database, t: Transition): Promise<boolean> {
+  const rows = await database.query<{ n: number }>("ord_transition", TRANSITION_SQL, [
+    t.orderId, t.to, t.reason, t.at.toISOString(), t.attempt ?? 0, t.from, t.response?.status ?? null, t.response?.body ?? null,
+  ]);
+  return (rows[0]?.n ?? 0) > 0;
+}
+
+export async function findKey(database: Database, key: string): Promise<KeyRow | null> {
+  const rows = await database.query<KeyRow>("ord_key", KEY_SQL, [key]);
+  return rows[0] ?? null;
+}
+
+const typed = (database: Database) => database.db as Kysely<OrdersTables>;
+
+const orderColumns = ["order_id", "item_id", "quantity", "status", "reason", "attempts", "request_id", "created_at", "updated_at"] as const;
+
+export async function findOrder(database: Database, orderId: string): Promise<OrderRow | null> {
+  const r = await typed(database).selectFrom("orders.orders").select(orderColumns).where("order_id", "=", orderId).executeTakeFirst();
+  return (r as OrderRow | undefined) ?? null;
+}
+
+export async function listOrders(database: Database, opts: { status?: OrderStatus; limit: number }): Promise<OrderRow[]> {
+  let q = typed(database).selectFrom("orders.orders").select(orderColumns).orderBy("created_at", "desc").orderBy("order_id").limit(opts.limit);
+  if (opts.status) q = q.where("status", "=", opts.status);
+  return (await q.execute()) as OrderRow[];
+}
+
+export async function orderHistory(database: Database, orderId: string) {
+  return typed(database)
+    .selectFrom("orders.order_history")
+    .select(["status", "reason", "at"])
+    .where("order_id", "=", orderId)
+    .orderBy("id")
+    .execute();
+}
+
+/** Orders no one is working on: pending or queued and untouched for `olderThanMs`. */
+export async function findStranded(database: Database, now: Date, olderThanMs: number, limit: number): Promise<OrderRow[]> {
+  const before = new Date(now.getTime() - olderThanMs);
+  return (await typed(database)
+    .selectFrom("orders.orders")
+    .select(orderColumns)
+    .where("status", "in", ["pending", "queued"])
+    .where("updated_at", "<", before)
+    .orderBy("updated_at")
+    .limit(limit)
+    .execute()) as OrderRow[];
+}
+
+/** Marks an order as touched so the sweeper leaves it alone while the worker holds it. */
+export async function touch(database: Database, orderId: string, at: Date): Promise<void> {
+  await typed(database).updateTable("orders.orders").set({ updated_at: at }).where("order_id", "=", orderId).execute();
+}
+
+export async function countByStatus(database: Database): Promise<Record<OrderStatus, number>> {
+  const rows = await typed(database)
+    .selectFrom("orders.orders")
+    .select(["status", (eb) => eb.fn.countAll<number>().as("n")])
+    .groupBy("status")
+    .execute();
+  const out: Record<OrderStatus, number> = { pending: 0, confirmed: 0, rejected: 0, queued: 0, failed: 0 };
+  for (const r of rows) out[r.status] = Number(r.n);
+  return out;
+}
+
+export async function deleteExpiredKeys(database: Database, now: Date): Promise<number> {
+  const r = await typed(database).deleteFrom("orders.idempotency_keys").where("expires_at", "<", now).executeTakeFirst();
+  return Number(r.numDeletedRows);
+}

@@ -1,0 +1,328 @@
+import { createHash, randomUUID } from "node:crypto";
+import type { Database } from "../../../src/platform/db.ts";
+import { tablesAnswer } from "../../../src/platform/db.ts";
+import { AppError, NotFoundError } from "../../../src/platform/errors.ts";
+import { systemClock, type Clock } from "../../../src/platform/clock.ts";
+import type { KeyValueStore } from "../../../src/platform/kv/kv.port.ts";
+import { problemFor } from "../../../src/http/problem.ts";
+import { InventoryUnavailableError, type DeductResult, type InventoryPort } from "../../inventory/index.ts";
+import * as repo from "./order.repository.ts";
+import { ORDER_TABLES, type OrderStatus } from "./order.tables.ts";
+
+export class IdempotencyKeyReusedError extends AppError {
+  readonly code = "idempotency_key_reused";
+}
+export class IdempotencyKeyInUseError extends AppError {
+  readonly code = "idempotency_key_in_use";
+}
+export class MissingIdempotencyKeyError extends AppError {
+  readonly code = "missing_idempotency_key";
+}
+export class InvalidIdempotencyKeyError extends AppError {
+  readonly code = "invalid_idempotency_key";
+}
+
+/**
+ * What the orders module needs from the resilience layer: run a call under timeout and breaker,
+ * and say whether the breaker would refuse a call right now (checked before any write).
+ */
+export interface CallPolicy {
+  execute<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T>;
+  isOpen(): boolean;
+}
+
+/** No timeout, no breaker: for tests that exercise the order flow alone. */
+export const directPolicy: CallPolicy = {
+  execute: (fn) => fn(new AbortController().signal),
+  isOpen: () => false,
+};
+
+export interface OrderView {
+  order_id: string;
+  item_id: string;
+  quantity: number;
+  status: OrderStatus;
+  reason: string | null;
+  attempts: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A finished HTTP answer for an order request: what is sent now and replayed later, byte for byte. */
+export interface OrderResponse {
+  status: number;
+  body: string;
+  replayed: boolean;
+  orderId: string | null;
+}
+
+export interface OrderOutcomeEvent {
+  outcome: "confirmed" | "rejected" | "queued" | "replayed" | "conflict";
+  status: number;
+  durationMs: number;
+  cacheHit?: boolean;
+}
+
+export interface OrderServiceDeps {
+  database: Database;
+  inventory: InventoryPort;
+  kv: KeyValueStore;
+  policy?: CallPolicy;
+  /** Called with every order that must be retried; a failure here is survivable (the sweeper). */
+  enqueue?: (orderId: string, requestId: string | null) => Promise<void>;
+  idempotencyTtlS: number;
+  clock?: Clock;
+  /** A key still in flight after this long belongs to a request that died; answer from the order. */
+  inFlightLeaseMs?: number;
+  onError?: (err: unknown, context: string) => void;
+}
+
+const KEY_PATTERN = /^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$/;
+const CACHE_PREFIX = "idem:";
+
+/**
+ * Parses an `Idempotency-Key` header. The IETF draft makes it a structured-field string
+ * (`"abc"`); a bare token is accepted too, as most clients send one.
+ */
+export function parseIdempotencyKey(header: string | null | undefined): string {
+  if (header === null || header === undefined || header.trim() === "") {
+    throw new MissingIdempotencyKeyError("Send an Idempotency-Key header: 1–255 printable ASCII characters, unique per logical order.");
+  }
+  let key = header.trim();
+  if (key.length >= 2 && key.startsWith('"') && key.endsWith('"')) key = key.slice(1, -1);
+  if (!KEY_PATTERN.test(key)) {
+    throw new InvalidIdempotencyKeyError("The Idempotency-Key must be 1–255 printable ASCII characters.");
+  }
+  return key;
+}
+
+export function fingerprint(itemId: string, quantity: number): string {
+  return createHash("sha256").update(`POST /api/orders\n${JSON.stringify({ item_id: itemId, quantity })}`).digest("base64url");
+}
+
+export function toView(r: repo.OrderRow): OrderView {
+  return {
+    order_id: r.order_id,
+    item_id: r.item_id,
+    quantity: r.quantity,
+    status: r.status,
+    reason: r.reason,
+    attempts: r.attempts,
+    created_at: new Date(r.created_at).toISOString(),
+    updated_at: new Date(r.updated_at).toISOString(),
+  };
+}
+
+export function statusCodeFor(status: OrderStatus): number {
+  return status === "confirmed" ? 201 : status === "rejected" || status === "failed" ? 422 : 202;
+}
+
+/** The body for an order in a given state: the order itself, or a problem carrying it for refusals. */
+export function responseBodyFor(view: OrderView): string {
+  if (view.status === "rejected" || view.status === "failed") {
+    const code = view.reason === "insufficient_stock" || view.reason === "unknown_item" ? view.reason : "order_released";
+    // RFC 9457 reserves `status` for the HTTP status, so the order's own state travels as `order_status`.
+    const { status, ...order } = view;
+    return JSON.stringify(problemFor(code, `Order ${view.order_id} was ${status}: ${view.reason ?? "no reason"}`, { ...order, order_status: status }));
+  }
+  return JSON.stringify(view);
+}
+
+export class OrderService {
+  private readonly clock: Clock;
+  private readonly policy: CallPolicy;
+  private readonly leaseMs: number;
+  private readonly listeners = new Set<(e: OrderOutcomeEvent) => void>();
+
+  constructor(private readonly deps: OrderServiceDeps) {
+    this.clock = deps.clock ?? systemClock;
+    this.policy = deps.policy ?? directPolicy;
+    this.leaseMs = deps.inFlightLeaseMs ?? 30_000;
+  }
+
+  onOutcome(listener: (e: OrderOutcomeEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(e: OrderOutcomeEvent) {
+    for (const l of this.listeners) l(e);
+  }
+
+  /**
+   * Creates an order under an idempotency key. Exactly one order exists per live key, however
+   * many duplicates race; a finished request is replayed byte for byte.
+   */
+  async create(key: string, input: { item_id: string; quantity: number }, requestId: string | null): Promise<OrderResponse> {
+    const started = this.clock.now();
+    const at = new Date(started);
+    const fp = fingerprint(input.item_id, input.quantity);
+    const order: repo.NewOrder = {
+      key,
+      fingerprint: fp,
+      orderId: randomUUID(),
+      itemId: input.item_id,
+      quantity: input.quantity,
+      at,
+      ttlS: this.deps.idempotencyTtlS,
+      requestId,
+    };
+    const view: OrderView = {
+      order_id: order.orderId,
+      item_id: order.itemId,
+      quantity: order.quantity,
+      status: "pending",
+      reason: null,
+      attempts: 0,
+      created_at: at.toISOString(),
+      updated_at: at.toISOString(),
+    };
+
+    // Breaker open: no point calling inventory. Record the order as queued, with its 202, in one statement.
+    if (this.policy.isOpen()) {
+      const queued = { ...view, status: "queued" as const, reason: "inventory_unavailable" };
+      const body = JSON.stringify(queued);
+      if (!(await repo.claimQueued(this.deps.database, order, body, "inventory_unavailable"))) return this.existing(key, fp, started);
+      await this.enqueue(order.orderId, requestId);
+      return this.finish({ status: 202, body, replayed: false, orderId: order.orderId }, "queued", started, key, fp);
+    }
+
+    if (!(await repo.claim(this.deps.database, order))) return this.existing(key, fp, started);
+
+    let result: DeductResult | null = null;
+    let unavailable: string | null = null;
+    try {
+      result = await this.policy.execute((signal) =>
+        this.deps.inventory.deduct({ order_id: order.orderId, item_id: order.itemId, quantity: order.quantity }, { requestId: requestId ?? undefined, signal }),
+      );
+    } catch (err) {
+      // Anything but an answer leaves the outcome unknown: queue it; the retry reuses the order id.
+      if (!(err instanceof InventoryUnavailableError)) this.deps.onError?.(err, "inventory deduct");
+      unavailable = err instanceof InventoryUnavailableError ? err.kind : "unexpected_error";
+    }
+
+    const now = new Date(this.clock.now());
+    const next: OrderView =
+      result?.outcome === "applied"
+        ? { ...view, status: "confirmed", updated_at: now.toISOString() }
+        : result?.outcome === "rejected"
+          ? { ...view, status: "rejected", reason: result.reason, updated_at: now.toISOString() }
+          : { ...view, status: "queued", reason: `inventory_unavailable:${unavailable}`, updated_at: now.toISOString() };
+    const response = { status: statusCodeFor(next.status), body: responseBodyFor(next) };
+    const moved = await repo.transition(this.deps.database, {
+      orderId: order.orderId,
+      to: next.status,
+      from: ["pending"],
+      reason: next.reason,
+      at: now,
+      response,
+    });
+    if (!moved) {
+      // The sweeper took this order over (we were slower than the lease): answer with what stands.
+      return this.fromOrder(order.orderId, started);
+    }
+    if (next.status === "queued") await this.enqueue(order.orderId, requestId);
+    return this.finish({ ...response, replayed: false, orderId: order.orderId }, next.status as "confirmed" | "rejected" | "queued", started, key, fp);
+  }
+
+  private finish(
+    res: OrderResponse,
+    outcome: OrderOutcomeEvent["outcome"],
+    started: number,
+    key: string,
+    fp: string,
+  ): OrderResponse {
+    this.emit({ outcome, status: res.status, durationMs: this.clock.now() - started });
+    // Off the latency path: PostgreSQL already holds the response; the cache only saves a query on replays.
+    void this.deps.kv
+      .set(CACHE_PREFIX + key, JSON.stringify({ fp, status: res.status, body: res.body, order_id: res.orderId }), {
+        ttlMs: this.deps.idempotencyTtlS * 1000,
+      })
+      .catch((err) => this.deps.onError?.(err, "idempotency cache write"));
+    return res;
+  }
+
+  private async enqueue(orderId: string, requestId: string | null) {
+    try {
+      await this.deps.enqueue?.(orderId, requestId);
+    } catch (err) {
+      // The order is safely `queued` in PostgreSQL; the sweeper will enqueue it again.
+      this.deps.onError?.(err, "retry enqueue");
+    }
+  }
+
+  /** The key was taken: replay, refuse as reused, or say it is still in flight. */
+  private async existing(key: string, fp: string, started: number): Promise<OrderResponse> {
+    const cached = await this.deps.kv.get(CACHE_PREFIX + key).catch(() => null);
+    if (cached) {
+      const c = JSON.parse(cached) as { fp: string; status: number; body: string; order_id: string | null };
+      if (c.fp !== fp) throw this.reused(key);
+      this.emit({ outcome: "replayed", status: c.status, durationMs: this.clock.now() - started, cacheHit: true });
+      return { status: c.status, body: c.body, replayed: true, orderId: c.order_id };
+    }
+    const row = await repo.findKey(this.deps.database, key);
+    if (!row) {
+      // Expired and deleted between our claim and this read: a rare race; the client may retry.
+      throw new IdempotencyKeyInUseError("The key changed hands while this request ran; retry it.");
+    }
+    if (row.fingerprint !== fp) throw this.reused(key);
+    if (row.state === "done" && row.response_status !== null && row.response_body !== null) {
+      const res = { status: row.response_status, body: row.response_body, replayed: true, orderId: row.order_id };
+      void this.deps.kv
+        .set(CACHE_PREFIX + key, JSON.stringify({ fp, status: res.status, body: res.body, order_id: res.orderId }), {
+          ttlMs: Math.max(1000, new Date(row.expires_at).getTime() - this.clock.now()),
+        })
+        .catch(() => {});
+      this.emit({ outcome: "replayed", status: res.status, durationMs: this.clock.now() - started, cacheHit: false });
+      return res;
+    }
+    if (this.clock.now() - new Date(row.updated_at).getTime() > this.leaseMs) {
+      // The request that claimed it died mid-flight; the order itself tells the truth now.
+      const r = await this.fromOrder(row.order_id, started);
+      return { ...r, replayed: true };
+    }
+    this.emit({ outcome: "conflict", status: 409, durationMs: this.clock.now() - started });
+    throw new IdempotencyKeyInUseError("A request with this Idempotency-Key is still being processed; retry shortly.", {
+      order_id: row.order_id,
+    });
+  }
+
+  private reused(key: string) {
+    this.emit({ outcome: "conflict", status: 422, durationMs: 0 });
+    return new IdempotencyKeyReusedError(`Idempotency-Key "${key}" was already used with a different request body.`);
+  }
+
+  private async fromOrder(orderId: string, started: number): Promise<OrderResponse> {
+    const row = await repo.findOrder(this.deps.database, orderId);
+    if (!row) throw new NotFoundError(`Order ${orderId} not found`);
+    const view = toView(row);
+    const status = statusCodeFor(view.status);
+    this.emit({ outcome: "replayed", status, durationMs: this.clock.now() - started });
+    return { status, body: responseBodyFor(view), replayed: false, orderId };
+  }
+
+  async get(orderId: string): Promise<OrderView & { history: Array<{ status: string; reason: string | null; at: string }> }> {
+    const row = await repo.findOrder(this.deps.database, orderId);
+    if (!row) throw new NotFoundError(`Order ${orderId} not found`, { order_id: orderId });
+    const history = await repo.orderHistory(this.deps.database, orderId);
+    return { ...toView(row), history: history.map((h) => ({ status: h.status, reason: h.reason, at: new Date(h.at).toISOString() })) };
+  }
+
+  async list(opts: { status?: OrderStatus; limit?: number }): Promise<OrderView[]> {
+    const rows = await repo.listOrders(this.deps.database, { status: opts.status, limit: Math.min(opts.limit ?? 100, 100) });
+    return rows.map(toView);
+  }
+
+  countByStatus() {
+    return repo.countByStatus(this.deps.database);
+  }
+
+  async health(): Promise<Record<string, { ok: boolean; detail?: string }>> {
+    try {
+      await tablesAnswer(this.deps.database, ORDER_TABLES);
+      return { orders_tables: { ok: true } };
+    } catch (err) {
+      return { orders_tables: { ok: false, detail: (err as Error).message } };
+    }
+  }
+}

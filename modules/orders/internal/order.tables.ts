@@ -1,0 +1,45 @@
+import type { ColumnType, Generated } from "kysely";
+
+export type OrderStatus = "pending" | "confirmed" | "rejected" | "queued" | "failed";
+export const ORDER_STATUSES: readonly OrderStatus[] = ["pending", "confirmed", "rejected", "queued", "failed"];
+export const FINAL_STATUSES: readonly OrderStatus[] = ["confirmed", "rejected", "failed"];
+
+export interface OrderTable {
+  order_id: string;
+  item_id: string;
+  quantity: number;
+  status: OrderStatus;
+  reason: string | null;
+  attempts: Generated<number>;
+  request_id: string | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface OrderHistoryTable {
+  id: Generated<number>;
+  order_id: string;
+  status: OrderStatus;
+  reason: string | null;
+  at: ColumnType<Date, Date | undefined, never>;
+}
+
+export interface IdempotencyKeyTable {
+  key: string;
+  fingerprint: string;
+  state: "in_flight" | "done";
+  order_id: string;
+  response_status: number | null;
+  response_body: string | null;
+  created_at: ColumnType<Date, Date | undefined, Date>;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+  expires_at: Date;
+}
+
+export interface OrdersTables {
+  "orders.orders": OrderTable;
+  "orders.order_history": OrderHistoryTable;
+  "orders.idempotency_keys": IdempotencyKeyTable;
+}
+
+export const ORDER_TABLES = ["orders.orders", "orders.order_history", "orders.idempotency_keys"] as const;

@@ -1,0 +1,62 @@
+import { Elysia } from "elysia";
+
+export interface CheckResult {
+  ok: boolean;
+  detail?: string;
+  [extra: string]: unknown;
+}
+export type HealthCheck = () => Promise<CheckResult>;
+
+/**
+ * Health in Kubernetes' terms: `live` says the process runs (never touches a dependency, so a
+ * database outage does not get every pod restarted); `ready` says this instance can serve
+ * (dependencies and migrations); `deep` adds what this instance depends on further away
+ * (inventory's own health and the breaker, on the orders role).
+ */
+export interface HealthRegistry {
+  ready: Record<string, HealthCheck>;
+  deep: Record<string, HealthCheck>;
+  role: string;
+}
+
+async function run(checks: Record<string, HealthCheck>, timeoutMs = 2_000): Promise<{ ok: boolean; checks: Record<string, CheckResult> }> {
+  const entries = await Promise.all(
+    Object.entries(checks).map(async ([name, check]): Promise<[string, CheckResult]> => {
+      const started = performance.now();
+      try {
+        const r = await Promise.race([
+          check(),
+          new Promise<CheckResult>((resolve) => setTimeout(() => resolve({ ok: false, detail: `no answer within ${timeoutMs} ms` }), timeoutMs)),
+        ]);
+        return [name, { ...r, duration_ms: Math.round(performance.now() - started) }];
+      } catch (err) {
+        return [name, { ok: false, detail: (err as Error).message, duration_ms: Math.round(performance.now() - started) }];
+      }
+    }),
+  );
+  const out = Object.fromEntries(entries);
+  return { ok: entries.every(([, r]) => r.ok), checks: out };
+}
+
+function answer(role: string, result: { ok: boolean; checks: Record<string, CheckResult> }) {
+  return new Response(JSON.stringify({ status: result.ok ? "ok" : "degraded", role, checks: result.checks }), {
+    status: result.ok ? 200 : 503,
+    headers: { "content-type": "application/json", "cache-control": "no-store" },
+  });
+}
+
+export function healthRoutes(registry: HealthRegistry) {
+  return new Elysia({ name: "health", detail: { tags: ["ops"] } })
+    .get("/health/live", () => new Response(JSON.stringify({ status: "ok", role: registry.role }), { headers: { "content-type": "application/json", "cache-control": "no-store" } }), {
+      detail: { summary: "Liveness: the process runs" },
+    })
+    .get("/health/ready", async () => answer(registry.role, await run(registry.ready)), {
+      detail: { summary: "Readiness: dependencies answer and migrations are applied" },
+    })
+    .get("/health", async () => answer(registry.role, await run(registry.ready)), {
+      detail: { summary: "Health with per-check detail; 503 when any check fails" },
+    })
+    .get("/health/deep", async () => answer(registry.role, await run({ ...registry.ready, ...registry.deep })), {
+      detail: { summary: "Health plus what this role depends on further away (inventory, breaker)" },
+    });
+}

@@ -1,0 +1,97 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * Every metric Valerix exports, created once. Domain code never imports this file: the
+ * composition root subscribes to the modules' events and updates these. Label sets are bounded
+ * (route templates, not paths; item ids from the catalog).
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const m = {
+    registry,
+    httpDuration: new Histogram({
+      name: "http_request_duration_seconds",
+      help: "HTTP request duration by route template, method and status",
+      labelNames: ["route", "method", "status"] as const,
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    orderDuration: new Histogram({
+      name: "order_processing_duration_seconds",
+      help: "Time to answer an order request, by outcome",
+      labelNames: ["outcome"] as const,
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    ordersTotal: new Counter({
+      name: "orders_total",
+      help: "Order requests answered, by resulting status",
+      labelNames: ["status"] as const,
+      registers: [registry],
+    }),
+    ordersByState: new Gauge({
+      name: "orders_by_state",
+      help: "Orders in the database by state",
+      labelNames: ["status"] as const,
+      registers: [registry],
+    }),
+    ordersPending: new Gauge({ name: "orders_pending", help: "Orders not yet final (pending or queued)", registers: [registry] }),
+    idempotencyCacheHits: new Counter({
+      name: "idempotency_cache_hits_total",
+      help: "Replays answered from the key-value cache without a database read",
+      registers: [registry],
+    }),
+    stockLevel: new Gauge({
+      name: "inventory_stock_level",
+      help: "Units in stock per item",
+      labelNames: ["item_id"] as const,
+      registers: [registry],
+    }),
+    inventoryTransactions: new Counter({
+      name: "inventory_transactions_total",
+      help: "Applied stock movements by type",
+      labelNames: ["type"] as const,
+      registers: [registry],
+    }),
+    breakerState: new Gauge({
+      name: "circuit_breaker_state",
+      help: "Inventory circuit breaker: 0 closed, 1 open, 2 half-open",
+      registers: [registry],
+    }),
+    breakerTransitions: new Counter({
+      name: "circuit_breaker_transitions_total",
+      help: "Circuit breaker state changes",
+      labelNames: ["from", "to"] as const,
+      registers: [registry],
+    }),
+    fallbacks: new Counter({
+      name: "inventory_fallbacks_total",
+      help: "Orders answered 202 queued instead of a final answer, by reason",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: "retry_queue_depth",
+      help: "Retry queue messages by state",
+      labelNames: ["state"] as const,
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: "order_retries_total",
+      help: "Retry worker attempts by result",
+      labelNames: ["result"] as const,
+      registers: [registry],
+    }),
+    deadLetters: new Counter({ name: "retry_dead_letters_total", help: "Messages moved to the dead letters", registers: [registry] }),
+    chaosEvents: new Counter({
+      name: "inventory_chaos_events_total",
+      help: "Faults injected by the chaos injector, by type",
+      labelNames: ["type"] as const,
+      registers: [registry],
+    }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,163 @@
+import type { Config } from "./config.ts";
+import { openDatabase, tablesAnswer, type Database } from "./platform/db.ts";
+import { createLogger, type Logger } from "./platform/logging.ts";
+import { createMetrics, type Metrics } from "./platform/metrics.ts";
+import { createMemoryStore } from "./platform/kv/memory.ts";
+import type { KeyValueStore } from "./platform/kv/kv.port.ts";
+import { ResponseTimeWindow } from "./platform/response-window.ts";
+import { createApp, createFetch } from "./http/app.ts";
+import { createAdminGuard } from "./http/app-context.ts";
+import type { HealthRegistry } from "./http/health.ts";
+import { pendingMigrations } from "../migrations/index.ts";
+import { createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
+import { createOrdersModule } from "../modules/orders/index.ts";
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  config: Config;
+  database: Database;
+  kv: KeyValueStore;
+  metrics: Metrics;
+  logger: Logger;
+  window: ResponseTimeWindow;
+  /** Graceful: stop taking requests, finish what is held, close connections. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: builds the platform adapters the config asks for, the modules this role
+ * hosts, and the HTTP server. Shared by `main.ts` and the end-to-end tests.
+ */
+export async function startServer(config: Config, opts: { logger?: Logger } = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger(config.logLevel, { role: config.role });
+  const metrics = createMetrics();
+  const window = new ResponseTimeWindow();
+  const hostsInventory = config.role === "all" || config.role === "inventory";
+  const hostsOrders = config.role === "all" || config.role === "orders";
+
+  const started = performance.now();
+  const stoppers: Array<() => unknown> = [];
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const kv = createMemoryStore(); // TODO(kv-merge): choose by REDIS_URL
+  const adminGuard = createAdminGuard(config);
+  const onError = (err: unknown, context: string) => logger.warn({ err, context }, "recovered error");
+
+  const health: HealthRegistry = {
+    role: config.role,
+    ready: {
+      database: async () => {
+        await database.ping();
+        return { ok: true, kind: database.kind };
+      },
+    },
+    deep: {},
+  };
+  if (config.redisUrl) {
+    health.ready.redis = async () => {
+      const key = `health:${crypto.randomUUID()}`;
+      await kv.ping();
+      await kv.set(key, "1", { ttlMs: 10_000 });
+      await kv.del(key);
+      return { ok: true, kind: kv.kind };
+    };
+  }
+
+  const plugins = [];
+  let inventory: InventoryPort | undefined;
+  if (hostsInventory) {
+    const mod = createInventoryModule({ database, adminGuard });
+    await mod.migrate();
+    if (config.seedCatalog) await mod.seedDemoCatalog();
+    inventory = mod.port;
+    plugins.push(mod.routes);
+    health.ready.inventory_schema = async () => {
+      const pending = await pendingMigrations(database.db, "inventory");
+      if (pending.length) return { ok: false, detail: `pending migrations: ${pending.join(", ")}` };
+      await tablesAnswer(database, mod.tables);
+      return { ok: true };
+    };
+    mod.onMovement((m) => {
+      metrics.inventoryTransactions.labels(m.type).inc();
+      if (m.remaining !== null && m.item_id) metrics.stockLevel.labels(m.item_id).set(m.remaining);
+    });
+    for (const item of await mod.port.list()) metrics.stockLevel.labels(item.item_id).set(item.quantity);
+  }
+
+  if (hostsOrders) {
+    if (!inventory) throw new Error("the orders role needs an inventory port (split mode over HTTP comes with INVENTORY_URL)");
+    const orders = createOrdersModule({
+      database,
+      inventory,
+      kv,
+      idempotencyTtlS: config.idempotencyTtlS,
+      onError,
+    });
+    await orders.migrate();
+    plugins.push(orders.routes);
+    health.ready.orders_schema = async () => {
+      const pending = await pendingMigrations(database.db, "orders");
+      if (pending.length) return { ok: false, detail: `pending migrations: ${pending.join(", ")}` };
+      await tablesAnswer(database, orders.tables);
+      return { ok: true };
+    };
+    orders.onOutcome((e) => {
+      metrics.orderDuration.labels(e.outcome).observe(e.durationMs / 1000);
+      metrics.ordersTotal.labels(e.outcome).inc();
+      if (e.cacheHit) metrics.idempotencyCacheHits.inc();
+      if (e.outcome === "queued") metrics.fallbacks.labels("inventory_unavailable").inc();
+    });
+    const refreshStates = async () => {
+      const counts = await orders.countByStatus();
+      for (const [status, n] of Object.entries(counts)) metrics.ordersByState.labels(status).set(n);
+      metrics.ordersPending.set(counts.pending + counts.queued);
+    };
+    await refreshStates().catch(() => {});
+    const t = setInterval(() => void refreshStates().catch(() => {}), 5_000);
+    t.unref?.();
+    stoppers.push(() => clearInterval(t));
+  }
+
+  let draining = false;
+  const app = createApp({ logger, metrics, health, plugins, role: config.role });
+  const fetch = createFetch(app, { logger, metrics }, {
+    isDraining: () => draining,
+    onFinished: ({ route, method, durationMs }) => {
+      if (method === "POST" && route === "/api/orders/") window.record(durationMs);
+    },
+  });
+  const server = Bun.serve({
+    port: config.port,
+    hostname: config.host,
+    maxRequestBodySize: 1024 * 1024 + 1024,
+    idleTimeout: 30,
+    fetch,
+    error(err) {
+      logger.error({ err }, "server error");
+      return new Response(JSON.stringify({ type: "about:blank", title: "Internal server error", status: 500 }), {
+        status: 500,
+        headers: { "content-type": "application/problem+json" },
+      });
+    },
+  });
+  logger.info({ port: server.port, role: config.role, database: database.kind, kv: kv.kind, start_ms: Math.round(performance.now() - started) }, "valerix listening");
+
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    port: server.port!,
+    config,
+    database,
+    kv,
+    metrics,
+    logger,
+    window,
+    async stop() {
+      draining = true;
+      // Bun finishes in-flight requests before resolving when not forced.
+      await server.stop(false);
+      for (const s of stoppers.splice(0)) await s();
+      await kv.close().catch(() => {});
+      await database.close();
+    },
+  };
+}

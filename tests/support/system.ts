@@ -1,0 +1,71 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig, type Config } from "../../src/config.ts";
+import { startServer, type RunningServer } from "../../src/server.ts";
+import { createTestDatabase, hasPostgres } from "./services.ts";
+
+export type Backend = "pglite" | "postgres";
+
+/** The backends a suite runs against: PGlite always; the real PostgreSQL when it answers. */
+export const BACKENDS: Backend[] = hasPostgres ? ["pglite", "postgres"] : ["pglite"];
+
+export interface TestSystem {
+  server: RunningServer;
+  url: string;
+  config: Config;
+  /** Restarts the server on the same data (same folder or database). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
+  get(path: string, headers?: Record<string, string>): Promise<Response>;
+}
+
+/** Starts the whole `all` role on port 0 with its own data, and cleans it up on `stop()`. */
+export async function startSystem(backend: Backend, env: Record<string, string> = {}): Promise<TestSystem> {
+  let dataDir: string | undefined;
+  let dropDb: (() => Promise<void>) | undefined;
+  const vars: Record<string, string> = { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ...env };
+  if (backend === "pglite") {
+    dataDir = mkdtempSync(join(tmpdir(), "valerix-test-"));
+    vars.VALERIX_DATA_DIR = dataDir;
+  } else {
+    const db = await createTestDatabase();
+    vars.DATABASE_URL = db.url;
+    dropDb = db.drop;
+  }
+  const config = loadConfig(vars);
+  let server = await startServer(config);
+  const sys: TestSystem = {
+    get server() {
+      return server;
+    },
+    get url() {
+      return server.url;
+    },
+    config,
+    async restart() {
+      await server.stop();
+      server = await startServer(config);
+    },
+    async stop() {
+      await server.stop();
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+      await dropDb?.();
+    },
+    post(path, body, headers = {}) {
+      return fetch(server.url + path, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      });
+    },
+    get(path, headers = {}) {
+      return fetch(server.url + path, { headers });
+    },
+  };
+  return sys;
+}
+
+let keyCounter = 0;
+export const newKey = (prefix = "k") => `${prefix}-${process.pid}-${Date.now()}-${keyCounter++}`;

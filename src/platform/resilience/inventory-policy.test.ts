@@ -449,6 +449,22 @@ describe("events", () => {
   });
 });
 
+describe("with the system clock", () => {
+  test("a hung call still times out and a quick one leaves no timer behind", async () => {
+    const real = createInventoryPolicy({ timeoutMs: 20 });
+    expect(await real.execute(async () => "fast")).toBe("fast");
+    let seen: AbortSignal | undefined;
+    const err = await rejection(
+      real.execute((signal) => {
+        seen = signal;
+        return new Promise<never>(() => {});
+      }),
+    );
+    expect((err as InventoryUnavailableError).kind).toBe("timeout");
+    expect(seen?.aborted).toBe(true);
+  });
+});
+
 describe("options", () => {
   test("rejects settings that cannot work", () => {
     expect(() => make({ failureThreshold: 0 })).toThrow(RangeError);

@@ -11,6 +11,7 @@ import type { HealthRegistry } from "./http/health.ts";
 import { pendingMigrations } from "../migrations/index.ts";
 import { createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
+import { createInventoryPolicy } from "./platform/resilience/inventory-policy.ts";
 
 export interface RunningServer {
   url: string;
@@ -86,10 +87,25 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
 
   if (hostsOrders) {
     if (!inventory) throw new Error("the orders role needs an inventory port (split mode over HTTP comes with INVENTORY_URL)");
+    // One policy per process, shared by the request path and the retry worker.
+    const policy = createInventoryPolicy();
+    const BREAKER_CODE = { closed: 0, open: 1, "half-open": 2 } as const;
+    metrics.breakerState.set(0);
+    policy.onStateChange(({ from, to }) => {
+      metrics.breakerState.set(BREAKER_CODE[to]);
+      metrics.breakerTransitions.labels(from, to).inc();
+      logger.warn({ from, to }, "inventory circuit breaker changed state");
+    });
+    health.deep.inventory = async () => {
+      const h = await policy.execute((signal) => inventory!.health({ signal }));
+      return { ok: h.ok, checks: h.checks };
+    };
+    health.deep.circuit_breaker = async () => ({ ok: !policy.isOpen(), state: policy.state });
     const orders = createOrdersModule({
       database,
       inventory,
       kv,
+      policy,
       idempotencyTtlS: config.idempotencyTtlS,
       onError,
     });

@@ -1,0 +1,43 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError, loadConfig } from "./config.ts";
+
+describe("configuration", () => {
+  test("defaults: port 3000, role all, embedded database, in-memory cache", () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ port: 3000, role: "all", databaseUrl: undefined, redisUrl: undefined, dataDir: "./.valerix-data", logLevel: "info", nodeEnv: "development", idempotencyTtlS: 86_400, rateLimitPerMin: 0 });
+  });
+
+  test("an empty variable counts as unset", () => {
+    expect(loadConfig({ PORT: "", DATABASE_URL: "  ", VALERIX_ROLE: "" })).toMatchObject({ port: 3000, databaseUrl: undefined, role: "all" });
+  });
+
+  test.each([
+    ["PORT", "abc"],
+    ["PORT", "70000"],
+    ["VALERIX_ROLE", "both"],
+    ["DATABASE_URL", "mysql://x"],
+    ["DATABASE_URL", "not a url"],
+    ["REDIS_URL", "ftp://x"],
+    ["LOG_LEVEL", "loud"],
+    ["IDEMPOTENCY_TTL_S", "5"],
+  ])("%s=%s is refused with the variable named", (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(name);
+  });
+
+  test("cross-field rules: orders role needs INVENTORY_URL; an Upstash URL needs a token", () => {
+    expect(() => loadConfig({ VALERIX_ROLE: "orders" })).toThrow("INVENTORY_URL");
+    expect(loadConfig({ VALERIX_ROLE: "orders", INVENTORY_URL: "http://inventory:3000" }).inventoryUrl).toBe("http://inventory:3000");
+    expect(() => loadConfig({ REDIS_URL: "https://eu1.upstash.io" })).toThrow("REDIS_TOKEN");
+  });
+
+  test("production turns rate limiting on by default", () => {
+    expect(loadConfig({ NODE_ENV: "production" }).rateLimitPerMin).toBe(600);
+  });
+
+  test("a bad value stops the executable with exit code 2 and a clear message", async () => {
+    const proc = Bun.spawn(["bun", "src/main.ts"], { env: { ...process.env, PORT: "nope" }, stderr: "pipe", stdout: "pipe", cwd: `${import.meta.dir}/..` });
+    expect(await proc.exited).toBe(2);
+    expect(await new Response(proc.stderr).text()).toContain("PORT");
+  });
+});

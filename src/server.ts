@@ -9,7 +9,7 @@ import { createApp, createFetch } from "./http/app.ts";
 import { createAdminGuard } from "./http/app-context.ts";
 import type { HealthRegistry } from "./http/health.ts";
 import { pendingMigrations } from "../migrations/index.ts";
-import { createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
+import { createHttpInventory, createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
 import { createInventoryPolicy } from "./platform/resilience/inventory-policy.ts";
 
@@ -86,7 +86,8 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   }
 
   if (hostsOrders) {
-    if (!inventory) throw new Error("the orders role needs an inventory port (split mode over HTTP comes with INVENTORY_URL)");
+    // Split mode: the same port, over HTTP, to the inventory role at INVENTORY_URL.
+    if (!inventory) inventory = createHttpInventory(config.inventoryUrl!);
     // One policy per process, shared by the request path and the retry worker.
     const policy = createInventoryPolicy();
     const BREAKER_CODE = { closed: 0, open: 1, "half-open": 2 } as const;

@@ -11,6 +11,7 @@ import { inventoryRoutes } from "./internal/inventory.routes.ts";
 import { INVENTORY_TABLES } from "./internal/inventory.tables.ts";
 
 export * from "./inventory.port.ts";
+export { createHttpInventory } from "./adapters/http-client.ts";
 export type { StockMovement } from "./internal/inventory.service.ts";
 export { DEMO_CATALOG } from "./internal/inventory.service.ts";
 

@@ -1,0 +1,62 @@
+import { describe, expect, test } from "bun:test";
+import { randomUUID } from "node:crypto";
+import type { InventoryPort } from "../modules/inventory/index.ts";
+
+/**
+ * The contract every InventoryPort adapter keeps (in-process and HTTP), run against each the
+ * way Kysely runs one suite per dialect. `restockable` names an item with ≥ 1000 units.
+ */
+export function inventoryPortContract(name: string, make: () => { port: InventoryPort; itemId: string }) {
+  describe(`InventoryPort contract: ${name}`, () => {
+    test("get and list return items; an unknown id is null", async () => {
+      const { port, itemId } = make();
+      const item = await port.get(itemId);
+      expect(item).toMatchObject({ item_id: itemId });
+      expect(typeof item!.quantity).toBe("number");
+      const all = await port.list();
+      expect(all.map((i) => i.item_id)).toContain(itemId);
+      expect(await port.get("no-such-item-x")).toBeNull();
+    });
+
+    test("deduct applies once per order id; repeats return the first outcome", async () => {
+      const { port, itemId } = make();
+      const before = (await port.get(itemId))!.quantity;
+      const orderId = randomUUID();
+      const first = await port.deduct({ order_id: orderId, item_id: itemId, quantity: 2 });
+      expect(first).toMatchObject({ outcome: "applied", order_id: orderId, replayed: false, remaining: before - 2 });
+      const again = await port.deduct({ order_id: orderId, item_id: itemId, quantity: 2 });
+      expect(again).toMatchObject({ outcome: "applied", replayed: true });
+      expect((await port.get(itemId))!.quantity).toBe(before - 2);
+    });
+
+    test("refusals are answers: unknown item, insufficient stock", async () => {
+      const { port, itemId } = make();
+      const unknown = await port.deduct({ order_id: randomUUID(), item_id: "no-such-item-x", quantity: 1 });
+      expect(unknown).toMatchObject({ outcome: "rejected", reason: "unknown_item" });
+      const big = await port.deduct({ order_id: randomUUID(), item_id: itemId, quantity: 10_000 });
+      expect(big.outcome === "rejected" && big.reason).toBe("insufficient_stock");
+    });
+
+    test("release restores a standing deduction once and blocks a later deduct", async () => {
+      const { port, itemId } = make();
+      const before = (await port.get(itemId))!.quantity;
+      const orderId = randomUUID();
+      await port.deduct({ order_id: orderId, item_id: itemId, quantity: 3 });
+      expect(await port.release(orderId)).toMatchObject({ order_id: orderId, restored: true, quantity: 3 });
+      expect(await port.release(orderId)).toMatchObject({ restored: true, quantity: 3 });
+      expect((await port.get(itemId))!.quantity).toBe(before);
+      const blocked = randomUUID();
+      expect(await port.release(blocked)).toMatchObject({ restored: false });
+      const late = await port.deduct({ order_id: blocked, item_id: itemId, quantity: 1 });
+      expect(late).toMatchObject({ outcome: "rejected", reason: "released" });
+      expect((await port.get(itemId))!.quantity).toBe(before);
+    });
+
+    test("health reports its checks", async () => {
+      const { port } = make();
+      const h = await port.health();
+      expect(h.ok).toBe(true);
+      expect(h.checks.database?.ok).toBe(true);
+    });
+  });
+}

@@ -1,0 +1,83 @@
+import { Elysia } from "elysia";
+import type { ChaosFieldError } from "./chaos.config.ts";
+import type { ChaosInjector } from "./injector.ts";
+
+/**
+ * The chaos admin API. Authentication is not done here: mount this under the admin guard.
+ *
+ * - `POST /api/admin/chaos` — start (or replace) an experiment; 200 with the active state, 400 problem
+ *   with `errors[]` for a bad body.
+ * - `GET /api/admin/chaos` — `{ active: false }` or the active state with `seconds_left`.
+ * - `DELETE /api/admin/chaos` — stop it on every replica.
+ * - `GET /api/admin/chaos/events?limit=50` — the newest injected faults and this process's counts.
+ */
+
+const PROBLEM_BASE = "https://valerix.dev/problems";
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+
+function invalid(kind: "invalid-chaos-config" | "invalid-query", title: string, detail: string, errors: ChaosFieldError[]): Response {
+  const type = `${PROBLEM_BASE}/${kind}`;
+  return new Response(JSON.stringify({ type, title, status: 400, detail, errors }), {
+    status: 400,
+    headers: { "content-type": "application/problem+json" },
+  });
+}
+
+export function chaosAdminRoutes(injector: ChaosInjector) {
+  return new Elysia({ prefix: "/api/admin/chaos" })
+    .post(
+      "/",
+      async ({ body }) => {
+        const result = await injector.configure(body ?? {});
+        if (!result.ok) {
+          const detail = result.errors.map((e) => (e.field ? `${e.field}: ${e.detail}` : e.detail)).join("; ");
+          return invalid("invalid-chaos-config", "Invalid chaos experiment", detail, result.errors);
+        }
+        return json({ active: true, ...result.active });
+      },
+      {
+        detail: {
+          summary: "Start or replace a chaos experiment",
+          description:
+            'Body: `{"preset": "moderate"}` (with optional overrides such as `seed`), or fields such as ' +
+            '`{"latency": true, "latency_ms": 5000, "crash_rate": 0.3, "partial_failure_rate": 0.2}`. ' +
+            "The experiment expires after `ttl_s` seconds (default 900).",
+          tags: ["chaos"],
+        },
+      },
+    )
+    .get(
+      "/",
+      async () => {
+        const active = await injector.current({ fresh: true });
+        return json(active ? { active: true, ...active } : { active: false });
+      },
+      { detail: { summary: "The running chaos experiment", tags: ["chaos"] } },
+    )
+    .delete(
+      "/",
+      async () => {
+        await injector.disable();
+        return json({ active: false });
+      },
+      { detail: { summary: "Stop chaos on every replica", tags: ["chaos"] } },
+    )
+    .get(
+      "/events",
+      async ({ query }) => {
+        const raw = (query as Record<string, string | undefined>).limit;
+        let limit = 50;
+        if (raw !== undefined) {
+          limit = Number(raw);
+          if (!Number.isInteger(limit) || limit < 1 || limit > 200) {
+            return invalid("invalid-query", "Invalid query", "limit must be an integer from 1 to 200", [
+              { field: "limit", pointer: "", detail: `must be an integer from 1 to 200, got ${JSON.stringify(raw)}` },
+            ]);
+          }
+        }
+        return json({ events: await injector.events(limit), counts: injector.counts() });
+      },
+      { detail: { summary: "Recently injected faults", tags: ["chaos"] } },
+    );
+}

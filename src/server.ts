@@ -12,6 +12,11 @@ import { pendingMigrations } from "../migrations/index.ts";
 import { createHttpInventory, createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
 import { createInventoryPolicy } from "./platform/resilience/inventory-policy.ts";
+import { Elysia, type AnyElysia } from "elysia";
+import { createChaosInjector } from "../chaos/injector.ts";
+import { withChaos } from "../chaos/in-process.ts";
+import { chaosHttp } from "../chaos/http-middleware.ts";
+import { chaosAdminRoutes } from "../chaos/chaos.routes.ts";
 
 export interface RunningServer {
   url: string;
@@ -64,13 +69,19 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     };
   }
 
-  const plugins = [];
+  // Chaos lives at inventory's inbound edge; its config sits in the key-value store so every
+  // replica (and the orders role's admin API) sees the same experiment.
+  const chaos = createChaosInjector({ kv });
+  chaos.onEvent((e) => metrics.chaosEvents.labels(e.type).inc());
+  const plugins: AnyElysia[] = [new Elysia({ name: "chaos-admin" }).onBeforeHandle(adminGuard).use(chaosAdminRoutes(chaos))];
   let inventory: InventoryPort | undefined;
   if (hostsInventory) {
     const mod = createInventoryModule({ database, adminGuard });
     await mod.migrate();
     if (config.seedCatalog) await mod.seedDemoCatalog();
-    inventory = mod.port;
+    // In `all` mode the decorator fails the in-process port the way the HTTP edge fails in split mode.
+    inventory = withChaos(mod.port, chaos);
+    if (config.role === "inventory") plugins.push(chaosHttp(chaos));
     plugins.push(mod.routes);
     health.ready.inventory_schema = async () => {
       const pending = await pendingMigrations(database.db, "inventory");

@@ -102,7 +102,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     // Split mode: the same port, over HTTP, to the inventory role at INVENTORY_URL.
     if (!inventory) inventory = createHttpInventory(config.inventoryUrl!);
     // One policy per process, shared by the request path and the retry worker.
-    const policy = createInventoryPolicy();
+    const policy = createInventoryPolicy({ timeoutMs: config.inventoryTimeoutMs, halfOpenAfterMs: config.breakerHalfOpenMs });
     const BREAKER_CODE = { closed: 0, open: 1, "half-open": 2 } as const;
     metrics.breakerState.set(0);
     policy.onStateChange(({ from, to }) => {
@@ -127,7 +127,15 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     });
     await orders.migrate();
     plugins.push(orders.routes);
-    const worker = orders.createRetryWorker({ queue, onError });
+    const worker = orders.createRetryWorker({
+      queue,
+      onError,
+      maxAttempts: config.retryMaxAttempts,
+      baseDelayMs: config.retryBaseDelayMs,
+      maxDelayMs: config.retryMaxDelayMs,
+      strandedAfterMs: config.sweepStrandedAfterMs,
+      sweepIntervalMs: Math.min(5_000, config.sweepStrandedAfterMs),
+    });
     worker.onResult((r) => {
       metrics.retries.labels(r).inc();
       if (r === "dead_letter") metrics.deadLetters.inc();

@@ -42,8 +42,13 @@ export class RoleProcess {
     });
     for (const stream of [this.proc.stdout, this.proc.stderr] as ReadableStream<Uint8Array>[]) {
       void (async () => {
+        const reader = stream.getReader();
         const decoder = new TextDecoder();
-        for await (const chunk of stream) this.output = (this.output + decoder.decode(chunk)).slice(-20_000);
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          this.output = (this.output + decoder.decode(value)).slice(-20_000);
+        }
       })().catch(() => {});
     }
     await waitFor(async () => (await fetch(`${this.url}/health/live`)).ok, 30_000, `${this.name} to start`).catch((err) => {

@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { hasPostgres, hasRedis } from "../tests/support/services.ts";
+import { runBench } from "./harness.ts";
+import { runLoad } from "./load.ts";
+import { bindParams, findPgbench, orderScript, parsePgbench, queuedScript, readStatements } from "./pgbench.ts";
+import { formatResult, parseArgs } from "./run.ts";
+import { servicesFromEnv } from "./services.ts";
+import { percentile, summarize } from "./stats.ts";
+
+// The harness is checked for producing well-formed results, never for how fast anything is:
+// timings on a shared two-core machine say nothing a test could rely on.
+
+describe("stats", () => {
+  test("nearest-rank percentiles", () => {
+    const sorted = Float64Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(sorted, 50)).toBe(50);
+    expect(percentile(sorted, 99)).toBe(99);
+    expect(percentile(sorted, 100)).toBe(100);
+    expect(percentile(new Float64Array(0), 99)).toBe(0);
+    expect(summarize([3, 1, 2])).toEqual({ p50: 2, p95: 3, p99: 3, max: 3, mean: 2 });
+  });
+});
+
+describe("pgbench script", () => {
+  test("reads the application's statements from the repositories", () => {
+    const orders = readStatements("modules/orders/internal/order.repository.ts");
+    const inventory = readStatements("modules/inventory/internal/inventory.repository.ts");
+    expect(orders.CLAIM_SQL).toContain("insert into orders.idempotency_keys");
+    expect(orders.TRANSITION_SQL).toContain("update orders.orders");
+    expect(orders.CLAIM_QUEUED_SQL).toContain("'queued'");
+    expect(inventory.DEDUCT_SQL).toContain("update inventory.inventory");
+  });
+
+  test("binds every placeholder, $10 apart from $1", () => {
+    expect(bindParams("select $1, $10, $1::int", { 1: ":a", 10: ":b" })).toBe("select :a, :b, :a::int");
+    expect(() => bindParams("select $2", { 1: ":a" })).toThrow("no binding for $2");
+  });
+
+  test("the order script chains claim → deduct → confirm through the claimed order id", () => {
+    const { script, defines } = orderScript({ firstItem: 1, lastItem: 9 });
+    const parts = script.split("\\gset");
+    expect(parts).toHaveLength(2);
+    expect(parts[0]).toContain("insert into orders.idempotency_keys");
+    expect(parts[1]).toContain(":order_id::uuid");
+    expect(script).not.toMatch(/\$\d/);
+    for (const name of script.matchAll(/(?<![:\w]):([a-z_]+)/g)) {
+      if (["order_id", "item", "key"].includes(name[1]!)) continue;
+      expect(defines[name[1]!], `variable :${name[1]}`).toBeDefined();
+    }
+    expect(queuedScript({ firstItem: 1, lastItem: 9 }).script).toContain("'queued'");
+  });
+
+  test("parses pgbench's report", () => {
+    const out = `transaction type: order.pgbench.sql
+number of clients: 32
+number of transactions actually processed: 28125
+number of failed transactions: 0 (0.000%)
+latency average = 17.061 ms
+tps = 1875.536712 (without initial connection time)
+statement latencies in milliseconds and failures:
+         0.001           0  \\set item random(100001, 100100)
+         5.712           0  with claim as (
+         5.601           0  with ins as (
+`;
+    const p = parsePgbench(out);
+    expect(p.tps).toBeCloseTo(1875.54, 1);
+    expect(p.latencyAvgMs).toBe(17.061);
+    expect(p.transactions).toBe(28125);
+    expect(p.failed).toBe(0);
+    expect(p.statements.map((s) => s.command)).toEqual(["\\set item random(100001, 100100)", "with claim as (", "with ins as ("]);
+  });
+});
+
+describe("load generator", () => {
+  let server: ReturnType<typeof Bun.serve>;
+  beforeAll(() => {
+    let n = 0;
+    server = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(req) {
+        const body = (await req.json()) as { i: number };
+        // Every third answer is chunked, so both framings are read.
+        if (n++ % 3 === 0) return new Response(new Blob([JSON.stringify(body)]).stream(), { status: 201 });
+        return new Response(JSON.stringify({ key: req.headers.get("idempotency-key") }), { status: body.i % 2 ? 201 : 202 });
+      },
+    });
+  });
+  afterAll(() => server.stop(true));
+
+  test("counts every answer by status over keep-alive connections", async () => {
+    const r = await runLoad({
+      host: "127.0.0.1",
+      port: server.port!,
+      connections: 3,
+      warmupMs: 100,
+      durationMs: 400,
+      request: (conn, seq) => ({ method: "POST", path: "/", headers: { "idempotency-key": `${conn}-${seq}`, "content-type": "application/json" }, body: JSON.stringify({ i: seq }) }),
+    });
+    expect(r.errors).toBe(0);
+    expect(r.requests).toBeGreaterThan(0);
+    expect(Object.keys(r.statuses).sort()).toEqual(["201", "202"]);
+    const counted = Object.values(r.statuses).reduce((a, b) => a + b, 0);
+    expect(counted).toBe(r.requests);
+    expect(r.latencyMs.p50).toBeGreaterThan(0);
+    expect(r.latencyMs.max).toBeGreaterThanOrEqual(r.latencyMs.p99);
+  });
+});
+
+describe("command line", () => {
+  test("reads options and refuses unknown ones", () => {
+    const o = parseArgs(["--duration", "2", "--connections", "4", "--scenarios", "all,breaker", "--no-limit", "--env", "A=b=c"]);
+    expect(o.durationS).toBe(2);
+    expect(o.connections).toBe(4);
+    expect(o.scenarios).toEqual(["all", "breaker"]);
+    expect(o.limit).toBe(false);
+    expect(o.serverEnv).toEqual({ A: "b=c" });
+    expect(() => parseArgs(["--scenarios", "nope"])).toThrow("unknown scenario");
+    expect(() => parseArgs(["--fast"])).toThrow("unknown option");
+  });
+});
+
+const pgbench = findPgbench();
+
+describe.skipIf(!hasPostgres || !hasRedis || !pgbench)("a short run on the real services", () => {
+  const workDir = mkdtempSync(join(tmpdir(), "valerix-bench-test-"));
+  afterAll(() => rmSync(workDir, { recursive: true, force: true }));
+
+  test("produces a well-formed result for the all role against its pgbench limit", async () => {
+    const result = await runBench({
+      durationS: 2,
+      warmupS: 0.5,
+      connections: 4,
+      items: 5,
+      scenarios: ["all"],
+      limit: true,
+      logLevel: "warn",
+      serverEnv: {},
+      bunFlags: [],
+      services: servicesFromEnv(),
+      workDir,
+      log: () => {},
+    });
+    expect(result.limit?.tps).toBeGreaterThan(0);
+    expect(result.limit?.failed).toBe(0);
+    expect(result.limit?.latencyMs.p50).toBeGreaterThan(0);
+    const scenario = result.scenarios[0]!;
+    expect(scenario.error).toBeUndefined();
+    const run = scenario.runs[0]!;
+    expect(run.load.requests).toBeGreaterThan(0);
+    // Stock never runs out and chaos is off: every order is confirmed, and stock moved once for each.
+    expect(Object.keys(run.load.allStatuses)).toEqual(["201"]);
+    expect(run.stock).toEqual({ confirmed: run.load.allStatuses["201"]!, deducted: run.load.allStatuses["201"]!, ok: true });
+    expect(run.ratioToLimit).toBeGreaterThan(0);
+    expect(run.processes[0]!.peakRssMb).toBeGreaterThan(0);
+    expect(run.checks.map((c) => c.name)).toContain("ratio to pgbench");
+    const text = formatResult(result);
+    expect(text).toContain("all · 4 conns");
+    expect(text).toContain("limit: pgbench");
+    expect(text).toMatch(/(PASS|FAIL) {2}all · 4 conns/);
+  }, 120_000);
+});

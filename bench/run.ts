@@ -1,0 +1,212 @@
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { LogLevel } from "../src/config.ts";
+import { runBench, SCENARIOS, type BenchOptions, type BenchResult, type ScenarioName } from "./harness.ts";
+import { servicesFromEnv } from "./services.ts";
+
+/**
+ * `npm run bench [-- options]`: the throughput harness. See docs/benchmarks.md.
+ *
+ *   --duration S        measured seconds per run (15)
+ *   --warmup S          warm-up seconds before each run (3)
+ *   --connections N     concurrent keep-alive connections, and pgbench clients (32)
+ *   --items N           items the orders spread over (100)
+ *   --scenarios a,b     any of all, split, embedded, breaker (all four)
+ *   --no-limit          skip pgbench (ratios print as n/a)
+ *   --log-level L       LOG_LEVEL of the servers (info, the shipped default)
+ *   --env K=V           extra environment for the servers; repeatable
+ *   --bun-flag F        extra flag for the servers' bun runtime, e.g. --cpu-prof-md; repeatable
+ *   --rounds N          repeat the whole run N times and add a summary of medians (1); on a
+ *                       shared machine the medians of paired runs are steadier than one run
+ *   --json FILE         also write the full result as JSON (an array when rounds > 1)
+ *   --work-dir DIR      server logs and the pgbench script (a fresh temp folder)
+ *
+ * Environment: BENCH_PG_URL (a maintenance URL on the PostgreSQL to use), BENCH_REDIS_URL,
+ * BENCH_REDIS_DB (15; flushed before each scenario), BENCH_PGBENCH (path to pgbench).
+ */
+
+export type CliOptions = BenchOptions & { json: string | null; rounds: number };
+
+export function parseArgs(argv: string[], env = process.env): CliOptions {
+  const opts: CliOptions = {
+    durationS: 15,
+    warmupS: 3,
+    connections: 32,
+    items: 100,
+    scenarios: SCENARIOS,
+    limit: true,
+    logLevel: "info",
+    serverEnv: {},
+    bunFlags: [],
+    services: servicesFromEnv(env),
+    workDir: join(tmpdir(), `valerix-bench-${Date.now()}`),
+    log: (line) => console.error(line),
+    json: null,
+    rounds: 1,
+  };
+  const num = (flag: string, v: string | undefined, min: number): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new Error(`${flag} needs a number ≥ ${min}, got ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case "--duration":
+        opts.durationS = num(flag, value(), 1);
+        break;
+      case "--warmup":
+        opts.warmupS = num(flag, value(), 0);
+        break;
+      case "--connections":
+        opts.connections = Math.round(num(flag, value(), 1));
+        break;
+      case "--items":
+        opts.items = Math.round(num(flag, value(), 1));
+        break;
+      case "--scenarios": {
+        const names = value().split(",").map((s) => s.trim()).filter(Boolean);
+        for (const n of names) if (!SCENARIOS.includes(n as ScenarioName)) throw new Error(`unknown scenario "${n}" (${SCENARIOS.join(", ")})`);
+        opts.scenarios = names as ScenarioName[];
+        break;
+      }
+      case "--no-limit":
+        opts.limit = false;
+        break;
+      case "--log-level":
+        opts.logLevel = value() as LogLevel;
+        break;
+      case "--env": {
+        const kv = value();
+        const eq = kv.indexOf("=");
+        if (eq < 1) throw new Error(`--env takes KEY=VALUE, got ${kv}`);
+        opts.serverEnv[kv.slice(0, eq)] = kv.slice(eq + 1);
+        break;
+      }
+      case "--bun-flag":
+        opts.bunFlags.push(value());
+        break;
+      case "--rounds":
+        opts.rounds = Math.round(num(flag, value(), 1));
+        break;
+      case "--json":
+        opts.json = value();
+        break;
+      case "--work-dir":
+        opts.workDir = value();
+        break;
+      default:
+        throw new Error(`unknown option ${flag}`);
+    }
+  }
+  return opts;
+}
+
+const pad = (s: string | number, n: number) => String(s).padStart(n);
+
+export function formatResult(r: BenchResult): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(`Valerix benchmark · ${r.startedAt}`);
+  out.push(`${m.cpuModel} · ${m.cores} cores · ${m.memoryGb} GB · load ${m.loadAverage} at start · bun ${m.bun} · PostgreSQL ${r.postgres.version} · Redis ${r.redis}`);
+  out.push(
+    `${r.options.connections} connections · ${r.options.durationS} s measured after ${r.options.warmupS} s warm-up · ${r.options.items} items · LOG_LEVEL=${r.options.logLevel}` +
+      (Object.keys(r.options.serverEnv).length ? ` · ${Object.entries(r.options.serverEnv).map(([k, v]) => `${k}=${v}`).join(" ")}` : ""),
+  );
+  out.push("");
+  if (r.limit) {
+    const l = r.limit;
+    out.push(`limit: pgbench, the same SQL as one order (claim, deduct, confirm), -M prepared, ${l.clients} clients`);
+    out.push(
+      `  ${l.tps.toFixed(0)} orders/s · p50 ${l.latencyMs.p50} ms · p95 ${l.latencyMs.p95} ms · p99 ${l.latencyMs.p99} ms · ${l.transactions} orders · ${l.failed} failed`,
+    );
+    const sql = l.statements.filter((s) => !s.command.startsWith("\\"));
+    if (sql.length) out.push(`  per statement: ${sql.map((s) => `${s.command.replace(/\s*\($/, "")} ${s.ms} ms`).join(" · ")}`);
+    out.push("");
+  }
+  out.push(
+    `${"run".padEnd(26)}${pad("orders/s", 9)}${pad("ratio", 7)}${pad("p50", 8)}${pad("p95", 8)}${pad("p99", 8)}${pad("max", 8)}  ${"RSS MB".padEnd(10)}${"CPU ms/order".padEnd(14)}CPU % server · client · machine`,
+  );
+  for (const s of r.scenarios) {
+    if (s.error) out.push(`${s.name.padEnd(26)}ERROR ${s.error}`);
+    for (const run of s.runs) {
+      const l = run.load.latencyMs;
+      out.push(
+        `${run.label.padEnd(26)}${pad(run.load.perSecond.toFixed(0), 9)}${pad(run.ratioToLimit?.toFixed(2) ?? "—", 7)}${pad(l.p50.toFixed(1), 8)}${pad(l.p95.toFixed(1), 8)}${pad(l.p99.toFixed(1), 8)}${pad(l.max.toFixed(1), 8)}  ` +
+          `${run.processes.map((p) => p.peakRssMb.toFixed(0)).join("+").padEnd(10)}` +
+          `${run.processes.map((p) => p.cpuMsPerRequest.toFixed(2)).join("+").padEnd(14)}` +
+          `${run.processes.map((p) => p.cpuPct.toFixed(0)).join("+")} · ${run.load.clientCpuPct.toFixed(0)} · ${run.machineBusyPct.toFixed(0)}`,
+      );
+      if (run.reference?.script === "queued") {
+        const f = run.reference;
+        out.push(`${"  pgbench, same statement".padEnd(26)}${pad(f.tps.toFixed(0), 9)}${pad("", 7)}${pad(f.latencyMs.p50.toFixed(1), 8)}${pad(f.latencyMs.p95.toFixed(1), 8)}${pad(f.latencyMs.p99.toFixed(1), 8)}${pad(f.latencyMs.max.toFixed(1), 8)}`);
+      }
+    }
+  }
+  out.push("(latency in ms; ratio: to the pgbench limit, for the 202 path to pgbench running its one statement;");
+  out.push(" CPU ms/order: server CPU per answered request; machine CPU: % of all cores; split lists orders+inventory)");
+  out.push("");
+  out.push("targets");
+  for (const s of r.scenarios) {
+    for (const run of s.runs) {
+      for (const c of run.checks) {
+        out.push(`  ${c.pass ? "PASS" : "FAIL"}  ${run.label.padEnd(26)}${c.name.padEnd(20)}${c.target.padEnd(10)} ${c.actual}`);
+      }
+    }
+  }
+  return out.join("\n");
+}
+
+const median = (values: number[]): number => {
+  const s = [...values].sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+/** Medians over rounds, per run label: the numbers to quote from a noisy machine. */
+export function formatSummary(results: BenchResult[]): string {
+  const out: string[] = [`summary: medians of ${results.length} rounds`];
+  const limits = results.flatMap((r) => (r.limit ? [r.limit.tps] : []));
+  if (limits.length) out.push(`  limit (pgbench)            ${median(limits).toFixed(0)} orders/s   (rounds: ${limits.map((v) => v.toFixed(0)).join(", ")})`);
+  const labels = [...new Set(results.flatMap((r) => r.scenarios.flatMap((s) => s.runs.map((x) => x.label))))];
+  for (const label of labels) {
+    const runs = results.flatMap((r) => r.scenarios.flatMap((s) => s.runs.filter((x) => x.label === label)));
+    const ratios = runs.flatMap((x) => (x.ratioToLimit === null ? [] : [x.ratioToLimit]));
+    out.push(
+      `  ${label.padEnd(26)} ${median(runs.map((x) => x.load.perSecond)).toFixed(0)} orders/s` +
+        (ratios.length ? ` · ratio ${median(ratios).toFixed(2)} (${ratios.map((v) => v.toFixed(2)).join(", ")})` : "") +
+        ` · p99 ${median(runs.map((x) => x.load.latencyMs.p99)).toFixed(1)} ms` +
+        ` · server CPU ${median(runs.map((x) => x.processes.reduce((a, p) => a + p.cpuMsPerRequest, 0))).toFixed(2)} ms/order`,
+    );
+  }
+  return out.join("\n");
+}
+
+if (import.meta.main) {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    console.error(`bench: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  opts.log(`work dir: ${opts.workDir}`);
+  const results: BenchResult[] = [];
+  for (let round = 1; round <= opts.rounds; round++) {
+    if (opts.rounds > 1) opts.log(`round ${round} of ${opts.rounds}`);
+    const result = await runBench(opts);
+    results.push(result);
+    console.log(formatResult(result));
+    console.log("");
+  }
+  if (results.length > 1) console.log(formatSummary(results));
+  if (opts.json) writeFileSync(opts.json, JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+  process.exit(results.some((r) => r.scenarios.some((s) => s.error)) ? 1 : 0);
+}

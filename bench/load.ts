@@ -230,6 +230,15 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   await Promise.all(done);
   clearTimeout(cpuStart);
   clearTimeout(cpuEnd);
+  // Timers may fire a little late; the connections may all have stopped first.
+  if (!cpuAtStart) {
+    cpuAtStart = process.cpuUsage();
+    opts.onWindow?.("start");
+  }
+  if (!cpuAtEnd) {
+    cpuAtEnd = process.cpuUsage();
+    opts.onWindow?.("end");
+  }
   const durationS = opts.durationMs / 1000;
   let clientCpuPct = 0;
   if (cpuAtStart && cpuAtEnd) {

@@ -149,6 +149,7 @@ export function formatResult(r: BenchResult): string {
       }
     }
   }
+  for (const s of r.scenarios) for (const run of s.runs) for (const n of run.notes) out.push(`${run.label}: ${n}`);
   out.push("(latency in ms; ratio: to the pgbench limit, for the 202 path to pgbench running its one statement;");
   out.push(" CPU ms/order: server CPU per answered request; machine CPU: % of all cores; split lists orders+inventory)");
   out.push("");

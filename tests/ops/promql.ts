@@ -83,9 +83,9 @@ function tokenize(expr: string): Token[] {
   return tokens;
 }
 
-/** Lists what `expr` reads. Throws on text that is not PromQL-shaped. */
+/** Lists what `expr` reads (Grafana's interval variables allowed). Throws on text that is not PromQL-shaped. */
 export function promqlRefs(expr: string): PromqlRefs {
-  const t = tokenize(expr);
+  const t = tokenize(withoutGrafanaVariables(expr));
   const selectors: Selector[] = [];
   const groupingLabels: string[] = [];
   const at = (k: number) => t[k];

@@ -91,5 +91,5 @@ shown="$target"
 log "restoring $(basename "$dump") into $shown"
 pg_restore "${options[@]}" --dbname="$target" "$dump"
 tables="$(psql -X -A -t -v ON_ERROR_STOP=1 --dbname="$target" -c \
-  "SELECT count(*) FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema')")"
+  "SELECT count(*) FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')")"
 log "done: $tables tables in the target"

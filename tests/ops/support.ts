@@ -49,9 +49,11 @@ export interface RunResult {
 }
 
 export async function run(cmd: string[], opts: { cwd?: string; env?: Record<string, string | undefined>; stdin?: string } = {}): Promise<RunResult> {
+  // An undefined value removes the variable from the child's environment.
+  const env = Object.fromEntries(Object.entries({ ...process.env, ...opts.env }).filter(([, v]) => v !== undefined)) as Record<string, string>;
   const proc = Bun.spawn(cmd, {
     cwd: opts.cwd ?? ROOT,
-    env: { ...process.env, ...opts.env } as Record<string, string>,
+    env,
     stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
     stdout: "pipe",
     stderr: "pipe",

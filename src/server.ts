@@ -9,7 +9,7 @@ import type { KeyValueStore } from "./platform/kv/kv.port.ts";
 import { ResponseTimeWindow } from "./platform/response-window.ts";
 import { createApp, createFetch } from "./http/app.ts";
 import { createAdminGuard } from "./http/app-context.ts";
-import type { HealthRegistry } from "./http/health.ts";
+import { runChecks, type HealthRegistry } from "./http/health.ts";
 import { pendingMigrations } from "../migrations/index.ts";
 import { createHttpInventory, createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
@@ -175,6 +175,13 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     t.unref?.();
     stoppers.push(() => clearInterval(t));
   }
+
+  // Readiness as a metric too, so an alert can fire on it without scraping /health/ready.
+  const refreshReadiness = async () => metrics.readiness.set((await runChecks(health.ready)).ok ? 1 : 0);
+  await refreshReadiness().catch(() => metrics.readiness.set(0));
+  const readinessTimer = setInterval(() => void refreshReadiness().catch(() => metrics.readiness.set(0)), 5_000);
+  readinessTimer.unref?.();
+  stoppers.push(() => clearInterval(readinessTimer));
 
   let draining = false;
   const app = createApp({ logger, metrics, health, plugins, role: config.role });

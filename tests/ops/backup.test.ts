@@ -65,7 +65,11 @@ function fakeBackupService() {
     hostname: "127.0.0.1",
     port: 0,
     async fetch(req) {
-      calls.push({ method: req.method, headers: Object.fromEntries(req.headers), body: new Uint8Array(await req.arrayBuffer()) });
+      const headers: Record<string, string> = {};
+      req.headers.forEach((v, k) => {
+        headers[k] = v;
+      });
+      calls.push({ method: req.method, headers, body: new Uint8Array(await req.arrayBuffer()) });
       return new Response("stored", { status: 201 });
     },
   });

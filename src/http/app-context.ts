@@ -6,9 +6,30 @@ export type AdminGuard = (ctx: { request: Request; cookie?: Record<string, { val
 
 export const ADMIN_COOKIE = "valerix_admin";
 
+/** The admin cookie straight from the header, for the outer layer, which runs before Elysia parses cookies. */
+export function adminCookie(header: string | null): string | null {
+  if (!header) return null;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq < 0 || part.slice(0, eq).trim() !== ADMIN_COOKIE) continue;
+    const raw = part.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1");
+    try {
+      return decodeURIComponent(raw);
+    } catch {
+      return raw;
+    }
+  }
+  return null;
+}
+
+/**
+ * The admin check as a hook. Used twice: by `createFetch` for every path under `/api/admin`
+ * before the body is read (so an anonymous client learns nothing from validation and costs no
+ * parsing), and by each admin route, so a route mounted elsewhere is still guarded.
+ */
 export function createAdminGuard(cfg: AdminAuthConfig): AdminGuard {
   return ({ request, cookie }) => {
-    const fromCookie = cookie?.[ADMIN_COOKIE]?.value;
+    const fromCookie = cookie ? cookie[ADMIN_COOKIE]?.value : adminCookie(request.headers.get("cookie"));
     const presented = bearerToken(request.headers.get("authorization")) ?? (typeof fromCookie === "string" ? fromCookie : null);
     const v = adminVerdict(cfg, presented);
     if (v.ok) return undefined;

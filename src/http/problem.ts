@@ -19,10 +19,13 @@ export interface Problem {
 const CATALOG: Record<string, { status: number; title: string }> = {
   invalid_request: { status: 400, title: "The request is not valid" },
   malformed_json: { status: 400, title: "The request body is not valid JSON" },
+  json_too_deep: { status: 400, title: "The JSON body is nested too deeply" },
+  invalid_characters: { status: 400, title: "The body contains characters that cannot be stored" },
   missing_idempotency_key: { status: 400, title: "An Idempotency-Key header is required" },
   invalid_idempotency_key: { status: 400, title: "The Idempotency-Key header is malformed" },
   unauthorized: { status: 401, title: "Authentication is required" },
   forbidden: { status: 403, title: "This action is not allowed" },
+  cross_site_request: { status: 403, title: "Cross-site requests may not change anything" },
   admin_closed: { status: 403, title: "The admin API is closed: no ADMIN_TOKEN is configured" },
   not_found: { status: 404, title: "Not found" },
   method_not_allowed: { status: 405, title: "Method not allowed" },

@@ -7,7 +7,9 @@ import { createRetryQueue } from "./platform/queue/index.ts";
 import { hostname } from "node:os";
 import type { KeyValueStore } from "./platform/kv/kv.port.ts";
 import { ResponseTimeWindow } from "./platform/response-window.ts";
-import { createApp, createFetch } from "./http/app.ts";
+import { BUN_MAX_REQUEST_BODY_SIZE, createApp, createFetch, withSecurityHeaders } from "./http/app.ts";
+import { problem } from "./http/problem.ts";
+import { createRateLimitGate } from "./http/rate-limit.ts";
 import { createAdminGuard } from "./http/app-context.ts";
 import { runChecks, type HealthRegistry } from "./http/health.ts";
 import { pendingMigrations } from "../migrations/index.ts";
@@ -190,19 +192,19 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     onFinished: ({ route, method, durationMs }) => {
       if (method === "POST" && route === "/api/orders/") window.record(durationMs);
     },
+    gate: createRateLimitGate(config.rateLimitPerMin),
+    adminGuard,
   });
   const server = Bun.serve({
     port: config.port,
     hostname: config.host,
-    maxRequestBodySize: 1024 * 1024 + 1024,
+    // createFetch enforces the 1 MiB limit itself, as a problem+json 413; Bun's own is a bare 413.
+    maxRequestBodySize: BUN_MAX_REQUEST_BODY_SIZE,
     idleTimeout: 30,
     fetch,
     error(err) {
       logger.error({ err }, "server error");
-      return new Response(JSON.stringify({ type: "about:blank", title: "Internal server error", status: 500 }), {
-        status: 500,
-        headers: { "content-type": "application/problem+json" },
-      });
+      return withSecurityHeaders(problem("internal_error", "An unexpected error occurred; it has been logged."));
     },
   });
   logger.info({ port: server.port, role: config.role, database: database.kind, kv: kv.kind, start_ms: Math.round(performance.now() - started) }, "valerix listening");

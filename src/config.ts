@@ -16,6 +16,8 @@ export interface Config {
   redisToken: string | undefined;
   inventoryUrl: string | undefined;
   adminToken: string | undefined;
+  /** Bearer token for inventory's internal write routes (deduct, release); falls back to adminToken. */
+  inventoryToken: string | undefined;
   logLevel: LogLevel;
   nodeEnv: string;
   idempotencyTtlS: number;
@@ -110,6 +112,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisToken,
     inventoryUrl,
     adminToken: read(env, "ADMIN_TOKEN"),
+    inventoryToken: read(env, "INVENTORY_TOKEN"),
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
     nodeEnv,
     idempotencyTtlS: int(env, "IDEMPOTENCY_TTL_S", 86_400, 60, 30 * 86_400),

@@ -10,7 +10,7 @@ import { ResponseTimeWindow } from "./platform/response-window.ts";
 import { BUN_MAX_REQUEST_BODY_SIZE, createApp, createFetch, withSecurityHeaders } from "./http/app.ts";
 import { problem } from "./http/problem.ts";
 import { createRateLimitGate } from "./http/rate-limit.ts";
-import { createAdminGuard } from "./http/app-context.ts";
+import { createAdminGuard, createServiceGuard, serviceToken } from "./http/app-context.ts";
 import { runChecks, type HealthRegistry } from "./http/health.ts";
 import { pendingMigrations } from "../migrations/index.ts";
 import { createHttpInventory, createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
@@ -80,7 +80,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   const plugins: AnyElysia[] = [new Elysia({ name: "chaos-admin" }).onBeforeHandle(adminGuard).use(chaosAdminRoutes(chaos))];
   let inventory: InventoryPort | undefined;
   if (hostsInventory) {
-    const mod = createInventoryModule({ database, adminGuard });
+    const mod = createInventoryModule({ database, adminGuard, serviceGuard: createServiceGuard(config) });
     await mod.migrate();
     if (config.seedCatalog) await mod.seedDemoCatalog();
     // In `all` mode the decorator fails the in-process port the way the HTTP edge fails in split mode.
@@ -102,7 +102,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
 
   if (hostsOrders) {
     // Split mode: the same port, over HTTP, to the inventory role at INVENTORY_URL.
-    if (!inventory) inventory = createHttpInventory(config.inventoryUrl!);
+    if (!inventory) inventory = createHttpInventory(config.inventoryUrl!, { token: serviceToken(config) });
     // One policy per process, shared by the request path and the retry worker.
     const policy = createInventoryPolicy({ timeoutMs: config.inventoryTimeoutMs, halfOpenAfterMs: config.breakerHalfOpenMs });
     const BREAKER_CODE = { closed: 0, open: 1, "half-open": 2 } as const;

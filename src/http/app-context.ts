@@ -38,3 +38,29 @@ export function createAdminGuard(cfg: AdminAuthConfig): AdminGuard {
       : problem("admin_closed", "Set ADMIN_TOKEN to use the admin API in production.");
   };
 }
+
+export interface ServiceAuthConfig extends AdminAuthConfig {
+  inventoryToken: string | undefined;
+}
+
+/** The token a caller of inventory's write routes presents: its own, or the admin token when none is set. */
+export function serviceToken(cfg: ServiceAuthConfig): string | undefined {
+  return cfg.inventoryToken ?? cfg.adminToken;
+}
+
+/**
+ * Guards inventory's internal writes (`deduct`, `release`), which only the orders role calls:
+ * the bearer INVENTORY_TOKEN (or, without one, ADMIN_TOKEN); with neither set, open in
+ * development and closed in production. In the `all` role orders never uses these routes (its
+ * port is in-process), so closing them costs nothing.
+ */
+export function createServiceGuard(cfg: ServiceAuthConfig): AdminGuard {
+  const token = serviceToken(cfg);
+  return ({ request }) => {
+    const v = adminVerdict({ adminToken: token, nodeEnv: cfg.nodeEnv }, bearerToken(request.headers.get("authorization")));
+    if (v.ok) return undefined;
+    return v.code === "unauthorized"
+      ? problem("unauthorized", "Send Authorization: Bearer <INVENTORY_TOKEN>.", {}, { "www-authenticate": 'Bearer realm="valerix-inventory"' })
+      : problem("inventory_writes_closed", "Set INVENTORY_TOKEN (or ADMIN_TOKEN) to use inventory's write routes in production.");
+  };
+}

@@ -17,7 +17,7 @@ describe("inventory write routes need the service token", () => {
   test("with INVENTORY_TOKEN set: no token or the wrong one is 401 and moves nothing; the token deducts", async () => {
     sys = await startSystem("pglite", { INVENTORY_TOKEN: "svc-token", ADMIN_TOKEN: "adm-token" });
     const before = await stock(sys);
-    for (const headers of [{}, { authorization: "Bearer nope" }, { authorization: "Bearer adm-token" }]) {
+    for (const headers of [{}, { authorization: "Bearer nope" }, { authorization: "Bearer adm-token" }] as Record<string, string>[]) {
       const res = await deduct(sys, headers);
       expect(res.status).toBe(401);
       expect(res.headers.get("content-type")).toContain("application/problem+json");

@@ -4,13 +4,7 @@ import { Writable } from "node:stream";
 import pino from "pino";
 import { PROBLEM_BASE } from "../../src/http/problem.ts";
 import { SECURITY_HEADERS } from "../../src/http/app.ts";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { loadConfig } from "../../src/config.ts";
-import { startServer, type RunningServer } from "../../src/server.ts";
-import { createTestDatabase } from "../support/services.ts";
-import { BACKENDS, type Backend, type TestSystem } from "../support/system.ts";
+import { BACKENDS, startSystem, type Backend, type TestSystem } from "../support/system.ts";
 
 /** For suites about configuration, not storage: the real PostgreSQL when it answers (it starts in a blink), else PGlite. */
 export const CONFIG_BACKEND: Backend = BACKENDS.includes("postgres") ? "postgres" : "pglite";
@@ -169,24 +163,6 @@ export function memoryLogger(): { logger: pino.Logger; text: () => string } {
  * Like `startSystem`, with the server's logger handed in (to read every line it writes) and
  * the environment taken as given.
  */
-export async function startWithLogger(backend: Backend, env: Record<string, string>, logger: pino.Logger): Promise<{ server: RunningServer; stop: () => Promise<void> }> {
-  const vars: Record<string, string> = { PORT: "0", HOST: "127.0.0.1", ...env };
-  let cleanup: () => Promise<void>;
-  if (backend === "pglite") {
-    const dir = mkdtempSync(join(tmpdir(), "valerix-sec-"));
-    vars.VALERIX_DATA_DIR = dir;
-    cleanup = async () => rmSync(dir, { recursive: true, force: true });
-  } else {
-    const db = await createTestDatabase();
-    vars.DATABASE_URL = db.url;
-    cleanup = db.drop;
-  }
-  const server = await startServer(loadConfig(vars), { logger });
-  return {
-    server,
-    async stop() {
-      await server.stop();
-      await cleanup();
-    },
-  };
+export function startWithLogger(backend: Backend, env: Record<string, string>, logger: pino.Logger): Promise<TestSystem> {
+  return startSystem(backend, env, { logger });
 }

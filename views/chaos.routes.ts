@@ -6,13 +6,16 @@ import { CSRF_FIELD, type UiSession } from "./ui-security.ts";
 import { formField, htmlResponse, isHtmx, notice, type ViewContext } from "./view-context.ts";
 import { CHAOS_PRESETS, type ChaosActive, type ChaosExperiment, type ChaosPresetName, type ChaosRequest } from "./view-deps.ts";
 
-const EVENT_LIMIT = 20;
+const EVENT_LIMIT = 12;
 
 const PRESET_TEXT: Record<ChaosPresetName, { title: string; blurb: string }> = {
   mild: { title: "Mild", blurb: "Occasional added latency." },
   moderate: { title: "Moderate", blurb: "More latency, some failed calls." },
   extreme: { title: "Extreme", blurb: "Heavy latency, crashes and lost responses." },
 };
+
+/** `minMs` → "min ms", `duration_s` → "duration s". */
+const words = (key: string) => key.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replaceAll("_", " ").toLowerCase();
 
 /** A stored configuration as nested definition lists; every key and value is escaped text. */
 function describeConfig(value: unknown, depth = 0): Html {
@@ -21,7 +24,7 @@ function describeConfig(value: unknown, depth = 0): Html {
   if (depth > 4) return html`${JSON.stringify(value)}`;
   const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value as Record<string, unknown>);
   if (entries.length === 0) return html`–`;
-  return html`<dl class="config">${entries.map(([k, v]) => html`<div><dt>${k.replaceAll("_", " ")}</dt><dd>${describeConfig(v, depth + 1)}</dd></div>`)}</dl>`;
+  return html`<dl class="config">${entries.map(([k, v]) => html`<div><dt>${words(k)}</dt><dd>${describeConfig(v, depth + 1)}</dd></div>`)}</dl>`;
 }
 
 function activePanel(active: ChaosActive | null): Html {
@@ -56,7 +59,7 @@ export function chaosRoutes(ctx: ViewContext) {
       : html`<table class="table">
     <caption class="visually-hidden">The newest ${EVENT_LIMIT} injected faults, newest first</caption>
     <thead><tr><th scope="col">When</th><th scope="col">Fault</th><th scope="col">Detail</th></tr></thead>
-    <tbody>${events.map((e) => html`<tr><td>${time(e.at, now)}</td><td><span class="badge badge--fault">${e.fault}</span></td><td class="muted">${e.detail ?? ""}</td></tr>`)}</tbody>
+    <tbody>${events.map((e) => html`<tr><td class="nowrap">${time(e.at, now)}</td><td><span class="badge badge--fault">${e.fault}</span></td><td class="muted">${e.detail ?? ""}</td></tr>`)}</tbody>
   </table>`
   }
 </div>`;
@@ -80,7 +83,7 @@ export function chaosRoutes(ctx: ViewContext) {
   </form>
 </section>`;
 
-  const controls = (session: UiSession, message?: Html) => html`<section class="card" aria-labelledby="presets-title">
+  const presets = (session: UiSession, message?: Html) => html`<section class="card presets-card" aria-labelledby="presets-title">
   <h2 id="presets-title">Presets</h2>
   <div class="presets">
     ${CHAOS_PRESETS.map(
@@ -98,8 +101,9 @@ export function chaosRoutes(ctx: ViewContext) {
     </form>
   </div>
   <div id="chaos-message" class="chaos-message" role="status" aria-live="polite">${message ?? ""}</div>
-</section>
-<section class="card" aria-labelledby="custom-title">
+</section>`;
+
+  const customForm = (session: UiSession) => html`<section class="card" aria-labelledby="custom-title">
   <h2 id="custom-title">Custom experiment</h2>
   <form method="post" action="/ui/chaos/custom" hx-post="/ui/chaos/custom" hx-target="#chaos-message" class="custom-form">
     ${hidden(session)}
@@ -107,25 +111,26 @@ export function chaosRoutes(ctx: ViewContext) {
       <legend>Latency</legend>
       <div class="field"><label for="latency-min">Min (ms)</label><input id="latency-min" name="latency_min_ms" type="number" min="0" max="30000" step="1" value="0"></div>
       <div class="field"><label for="latency-max">Max (ms)</label><input id="latency-max" name="latency_max_ms" type="number" min="0" max="30000" step="1" value="0"></div>
-      <div class="field"><label for="latency-pct">Calls affected (%)</label><input id="latency-pct" name="latency_pct" type="number" min="0" max="100" step="1" value="0"></div>
+      <div class="field"><label for="latency-pct">Calls (%)</label><input id="latency-pct" name="latency_pct" type="number" min="0" max="100" step="1" value="0"></div>
     </fieldset>
     <fieldset>
       <legend>Crash</legend>
-      <div class="field"><label for="crash-pct">Calls affected (%)</label><input id="crash-pct" name="crash_pct" type="number" min="0" max="100" step="1" value="0"></div>
+      <div class="field"><label for="crash-pct">Calls (%)</label><input id="crash-pct" name="crash_pct" type="number" min="0" max="100" step="1" value="0"></div>
       <div class="field"><label for="crash-mode">As</label><select id="crash-mode" name="crash_mode"><option value="500">HTTP 500</option><option value="503">HTTP 503</option><option value="reset">connection reset</option></select></div>
     </fieldset>
     <fieldset>
       <legend>Lost response</legend>
-      <div class="field"><label for="partial-pct">Calls committed, answer lost (%)</label><input id="partial-pct" name="partial_pct" type="number" min="0" max="100" step="1" value="0"></div>
+      <p class="fieldset__hint">The deduction commits, then the answer is lost.</p>
+      <div class="field"><label for="partial-pct">Calls (%)</label><input id="partial-pct" name="partial_pct" type="number" min="0" max="100" step="1" value="0"></div>
     </fieldset>
     <fieldset>
       <legend>Pattern and duration</legend>
       <div class="field"><label for="pattern">Pattern</label><select id="pattern" name="pattern"><option value="random">seeded random</option><option value="every-nth">every Nth call</option></select></div>
-      <div class="field"><label for="seed">Seed (random)</label><input id="seed" name="seed" type="number" min="0" max="4294967295" step="1" placeholder="any"></div>
-      <div class="field"><label for="nth">N (every Nth)</label><input id="nth" name="nth" type="number" min="1" max="100000" step="1" value="3"></div>
+      <div class="field"><label for="seed">Seed</label><input id="seed" name="seed" type="number" min="0" max="4294967295" step="1" placeholder="any"></div>
+      <div class="field"><label for="nth">N</label><input id="nth" name="nth" type="number" min="1" max="100000" step="1" value="3"></div>
       <div class="field"><label for="duration">Duration (s)</label><input id="duration" name="duration_s" type="number" min="5" max="86400" step="1" value="300" required></div>
     </fieldset>
-    <button class="button button--primary" type="submit">Start experiment</button>
+    <div class="custom-form__actions"><button class="button button--primary" type="submit">Start experiment</button></div>
   </form>
 </section>`;
 
@@ -150,9 +155,10 @@ export function chaosRoutes(ctx: ViewContext) {
       return html`${head}${loginForm(session, opts.loginError)}`;
     }
     return html`${head}${signedIn(session)}
+${presets(session, opts.message)}
 <div class="chaos-layout">
-  <div class="chaos-layout__controls">${controls(session, opts.message)}</div>
   <div id="chaos-live" class="card chaos-layout__live" hx-get="/ui/fragments/chaos" hx-trigger="every 2s" hx-swap="innerMorph">${await livePanel()}</div>
+  ${customForm(session)}
 </div>`;
   };
 

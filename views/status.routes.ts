@@ -66,7 +66,9 @@ export function statusRoutes(ctx: ViewContext) {
     const rates = samples.map((s) => s.orders * perMinute);
     const latencies = samples.map((s) => s.avgMs);
     const minutes = Math.round((history.slotMs * history.slotCount) / 60_000);
-    const latestRate = rates[rates.length - 1] ?? 0;
+    // "Now" is the last minute, not the last slot: a slot still filling would read as a dip.
+    const perMinuteSlots = Math.max(1, Math.round(60_000 / history.slotMs));
+    const latestRate = samples.slice(-perMinuteSlots).reduce((n, s) => n + s.orders, 0) * (60_000 / (perMinuteSlots * history.slotMs));
     const peakRate = Math.max(0, ...rates);
     const lastLatency = [...latencies].reverse().find((v) => v !== null) ?? null;
     const peakLatency = Math.max(0, ...latencies.map((v) => v ?? 0));
@@ -78,9 +80,9 @@ export function statusRoutes(ctx: ViewContext) {
   <ul class="trend-grid" role="list">
     <li class="card trend">
       <h3 class="trend__name">Order rate</h3>
-      <p class="trend__value">${count(Math.round(latestRate))} <span class="trend__unit">/ min</span></p>
-      ${sparkline(rates, { label: `Order rate per minute over the last ${minutes} minutes: now ${Math.round(latestRate)}, peak ${Math.round(peakRate)}`, floor: 10, className: "sparkline--rate" })}
-      <p class="trend__note">peak ${count(Math.round(peakRate))} / min, in ${history.slotMs / 1000} s steps</p>
+      <p class="trend__value">${count(Math.round(latestRate))} <span class="trend__unit">in the last minute</span></p>
+      ${sparkline(rates, { label: `Order rate per minute over the last ${minutes} minutes: ${Math.round(latestRate)} in the last minute, peak ${Math.round(peakRate)} a minute`, floor: 10, className: "sparkline--rate" })}
+      <p class="trend__note">peak ${count(Math.round(peakRate))} a minute, in ${history.slotMs / 1000} s steps</p>
     </li>
     <li class="card trend">
       <h3 class="trend__name">Order latency</h3>
@@ -115,7 +117,8 @@ export function statusRoutes(ctx: ViewContext) {
         const active = await deps.chaos.current();
         chaos = html`<li class="card check check--${active ? "chaos" : "ok"}" data-check="chaos">
   <div class="check__head"><h3 class="check__name">Chaos</h3><span class="pill pill--${active ? "chaos" : "ok"}">${active ? "Active" : "Off"}</span></div>
-  <p class="check__detail">${active ? html`<strong>${active.label}</strong> faults for another ${duration(active.secondsLeft)}` : "No faults injected."} <a href="/chaos">Chaos controls</a></p>
+  <p class="check__detail">${active ? html`<strong>${active.label}</strong> faults for another ${duration(active.secondsLeft)}.` : "No faults injected."}</p>
+  <p class="check__detail"><a href="/chaos">Chaos controls</a></p>
 </li>`;
       } catch (err) {
         chaos = checkCard("chaos", { ok: false, detail: ctx.describe(err, "status page: chaos").message });

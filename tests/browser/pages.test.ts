@@ -148,6 +148,44 @@ describe.skipIf(!hasChromium)("pages in a real browser", () => {
     expect(await page.getAttribute("#order-detail", "data-state")).toBe("confirmed");
   }, TEST_TIMEOUT_MS);
 
+  test("stock and the orders list refresh themselves", async () => {
+    await open("/");
+    const before = await stock("xbox-series-x");
+    const restock = await fetch(`${sys.url}/api/admin/inventory/xbox-series-x/restock`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ quantity: 25 }),
+    });
+    expect(restock.status).toBe(200);
+    const shown = (before + 25).toLocaleString("en-US");
+    await page.waitForFunction(([v]) => document.querySelector("#stock-xbox-series-x")?.textContent === v, [shown] as const, { timeout: 10_000 });
+
+    await open("/orders");
+    const created = await sys.orders.service.create(`live-${crypto.randomUUID()}`, { item_id: "xbox-series-x", quantity: 1 }, null);
+    await page.waitForSelector(`#order-${created.orderId}`, { timeout: 6_000 });
+  }, TEST_TIMEOUT_MS);
+
+  test("inventory failing: the order is accepted as queued (202), listed and followed", async () => {
+    await sys.chaos.control.configure({ experiment: { crash: { probability: 1, mode: "503" }, pattern: { kind: "random", seed: 3 }, durationS: 60 } });
+    try {
+      await open("/");
+      const r = await placeOrder("quest-3", 1);
+      expect(r.status).toBe(202);
+      expect(r.state).toBe("queued");
+      expect(r.text).toContain("queued for retry");
+    } finally {
+      await sys.chaos.control.disable();
+    }
+    await open("/orders?status=queued");
+    const row = page.locator('#orders-live tbody tr[data-state="queued"]').first();
+    expect(await row.count()).toBe(1);
+    await row.locator("a").click();
+    await page.waitForSelector("#order-detail");
+    // Not final yet: the detail keeps polling until the retry worker settles it.
+    expect(await page.getAttribute("#order-detail", "hx-trigger")).toBe("every 2s");
+    expect(await page.locator(".timeline__item .badge").allTextContents()).toEqual(["pending", "queued"]);
+  }, TEST_TIMEOUT_MS);
+
   test("latency chaos turns the banner critical as slow orders fill the window, then it recovers", async () => {
     await open("/chaos");
     await page.click('button[data-preset="extreme"]');

@@ -6,7 +6,8 @@ import { createLogger } from "../../src/platform/logging.ts";
 import { createMetrics } from "../../src/platform/metrics.ts";
 import { createMemoryStore } from "../../src/platform/kv/memory.ts";
 import { ResponseTimeWindow } from "../../src/platform/response-window.ts";
-import { createInventoryPolicy, type InventoryPolicy } from "../../src/platform/resilience/inventory-policy.ts";
+import { createInventoryPolicy, type InventoryPolicy, type InventoryPolicyOptions } from "../../src/platform/resilience/inventory-policy.ts";
+import type { Clock } from "../../src/platform/clock.ts";
 import { createApp, createFetch } from "../../src/http/app.ts";
 import { createAdminGuard } from "../../src/http/app-context.ts";
 import type { HealthRegistry } from "../../src/http/health.ts";
@@ -23,6 +24,9 @@ export interface UiSystemOptions {
   windowMs?: number;
   adminToken?: string;
   nodeEnv?: string;
+  /** The clock of the pages (sparkline slots, "5 s ago") and of the test chaos injector; the screenshot script runs it ahead. */
+  clock?: Clock;
+  policy?: InventoryPolicyOptions;
 }
 
 /** The quickest backend at hand, for suites that test the pages rather than the storage. */
@@ -61,8 +65,8 @@ export async function startUiSystem(opts: UiSystemOptions = {}): Promise<UiSyste
   const inventory = createInventoryModule({ database, adminGuard });
   await inventory.migrate();
   await inventory.seedDemoCatalog();
-  const chaos = createTestChaos(inventory.port);
-  const policy = createInventoryPolicy();
+  const chaos = createTestChaos(inventory.port, opts.clock);
+  const policy = createInventoryPolicy(opts.policy);
   const orders = createOrdersModule({ database, inventory: chaos.port, kv, policy, idempotencyTtlS: 86_400, onError });
   await orders.migrate();
 
@@ -92,6 +96,7 @@ export async function startUiSystem(opts: UiSystemOptions = {}): Promise<UiSyste
     chaos: chaos.control,
     config,
     onError,
+    clock: opts.clock,
   });
   const app = createApp({ logger, metrics, health, plugins: [inventory.routes, orders.routes, views], role: "all" });
   const fetch = createFetch(app, { logger, metrics }, {

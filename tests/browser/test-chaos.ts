@@ -96,16 +96,16 @@ export function createTestChaos(inner: InventoryPort, clock: Clock = systemClock
       const { latency, crash, partial } = a.exp;
       if (latency && hits(a, latency.probability)) {
         const delay = Math.round(latency.minMs + (latency.maxMs - latency.minMs) * a.random());
-        log("latency", `${delay} ms before deduct of order ${req.order_id.slice(0, 8)}`);
+        log("latency", `+${delay} ms · order ${req.order_id.slice(0, 8)}`);
         await clock.sleep(delay, ctx?.signal);
       }
       if (crash && hits(a, crash.probability)) {
-        log("crash", `${crash.mode} on deduct of order ${req.order_id.slice(0, 8)}`);
+        log("crash", `${crash.mode} · order ${req.order_id.slice(0, 8)}`);
         throw new InventoryUnavailableError(`chaos: ${crash.mode}`, undefined, crash.mode === "reset" ? "transport" : "server_error");
       }
       if (partial && hits(a, partial.probability)) {
         await inner.deduct(req, ctx);
-        log("partial", `deduct of order ${req.order_id.slice(0, 8)} committed, answer lost`);
+        log("partial", `committed, answer lost · order ${req.order_id.slice(0, 8)}`);
         throw new InventoryUnavailableError("chaos: response lost after commit", undefined, "transport");
       }
       return inner.deduct(req, ctx);

@@ -16,7 +16,7 @@ const newKey = () => `ui-${randomUUID()}`;
 
 function stock(item: InventoryItem, oob = false): Html {
   const tone = item.quantity === 0 ? "stock--out" : item.quantity < LOW_STOCK ? "stock--low" : "";
-  return html`<span class="stock ${tone}" id="stock-${item.item_id}"${oob ? html` hx-swap-oob="true"` : ""}>${item.quantity === 0 ? "0" : count(item.quantity)}</span>`;
+  return html`<span class="stock ${tone}" id="stock-${item.item_id}"${oob ? html` hx-swap-oob="true"` : ""}>${count(item.quantity)}</span>`;
 }
 
 /** The form's key field. A fresh one is swapped in after each answer, so the next click is a new order. */

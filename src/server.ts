@@ -1,4 +1,5 @@
 import type { Config } from "./config.ts";
+import type { Clock } from "./platform/clock.ts";
 import { openDatabase, tablesAnswer, type Database } from "./platform/db.ts";
 import { createLogger, type Logger } from "./platform/logging.ts";
 import { createMetrics, type Metrics } from "./platform/metrics.ts";
@@ -14,8 +15,10 @@ import { createAdminGuard, createServiceGuard, serviceToken } from "./http/app-c
 import { runChecks, type HealthRegistry } from "./http/health.ts";
 import { pendingMigrations } from "../migrations/index.ts";
 import { createHttpInventory, createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
-import { createOrdersModule } from "../modules/orders/index.ts";
-import { createInventoryPolicy } from "./platform/resilience/inventory-policy.ts";
+import { createOrdersModule, type OrdersModule } from "../modules/orders/index.ts";
+import { createViews, type ChaosControl } from "../views/index.ts";
+import { createChaosControl } from "../views/chaos-control.ts";
+import { createInventoryPolicy, type InventoryPolicy } from "./platform/resilience/inventory-policy.ts";
 import { Elysia, type AnyElysia } from "elysia";
 import { createChaosInjector } from "../chaos/injector.ts";
 import { withChaos } from "../chaos/in-process.ts";
@@ -31,6 +34,10 @@ export interface RunningServer {
   metrics: Metrics;
   logger: Logger;
   window: ResponseTimeWindow;
+  /** What this role hosts, for tests and tools that drive the modules directly. */
+  inventory: InventoryPort | undefined;
+  orders: OrdersModule["service"] | undefined;
+  chaos: ChaosControl;
   /** Graceful: stop taking requests, finish what is held, close connections. */
   stop(): Promise<void>;
 }
@@ -39,10 +46,10 @@ export interface RunningServer {
  * The composition root: builds the platform adapters the config asks for, the modules this role
  * hosts, and the HTTP server. Shared by `main.ts` and the end-to-end tests.
  */
-export async function startServer(config: Config, opts: { logger?: Logger } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel, { role: config.role });
   const metrics = createMetrics();
-  const window = new ResponseTimeWindow();
+  const window = new ResponseTimeWindow(config.healthWindowS * 1000, opts.clock);
   const hostsInventory = config.role === "all" || config.role === "inventory";
   const hostsOrders = config.role === "all" || config.role === "orders";
 
@@ -100,6 +107,8 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     for (const item of await mod.port.list()) metrics.stockLevel.labels(item.item_id).set(item.quantity);
   }
 
+  let ordersService: OrdersModule["service"] | undefined;
+  let breaker: InventoryPolicy | undefined;
   if (hostsOrders) {
     // Split mode: the same port, over HTTP, to the inventory role at INVENTORY_URL.
     if (!inventory) inventory = createHttpInventory(config.inventoryUrl!, { token: serviceToken(config) });
@@ -129,6 +138,8 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     });
     await orders.migrate();
     plugins.push(orders.routes);
+    ordersService = orders.service;
+    breaker = policy;
     const worker = orders.createRetryWorker({
       queue,
       onError,
@@ -178,6 +189,24 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     stoppers.push(() => clearInterval(t));
   }
 
+  const chaosControl = createChaosControl(chaos);
+  if (inventory) {
+    plugins.push(
+      createViews({
+        window,
+        windowSeconds: config.healthWindowS,
+        orders: ordersService,
+        inventory,
+        health,
+        breaker,
+        chaos: chaosControl,
+        config: { adminToken: config.adminToken, nodeEnv: config.nodeEnv, csrfSecret: config.csrfSecret },
+        clock: opts.clock,
+        onError,
+      }),
+    );
+  }
+
   // Readiness as a metric too, so an alert can fire on it without scraping /health/ready.
   const refreshReadiness = async () => metrics.readiness.set((await runChecks(health.ready)).ok ? 1 : 0);
   await refreshReadiness().catch(() => metrics.readiness.set(0));
@@ -218,6 +247,9 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     metrics,
     logger,
     window,
+    inventory,
+    orders: ordersService,
+    chaos: chaosControl,
     async stop() {
       draining = true;
       // Bun finishes in-flight requests before resolving when not forced.

@@ -159,10 +159,11 @@ async function screen(request: Request, url: URL, clientIp: string, opts: FetchO
   if (declared !== null && Number(declared) > LIMITS.bodyBytesMax) {
     return refuse(problem("payload_too_large", `Bodies are limited to ${LIMITS.bodyBytesMax} bytes.`), true);
   }
-  // Browsers say where a request comes from; a page on another site may not change anything here
-  // (a form there could otherwise post to the admin API with the admin cookie attached).
+  // Browsers say where a request comes from; a page on another site may not change anything
+  // through the API (a form there could otherwise post to the admin API with the admin cookie
+  // attached). The pages refuse such posts themselves, with a page a person can read.
   const site = request.headers.get("sec-fetch-site");
-  if (UNSAFE_METHODS.has(request.method) && (site === "cross-site" || site === "same-site")) {
+  if (UNSAFE_METHODS.has(request.method) && (site === "cross-site" || site === "same-site") && url.pathname.startsWith("/api/")) {
     return refuse(problem("cross_site_request", "This API takes no state-changing requests from other sites."), hasBody);
   }
   const isAdmin = url.pathname === "/api/admin" || url.pathname.startsWith("/api/admin/");

@@ -3,7 +3,7 @@
  *
  *   bun tests/browser/screenshots.ts
  *
- * It starts the pages with the test chaos injector, plays back three minutes of traffic (calm,
+ * It starts the real `all` role with its pages and chaos injector, plays back three minutes of traffic (calm,
  * then latency, then crashes that open the breaker, then heavy latency) and photographs the
  * products page, the status page with the banner critical, and the chaos page.
  *
@@ -73,7 +73,7 @@ async function shoot(page: Page, name: string, fullPage: boolean) {
 }
 
 mkdirSync(OUT, { recursive: true });
-const sys = await startUiSystem({ backend: FAST_BACKEND, clock, policy: { windowMs: 3_000, minimumCalls: 6, halfOpenAfterMs: 1_500 } });
+const sys = await startUiSystem({ backend: FAST_BACKEND, clock, halfOpenAfterMs: 1_500 });
 const browser = await launchBrowser();
 try {
   const page = await browser.context.newPage();

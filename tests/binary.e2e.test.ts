@@ -43,6 +43,14 @@ describe("compiled binary", () => {
     expect(res.status).toBe(201);
     const { order_id } = (await res.json()) as { order_id: string };
     expect((await fetch(`${first.url}/swagger/assets/swagger-ui-bundle.js`)).status).toBe(200);
+    // The pages and every file they load come from inside the binary.
+    const page = await fetch(`${first.url}/`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain("data-health-status=");
+    const assets = [...html.matchAll(/(?:src|href)="(\/ui\/assets\/[^"]+)"/g)].map((m) => m[1]!);
+    expect(assets.length).toBeGreaterThan(0);
+    for (const a of assets) expect((await fetch(`${first.url}${a}`)).status).toBe(200);
     first.proc.kill("SIGTERM");
     expect(await first.proc.exited).toBe(0);
 

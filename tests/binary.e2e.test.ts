@@ -14,12 +14,15 @@ const BINARY = join(ROOT, "dist", "valerix-test");
 
 describe("compiled binary", () => {
   let dir: string;
+  const procs: Array<ReturnType<typeof Bun.spawn>> = [];
   beforeAll(async () => {
     const build = Bun.spawnSync(["bun", "build", "--compile", "src/main.ts", "--outfile", BINARY], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
     if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
     dir = mkdtempSync(join(tmpdir(), "valerix-bin-"));
   });
   afterAll(() => {
+    // A failed assertion must not leave a server running.
+    for (const p of procs) p.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
     rmSync(BINARY, { force: true });
   });
@@ -28,6 +31,7 @@ describe("compiled binary", () => {
     const port = await freePort();
     const started = performance.now();
     const proc = Bun.spawn([BINARY], { cwd: dir, env: { PATH: process.env.PATH ?? "", PORT: String(port), LOG_LEVEL: "warn" }, stdout: "ignore", stderr: "ignore" });
+    procs.push(proc);
     const url = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${url}/health`)).status === 200, 60_000, "the binary's /health");
     return { proc, url, ms: Math.round(performance.now() - started) };

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort, waitFor } from "./support/processes.ts";
+import { hasChromium, launchBrowser, watch } from "./browser/chromium.ts";
 
 /**
  * The compiled executable, started in an empty folder with no configuration: it must serve
@@ -55,6 +56,23 @@ describe("compiled binary", () => {
     const assets = [...html.matchAll(/(?:src|href)="(\/ui\/assets\/[^"]+)"/g)].map((m) => m[1]!);
     expect(assets.length).toBeGreaterThan(0);
     for (const a of assets) expect((await fetch(`${first.url}${a}`)).status).toBe(200);
+    if (hasChromium) {
+      // In a real browser too: every page from the binary, no console error, nothing from elsewhere.
+      const browser = await launchBrowser();
+      try {
+        const guard = await watch(browser.context, [new URL(first.url).origin]);
+        const tab = await browser.context.newPage();
+        for (const path of ["/", "/orders", "/status", "/chaos"]) {
+          const res = await tab.goto(`${first.url}${path}`);
+          expect(res?.status()).toBe(200);
+          expect(await tab.getAttribute("[data-health-status]", "data-health-status")).toBe("optimal");
+        }
+        expect(guard.errors).toEqual([]);
+        expect(guard.foreign).toEqual([]);
+      } finally {
+        await browser.close();
+      }
+    }
     first.proc.kill("SIGTERM");
     expect(await first.proc.exited).toBe(0);
 

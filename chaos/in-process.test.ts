@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { InventoryUnavailableError } from "../modules/inventory/inventory.port.ts";
+import { InventoryUnavailableError } from "../modules/inventory/index.ts";
 import { createMemoryStore } from "../src/platform/kv/memory.ts";
 import { createChaosInjector } from "./injector.ts";
 import { withChaos } from "./in-process.ts";

@@ -2,6 +2,7 @@ import { Migrator, type Migration, type MigrationProvider } from "kysely/migrati
 import type { Kysely } from "kysely";
 import * as inventory0001 from "./inventory/0001_init.ts";
 import * as orders0001 from "./orders/0001_init.ts";
+import * as orders0002 from "./orders/0002_retry_queue.ts";
 
 /**
  * Migrations live in code, not read from disk at run time, so the compiled binary carries them.
@@ -9,7 +10,7 @@ import * as orders0001 from "./orders/0001_init.ts";
  */
 export const moduleMigrations = {
   inventory: { "0001_init": inventory0001 },
-  orders: { "0001_init": orders0001 },
+  orders: { "0001_init": orders0001, "0002_retry_queue": orders0002 },
 } satisfies Record<string, Record<string, Migration>>;
 
 export type MigratedModule = keyof typeof moduleMigrations;

@@ -24,6 +24,13 @@ export interface Config {
   /** Orders per minute a single client may create; 0 turns rate limiting off. */
   rateLimitPerMin: number;
   seedCatalog: boolean;
+  /** Resilience tuning; the defaults are the design's, the knobs exist for tests and operators. */
+  inventoryTimeoutMs: number;
+  breakerHalfOpenMs: number;
+  retryMaxAttempts: number;
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+  sweepStrandedAfterMs: number;
 }
 
 export class ConfigError extends Error {
@@ -109,5 +116,11 @@ export function loadConfig(env: Env = process.env): Config {
     drainTimeoutS: int(env, "DRAIN_TIMEOUT_S", 20, 0, 600),
     rateLimitPerMin: int(env, "RATE_LIMIT_PER_MIN", nodeEnv === "production" ? 600 : 0, 0, 1_000_000),
     seedCatalog: bool(env, "VALERIX_SEED_CATALOG", true),
+    inventoryTimeoutMs: int(env, "INVENTORY_TIMEOUT_MS", 3_000, 50, 60_000),
+    breakerHalfOpenMs: int(env, "BREAKER_HALF_OPEN_MS", 10_000, 100, 600_000),
+    retryMaxAttempts: int(env, "RETRY_MAX_ATTEMPTS", 15, 1, 1_000),
+    retryBaseDelayMs: int(env, "RETRY_BASE_DELAY_MS", 500, 10, 60_000),
+    retryMaxDelayMs: int(env, "RETRY_MAX_DELAY_MS", 30_000, 10, 3_600_000),
+    sweepStrandedAfterMs: int(env, "SWEEP_STRANDED_AFTER_MS", 60_000, 500, 86_400_000),
   };
 }

@@ -2,12 +2,14 @@ import type { Config } from "./config.ts";
 import { openDatabase, tablesAnswer, type Database } from "./platform/db.ts";
 import { createLogger, type Logger } from "./platform/logging.ts";
 import { createMetrics, type Metrics } from "./platform/metrics.ts";
-import { createMemoryStore } from "./platform/kv/memory.ts";
+import { createKeyValueStore } from "./platform/kv/index.ts";
+import { createRetryQueue } from "./platform/queue/index.ts";
+import { hostname } from "node:os";
 import type { KeyValueStore } from "./platform/kv/kv.port.ts";
 import { ResponseTimeWindow } from "./platform/response-window.ts";
 import { createApp, createFetch } from "./http/app.ts";
 import { createAdminGuard } from "./http/app-context.ts";
-import type { HealthRegistry } from "./http/health.ts";
+import { runChecks, type HealthRegistry } from "./http/health.ts";
 import { pendingMigrations } from "../migrations/index.ts";
 import { createHttpInventory, createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
@@ -45,7 +47,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   const started = performance.now();
   const stoppers: Array<() => unknown> = [];
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const kv = createMemoryStore(); // TODO(kv-merge): choose by REDIS_URL
+  const kv = createKeyValueStore({ redisUrl: config.redisUrl, redisToken: config.redisToken, prefix: "valerix:" });
   const adminGuard = createAdminGuard(config);
   const onError = (err: unknown, context: string) => logger.warn({ err, context }, "recovered error");
 
@@ -100,7 +102,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     // Split mode: the same port, over HTTP, to the inventory role at INVENTORY_URL.
     if (!inventory) inventory = createHttpInventory(config.inventoryUrl!);
     // One policy per process, shared by the request path and the retry worker.
-    const policy = createInventoryPolicy();
+    const policy = createInventoryPolicy({ timeoutMs: config.inventoryTimeoutMs, halfOpenAfterMs: config.breakerHalfOpenMs });
     const BREAKER_CODE = { closed: 0, open: 1, "half-open": 2 } as const;
     metrics.breakerState.set(0);
     policy.onStateChange(({ from, to }) => {
@@ -113,16 +115,40 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
       return { ok: h.ok, checks: h.checks };
     };
     health.deep.circuit_breaker = async () => ({ ok: !policy.isOpen(), state: policy.state });
+    const queue = createRetryQueue({ redisUrl: config.redisUrl, database, consumer: `${hostname()}-${process.pid}`, prefix: "valerix:" });
     const orders = createOrdersModule({
       database,
       inventory,
       kv,
       policy,
+      enqueue: (orderId, requestId) => queue.enqueue({ orderId, attempt: 0, requestId: requestId ?? undefined }),
       idempotencyTtlS: config.idempotencyTtlS,
       onError,
     });
     await orders.migrate();
     plugins.push(orders.routes);
+    const worker = orders.createRetryWorker({
+      queue,
+      onError,
+      maxAttempts: config.retryMaxAttempts,
+      baseDelayMs: config.retryBaseDelayMs,
+      maxDelayMs: config.retryMaxDelayMs,
+      strandedAfterMs: config.sweepStrandedAfterMs,
+      sweepIntervalMs: Math.min(5_000, config.sweepStrandedAfterMs),
+    });
+    worker.onResult((r) => {
+      metrics.retries.labels(r).inc();
+      if (r === "dead_letter") metrics.deadLetters.inc();
+    });
+    worker.start();
+    stoppers.push(async () => {
+      await worker.stop();
+      await queue.close().catch(() => {});
+    });
+    health.ready.retry_queue = async () => {
+      const d = await queue.depth();
+      return { ok: true, kind: queue.kind, ...d };
+    };
     health.ready.orders_schema = async () => {
       const pending = await pendingMigrations(database.db, "orders");
       if (pending.length) return { ok: false, detail: `pending migrations: ${pending.join(", ")}` };
@@ -139,12 +165,23 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
       const counts = await orders.countByStatus();
       for (const [status, n] of Object.entries(counts)) metrics.ordersByState.labels(status).set(n);
       metrics.ordersPending.set(counts.pending + counts.queued);
+      const d = await queue.depth();
+      metrics.queueDepth.labels("ready").set(d.ready);
+      metrics.queueDepth.labels("in_flight").set(d.inFlight);
+      metrics.queueDepth.labels("dead").set(d.deadLetters);
     };
     await refreshStates().catch(() => {});
     const t = setInterval(() => void refreshStates().catch(() => {}), 5_000);
     t.unref?.();
     stoppers.push(() => clearInterval(t));
   }
+
+  // Readiness as a metric too, so an alert can fire on it without scraping /health/ready.
+  const refreshReadiness = async () => metrics.readiness.set((await runChecks(health.ready)).ok ? 1 : 0);
+  await refreshReadiness().catch(() => metrics.readiness.set(0));
+  const readinessTimer = setInterval(() => void refreshReadiness().catch(() => metrics.readiness.set(0)), 5_000);
+  readinessTimer.unref?.();
+  stoppers.push(() => clearInterval(readinessTimer));
 
   let draining = false;
   const app = createApp({ logger, metrics, health, plugins, role: config.role });

@@ -6,11 +6,13 @@ import type { KeyValueStore } from "../../src/platform/kv/kv.port.ts";
 import type { Clock } from "../../src/platform/clock.ts";
 import { migrateModule } from "../../migrations/index.ts";
 import type { InventoryPort } from "../inventory/index.ts";
-import { OrderService, type CallPolicy, type OrderOutcomeEvent } from "./internal/order.service.ts";
+import { OrderService, directPolicy, type CallPolicy, type OrderOutcomeEvent } from "./internal/order.service.ts";
 import { orderRoutes } from "./internal/order.routes.ts";
 import { ORDER_TABLES } from "./internal/order.tables.ts";
+import { RetryWorker, type RetryWorkerOptions } from "./internal/retry-worker.ts";
 
 export type { CallPolicy, OrderOutcomeEvent, OrderView } from "./internal/order.service.ts";
+export type { RetryResult, RetryWorkerOptions } from "./internal/retry-worker.ts";
 export { ORDER_STATUSES, FINAL_STATUSES, type OrderStatus } from "./internal/order.tables.ts";
 
 export interface OrdersModuleDeps {
@@ -35,6 +37,9 @@ export function createOrdersModule(deps: OrdersModuleDeps) {
     onOutcome: (l: (e: OrderOutcomeEvent) => void) => service.onOutcome(l),
     countByStatus: () => service.countByStatus(),
     health: () => service.health(),
+    /** The retry worker and sweeper for this module's queued orders (orders role only). */
+    createRetryWorker: (opts: Omit<RetryWorkerOptions, "database" | "inventory" | "policy">) =>
+      new RetryWorker({ database: deps.database, inventory: deps.inventory, policy: deps.policy ?? directPolicy, ...opts }),
   };
 }
 

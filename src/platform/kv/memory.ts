@@ -1,5 +1,6 @@
 import type { KeyValueStore } from "./kv.port.ts";
 import { systemClock, type Clock } from "../clock.ts";
+import { KeyValueCommandError, assertListCap } from "./kv.errors.ts";
 
 interface Entry {
   value: string | string[];
@@ -37,7 +38,11 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): KeyValueStore {
     },
     async incr(key, ttlMs) {
       const e = live(key);
-      const n = (e && typeof e.value === "string" ? Number(e.value) : 0) + 1;
+      // Same refusal as Redis, so a misuse shows up with the memory store too.
+      if (e && (typeof e.value !== "string" || !/^-?\d+$/.test(e.value))) {
+        throw new KeyValueCommandError("key-value command refused: value is not an integer");
+      }
+      const n = (e ? Number(e.value) : 0) + 1;
       data.set(key, { value: String(n), expiresAt: e ? e.expiresAt : expiry(ttlMs) });
       return n;
     },
@@ -46,7 +51,9 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): KeyValueStore {
       return e && e.expiresAt !== null ? Math.max(0, e.expiresAt - clock.now()) : null;
     },
     async pushCapped(key, value, max) {
+      assertListCap(max);
       const e = live(key);
+      if (e && !Array.isArray(e.value)) throw new KeyValueCommandError("key-value command refused: key holds a string, not a list");
       const list = e && Array.isArray(e.value) ? e.value : [];
       list.unshift(value);
       list.length = Math.min(list.length, max);
@@ -54,7 +61,7 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): KeyValueStore {
     },
     async listRecent(key, count) {
       const e = live(key);
-      return e && Array.isArray(e.value) ? e.value.slice(0, count) : [];
+      return e && Array.isArray(e.value) && count >= 1 ? e.value.slice(0, Math.floor(count)) : [];
     },
     async ping() {},
     async close() {

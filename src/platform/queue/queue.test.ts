@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { RedisClient } from "bun";
+import { openDatabase, type Database } from "../db.ts";
+import { migrateModule } from "../../../migrations/index.ts";
+import { createTestDatabase, hasPostgres, hasRedis, testRedis } from "../../../tests/support/services.ts";
+import { queueContract } from "./queue.contract.ts";
+import { createPostgresQueue } from "./postgres.ts";
+import { createRedisStreamsQueue } from "./redis-streams.ts";
+import { createRetryQueue } from "./index.ts";
+import type { RetryQueue } from "./queue.port.ts";
+
+// Short enough that the dead-consumer test takes well under a second, long enough that a busy
+// two-core machine does not let a lease run out between a receive and its ack.
+const VISIBILITY_MS = 400;
+
+async function emptyQueueTables(database: Database) {
+  await database.query("truncate_retry_queue", "truncate orders.retry_queue, orders.retry_dead_letters", []);
+}
+
+function postgresFactory(database: () => Database) {
+  return async () => {
+    await emptyQueueTables(database());
+    const make = () => createPostgresQueue(database(), { visibilityTimeoutMs: VISIBILITY_MS, pollMs: 20 });
+    const queue = make();
+    return { queue, makeSecondConsumer: async () => make(), cleanup: () => queue.close() };
+  };
+}
+
+describe.skipIf(!hasPostgres)("postgres adapter on PostgreSQL", () => {
+  let database: Database;
+  let drop: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    const t = await createTestDatabase();
+    drop = t.drop;
+    database = await openDatabase({ databaseUrl: t.url, dataDir: tmpdir() });
+    await migrateModule(database.db, "orders");
+  });
+  afterAll(async () => {
+    await database?.close();
+    await drop?.();
+  });
+  queueContract("postgres on PostgreSQL", postgresFactory(() => database), { visibilityTimeoutMs: VISIBILITY_MS });
+});
+
+describe("postgres adapter on PGlite", () => {
+  let database: Database;
+  const dir = mkdtempSync(join(tmpdir(), "valerix-queue-"));
+  beforeAll(async () => {
+    database = await openDatabase({ dataDir: dir });
+    await migrateModule(database.db, "orders");
+  });
+  afterAll(async () => {
+    await database?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  queueContract("postgres on PGlite", postgresFactory(() => database), { visibilityTimeoutMs: VISIBILITY_MS });
+});
+
+describe.skipIf(!hasRedis)("redis-streams adapter on Redis", () => {
+  queueContract(
+    "redis-streams",
+    async () => {
+      const { url, prefix } = testRedis();
+      let n = 0;
+      const make = () =>
+        createRedisStreamsQueue(url, { prefix, consumer: `consumer-${++n}`, visibilityTimeoutMs: VISIBILITY_MS });
+      const queue = make();
+      return {
+        queue,
+        makeSecondConsumer: async () => make(),
+        async cleanup() {
+          await queue.close();
+          await deleteKeys(url, prefix);
+        },
+      };
+    },
+    { visibilityTimeoutMs: VISIBILITY_MS },
+  );
+});
+
+async function deleteKeys(url: string, prefix: string) {
+  const r = new RedisClient(url);
+  try {
+    const keys = (await r.send("KEYS", [`${prefix}*`])) as string[];
+    if (keys.length > 0) await r.send("DEL", keys);
+  } finally {
+    r.close();
+  }
+}
+
+describe("createRetryQueue", () => {
+  // No I/O happens here: both adapters connect lazily, so a dummy database and an unreachable
+  // Redis are enough to see which one is chosen.
+  const database = {} as Database;
+  const kind = (redisUrl?: string) => {
+    const q: RetryQueue = createRetryQueue({ redisUrl, database, consumer: "c" });
+    void q.close();
+    return q.kind;
+  };
+
+  test("a RESP URL selects Redis Streams", () => {
+    expect(kind("redis://127.0.0.1:1")).toBe("redis-streams");
+    expect(kind("rediss://example.invalid:6380")).toBe("redis-streams");
+    expect(kind("REDIS://127.0.0.1:1")).toBe("redis-streams");
+  });
+
+  test("no URL, or the Upstash REST URL, selects the PostgreSQL table", () => {
+    expect(kind(undefined)).toBe("postgres");
+    expect(kind("")).toBe("postgres");
+    expect(kind("https://example.upstash.io")).toBe("postgres");
+  });
+});

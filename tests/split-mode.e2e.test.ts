@@ -1,0 +1,196 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import { createTestDatabase, hasPostgres, hasRedis, REDIS_BASE_URL } from "./support/services.ts";
+import { freePort, RoleProcess, waitFor } from "./support/processes.ts";
+
+/**
+ * Both roles as real processes over HTTP, on the real PostgreSQL and Redis, with faults injected
+ * at inventory's inbound edge through the admin API. Each test checks the invariant on the data,
+ * not on status codes: every accepted order ends final, and stock moved once per confirmed order.
+ */
+const ADMIN = "e2e-admin-token";
+const auth = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
+
+describe.skipIf(!hasPostgres || !hasRedis)("split mode over HTTP", () => {
+  let inventory: RoleProcess;
+  let orders: RoleProcess;
+  const drops: Array<() => Promise<void>> = [];
+  let ordersDbUrl = "";
+  let inventoryDbUrl = "";
+  const redisUrl = `${REDIS_BASE_URL}/${9 + (process.pid % 5)}`;
+
+  beforeAll(async () => {
+    const invDb = await createTestDatabase("valerix_inv");
+    const ordDb = await createTestDatabase("valerix_ord");
+    drops.push(invDb.drop, ordDb.drop);
+    inventoryDbUrl = invDb.url;
+    ordersDbUrl = ordDb.url;
+    const { RedisClient } = await import("bun");
+    const r = new RedisClient(redisUrl);
+    await r.send("FLUSHDB", []);
+    r.close();
+    const inventoryPort = await freePort();
+    const common = { ADMIN_TOKEN: ADMIN, REDIS_URL: redisUrl };
+    inventory = new RoleProcess("inventory", inventoryPort, { ...common, VALERIX_ROLE: "inventory", DATABASE_URL: invDb.url });
+    orders = new RoleProcess("orders", await freePort(), {
+      ...common,
+      VALERIX_ROLE: "orders",
+      DATABASE_URL: ordDb.url,
+      INVENTORY_URL: inventory.url,
+      BREAKER_HALF_OPEN_MS: "1500",
+      RETRY_BASE_DELAY_MS: "100",
+      RETRY_MAX_DELAY_MS: "1000",
+      SWEEP_STRANDED_AFTER_MS: "3000",
+    });
+    await inventory.start();
+    await orders.start();
+  });
+
+  afterEach(async () => {
+    await fetch(`${inventory.url}/api/admin/chaos`, { method: "DELETE", headers: auth }).catch(() => {});
+  });
+
+  afterAll(async () => {
+    await orders?.kill("SIGTERM");
+    await inventory?.kill("SIGTERM");
+    for (const d of drops) await d().catch(() => {});
+  });
+
+  const chaos = (body: unknown) =>
+    fetch(`${inventory.url}/api/admin/chaos`, { method: "POST", headers: auth, body: JSON.stringify(body) }).then((r) => {
+      expect(r.status).toBe(200);
+    });
+
+  const order = (itemId: string, quantity = 1, key = randomUUID()) =>
+    fetch(`${orders.url}/api/orders`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "idempotency-key": key },
+      body: JSON.stringify({ item_id: itemId, quantity }),
+    });
+
+  async function newItem(quantity: number): Promise<string> {
+    const itemId = `e2e-${randomUUID().slice(0, 8)}`;
+    const r = await fetch(`${inventory.url}/api/admin/inventory`, { method: "POST", headers: auth, body: JSON.stringify({ item_id: itemId, item_name: itemId, quantity }) });
+    expect(r.status).toBe(201);
+    return itemId;
+  }
+
+  const stock = async (itemId: string) => ((await (await fetch(`${inventory.url}/api/inventory/${itemId}`)).json()) as { quantity: number }).quantity;
+
+  async function statuses(ids: string[]): Promise<string[]> {
+    return Promise.all(ids.map(async (id) => ((await (await fetch(`${orders.url}/api/orders/${id}`)).json()) as { status: string }).status));
+  }
+
+  async function allFinal(ids: string[], timeoutMs: number) {
+    await waitFor(async () => (await statuses(ids)).every((s) => s === "confirmed" || s === "rejected" || s === "failed"), timeoutMs, "orders to be final");
+  }
+
+  async function deductionsPerOrder(ids: string[]): Promise<number[]> {
+    const c = new pg.Client({ connectionString: inventoryDbUrl });
+    await c.connect();
+    try {
+      const rows = await c.query(
+        "select order_id::text, count(*)::int as n from inventory.inventory_transactions where type = 'deduct' and outcome = 'applied' and order_id = any($1::uuid[]) group by order_id",
+        [ids],
+      );
+      const m = new Map(rows.rows.map((r) => [r.order_id, r.n]));
+      return ids.map((id) => m.get(id) ?? 0);
+    } finally {
+      await c.end();
+    }
+  }
+
+  async function accepted(responses: Response[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const r of responses) {
+      expect([201, 202]).toContain(r.status);
+      ids.push(((await r.json()) as { order_id: string }).order_id);
+    }
+    return ids;
+  }
+
+  test("inventory crashing on every call: 202s, the breaker opens, later answers come back fast, all confirm after healing", async () => {
+    const itemId = await newItem(100);
+    await chaos({ crash_rate: 1, crash_mode: "mix", latency: false });
+    const responses: Response[] = [];
+    for (let i = 0; i < 14; i++) responses.push(await order(itemId));
+    const ids = await accepted(responses);
+    expect(responses.every((r) => r.status === 202)).toBe(true);
+    const deep = (await (await fetch(`${orders.url}/health/deep`)).json()) as { checks: Record<string, { state?: string }> };
+    expect(["open", "half-open"]).toContain(deep.checks.circuit_breaker!.state!);
+    const t0 = performance.now();
+    const fast = await order(itemId);
+    expect(fast.status).toBe(202);
+    expect(performance.now() - t0).toBeLessThan(1000); // breaker open: no call made
+    ids.push(((await fast.json()) as { order_id: string }).order_id);
+    const metrics = await (await fetch(`${orders.url}/metrics`)).text();
+    expect(metrics).toMatch(/circuit_breaker_transitions_total\{from="closed",to="open"\} [1-9]/);
+
+    await fetch(`${inventory.url}/api/admin/chaos`, { method: "DELETE", headers: auth });
+    await allFinal(ids, 30_000);
+    expect(new Set(await statuses(ids))).toEqual(new Set(["confirmed"]));
+    expect(await deductionsPerOrder(ids)).toEqual(ids.map(() => 1));
+    expect(await stock(itemId)).toBe(100 - ids.length);
+  });
+
+  test("inventory sleeping 8 s: the order answers 202 within about 3 s and is confirmed once", async () => {
+    const itemId = await newItem(10);
+    await chaos({ latency: true, latency_ms: 8000, crash_rate: 0, partial_failure_rate: 0 });
+    const t0 = performance.now();
+    const res = await order(itemId);
+    const elapsed = performance.now() - t0;
+    expect(res.status).toBe(202);
+    expect(res.headers.get("location")).toStartWith("/api/orders/");
+    expect(elapsed).toBeGreaterThan(2_500);
+    expect(elapsed).toBeLessThan(6_000);
+    const ids = await accepted([res]);
+    await fetch(`${inventory.url}/api/admin/chaos`, { method: "DELETE", headers: auth });
+    await allFinal(ids, 30_000);
+    expect(await statuses(ids)).toEqual(["confirmed"]);
+    // The slow call may have committed after the caller gave up: still one deduction.
+    expect(await deductionsPerOrder(ids)).toEqual([1]);
+    expect(await stock(itemId)).toBe(9);
+  });
+
+  test("commit-then-lose-the-response on every call: after healing, each order confirmed with exactly one deduction", async () => {
+    const itemId = await newItem(50);
+    await chaos({ partial_failure_rate: 1, crash_rate: 0, latency: false });
+    const responses = await Promise.all(Array.from({ length: 8 }, () => order(itemId)));
+    const ids = await accepted(responses);
+    expect(responses.every((r) => r.status === 202)).toBe(true);
+    // The deductions already happened, though no caller heard of them.
+    expect(await stock(itemId)).toBe(42);
+    await fetch(`${inventory.url}/api/admin/chaos`, { method: "DELETE", headers: auth });
+    await allFinal(ids, 30_000);
+    expect(new Set(await statuses(ids))).toEqual(new Set(["confirmed"]));
+    expect(await deductionsPerOrder(ids)).toEqual(ids.map(() => 1));
+    expect(await stock(itemId)).toBe(42);
+  });
+
+  test("the orders process killed with SIGKILL while orders are queued: after restart all confirmed", async () => {
+    const itemId = await newItem(30);
+    await chaos({ crash_rate: 1, crash_mode: 503, latency: false });
+    const ids = await accepted(await Promise.all(Array.from({ length: 6 }, () => order(itemId))));
+    await orders.kill("SIGKILL");
+    await fetch(`${inventory.url}/api/admin/chaos`, { method: "DELETE", headers: auth });
+    await orders.start();
+    await allFinal(ids, 40_000);
+    expect(new Set(await statuses(ids))).toEqual(new Set(["confirmed"]));
+    expect(await deductionsPerOrder(ids)).toEqual(ids.map(() => 1));
+    expect(await stock(itemId)).toBe(24);
+  });
+
+  test("the request id travels from the order request into the inventory call", async () => {
+    const itemId = await newItem(5);
+    await chaos({ crash_rate: 1, crash_mode: 500, latency: false });
+    const requestId = `trace-${randomUUID()}`;
+    await fetch(`${orders.url}/api/orders`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "idempotency-key": randomUUID(), "x-request-id": requestId },
+      body: JSON.stringify({ item_id: itemId, quantity: 1 }),
+    });
+    const events = (await (await fetch(`${inventory.url}/api/admin/chaos/events`, { headers: auth })).json()) as { events: Array<{ request_id: string | null }> };
+    expect(events.events.map((e) => e.request_id)).toContain(requestId);
+  });
+});

@@ -11,6 +11,7 @@ import { listeningPort } from "../chaos/runner/processes.ts";
 import { renderBar } from "../chaos/runner/progress.ts";
 import { buildReport, renderMarkdown, reportJson, type RunData } from "../chaos/runner/report.ts";
 import { percentile, summarize } from "../chaos/runner/stats.ts";
+import { chaosTtlS } from "../chaos/runner/run-chaos.ts";
 import { counterBy } from "../chaos/runner/system-api.ts";
 import type { Answer, FinalObservation, ItemObservation, LedgerRow, OrderRecord } from "../chaos/runner/types.ts";
 import { resetResponse } from "../chaos/http-middleware.ts";
@@ -322,6 +323,10 @@ describe("plan, options, progress, report", () => {
     expect(() => parseOptions(["--inventory-url", "http://x"], {})).toThrow(/only apply with --target/);
     expect(() => parseOptions(["--chaos", "[1]"], {})).toThrow(/JSON object/);
     expect(parseOptions(["--target", "http://h:3000/"], { ADMIN_TOKEN: "t" })).toMatchObject({ target: "http://h:3000", adminToken: "t" });
+    // The experiment outlives the planned load with room to spare, but not by much.
+    expect(chaosTtlS({ orders: 2000, rate: 50 })).toBe(300);
+    expect(chaosTtlS({ orders: 2000, rate: 5 })).toBe(1320);
+    expect(chaosTtlS({ orders: 2000, rate: 0 })).toBe(1800);
   });
 
   test("progress bar and the start-up line and metrics the runner reads", () => {
@@ -331,6 +336,7 @@ describe("plan, options, progress, report", () => {
     expect(listeningPort(`{"level":30,"msg":"valerix listening"`)).toBeNull();
     const text = 'circuit_breaker_transitions_total{from="closed",to="open"} 3\ncircuit_breaker_transitions_total{from="half-open",to="open"} 2\n';
     expect(counterBy(text, "circuit_breaker_transitions_total", "to")).toEqual({ open: 5 });
+    expect(counterBy(text, "circuit_breaker_transitions_total", "to", { from: "closed" })).toEqual({ open: 3 });
   });
 
   test("the report: verdict, capped affected list in Markdown, whole list in JSON", () => {
@@ -368,8 +374,13 @@ describe("plan, options, progress, report", () => {
     expect(report.summary.first_answer_by_status).toEqual({ "201": 1, "202": 63, "422": 1 });
     const md = renderMarkdown(report, { maxAffectedRows: 50 });
     expect(md).toContain("— PASS");
+    expect(md).toContain("### Queued (202), longest to a final state first: 63");
     expect(md).toContain("… 13 more in the JSON report");
+    expect(md).toContain("### Delayed, slowest first: 60");
     expect(md).toContain("crash 15 % (mix)");
+    const capped = buildReport({ ...data, jsonMaxOrders: 10 });
+    expect(capped.orders).toHaveLength(10);
+    expect(capped.orders_omitted).toBe(53);
     const parsed = JSON.parse(reportJson(report)) as typeof report;
     expect(parsed.affected_orders).toHaveLength(63);
     expect(parsed.invariants.map((v) => v.name)).toEqual(verdicts.map((v) => v.name));

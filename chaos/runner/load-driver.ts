@@ -74,6 +74,11 @@ export function planOrders(o: PlanOptions, items: readonly ItemPlan[]): PlannedO
 
 export interface DriveOptions {
   concurrency: number;
+  /**
+   * Orders started per second (0: as fast as the concurrency allows). Pacing spreads the load over
+   * the experiment, so the breaker opens, probes and closes many times instead of once.
+   */
+  rate: number;
   client: CarefulClientOptions;
   seed: number;
   /** Called as each logical order finishes, for the progress bar. */
@@ -111,10 +116,18 @@ export async function runOrder(p: PlannedOrder, o: Pick<DriveOptions, "client" |
  */
 export async function driveLoad(plan: readonly PlannedOrder[], o: DriveOptions): Promise<OrderRecord[]> {
   const out: OrderRecord[] = new Array(plan.length);
+  const sleep = o.client.sleep ?? ((ms: number) => Bun.sleep(ms));
+  const start = o.client.elapsed();
   let next = 0;
   const worker = async () => {
     while (next < plan.length && !o.client.signal?.aborted) {
-      const p = plan[next++]!;
+      const i = next++;
+      const p = plan[i]!;
+      if (o.rate > 0) {
+        // Each order has its slot; a pool that falls behind catches up without bursting past the cap.
+        const wait = start + (i * 1000) / o.rate - o.client.elapsed();
+        if (wait > 0) await sleep(wait);
+      }
       const record = await runOrder(p, o);
       out[p.index] = record;
       o.onOrder?.(record);

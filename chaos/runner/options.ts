@@ -10,6 +10,8 @@ export interface RunOptions {
   orders: number;
   seed: number;
   concurrency: number;
+  /** Orders started per second; 0 for as fast as the concurrency allows. */
+  rate: number;
   items: number;
   /** Extra experiment fields merged over the preset, e.g. `{"routes": "all"}`. */
   chaosOverride: Record<string, unknown>;
@@ -33,7 +35,9 @@ export interface RunOptions {
   out: string | null;
   keep: boolean;
   progress: "auto" | "plain" | "off";
-  jsonOrders: "all" | "affected";
+  jsonOrders: "all" | "affected" | "none";
+  /** Caps the JSON's request-by-request orders (worst first); 0 for no cap. */
+  jsonMaxOrders: number;
 }
 
 export class UsageError extends Error {
@@ -50,6 +54,7 @@ run could not be carried out.
   --orders N             logical orders to place                       (default 2000)
   --seed N               seeds the chaos faults and the order plan     (default: random, reported)
   --concurrency N        orders in flight at once                      (default 24)
+  --rate N               orders started per second, 0 = unpaced        (default 50)
   --items N              items created for the run                     (default 8)
   --chaos JSON           experiment fields over the preset, e.g. '{"routes":"all"}'
   --target URL           an existing deployment's orders API (no processes started)
@@ -68,7 +73,9 @@ run could not be carried out.
   --unknown-rate R       share of orders for a missing item (default 0.01)
   --delay-threshold MS   an order slower than this counts as delayed (default 1000)
   --out PATH             report path prefix (PATH.json, PATH.md) (default chaos/reports/<time>-<scenario>-s<seed>)
-  --json-orders MODE     all | affected: which orders the JSON lists in full (default all)
+  --json-orders MODE     all | affected | none: which orders the JSON lists request by request
+                         (default all; the affected-orders table is always complete)
+  --json-max-orders N    at most N of those, the worst first (default 0: no cap)
   --keep                 keep databases, data folders and the Redis DB after the run
   --plain                progress as plain lines even on a terminal
   --quiet                no progress output
@@ -107,6 +114,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
         orders: { type: "string" },
         seed: { type: "string" },
         concurrency: { type: "string" },
+        rate: { type: "string" },
         items: { type: "string" },
         chaos: { type: "string" },
         target: { type: "string" },
@@ -126,6 +134,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
         "delay-threshold": { type: "string" },
         out: { type: "string" },
         "json-orders": { type: "string" },
+        "json-max-orders": { type: "string" },
         keep: { type: "boolean" },
         plain: { type: "boolean" },
         quiet: { type: "boolean" },
@@ -155,7 +164,9 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
   const target = url("target", v.target);
   const inventoryUrl = url("inventory-url", v["inventory-url"]);
   const jsonOrders = v["json-orders"] ?? "all";
-  if (jsonOrders !== "all" && jsonOrders !== "affected") throw new UsageError(`--json-orders must be all or affected, got "${jsonOrders}"`);
+  if (jsonOrders !== "all" && jsonOrders !== "affected" && jsonOrders !== "none") {
+    throw new UsageError(`--json-orders must be all, affected or none, got "${jsonOrders}"`);
+  }
   if (!target && (inventoryUrl || v["chaos-url"] || v["inventory-db"])) {
     throw new UsageError("--inventory-url, --chaos-url and --inventory-db only apply with --target");
   }
@@ -165,6 +176,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     orders: num("orders", v.orders, 2000, 1, 1_000_000),
     seed: num("seed", v.seed, Math.floor(random() * 0x1_0000_0000), 0, 0xffff_ffff),
     concurrency: num("concurrency", v.concurrency, 24, 1, 1024),
+    rate: num("rate", v.rate, 50, 0, 100_000, false),
     items: num("items", v.items, 8, 1, 1000),
     chaosOverride,
     target,
@@ -186,12 +198,13 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     keep: v.keep ?? false,
     progress: v.quiet ? "off" : v.plain ? "plain" : "auto",
     jsonOrders,
+    jsonMaxOrders: num("json-max-orders", v["json-max-orders"], 0, 0, 10_000_000),
   };
 }
 
 /** The command that repeats a run, for the report. */
 export function replayCommand(o: RunOptions): string {
-  const parts = ["npm run chaos --", `--scenario ${o.scenario}`, `--orders ${o.orders}`, `--seed ${o.seed}`, `--concurrency ${o.concurrency}`];
+  const parts = ["npm run chaos --", `--scenario ${o.scenario}`, `--orders ${o.orders}`, `--seed ${o.seed}`, `--concurrency ${o.concurrency}`, `--rate ${o.rate}`];
   if (Object.keys(o.chaosOverride).length) parts.push(`--chaos '${JSON.stringify(o.chaosOverride)}'`);
   if (o.target) parts.push(`--target ${o.target}`);
   if (o.embedded) parts.push("--embedded");

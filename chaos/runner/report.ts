@@ -55,6 +55,8 @@ export interface RunData {
     active: Record<string, unknown> | null;
     applied_ms: number | null;
     healed_ms: number | null;
+    /** The experiment had expired by itself before the load ended. */
+    expired_during_load?: boolean;
     event_counts: Record<string, number> | null;
     recent_events: unknown[];
   };
@@ -65,9 +67,17 @@ export interface RunData {
   verdicts: InvariantVerdict[];
   settle: { bound_ms: number; unfinished: number; reconciled: number };
   ledgerRows: number | null;
-  server: { breaker_transitions: Record<string, number>; fallbacks: Record<string, number>; worker_results: Record<string, number> } | null;
+  server: {
+    breaker_transitions: Record<string, number>;
+    fallbacks: Record<string, number>;
+    worker_results: Record<string, number>;
+    /** Deduct calls inventory answered, by HTTP status (500 includes injected resets). */
+    inventory_deducts: { during_load: Record<string, number>; after_heal: Record<string, number> } | null;
+  } | null;
   delayThresholdMs: number;
-  jsonOrders: "all" | "affected";
+  jsonOrders: "all" | "affected" | "none";
+  /** 0: no cap. */
+  jsonMaxOrders?: number;
 }
 
 export interface ChaosReport {
@@ -104,7 +114,9 @@ export interface ChaosReport {
   items: Array<ItemObservation & { confirmed: number }>;
   invariants: InvariantVerdict[];
   affected_orders: AffectedOrder[];
-  orders_included: "all" | "affected";
+  orders_included: "all" | "affected" | "none";
+  /** Orders left out of `orders` by `--json-max-orders`. */
+  orders_omitted: number;
   orders: Array<Record<string, unknown>>;
 }
 
@@ -180,11 +192,9 @@ export function buildReport(d: RunData): ChaosReport {
   const breachKeys = new Set(d.verdicts.flatMap((v) => v.breaches.map((b) => b.subject)));
   const affected: AffectedOrder[] = [];
   const counts = { delayed: 0, queued: 0, retried: 0, conflict: 0, reconciled: 0, failed: 0, breach: 0, total: 0 };
-  const affectedKeys = new Set<string>();
   for (const r of d.records) {
     const flags = affectedFlags(r, d.delayThresholdMs, breachKeys);
     if (flags.length === 0) continue;
-    affectedKeys.add(r.key);
     counts.total++;
     for (const f of flags) counts[f]++;
     affected.push({
@@ -209,6 +219,12 @@ export function buildReport(d: RunData): ChaosReport {
   const byFirst: Record<string, number[]> = {};
   for (const r of answered) (byFirst[String(r.answers[0]!.status)] ??= []).push(r.answered_ms! - r.sent_ms);
   const queuedToFinal = d.records.filter((r) => r.attempts.some((a) => a.status === 202)).map(timeToFinal).filter((n): n is number => n !== null);
+
+  // Request-by-request records: the affected ones in the affected list's order (worst first).
+  const byKey = new Map(d.records.map((r) => [r.key, r]));
+  const listed =
+    d.jsonOrders === "none" ? [] : d.jsonOrders === "all" ? d.records : affected.map((a) => byKey.get(a.key)!).filter(Boolean);
+  const kept = d.jsonMaxOrders ? listed.slice(0, d.jsonMaxOrders) : listed;
 
   const confirmed = new Map<string, number>();
   for (const r of d.records) if (r.final?.status === "confirmed") confirmed.set(r.item_id, (confirmed.get(r.item_id) ?? 0) + r.quantity);
@@ -250,14 +266,24 @@ export function buildReport(d: RunData): ChaosReport {
     invariants: d.verdicts,
     affected_orders: affected,
     orders_included: d.jsonOrders,
-    orders: d.records.filter((r) => d.jsonOrders === "all" || affectedKeys.has(r.key)).map(compactOrder),
+    orders_omitted: listed.length - kept.length,
+    orders: kept.map(compactOrder),
   };
 }
 
 const cell = (v: unknown) => (v === null || v === undefined ? "–" : String(v).replaceAll("|", "\\|"));
-/** A Markdown table; the first column is left-aligned, the rest right-aligned unless `left`. */
-const table = (head: string[], rows: unknown[][], left = false) =>
-  [`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i === 0 || left ? "---" : "---:")).join("|")}|`, ...rows.map((r) => `| ${r.map(cell).join(" | ")} |`)].join("\n");
+/**
+ * A Markdown table. `align` has one letter per column, `l` or `r`; by default the first column is
+ * left-aligned and the rest (numbers) right-aligned.
+ */
+const table = (head: string[], rows: unknown[][], align?: string) => {
+  const a = (i: number) => (align ? align[i] ?? "l" : i === 0 ? "l" : "r");
+  return [
+    `| ${head.join(" | ")} |`,
+    `|${head.map((_, i) => (a(i) === "r" ? "---:" : "---")).join("|")}|`,
+    ...rows.map((r) => `| ${r.map(cell).join(" | ")} |`),
+  ].join("\n");
+};
 
 function describeChaos(active: Record<string, unknown> | null): string {
   if (!active) return "none (baseline run)";
@@ -272,9 +298,8 @@ function describeChaos(active: Record<string, unknown> | null): string {
   return `${head}: ${parts.join("; ")}`;
 }
 
-/** The Markdown summary. `maxAffectedRows` caps the affected list; the JSON has it whole. */
+/** The Markdown summary. `maxAffectedRows` caps each kind of affected order (default 10); the JSON has them all. */
 export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number; jsonName?: string } = {}): string {
-  const maxRows = opts.maxAffectedRows ?? 50;
   const s = r.summary;
   const held = r.invariants.filter((v) => v.status === "pass").length;
   const failed = r.invariants.filter((v) => v.status === "fail").length;
@@ -296,11 +321,11 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
     ["system", r.environment.mode === "spawned" ? "split mode started by the runner: orders and inventory as separate processes" : `deployment at ${r.environment.urls.orders}`],
     ["database", r.environment.database],
     ["key-value store / retry queue", `${r.environment.key_value} / ${r.environment.retry_queue}`],
-    ["clients", `${r.options.concurrency} concurrent careful clients, ${r.options.max_attempts} requests per order at most, ${r.options.duplicate_rate} sent twice at once`],
-    ["chaos", describeChaos(r.chaos.active)],
+    ["clients", `${r.options.concurrency} concurrent careful clients${Number(r.options.rate) > 0 ? `, paced at ${r.options.rate} orders/s` : ""}, ${r.options.max_attempts} requests per order at most, ${Math.round(Number(r.options.duplicate_rate) * 100)} % sent twice at once`],
+    ["chaos", `${describeChaos(r.chaos.active)}${r.chaos.expired_during_load ? " — **expired before the load ended**" : ""}`],
     ["runtime", `${r.environment.runtime}, ${r.environment.platform}, ${r.environment.cpus} CPUs`],
     ["replay", `\`${r.command}\``],
-  ], true));
+  ], "ll"));
   out.push("");
 
   out.push("## Invariants");
@@ -310,7 +335,7 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
     v.status === "pass" ? "✅ holds" : v.status === "fail" ? "❌ broken" : "⏭ skipped",
     v.checked,
     v.breach_count,
-  ])));
+  ]), "llrr"));
   for (const v of r.invariants) {
     if (v.note) out.push("", `- \`${v.name}\`: ${v.note}`);
   }
@@ -356,7 +381,16 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
   if (r.summary.server) {
     const sv = r.summary.server;
     const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
-    out.push("", `- circuit breaker transitions: ${fmt(sv.breaker_transitions)}`, `- 202 fallbacks by reason: ${fmt(sv.fallbacks)}`, `- retry worker results: ${fmt(sv.worker_results)}`);
+    const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+    out.push("");
+    if (sv.inventory_deducts) {
+      const d = sv.inventory_deducts;
+      out.push(
+        `- deduct calls that reached inventory: ${sum(d.during_load)} during the load (by status: ${fmt(d.during_load)}), ` +
+          `${sum(d.after_heal)} after it, while settling (${fmt(d.after_heal)})`,
+      );
+    }
+    out.push(`- circuit breaker transitions (to): ${fmt(sv.breaker_transitions)}`, `- 202 fallbacks by reason: ${fmt(sv.fallbacks)}`, `- retry worker results: ${fmt(sv.worker_results)}`);
   }
   out.push("");
 
@@ -369,17 +403,35 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
   );
   out.push("");
   if (r.affected_orders.length) {
-    out.push(table(["key", "order", "item × qty", "flags", "requests (codes)", "client ms", "to final ms", "final"], r.affected_orders.slice(0, maxRows).map((o) => [
-      o.key,
-      o.order_id ? o.order_id.slice(0, 8) : null,
-      `${o.item_id} × ${o.quantity}`,
-      o.flags.join(", "),
-      `${o.requests} (${o.codes})`,
-      o.client_ms,
-      o.time_to_final_ms,
-      o.final,
-    ])));
-    if (r.affected_orders.length > maxRows) out.push("", `… ${r.affected_orders.length - maxRows} more in ${opts.jsonName ?? "the JSON report"} (\`affected_orders\`).`);
+    // The worst few of each kind, so every way the chaos hit shows; the JSON has the whole list.
+    const per = Math.max(1, opts.maxAffectedRows ?? 10);
+    const kinds: Array<{ flag: AffectedFlag; title: string; by: (o: AffectedOrder) => number }> = [
+      { flag: "breach", title: "In a breach", by: () => 0 },
+      { flag: "reconciled", title: "Never answered during the load, resent after healing", by: (o) => o.requests },
+      { flag: "failed", title: "Failed (retries exhausted, stock released)", by: (o) => o.time_to_final_ms ?? 0 },
+      { flag: "delayed", title: "Delayed, slowest first", by: (o) => o.client_ms ?? 0 },
+      { flag: "queued", title: "Queued (202), longest to a final state first", by: (o) => o.time_to_final_ms ?? 0 },
+      { flag: "retried", title: "Retried, most requests first", by: (o) => o.requests },
+      { flag: "conflict", title: "Met a 409 (a twin or an earlier attempt still in flight)", by: (o) => o.requests },
+    ];
+    for (const k of kinds) {
+      const all = r.affected_orders.filter((o) => o.flags.includes(k.flag));
+      if (!all.length) continue;
+      const shown = [...all].sort((x, y) => k.by(y) - k.by(x) || x.key.localeCompare(y.key)).slice(0, per);
+      out.push(`### ${k.title}: ${all.length}`, "");
+      out.push(table(["key", "order", "item × qty", "flags", "requests (codes)", "client ms", "to final ms", "final"], shown.map((o) => [
+        o.key,
+        o.order_id ? o.order_id.slice(0, 8) : null,
+        `${o.item_id} × ${o.quantity}`,
+        o.flags.join(", "),
+        `${o.requests} (${o.codes})`,
+        o.client_ms,
+        o.time_to_final_ms,
+        o.final,
+      ]), "lllllrrl"));
+      if (all.length > shown.length) out.push("", `… ${all.length - shown.length} more in ${opts.jsonName ?? "the JSON report"} (\`affected_orders\`).`);
+      out.push("");
+    }
   }
   out.push("");
   out.push("## Reading this report");

@@ -11,7 +11,7 @@ import { createDatabase, postgresAnswers, prepareRedis, redisAnswers, type RunDa
 import { Progress, type ProgressCounts, type ProgressSink } from "./progress.ts";
 import { buildReport, writeReport, type ChaosReport, type RunEnvironment } from "./report.ts";
 import { awaitFinal, reconcile } from "./settle.ts";
-import { counterBy, SystemApi, type SystemUrls } from "./system-api.ts";
+import { counterBy, minus, SystemApi, type SystemUrls } from "./system-api.ts";
 import type { CarefulClientOptions } from "./careful-client.ts";
 import type { ItemObservation, LedgerRow, OrderRecord } from "./types.ts";
 
@@ -35,11 +35,22 @@ export interface RunIo {
 }
 
 const TOOL = "valerix-chaos/1";
+/** The route label inventory's HTTP metrics give the deduct call. */
+const DEDUCT_ROUTE = "/api/inventory/deduct";
 
 /** Where the report goes when `--out` is not given: `chaos/reports/<utc time>-<scenario>-s<seed>`. */
 export function defaultReportPrefix(o: RunOptions, now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   return join(REPO_ROOT, "chaos", "reports", `${stamp}-${o.scenario}-s${o.seed}`);
+}
+
+/**
+ * How long the experiment may live: the planned load three times over plus two minutes, so a slow
+ * system does not outrun it, yet a runner killed outright leaves no chaos on for long.
+ */
+export function chaosTtlS(o: Pick<RunOptions, "orders" | "rate">): number {
+  if (o.rate <= 0) return 1800;
+  return Math.min(86_400, Math.max(300, Math.ceil((o.orders / o.rate) * 3) + 120));
 }
 
 function reportOptions(o: RunOptions): Record<string, unknown> {
@@ -49,6 +60,7 @@ function reportOptions(o: RunOptions): Record<string, unknown> {
     orders: o.orders,
     seed: o.seed,
     concurrency: o.concurrency,
+    rate: o.rate,
     items: o.items,
     chaos_override: o.chaosOverride,
     target: o.target,
@@ -214,11 +226,12 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     );
     mark("setup", since);
 
+    const metricsBeforeLoad = await api.metrics(sys.urls.inventory);
     let requested: Record<string, unknown> | null = null;
     let active: Record<string, unknown> | null = null;
     let appliedMs: number | null = null;
     if (o.scenario !== "none") {
-      requested = { preset: o.scenario, seed: o.seed, ttl_s: 1800, ...o.chaosOverride };
+      requested = { preset: o.scenario, seed: o.seed, ttl_s: chaosTtlS(o), ...o.chaosOverride };
       const state = await api.applyChaos(requested);
       chaosOn = true;
       appliedMs = Math.round(elapsed());
@@ -226,7 +239,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       progress.phase(`chaos on at ${sys.urls.chaos}: ${JSON.stringify(active)}`);
     }
 
-    progress.phase(`driving ${o.orders} orders, ${o.concurrency} at a time (run ${runId}, seed ${o.seed})`);
+    progress.phase(`driving ${o.orders} orders, ${o.concurrency} at a time${o.rate > 0 ? `, ${o.rate}/s` : ""} (run ${runId}, seed ${o.seed})`);
     since = elapsed();
     const counts: ProgressCounts = { done: 0, total: o.orders, answers: {}, retried: 0 };
     const client: CarefulClientOptions = {
@@ -240,6 +253,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     };
     const records: OrderRecord[] = await driveLoad(plan, {
       concurrency: o.concurrency,
+      rate: o.rate,
       client,
       seed: o.seed,
       onOrder: (r) => {
@@ -256,8 +270,18 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     if (io.signal?.aborted) throw new Error("aborted");
 
     since = elapsed();
+    // Inventory's own count of deduct calls, to show how many reached it while the chaos was on.
+    const deductsOf = (text: string | null) =>
+      text ? counterBy(text, "http_request_duration_seconds_count", "status", { route: DEDUCT_ROUTE, method: "POST" }) : null;
+    const deductsBeforeLoad = deductsOf(metricsBeforeLoad);
+    const deductsAtHeal = deductsOf(await api.metrics(sys.urls.inventory));
     let healedMs: number | null = null;
+    let expiredEarly = false;
     if (chaosOn) {
+      // An experiment that expired mid-load would quietly make this a milder run: say so.
+      const state = await api.chaosState().catch(() => null);
+      expiredEarly = state?.active === false;
+      if (expiredEarly) progress.phase("warning: the chaos experiment expired before the load ended (raise ttl_s with --chaos)");
       await api.heal();
       chaosOn = false;
       healedMs = Math.round(elapsed());
@@ -289,11 +313,16 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     since = elapsed();
     const events = await api.chaosEvents(200).catch(() => null);
     const metricsText = await api.metrics(sys.urls.orders);
+    const deductsAtEnd = deductsOf(await api.metrics(sys.urls.inventory));
     const server = metricsText
       ? {
           breaker_transitions: counterBy(metricsText, "circuit_breaker_transitions_total", "to"),
           fallbacks: counterBy(metricsText, "inventory_fallbacks_total", "reason"),
           worker_results: counterBy(metricsText, "order_retries_total", "result"),
+          inventory_deducts:
+            deductsBeforeLoad && deductsAtHeal && deductsAtEnd
+              ? { during_load: minus(deductsAtHeal, deductsBeforeLoad), after_heal: minus(deductsAtEnd, deductsAtHeal) }
+              : null,
         }
       : null;
     if (sys.ledgerAfterStop) await sys.stop();
@@ -322,6 +351,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
         active,
         applied_ms: appliedMs,
         healed_ms: healedMs,
+        expired_during_load: expiredEarly,
         event_counts: events?.counts ?? null,
         recent_events: events?.events ?? [],
       },
@@ -334,6 +364,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       server,
       delayThresholdMs: o.delayThresholdMs,
       jsonOrders: o.jsonOrders,
+      jsonMaxOrders: o.jsonMaxOrders,
     });
     const paths = writeReport(report, prefix);
     if (report.verdict === "fail") keepLogs = true;

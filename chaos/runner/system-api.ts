@@ -137,14 +137,28 @@ export class SystemApi {
   }
 }
 
-/** Sums a counter's samples by one label: `counterBy(text, "circuit_breaker_transitions_total", "to")` → `{ open: 3, … }`. */
-export function counterBy(text: string, metric: string, label: string): Record<string, number> {
+/**
+ * Sums a counter's samples by one label, over the samples whose other labels match `where`:
+ * `counterBy(text, "circuit_breaker_transitions_total", "to")` → `{ open: 3, … }`.
+ */
+export function counterBy(text: string, metric: string, label: string, where: Record<string, string> = {}): Record<string, number> {
   const out: Record<string, number> = {};
   const re = new RegExp(`^${metric}\\{([^}]*)\\}\\s+([0-9.eE+-]+)`, "gm");
   for (const m of text.matchAll(re)) {
     const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    if (Object.entries(where).some(([k, v]) => labels[k] !== v)) continue;
     const k = labels[label] ?? "";
     out[k] = (out[k] ?? 0) + Number(m[2]);
+  }
+  return out;
+}
+
+/** `minus({ a: 5, b: 2 }, { a: 3 })` → `{ a: 2, b: 2 }`, dropping zeros. */
+export function minus(later: Record<string, number>, earlier: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(later)) {
+    const d = v - (earlier[k] ?? 0);
+    if (d !== 0) out[k] = d;
   }
   return out;
 }

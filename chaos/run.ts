@@ -43,8 +43,12 @@ async function main(argv: string[]): Promise<number> {
     out: { write: (t) => void out.write(t), isTTY: !!out.isTTY, columns: out.columns },
     signal: abort.signal,
   });
+  if (abort.signal.aborted) {
+    process.stderr.write("chaos: interrupted before the verdict; chaos healed, processes stopped\n");
+    return 130;
+  }
   if (outcome.error) process.stderr.write(`chaos: the run could not be completed:\n${outcome.error}\n`);
-  return abort.signal.aborted ? 130 : outcome.exitCode;
+  return outcome.exitCode;
 }
 
 process.exit(await main(process.argv.slice(2)));

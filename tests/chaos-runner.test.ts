@@ -9,7 +9,8 @@ import { planItems, planOrders } from "../chaos/runner/load-driver.ts";
 import { parseOptions, UsageError } from "../chaos/runner/options.ts";
 import { listeningPort } from "../chaos/runner/processes.ts";
 import { renderBar } from "../chaos/runner/progress.ts";
-import { buildReport, renderMarkdown, reportJson, type RunData } from "../chaos/runner/report.ts";
+import { buildReport, reportJson, type RunData } from "../chaos/runner/report.ts";
+import { renderMarkdown } from "../chaos/runner/report-markdown.ts";
 import { percentile, summarize } from "../chaos/runner/stats.ts";
 import { chaosTtlS } from "../chaos/runner/run-chaos.ts";
 import { counterBy } from "../chaos/runner/system-api.ts";
@@ -361,7 +362,7 @@ describe("plan, options, progress, report", () => {
       records: w.orders,
       verdicts,
       settle: { bound_ms: 60_000, unfinished: 0, reconciled: 0 },
-      ledgerRows: 8,
+      ledger: { "create:applied": 2, "deduct:applied": 3, "deduct:insufficient_stock": 2, "release:applied": 1 },
       server: null,
       delayThresholdMs: 1000,
       jsonOrders: "affected",
@@ -377,6 +378,7 @@ describe("plan, options, progress, report", () => {
     expect(md).toContain("### Queued (202), longest to a final state first: 63");
     expect(md).toContain("… 13 more in the JSON report");
     expect(md).toContain("### Delayed, slowest first: 60");
+    expect(md).toContain("inventory's ledger for the run: create applied 2, deduct applied 3, deduct insufficient_stock 2, release applied 1");
     expect(md).toContain("crash 15 % (mix)");
     const capped = buildReport({ ...data, jsonMaxOrders: 10 });
     expect(capped.orders).toHaveLength(10);

@@ -37,9 +37,14 @@ export class Progress {
   private lastPlainPct = -1;
   private lastPlainAt = 0;
   private barShown = false;
-  private readonly started = performance.now();
+  private started = performance.now();
 
   constructor(private readonly sink: ProgressSink, private readonly enabled = true) {}
+
+  /** Starts the clock the rate and ETA are measured on (the load, not the start-up). */
+  begin(): void {
+    this.started = performance.now();
+  }
 
   /** A phase line ("starting inventory role…"); clears the bar first on a TTY. */
   phase(text: string): void {

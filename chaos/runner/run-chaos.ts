@@ -1,17 +1,17 @@
 import { randomBytes } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { checkInvariants } from "./invariants.ts";
 import { driveLoad, planItems, planOrders } from "./load-driver.ts";
-import { readLedger, type LedgerSource } from "./ledger.ts";
+import { readLedger } from "./ledger.ts";
 import { replayCommand, type RunOptions } from "./options.ts";
-import { spawnRole, REPO_ROOT, type SpawnedRole } from "./processes.ts";
-import { createDatabase, postgresAnswers, prepareRedis, redisAnswers, type RunDatabase, type RunRedis } from "./backing-services.ts";
+import { REPO_ROOT } from "./processes.ts";
 import { Progress, type ProgressCounts, type ProgressSink } from "./progress.ts";
-import { buildReport, writeReport, type ChaosReport, type RunEnvironment } from "./report.ts";
+import { buildReport, writeReport, type ChaosReport } from "./report.ts";
 import { awaitFinal, reconcile } from "./settle.ts";
-import { counterBy, minus, SystemApi, type SystemUrls } from "./system-api.ts";
+import { tally } from "./stats.ts";
+import { counterBy, minus, SystemApi } from "./system-api.ts";
+import { bringUp, type System } from "./system-under-test.ts";
 import type { CarefulClientOptions } from "./careful-client.ts";
 import type { ItemObservation, LedgerRow, OrderRecord } from "./types.ts";
 
@@ -74,122 +74,6 @@ function reportOptions(o: RunOptions): Record<string, unknown> {
   };
 }
 
-interface System {
-  urls: SystemUrls;
-  adminToken: string | undefined;
-  environment: RunEnvironment;
-  ledger: LedgerSource | null;
-  /** PGlite can be read only once its process is gone. */
-  ledgerAfterStop: boolean;
-  stop(): Promise<void>;
-  cleanup(keep: boolean): Promise<void>;
-  logDir: string | null;
-}
-
-async function bringUp(o: RunOptions, runId: string, progress: Progress): Promise<System> {
-  const runtime = `bun ${Bun.version}`;
-  const platform = `${process.platform}-${process.arch}`;
-  const cpus = navigator.hardwareConcurrency ?? 1;
-  if (o.target) {
-    const inventory = o.inventoryUrl ?? o.target;
-    const urls = { orders: o.target, inventory, chaos: o.chaosUrl ?? inventory };
-    return {
-      urls,
-      adminToken: o.adminToken ?? undefined,
-      environment: {
-        mode: "target",
-        database: o.inventoryDb ? "postgres" : "unknown",
-        key_value: "as deployed",
-        retry_queue: "as deployed",
-        urls,
-        runtime,
-        platform,
-        cpus,
-      },
-      ledger: o.inventoryDb ? { databaseUrl: o.inventoryDb } : null,
-      ledgerAfterStop: false,
-      stop: async () => {},
-      cleanup: async () => {},
-      logDir: null,
-    };
-  }
-
-  const workDir = mkdtempSync(join(tmpdir(), `valerix-chaos-${runId}-`));
-  const logDir = join(workDir, "logs");
-  mkdirSync(logDir, { recursive: true });
-  const adminToken = randomBytes(24).toString("hex");
-  const dbs: RunDatabase[] = [];
-  let redis: RunRedis | null = null;
-  const roles: SpawnedRole[] = [];
-  const sys: System = {
-    urls: { orders: "", inventory: "", chaos: "" },
-    adminToken,
-    environment: { mode: "spawned", database: "pglite", key_value: "in-memory (per process)", retry_queue: "PostgreSQL table", urls: { orders: "", inventory: "", chaos: "" }, runtime, platform, cpus },
-    ledger: null,
-    ledgerAfterStop: false,
-    logDir,
-    async stop() {
-      // Orders first: its worker must not call an inventory that is already gone.
-      for (const r of [...roles].reverse()) await r.stop().catch(() => null);
-      roles.length = 0;
-    },
-    async cleanup(keep) {
-      await this.stop();
-      if (keep) return;
-      for (const d of dbs) await d.drop().catch(() => {});
-      await redis?.flush().catch(() => {});
-      rmSync(workDir, { recursive: true, force: true });
-    },
-  };
-
-  try {
-    const usePg = !o.embedded && (await postgresAnswers(o.pgUrl));
-    const useRedis = !o.embedded && (await redisAnswers(o.redisUrl));
-    const base: Record<string, string> = { ADMIN_TOKEN: adminToken, DRAIN_TIMEOUT_S: "5", RATE_LIMIT_PER_MIN: "0", VALERIX_SEED_CATALOG: "false" };
-    const invEnv: Record<string, string> = { ...base };
-    const ordEnv: Record<string, string> = { ...base };
-    if (usePg) {
-      const inv = await createDatabase(o.pgUrl, `valerix_chaos_${runId}_inventory`);
-      dbs.push(inv);
-      const ord = await createDatabase(o.pgUrl, `valerix_chaos_${runId}_orders`);
-      dbs.push(ord);
-      invEnv.DATABASE_URL = inv.url;
-      ordEnv.DATABASE_URL = ord.url;
-      sys.environment.database = "postgres";
-      sys.ledger = { databaseUrl: inv.url };
-    } else {
-      invEnv.VALERIX_DATA_DIR = join(workDir, "inventory-data");
-      ordEnv.VALERIX_DATA_DIR = join(workDir, "orders-data");
-      sys.ledger = { dataDir: invEnv.VALERIX_DATA_DIR };
-      sys.ledgerAfterStop = true;
-    }
-    if (useRedis) {
-      redis = await prepareRedis(o.redisUrl, o.redisDb);
-      invEnv.REDIS_URL = redis.url;
-      ordEnv.REDIS_URL = redis.url;
-      sys.environment.key_value = `Redis (DB ${redis.index})`;
-      sys.environment.retry_queue = "Redis Streams";
-    }
-    progress.phase(
-      `starting split mode: ${usePg ? "PostgreSQL" : "PGlite (embedded)"}, ${useRedis ? `Redis DB ${redis!.index}` : "in-memory key-value store"}`,
-    );
-    const inventory = await spawnRole({ role: "inventory", env: invEnv, logDir });
-    roles.push(inventory);
-    progress.phase(`  inventory role pid ${inventory.pid} at ${inventory.url}`);
-    const orders = await spawnRole({ role: "orders", env: { ...ordEnv, INVENTORY_URL: inventory.url }, logDir });
-    roles.push(orders);
-    progress.phase(`  orders role    pid ${orders.pid} at ${orders.url}`);
-    // In split mode the inventory role injects the faults, so the experiment is set there; with a
-    // shared store the orders role would see it too, without one it must not matter.
-    sys.urls = { orders: orders.url, inventory: inventory.url, chaos: inventory.url };
-    sys.environment.urls = sys.urls;
-    return sys;
-  } catch (err) {
-    await sys.cleanup(false).catch(() => {});
-    throw err;
-  }
-}
-
 export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
   const progress = new Progress(io.out, o.progress !== "off");
   if (o.progress === "plain") io.out.isTTY = false;
@@ -242,6 +126,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     progress.phase(`driving ${o.orders} orders, ${o.concurrency} at a time${o.rate > 0 ? `, ${o.rate}/s` : ""} (run ${runId}, seed ${o.seed})`);
     since = elapsed();
     const counts: ProgressCounts = { done: 0, total: o.orders, answers: {}, retried: 0 };
+    progress.begin();
     const client: CarefulClientOptions = {
       baseUrl: sys.urls.orders,
       timeoutMs: o.requestTimeoutMs,
@@ -360,7 +245,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       records,
       verdicts,
       settle: { bound_ms: o.settleTimeoutS * 1000, unfinished, reconciled },
-      ledgerRows: ledger?.length ?? null,
+      ledger: ledger ? tally(ledger, (r) => `${r.type}:${r.outcome}`) : null,
       server,
       delayThresholdMs: o.delayThresholdMs,
       jsonOrders: o.jsonOrders,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { freePort, waitFor } from "./support/processes.ts";
 import { hasChromium, launchBrowser, watch } from "./browser/chromium.ts";
 
@@ -12,13 +12,21 @@ import { hasChromium, launchBrowser, watch } from "./browser/chromium.ts";
  */
 const ROOT = resolve(import.meta.dir, "..");
 const BINARY = join(ROOT, "dist", "valerix-test");
+// Same file name as the real build's: the executable looks its template up by name.
+const TEMPLATE = join(ROOT, "dist", "test-template", "pglite-template.tar.gz");
 
 describe("compiled binary", () => {
   let dir: string;
   const procs: Array<ReturnType<typeof Bun.spawn>> = [];
   beforeAll(async () => {
-    const build = Bun.spawnSync(["bun", "build", "--compile", "src/main.ts", "--outfile", BINARY], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-    if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+    // The same two steps as `npm run build`, to file names of the test's own.
+    for (const cmd of [
+      ["bun", "src/platform/pglite-template.ts", TEMPLATE],
+      ["bun", "build", "--compile", "src/main.ts", TEMPLATE, "--asset-naming=[name].[ext]", "--outfile", BINARY],
+    ]) {
+      const step = Bun.spawnSync(cmd, { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+      if (step.exitCode !== 0) throw new Error(`${cmd.join(" ")} failed: ${step.stderr.toString()}`);
+    }
     dir = mkdtempSync(join(tmpdir(), "valerix-bin-"));
   });
   afterAll(() => {
@@ -26,6 +34,7 @@ describe("compiled binary", () => {
     for (const p of procs) p.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
     rmSync(BINARY, { force: true });
+    rmSync(dirname(TEMPLATE), { recursive: true, force: true });
   });
 
   async function run(): Promise<{ proc: ReturnType<typeof Bun.spawn>; url: string; ms: number }> {

@@ -12,8 +12,8 @@ import { BUN_MAX_REQUEST_BODY_SIZE, createApp, createFetch, withSecurityHeaders 
 import { problem } from "./http/problem.ts";
 import { createRateLimitGate } from "./http/rate-limit.ts";
 import { createAdminGuard, createServiceGuard, serviceToken } from "./http/app-context.ts";
-import { runChecks, type HealthRegistry } from "./http/health.ts";
-import { pendingMigrations } from "../migrations/index.ts";
+import { runChecks, type HealthCheck, type HealthRegistry } from "./http/health.ts";
+import { pendingMigrations, type MigratedModule } from "../migrations/index.ts";
 import { createHttpInventory, createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
 import { createOrdersModule, type OrdersModule } from "../modules/orders/index.ts";
 import { createViews, type ChaosControl } from "../views/index.ts";
@@ -40,6 +40,16 @@ export interface RunningServer {
   chaos: ChaosControl;
   /** Graceful: stop taking requests, finish what is held, close connections. */
   stop(): Promise<void>;
+}
+
+/** Readiness of a module's schema: every migration applied, every table answering. */
+function schemaCheck(database: Database, module: MigratedModule, tables: readonly string[]): HealthCheck {
+  return async () => {
+    const pending = await pendingMigrations(database.db, module);
+    if (pending.length) return { ok: false, detail: `pending migrations: ${pending.join(", ")}` };
+    await tablesAnswer(database, tables);
+    return { ok: true };
+  };
 }
 
 /**
@@ -94,12 +104,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
     inventory = withChaos(mod.port, chaos);
     if (config.role === "inventory") plugins.push(chaosHttp(chaos));
     plugins.push(mod.routes);
-    health.ready.inventory_schema = async () => {
-      const pending = await pendingMigrations(database.db, "inventory");
-      if (pending.length) return { ok: false, detail: `pending migrations: ${pending.join(", ")}` };
-      await tablesAnswer(database, mod.tables);
-      return { ok: true };
-    };
+    health.ready.inventory_schema = schemaCheck(database, "inventory", mod.tables);
     mod.onMovement((m) => {
       metrics.inventoryTransactions.labels(m.type).inc();
       if (m.remaining !== null && m.item_id) metrics.stockLevel.labels(m.item_id).set(m.remaining);
@@ -162,12 +167,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       const d = await queue.depth();
       return { ok: true, kind: queue.kind, ...d };
     };
-    health.ready.orders_schema = async () => {
-      const pending = await pendingMigrations(database.db, "orders");
-      if (pending.length) return { ok: false, detail: `pending migrations: ${pending.join(", ")}` };
-      await tablesAnswer(database, orders.tables);
-      return { ok: true };
-    };
+    health.ready.orders_schema = schemaCheck(database, "orders", orders.tables);
     orders.onOutcome((e) => {
       metrics.orderDuration.labels(e.outcome).observe(e.durationMs / 1000);
       metrics.ordersTotal.labels(e.outcome).inc();

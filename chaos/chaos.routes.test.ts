@@ -3,7 +3,7 @@ import { Elysia } from "elysia";
 import { createMemoryStore } from "../src/platform/kv/memory.ts";
 import { createChaosInjector, type ChaosInjector } from "./injector.ts";
 import { chaosAdminRoutes } from "./chaos.routes.ts";
-import { ManualClock } from "./testing/manual-clock.ts";
+import { ManualClock } from "../tests/support/manual-clock.ts";
 
 let clock: ManualClock;
 let chaos: ChaosInjector;
@@ -71,7 +71,7 @@ describe("GET and DELETE /api/admin/chaos", () => {
   test("show the experiment with its time left, and end it", async () => {
     expect(await (await call("GET", "/api/admin/chaos")).json()).toEqual({ active: false });
     await call("POST", "/api/admin/chaos", { preset: "mild", ttl_s: 60 });
-    clock.advance(15_000);
+    await clock.advance(15_000);
     expect(await (await call("GET", "/api/admin/chaos")).json()).toMatchObject({ active: true, seconds_left: 45, config: { preset: "mild" } });
     const del = await call("DELETE", "/api/admin/chaos");
     expect(del.status).toBe(200);
@@ -91,7 +91,7 @@ describe("GET and DELETE /api/admin/chaos", () => {
 
   test("the experiment is gone once its ttl has passed", async () => {
     await call("POST", "/api/admin/chaos", { crash_rate: 0.2, ttl_s: 5 });
-    clock.advance(5_000);
+    await clock.advance(5_000);
     expect(await (await call("GET", "/api/admin/chaos")).json()).toEqual({ active: false });
   });
 });

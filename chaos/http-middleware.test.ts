@@ -3,7 +3,7 @@ import { Elysia } from "elysia";
 import { createMemoryStore } from "../src/platform/kv/memory.ts";
 import { createChaosInjector } from "./injector.ts";
 import { chaosHttp, classifyInventoryRoute } from "./http-middleware.ts";
-import { ManualClock } from "./testing/manual-clock.ts";
+import { ManualClock } from "../tests/support/manual-clock.ts";
 // A test double of our own port (not of anything outside our control): see its comment.
 import { createMemoryInventory } from "./testing/memory-inventory.ts";
 
@@ -149,11 +149,11 @@ describe("chaosHttp at inventory's inbound edge", () => {
     let answered = false;
     const pending = deduct("o1").then((r) => ((answered = true), r));
     await clock.waitForSleepers(1);
-    clock.advance(2_999);
+    await clock.advance(2_999);
     await new Promise((r) => setTimeout(r, 20));
     expect(answered).toBe(false);
     expect(real.calls).toEqual([]);
-    clock.advance(1);
+    await clock.advance(1);
     expect((await pending).status).toBe(200);
   });
 
@@ -166,17 +166,17 @@ describe("chaosHttp at inventory's inbound edge", () => {
     const err = await transportError(pending);
     expect(err.name).toBe("AbortError");
     // The server noticed the client leave (request.signal) and stopped waiting.
-    for (let i = 0; i < 2_000 && clock.pending > 0; i++) await new Promise((r) => setTimeout(r, 1));
-    expect(clock.pending).toBe(0);
+    for (let i = 0; i < 2_000 && clock.pendingSleeps > 0; i++) await new Promise((r) => setTimeout(r, 1));
+    expect(clock.pendingSleeps).toBe(0);
     expect(real.calls).toEqual([]);
   });
 
   test("a hang past its cap drops the connection", async () => {
     await configure({ hang_rate: 1, hang_ms: 1_000 });
-    const pending = deduct("o1");
+    const pending = transportError(deduct("o1"));
     await clock.waitForSleepers(1);
-    clock.advance(1_000);
-    expect(await transportError(pending)).toBeInstanceOf(TypeError);
+    await clock.advance(1_000);
+    expect(await pending).toBeInstanceOf(TypeError);
   });
 
   test('"deduct" targeting leaves reads alone; "all" reaches every inventory route and nothing else', async () => {

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { InventoryUnavailableError } from "../modules/inventory/inventory.port.ts";
+import { InventoryUnavailableError } from "../modules/inventory/index.ts";
 import { createMemoryStore } from "../src/platform/kv/memory.ts";
 import { createChaosInjector } from "./injector.ts";
 import { withChaos } from "./in-process.ts";
-import { ManualClock } from "./testing/manual-clock.ts";
+import { ManualClock } from "../tests/support/manual-clock.ts";
 // A test double of our own port (not of anything outside our control): see its comment.
 import { createMemoryInventory } from "./testing/memory-inventory.ts";
 
@@ -87,11 +87,11 @@ describe("withChaos around the in-process port", () => {
     const call = inventory.deduct(deductPs5("o1")).then((r) => ((done = true), r));
     await clock.waitForSleepers(1);
     expect(clock.sleeps).toEqual([2_000]);
-    clock.advance(1_999);
+    await clock.advance(1_999);
     await Promise.resolve();
     expect(done).toBe(false);
     expect(real.calls).toEqual([]);
-    clock.advance(1);
+    await clock.advance(1);
     expect(await call).toMatchObject({ outcome: "applied" });
   });
 
@@ -104,7 +104,7 @@ describe("withChaos around the in-process port", () => {
     const err = await rejection(call);
     expect(err.kind).toBe("timeout");
     expect(real.calls).toEqual([]);
-    expect(clock.pending).toBe(0);
+    expect(clock.pendingSleeps).toBe(0);
   });
 
   test("an already aborted call fails at once", async () => {
@@ -117,8 +117,8 @@ describe("withChaos around the in-process port", () => {
     const ctrl = new AbortController();
     const call = inventory.deduct(deductPs5("o1"), { signal: ctrl.signal });
     await clock.waitForSleepers(1);
-    clock.advance(59_000);
-    expect(clock.pending).toBe(1);
+    await clock.advance(59_000);
+    expect(clock.pendingSleeps).toBe(1);
     ctrl.abort();
     expect((await rejection(call)).kind).toBe("timeout");
     expect(real.calls).toEqual([]);
@@ -126,17 +126,17 @@ describe("withChaos around the in-process port", () => {
 
   test("a hang nobody aborts ends as a dropped connection at its cap", async () => {
     const { inventory, clock } = await setup({ hang_rate: 1, hang_ms: 1_000 });
-    const call = inventory.deduct(deductPs5("o1"));
+    const call = rejection(inventory.deduct(deductPs5("o1")));
     await clock.waitForSleepers(1);
-    clock.advance(1_000);
-    expect((await rejection(call)).kind).toBe("transport");
+    await clock.advance(1_000);
+    expect((await call).kind).toBe("transport");
   });
 
   test("a business rejection behind injected latency is still an answer, not a fault", async () => {
     const { inventory, clock } = await setup({ latency_ms: 10 });
     const call = inventory.deduct({ order_id: "o1", item_id: "nope", quantity: 1 });
     await clock.waitForSleepers(1);
-    clock.advance(10);
+    await clock.advance(10);
     expect(await call).toMatchObject({ outcome: "rejected", reason: "unknown_item" });
   });
 });

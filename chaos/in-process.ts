@@ -2,7 +2,7 @@ import {
   InventoryUnavailableError,
   type CallContext,
   type InventoryPort,
-} from "../modules/inventory/inventory.port.ts";
+} from "../modules/inventory/index.ts";
 import type { Clock } from "../src/platform/clock.ts";
 import type { ChaosInjector, CrashKind, FaultDecision, InventoryRoute } from "./injector.ts";
 

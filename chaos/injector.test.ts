@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { createMemoryStore } from "../src/platform/kv/memory.ts";
 import type { KeyValueStore } from "../src/platform/kv/kv.port.ts";
 import { createChaosInjector, type ChaosEvent, type FaultDecision, type InventoryRoute } from "./injector.ts";
-import { ManualClock } from "./testing/manual-clock.ts";
+import { ManualClock } from "../tests/support/manual-clock.ts";
 
 const mixed = { latency_min_ms: 10, latency_max_ms: 500, latency_rate: 0.4, crash_rate: 0.3, partial_failure_rate: 0.2, hang_rate: 0.05 };
 
@@ -58,11 +58,11 @@ describe("configure and current", () => {
   test("expires by itself after ttl_s, on every replica", async () => {
     const { chaos, kv, clock } = await started({ crash_rate: 1, crash_mode: 503, ttl_s: 10 });
     const replica = createChaosInjector({ kv, clock });
-    clock.advance(9_500);
+    await clock.advance(9_500);
     expect((await replica.current())?.seconds_left).toBe(1);
     expect((await chaos.current())?.seconds_left).toBe(1);
     expect(await chaos.decide("deduct")).toEqual({ latencyMs: 0, crash: 503 });
-    clock.advance(500);
+    await clock.advance(500);
     // Within the cache window too: a cached experiment never outlives its expiry.
     expect(await replica.current()).toBeNull();
     expect(await chaos.current()).toBeNull();
@@ -82,7 +82,7 @@ describe("configure and current", () => {
     await a.disable();
     expect(await a.current()).toBeNull(); // the writer knows at once
     expect(await b.current()).not.toBeNull();
-    clock.advance(1_000);
+    await clock.advance(1_000);
     expect(await b.current()).toBeNull();
   });
 
@@ -96,7 +96,7 @@ describe("configure and current", () => {
     await Promise.all(Array.from({ length: 50 }, () => chaos.decide("deduct")));
     for (let i = 0; i < 50; i++) await chaos.decide("deduct");
     expect(gets).toBe(1);
-    clock.advance(1_000);
+    await clock.advance(1_000);
     await chaos.decide("deduct");
     expect(gets).toBe(2);
   });
@@ -120,16 +120,16 @@ describe("configure and current", () => {
     expect(await chaos.decide("deduct")).toEqual({ latencyMs: 0, crash: 500 });
 
     mode = "failing";
-    clock.advance(1_000);
+    await clock.advance(1_000);
     expect(await chaos.decide("deduct")).toBeNull();
     await expect(chaos.current({ fresh: true })).rejects.toThrow("store down");
 
     mode = "stalled";
-    clock.advance(1_000);
+    await clock.advance(1_000);
     expect(await chaos.decide("deduct")).toBeNull();
 
     mode = "up";
-    clock.advance(1_000);
+    await clock.advance(1_000);
     expect(await chaos.decide("deduct")).toEqual({ latencyMs: 0, crash: 500 });
   });
 
@@ -163,7 +163,7 @@ describe("pattern random with a seed", () => {
   test("concurrent decisions draw in call order", async () => {
     const a = await started({ ...mixed, seed: 42 });
     const b = await started({ ...mixed, seed: 42 });
-    a.clock.advance(1_000); // force a store read in the middle of the burst
+    await a.clock.advance(1_000); // force a store read in the middle of the burst
     const burst = await Promise.all(Array.from({ length: 100 }, (_, i) => a.chaos.decide("deduct", { requestId: `r${i}` })));
     expect(burst).toEqual(await sequence(b.chaos, 100));
   });

@@ -16,6 +16,8 @@ export interface Config {
   redisToken: string | undefined;
   inventoryUrl: string | undefined;
   adminToken: string | undefined;
+  /** Bearer token for inventory's internal write routes (deduct, release); falls back to adminToken. */
+  inventoryToken: string | undefined;
   logLevel: LogLevel;
   nodeEnv: string;
   idempotencyTtlS: number;
@@ -31,6 +33,10 @@ export interface Config {
   retryBaseDelayMs: number;
   retryMaxDelayMs: number;
   sweepStrandedAfterMs: number;
+  /** The rolling window behind the health banner (seconds). */
+  healthWindowS: number;
+  /** Key for the pages' anti-forgery tokens; set it when several replicas serve the pages. */
+  csrfSecret: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -110,6 +116,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisToken,
     inventoryUrl,
     adminToken: read(env, "ADMIN_TOKEN"),
+    inventoryToken: read(env, "INVENTORY_TOKEN"),
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
     nodeEnv,
     idempotencyTtlS: int(env, "IDEMPOTENCY_TTL_S", 86_400, 60, 30 * 86_400),
@@ -122,5 +129,7 @@ export function loadConfig(env: Env = process.env): Config {
     retryBaseDelayMs: int(env, "RETRY_BASE_DELAY_MS", 500, 10, 60_000),
     retryMaxDelayMs: int(env, "RETRY_MAX_DELAY_MS", 30_000, 10, 3_600_000),
     sweepStrandedAfterMs: int(env, "SWEEP_STRANDED_AFTER_MS", 60_000, 500, 86_400_000),
+    healthWindowS: int(env, "HEALTH_WINDOW_S", 30, 1, 3_600),
+    csrfSecret: read(env, "CSRF_SECRET"),
   };
 }

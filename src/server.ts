@@ -1,4 +1,5 @@
 import type { Config } from "./config.ts";
+import type { Clock } from "./platform/clock.ts";
 import { openDatabase, tablesAnswer, type Database } from "./platform/db.ts";
 import { createLogger, type Logger } from "./platform/logging.ts";
 import { createMetrics, type Metrics } from "./platform/metrics.ts";
@@ -7,13 +8,17 @@ import { createRetryQueue } from "./platform/queue/index.ts";
 import { hostname } from "node:os";
 import type { KeyValueStore } from "./platform/kv/kv.port.ts";
 import { ResponseTimeWindow } from "./platform/response-window.ts";
-import { createApp, createFetch } from "./http/app.ts";
-import { createAdminGuard } from "./http/app-context.ts";
-import type { HealthRegistry } from "./http/health.ts";
-import { pendingMigrations } from "../migrations/index.ts";
+import { BUN_MAX_REQUEST_BODY_SIZE, createApp, createFetch, withSecurityHeaders } from "./http/app.ts";
+import { problem } from "./http/problem.ts";
+import { createRateLimitGate } from "./http/rate-limit.ts";
+import { createAdminGuard, createServiceGuard, serviceToken } from "./http/app-context.ts";
+import { runChecks, type HealthCheck, type HealthRegistry } from "./http/health.ts";
+import { pendingMigrations, type MigratedModule } from "../migrations/index.ts";
 import { createHttpInventory, createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
-import { createOrdersModule } from "../modules/orders/index.ts";
-import { createInventoryPolicy } from "./platform/resilience/inventory-policy.ts";
+import { createOrdersModule, type OrdersModule } from "../modules/orders/index.ts";
+import { createViews, type ChaosControl } from "../views/index.ts";
+import { createChaosControl } from "../views/chaos-control.ts";
+import { createInventoryPolicy, type InventoryPolicy } from "./platform/resilience/inventory-policy.ts";
 import { Elysia, type AnyElysia } from "elysia";
 import { createChaosInjector } from "../chaos/injector.ts";
 import { withChaos } from "../chaos/in-process.ts";
@@ -29,18 +34,32 @@ export interface RunningServer {
   metrics: Metrics;
   logger: Logger;
   window: ResponseTimeWindow;
+  /** What this role hosts, for tests and tools that drive the modules directly. */
+  inventory: InventoryPort | undefined;
+  orders: OrdersModule["service"] | undefined;
+  chaos: ChaosControl;
   /** Graceful: stop taking requests, finish what is held, close connections. */
   stop(): Promise<void>;
+}
+
+/** Readiness of a module's schema: every migration applied, every table answering. */
+function schemaCheck(database: Database, module: MigratedModule, tables: readonly string[]): HealthCheck {
+  return async () => {
+    const pending = await pendingMigrations(database.db, module);
+    if (pending.length) return { ok: false, detail: `pending migrations: ${pending.join(", ")}` };
+    await tablesAnswer(database, tables);
+    return { ok: true };
+  };
 }
 
 /**
  * The composition root: builds the platform adapters the config asks for, the modules this role
  * hosts, and the HTTP server. Shared by `main.ts` and the end-to-end tests.
  */
-export async function startServer(config: Config, opts: { logger?: Logger } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel, { role: config.role });
   const metrics = createMetrics();
-  const window = new ResponseTimeWindow();
+  const window = new ResponseTimeWindow(config.healthWindowS * 1000, opts.clock);
   const hostsInventory = config.role === "all" || config.role === "inventory";
   const hostsOrders = config.role === "all" || config.role === "orders";
 
@@ -78,19 +97,14 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   const plugins: AnyElysia[] = [new Elysia({ name: "chaos-admin" }).onBeforeHandle(adminGuard).use(chaosAdminRoutes(chaos))];
   let inventory: InventoryPort | undefined;
   if (hostsInventory) {
-    const mod = createInventoryModule({ database, adminGuard });
+    const mod = createInventoryModule({ database, adminGuard, serviceGuard: createServiceGuard(config) });
     await mod.migrate();
     if (config.seedCatalog) await mod.seedDemoCatalog();
     // In `all` mode the decorator fails the in-process port the way the HTTP edge fails in split mode.
     inventory = withChaos(mod.port, chaos);
     if (config.role === "inventory") plugins.push(chaosHttp(chaos));
     plugins.push(mod.routes);
-    health.ready.inventory_schema = async () => {
-      const pending = await pendingMigrations(database.db, "inventory");
-      if (pending.length) return { ok: false, detail: `pending migrations: ${pending.join(", ")}` };
-      await tablesAnswer(database, mod.tables);
-      return { ok: true };
-    };
+    health.ready.inventory_schema = schemaCheck(database, "inventory", mod.tables);
     mod.onMovement((m) => {
       metrics.inventoryTransactions.labels(m.type).inc();
       if (m.remaining !== null && m.item_id) metrics.stockLevel.labels(m.item_id).set(m.remaining);
@@ -98,9 +112,11 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     for (const item of await mod.port.list()) metrics.stockLevel.labels(item.item_id).set(item.quantity);
   }
 
+  let ordersService: OrdersModule["service"] | undefined;
+  let breaker: InventoryPolicy | undefined;
   if (hostsOrders) {
     // Split mode: the same port, over HTTP, to the inventory role at INVENTORY_URL.
-    if (!inventory) inventory = createHttpInventory(config.inventoryUrl!);
+    if (!inventory) inventory = createHttpInventory(config.inventoryUrl!, { token: serviceToken(config) });
     // One policy per process, shared by the request path and the retry worker.
     const policy = createInventoryPolicy({ timeoutMs: config.inventoryTimeoutMs, halfOpenAfterMs: config.breakerHalfOpenMs });
     const BREAKER_CODE = { closed: 0, open: 1, "half-open": 2 } as const;
@@ -127,6 +143,8 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     });
     await orders.migrate();
     plugins.push(orders.routes);
+    ordersService = orders.service;
+    breaker = policy;
     const worker = orders.createRetryWorker({
       queue,
       onError,
@@ -149,12 +167,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
       const d = await queue.depth();
       return { ok: true, kind: queue.kind, ...d };
     };
-    health.ready.orders_schema = async () => {
-      const pending = await pendingMigrations(database.db, "orders");
-      if (pending.length) return { ok: false, detail: `pending migrations: ${pending.join(", ")}` };
-      await tablesAnswer(database, orders.tables);
-      return { ok: true };
-    };
+    health.ready.orders_schema = schemaCheck(database, "orders", orders.tables);
     orders.onOutcome((e) => {
       metrics.orderDuration.labels(e.outcome).observe(e.durationMs / 1000);
       metrics.ordersTotal.labels(e.outcome).inc();
@@ -176,6 +189,31 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     stoppers.push(() => clearInterval(t));
   }
 
+  const chaosControl = createChaosControl(chaos);
+  if (inventory) {
+    plugins.push(
+      createViews({
+        window,
+        windowSeconds: config.healthWindowS,
+        orders: ordersService,
+        inventory,
+        health,
+        breaker,
+        chaos: chaosControl,
+        config: { adminToken: config.adminToken, nodeEnv: config.nodeEnv, csrfSecret: config.csrfSecret },
+        clock: opts.clock,
+        onError,
+      }),
+    );
+  }
+
+  // Readiness as a metric too, so an alert can fire on it without scraping /health/ready.
+  const refreshReadiness = async () => metrics.readiness.set((await runChecks(health.ready)).ok ? 1 : 0);
+  await refreshReadiness().catch(() => metrics.readiness.set(0));
+  const readinessTimer = setInterval(() => void refreshReadiness().catch(() => metrics.readiness.set(0)), 5_000);
+  readinessTimer.unref?.();
+  stoppers.push(() => clearInterval(readinessTimer));
+
   let draining = false;
   const app = createApp({ logger, metrics, health, plugins, role: config.role });
   const fetch = createFetch(app, { logger, metrics }, {
@@ -183,19 +221,19 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     onFinished: ({ route, method, durationMs }) => {
       if (method === "POST" && route === "/api/orders/") window.record(durationMs);
     },
+    gate: createRateLimitGate(config.rateLimitPerMin),
+    adminGuard,
   });
   const server = Bun.serve({
     port: config.port,
     hostname: config.host,
-    maxRequestBodySize: 1024 * 1024 + 1024,
+    // createFetch enforces the 1 MiB limit itself, as a problem+json 413; Bun's own is a bare 413.
+    maxRequestBodySize: BUN_MAX_REQUEST_BODY_SIZE,
     idleTimeout: 30,
     fetch,
     error(err) {
       logger.error({ err }, "server error");
-      return new Response(JSON.stringify({ type: "about:blank", title: "Internal server error", status: 500 }), {
-        status: 500,
-        headers: { "content-type": "application/problem+json" },
-      });
+      return withSecurityHeaders(problem("internal_error", "An unexpected error occurred; it has been logged."));
     },
   });
   logger.info({ port: server.port, role: config.role, database: database.kind, kv: kv.kind, start_ms: Math.round(performance.now() - started) }, "valerix listening");
@@ -209,6 +247,9 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     metrics,
     logger,
     window,
+    inventory,
+    orders: ordersService,
+    chaos: chaosControl,
     async stop() {
       draining = true;
       // Bun finishes in-flight requests before resolving when not forced.

@@ -3,7 +3,7 @@ import type {
   InventoryItem,
   InventoryPort,
   ReleaseResult,
-} from "../../modules/inventory/inventory.port.ts";
+} from "../../modules/inventory/index.ts";
 
 /**
  * A small, honest in-memory implementation of our own `InventoryPort`, for the chaos tests only:

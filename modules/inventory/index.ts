@@ -18,6 +18,8 @@ export { DEMO_CATALOG } from "./internal/inventory.service.ts";
 export interface InventoryModuleDeps {
   database: Database;
   adminGuard: AdminGuard;
+  /** Guards the internal write routes (deduct, release) that the orders role calls over HTTP. */
+  serviceGuard?: AdminGuard;
 }
 
 export function createInventoryModule(deps: InventoryModuleDeps) {
@@ -25,7 +27,7 @@ export function createInventoryModule(deps: InventoryModuleDeps) {
   return {
     /** The in-process adapter of InventoryPort. */
     port: createInProcessInventory(service),
-    routes: inventoryRoutes(service, deps.adminGuard),
+    routes: inventoryRoutes(service, deps.adminGuard, deps.serviceGuard ?? deps.adminGuard),
     tables: INVENTORY_TABLES,
     migrate: () => migrateModule(deps.database.db, "inventory"),
     seedDemoCatalog: () => seedCatalog(service),

@@ -1,12 +1,8 @@
 /**
  * The orders module's only door. It reaches inventory only through `InventoryPort`.
  */
-import type { Database } from "../../src/platform/db.ts";
-import type { KeyValueStore } from "../../src/platform/kv/kv.port.ts";
-import type { Clock } from "../../src/platform/clock.ts";
 import { migrateModule } from "../../migrations/index.ts";
-import type { InventoryPort } from "../inventory/index.ts";
-import { OrderService, directPolicy, type CallPolicy, type OrderOutcomeEvent } from "./internal/order.service.ts";
+import { OrderService, directPolicy, type OrderOutcomeEvent, type OrderServiceDeps } from "./internal/order.service.ts";
 import { orderRoutes } from "./internal/order.routes.ts";
 import { ORDER_TABLES } from "./internal/order.tables.ts";
 import { RetryWorker, type RetryWorkerOptions } from "./internal/retry-worker.ts";
@@ -15,15 +11,7 @@ export type { CallPolicy, OrderOutcomeEvent, OrderView } from "./internal/order.
 export type { RetryResult, RetryWorkerOptions } from "./internal/retry-worker.ts";
 export { ORDER_STATUSES, FINAL_STATUSES, type OrderStatus } from "./internal/order.tables.ts";
 
-export interface OrdersModuleDeps {
-  database: Database;
-  inventory: InventoryPort;
-  kv: KeyValueStore;
-  policy?: CallPolicy;
-  enqueue?: (orderId: string, requestId: string | null) => Promise<void>;
-  idempotencyTtlS: number;
-  clock?: Clock;
-  onError?: (err: unknown, context: string) => void;
+export interface OrdersModuleDeps extends OrderServiceDeps {
   beforeCreate?: (request: Request) => Response | undefined;
 }
 

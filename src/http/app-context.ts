@@ -6,14 +6,61 @@ export type AdminGuard = (ctx: { request: Request; cookie?: Record<string, { val
 
 export const ADMIN_COOKIE = "valerix_admin";
 
+/** The admin cookie straight from the header, for the outer layer, which runs before Elysia parses cookies. */
+export function adminCookie(header: string | null): string | null {
+  if (!header) return null;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq < 0 || part.slice(0, eq).trim() !== ADMIN_COOKIE) continue;
+    const raw = part.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1");
+    try {
+      return decodeURIComponent(raw);
+    } catch {
+      return raw;
+    }
+  }
+  return null;
+}
+
+/**
+ * The admin check as a hook. Used twice: by `createFetch` for every path under `/api/admin`
+ * before the body is read (so an anonymous client learns nothing from validation and costs no
+ * parsing), and by each admin route, so a route mounted elsewhere is still guarded.
+ */
 export function createAdminGuard(cfg: AdminAuthConfig): AdminGuard {
   return ({ request, cookie }) => {
-    const fromCookie = cookie?.[ADMIN_COOKIE]?.value;
+    const fromCookie = cookie ? cookie[ADMIN_COOKIE]?.value : adminCookie(request.headers.get("cookie"));
     const presented = bearerToken(request.headers.get("authorization")) ?? (typeof fromCookie === "string" ? fromCookie : null);
     const v = adminVerdict(cfg, presented);
     if (v.ok) return undefined;
     return v.code === "unauthorized"
       ? problem("unauthorized", "Send Authorization: Bearer <ADMIN_TOKEN>.", {}, { "www-authenticate": 'Bearer realm="valerix-admin"' })
       : problem("admin_closed", "Set ADMIN_TOKEN to use the admin API in production.");
+  };
+}
+
+export interface ServiceAuthConfig extends AdminAuthConfig {
+  inventoryToken: string | undefined;
+}
+
+/** The token a caller of inventory's write routes presents: its own, or the admin token when none is set. */
+export function serviceToken(cfg: ServiceAuthConfig): string | undefined {
+  return cfg.inventoryToken ?? cfg.adminToken;
+}
+
+/**
+ * Guards inventory's internal writes (`deduct`, `release`), which only the orders role calls:
+ * the bearer INVENTORY_TOKEN (or, without one, ADMIN_TOKEN); with neither set, open in
+ * development and closed in production. In the `all` role orders never uses these routes (its
+ * port is in-process), so closing them costs nothing.
+ */
+export function createServiceGuard(cfg: ServiceAuthConfig): AdminGuard {
+  const token = serviceToken(cfg);
+  return ({ request }) => {
+    const v = adminVerdict({ adminToken: token, nodeEnv: cfg.nodeEnv }, bearerToken(request.headers.get("authorization")));
+    if (v.ok) return undefined;
+    return v.code === "unauthorized"
+      ? problem("unauthorized", "Send Authorization: Bearer <INVENTORY_TOKEN>.", {}, { "www-authenticate": 'Bearer realm="valerix-inventory"' })
+      : problem("inventory_writes_closed", "Set INVENTORY_TOKEN (or ADMIN_TOKEN) to use inventory's write routes in production.");
   };
 }

@@ -7,6 +7,8 @@ import type { Metrics } from "../platform/metrics.ts";
 import { errorToProblem, problem, problemFor, problemResponse } from "./problem.ts";
 import { LIMITS } from "./schemas.ts";
 import { swaggerRoutes } from "./swagger.ts";
+import { inspectJson, isJsonMediaType, jsonHazard, readBounded } from "./body-limits.ts";
+import type { AdminGuard } from "./app-context.ts";
 import type { HealthRegistry } from "./health.ts";
 import { healthRoutes } from "./health.ts";
 import { VERSION } from "../version.ts";
@@ -101,11 +103,111 @@ export interface FetchOptions {
   onFinished?: (info: { route: string; method: string; status: number; durationMs: number }) => void;
   /** Per-client gate (rate limiting); returns a response to refuse. */
   gate?: (request: Request, clientIp: string) => Response | undefined;
+  /** The admin check, applied to every path under `/api/admin` before the body is read. */
+  adminGuard?: AdminGuard;
 }
 
 /**
- * The outermost layer: request id, body size limit, security headers, draining, metrics and one
- * log line per request. Runs around Elysia so every response, errors included, gets the same treatment.
+ * What Bun itself should allow (its `maxRequestBodySize`). Bun answers a Content-Length over its
+ * limit with a bare 413 before our code runs; with its limit out of the way, `createFetch` answers
+ * every oversized body itself, as a problem, and closes the connection instead of reading on.
+ */
+export const BUN_MAX_REQUEST_BODY_SIZE = Number.MAX_SAFE_INTEGER;
+
+/** Sets the security headers on a response that lacks them; for responses made outside `createFetch`. */
+export function withSecurityHeaders(response: Response): Response {
+  for (const [k, v] of Object.entries(SECURITY_HEADERS)) if (!response.headers.has(k)) response.headers.set(k, v);
+  response.headers.delete("x-powered-by");
+  return response;
+}
+
+const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/** A refusal made before the body was read: the connection closes rather than drain an unread body. */
+const refuse = (response: Response, hasBody: boolean) => {
+  if (hasBody) response.headers.set("connection", "close");
+  return response;
+};
+
+/**
+ * The request's URL, also when Bun could not make an absolute one: without a Host header, or
+ * with one a URL cannot hold ("a/b", "a@b", "[::1"), `request.url` is just the path, or broken.
+ */
+function requestUrl(raw: string): URL | null {
+  try {
+    return new URL(raw, "http://localhost");
+  } catch {
+    const path = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*(.*)$/i.exec(raw)?.[1];
+    try {
+      return path === undefined ? null : new URL(path || "/", "http://localhost");
+    } catch {
+      return null;
+    }
+  }
+}
+
+/**
+ * Screens a request before routing. Returns the request Elysia should see (body buffered and
+ * checked) or the refusal. Elysia finds the path by searching for "/" from index 11 of the URL,
+ * which assumes "http://" and a host of 4+ characters: with `Host: inv`, `/xx/api/orders` would
+ * route to `/api/orders`, past the rate limit's path check; with no host at all it misroutes
+ * everything. Such requests get a URL Elysia reads the same way we do.
+ */
+async function screen(request: Request, url: URL, clientIp: string, opts: FetchOptions): Promise<Request | Response> {
+  const hasBody = request.body !== null;
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > LIMITS.bodyBytesMax) {
+    return refuse(problem("payload_too_large", `Bodies are limited to ${LIMITS.bodyBytesMax} bytes.`), true);
+  }
+  // Browsers say where a request comes from; a page on another site may not change anything
+  // through the API (a form there could otherwise post to the admin API with the admin cookie
+  // attached). The pages refuse such posts themselves, with a page a person can read.
+  const site = request.headers.get("sec-fetch-site");
+  if (UNSAFE_METHODS.has(request.method) && (site === "cross-site" || site === "same-site") && url.pathname.startsWith("/api/")) {
+    return refuse(problem("cross_site_request", "This API takes no state-changing requests from other sites."), hasBody);
+  }
+  const isAdmin = url.pathname === "/api/admin" || url.pathname.startsWith("/api/admin/");
+  const rewrite = url.host.length < 4 || !request.url.startsWith(`${url.origin}/`);
+  const target = rewrite ? `http://localhost${url.pathname}${url.search}` : request.url;
+  // Gates read the URL too; they get one that parses (without the body, which they never read).
+  const gated = rewrite ? new Request(target, { method: request.method, headers: request.headers }) : request;
+  const refused = (isAdmin ? opts.adminGuard?.({ request: gated }) : undefined) ?? opts.gate?.(gated, clientIp);
+  if (refused) return refuse(refused, hasBody);
+  if (!hasBody && !rewrite) return request;
+  const headers = new Headers(request.headers);
+  let body: Uint8Array<ArrayBuffer> | undefined;
+  if (hasBody) {
+    const bytes = await readBounded(request.body!, LIMITS.bodyBytesMax);
+    if (!bytes) return refuse(problem("payload_too_large", `Bodies are limited to ${LIMITS.bodyBytesMax} bytes.`), true);
+    const type = request.headers.get("content-type");
+    const json = isJsonMediaType(type);
+    // The API speaks JSON only. Refusing other types also shuts out the one body a cross-site HTML
+    // form can send without a CORS preflight (urlencoded, multipart, text/plain).
+    if (bytes.byteLength > 0 && url.pathname.startsWith("/api/") && !json) {
+      return problem("unsupported_media_type", `Send the body as application/json${type ? `, not ${type.split(";")[0]!.trim().slice(0, 100)}` : ""}.`);
+    }
+    if (json) {
+      const hazard = jsonHazard(bytes, LIMITS.jsonDepthMax);
+      if (hazard === "too_deep") return problem("json_too_deep", `JSON bodies may nest at most ${LIMITS.jsonDepthMax} levels.`);
+      if (hazard) return problem("invalid_characters", "Strings may not contain NUL (\\u0000) or unpaired surrogates.");
+      if (bytes.byteLength > 0) {
+        const inspected = inspectJson(new TextDecoder().decode(bytes));
+        if (!inspected.ok && inspected.reason === "malformed") return problem("malformed_json", "The body could not be parsed; send application/json.");
+        if (!inspected.ok) return problem("invalid_request", `"${inspected.key}" is not a property any body here has.`, { errors: [{ field: inspected.key, message: "reserved property name" }] });
+      }
+      // One spelling, so Elysia picks its JSON parser for "Application/JSON" or "application/x+json" too.
+      headers.set("content-type", "application/json");
+    }
+    headers.delete("transfer-encoding");
+    headers.set("content-length", String(bytes.byteLength));
+    body = bytes;
+  }
+  return new Request(target, { method: request.method, headers, body });
+}
+
+/**
+ * The outermost layer: request id, body limits, security headers, draining, metrics and one log
+ * line per request. Runs around Elysia so every response, errors included, gets the same treatment.
  */
 export function createFetch(app: Elysia<any, any, any, any, any, any, any>, deps: Pick<AppDeps, "logger" | "metrics">, opts: FetchOptions) {
   const handle = app.handle.bind(app);
@@ -117,20 +219,25 @@ export function createFetch(app: Elysia<any, any, any, any, any, any, any>, deps
       request.headers.set("x-request-id", requestId);
     }
     let response: Response;
-    const length = Number(request.headers.get("content-length") ?? "0");
+    let routed = request;
     const clientIp = server?.requestIP(request)?.address ?? "local";
-    if (opts.isDraining() && !new URL(request.url).pathname.startsWith("/health/live")) {
+    const url = requestUrl(request.url);
+    if (!url) {
+      response = refuse(problem("invalid_request", "The request target is not a valid URL."), request.body !== null);
+    } else if (opts.isDraining() && !url.pathname.startsWith("/health/live")) {
       response = problem("shutting_down", "This instance is draining; retry on another.", {}, { "retry-after": "1", connection: "close" });
-    } else if (length > LIMITS.bodyBytesMax) {
-      response = problem("payload_too_large", `Bodies are limited to ${LIMITS.bodyBytesMax} bytes.`);
     } else {
-      response = opts.gate?.(request, clientIp) ?? (await handle(request));
+      const screened = await screen(request, url, clientIp, opts);
+      if (screened instanceof Response) response = screened;
+      else {
+        routed = screened;
+        response = await handle(routed);
+      }
     }
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) if (!response.headers.has(k)) response.headers.set(k, v);
+    withSecurityHeaders(response);
     response.headers.set("x-request-id", requestId);
-    response.headers.delete("x-powered-by");
     const durationMs = performance.now() - started;
-    const route = routeOf.get(request) ?? "unmatched";
+    const route = routeOf.get(routed) ?? "unmatched";
     const status = response.status;
     deps.metrics.httpDuration.labels(route, request.method, String(status)).observe(durationMs / 1000);
     opts.onFinished?.({ route, method: request.method, status, durationMs });

@@ -19,7 +19,7 @@ export interface HealthRegistry {
   role: string;
 }
 
-async function run(checks: Record<string, HealthCheck>, timeoutMs = 2_000): Promise<{ ok: boolean; checks: Record<string, CheckResult> }> {
+export async function runChecks(checks: Record<string, HealthCheck>, timeoutMs = 2_000): Promise<{ ok: boolean; checks: Record<string, CheckResult> }> {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]): Promise<[string, CheckResult]> => {
       const started = performance.now();
@@ -50,13 +50,13 @@ export function healthRoutes(registry: HealthRegistry) {
     .get("/health/live", () => new Response(JSON.stringify({ status: "ok", role: registry.role }), { headers: { "content-type": "application/json", "cache-control": "no-store" } }), {
       detail: { summary: "Liveness: the process runs" },
     })
-    .get("/health/ready", async () => answer(registry.role, await run(registry.ready)), {
+    .get("/health/ready", async () => answer(registry.role, await runChecks(registry.ready)), {
       detail: { summary: "Readiness: dependencies answer and migrations are applied" },
     })
-    .get("/health", async () => answer(registry.role, await run(registry.ready)), {
+    .get("/health", async () => answer(registry.role, await runChecks(registry.ready)), {
       detail: { summary: "Health with per-check detail; 503 when any check fails" },
     })
-    .get("/health/deep", async () => answer(registry.role, await run({ ...registry.ready, ...registry.deep })), {
+    .get("/health/deep", async () => answer(registry.role, await runChecks({ ...registry.ready, ...registry.deep })), {
       detail: { summary: "Health plus what this role depends on further away (inventory, breaker)" },
     });
 }

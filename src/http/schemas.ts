@@ -9,9 +9,24 @@ export const LIMITS = {
   restockMax: 1_000_000,
   idempotencyKeyMax: 255,
   bodyBytesMax: 1024 * 1024,
+  /** Our bodies are flat objects; anything past this is an attack on the parser or the validator. */
+  jsonDepthMax: 32,
 } as const;
 
 export const ItemId = t.String({ pattern: LIMITS.itemIdPattern, minLength: 1, maxLength: 64, description: "Item id: 1–64 of A–Z a–z 0–9 . _ -" });
+/** C0 controls, DEL and C1 controls, as a regex class body. */
+const CONTROL = "\\u0000-\\u001f\\u007f-\\u009f";
+/**
+ * A display name: 1–200 characters, no control characters (they break log lines, CSV exports and
+ * terminals, and PostgreSQL cannot store NUL), no leading or trailing whitespace, so never blank.
+ * The pattern backtracks at most over trailing whitespace: linear even on a megabyte of spaces.
+ */
+export const ItemName = t.String({
+  minLength: 1,
+  maxLength: LIMITS.itemNameMax,
+  pattern: `^[^\\s${CONTROL}](?:[^${CONTROL}]*[^\\s${CONTROL}])?$`,
+  description: "Display name: 1–200 characters, no control characters, no leading or trailing spaces",
+});
 export const OrderId = t.String({ format: "uuid", description: "Order id (UUID)" });
 /**
  * A whole number in a JSON body. `t.Integer` would also accept the string "3" (Elysia coerces it

@@ -1,5 +1,6 @@
-import { mkdirSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { embeddedTemplate } from "./pglite-template.ts";
 import { Kysely, PGliteDialect, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { PGlite } from "@electric-sql/pglite";
@@ -60,6 +61,8 @@ function openPostgres(url: string, max: number): Database {
 async function openPGlite(dataDir: string): Promise<Database> {
   const dir = resolve(dataDir);
   mkdirSync(dir, { recursive: true });
+  // An empty folder starts from the initialised cluster the build embedded, if there is one.
+  const template = existsSync(join(dir, "PG_VERSION")) ? undefined : embeddedTemplate();
   const [pgliteWasmModule, initdbWasmModule, fsBundle] = await Promise.all([
     WebAssembly.compile(await Bun.file(pgliteWasmPath).arrayBuffer()),
     WebAssembly.compile(await Bun.file(initdbWasmPath).arrayBuffer()),
@@ -70,6 +73,7 @@ async function openPGlite(dataDir: string): Promise<Database> {
     pgliteWasmModule,
     initdbWasmModule,
     fsBundle,
+    ...(template ? { loadDataDir: template } : {}),
     parsers: { 20: (v: string) => Number(v), 1700: (v: string) => Number(v) },
   });
   const db = new Kysely<any>({ dialect: new PGliteDialect({ pglite }) });

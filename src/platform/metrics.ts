@@ -83,6 +83,11 @@ export function createMetrics() {
       labelNames: ["result"] as const,
       registers: [registry],
     }),
+    readiness: new Gauge({
+      name: "readiness_status",
+      help: "1 while this instance's readiness checks pass (what /health/ready answers), 0 while they fail",
+      registers: [registry],
+    }),
     deadLetters: new Counter({ name: "retry_dead_letters_total", help: "Messages moved to the dead letters", registers: [registry] }),
     chaosEvents: new Counter({
       name: "inventory_chaos_events_total",

@@ -24,7 +24,11 @@ export class ManualClock implements Clock {
     return this.t;
   }
 
+  /** Every duration ever passed to `sleep`, in call order. */
+  readonly sleeps: number[] = [];
+
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    this.sleeps.push(ms);
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       const sleeper: Sleeper = {
@@ -47,6 +51,18 @@ export class ManualClock implements Clock {
   /** Sleepers not yet woken or cancelled. */
   get pendingSleeps(): number {
     return this.sleepers.length;
+  }
+
+  /**
+   * Resolves once at least `n` sleeps are waiting. Polls in 1 ms steps because the sleeper may sit
+   * behind a real socket; the bound is a generous safety net, not a timing assertion.
+   */
+  async waitForSleepers(n = 1, maxTurns = 10_000): Promise<void> {
+    for (let i = 0; i < maxTurns; i++) {
+      if (this.sleepers.length >= n) return;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    throw new Error(`expected ${n} pending sleep(s), have ${this.sleepers.length}`);
   }
 
   async advance(ms: number): Promise<void> {

@@ -3,6 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../../src/config.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
+import type { Logger } from "../../src/platform/logging.ts";
+import type { Clock } from "../../src/platform/clock.ts";
 import { createTestDatabase, hasPostgres } from "./services.ts";
 
 export type Backend = "pglite" | "postgres";
@@ -22,7 +24,7 @@ export interface TestSystem {
 }
 
 /** Starts the whole `all` role on port 0 with its own data, and cleans it up on `stop()`. */
-export async function startSystem(backend: Backend, env: Record<string, string> = {}): Promise<TestSystem> {
+export async function startSystem(backend: Backend, env: Record<string, string> = {}, opts: { logger?: Logger; clock?: Clock } = {}): Promise<TestSystem> {
   let dataDir: string | undefined;
   let dropDb: (() => Promise<void>) | undefined;
   const vars: Record<string, string> = { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", ...env };
@@ -35,7 +37,7 @@ export async function startSystem(backend: Backend, env: Record<string, string> 
     dropDb = db.drop;
   }
   const config = loadConfig(vars);
-  let server = await startServer(config);
+  let server = await startServer(config, opts);
   const sys: TestSystem = {
     get server() {
       return server;
@@ -46,7 +48,7 @@ export async function startSystem(backend: Backend, env: Record<string, string> 
     config,
     async restart() {
       await server.stop();
-      server = await startServer(config);
+      server = await startServer(config, opts);
     },
     async stop() {
       await server.stop();

@@ -13,7 +13,7 @@ import {
  * error, reset, abort, 5xx) becomes `InventoryUnavailableError`; a 422 refusal is an answer and
  * comes back as `outcome: "rejected"`. Timeouts and the breaker are the caller's policy.
  */
-export function createHttpInventory(baseUrl: string, opts: { fetch?: typeof fetch } = {}): InventoryPort {
+export function createHttpInventory(baseUrl: string, opts: { fetch?: typeof fetch; token?: string | undefined } = {}): InventoryPort {
   const base = baseUrl.replace(/\/+$/, "");
   const doFetch = opts.fetch ?? fetch;
 
@@ -21,6 +21,7 @@ export function createHttpInventory(baseUrl: string, opts: { fetch?: typeof fetc
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (ctx?.requestId) headers["x-request-id"] = ctx.requestId;
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     let res: Response;
     try {
       res = await doFetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: ctx?.signal });

@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { Int, ItemId, LIMITS, OrderId, OrderQuantity, Timestamp } from "../../../src/http/schemas.ts";
+import { Int, ItemId, ItemName, LIMITS, OrderId, OrderQuantity, Timestamp } from "../../../src/http/schemas.ts";
 
 const strict = { additionalProperties: false } as const;
 
@@ -16,7 +16,7 @@ export const ReleaseBody = t.Object({ order_id: OrderId }, strict);
 export const CreateItemBody = t.Object(
   {
     item_id: ItemId,
-    item_name: t.String({ minLength: 1, maxLength: LIMITS.itemNameMax }),
+    item_name: ItemName,
     quantity: Int({ minimum: 0, maximum: LIMITS.stockMax }),
   },
   strict,

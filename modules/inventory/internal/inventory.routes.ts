@@ -7,7 +7,7 @@ import { CreateItemBody, DeductBody, InventoryItemSchema, ItemParams, ReleaseBod
 const REJECTION_CODE = { unknown_item: "unknown_item", insufficient_stock: "insufficient_stock", released: "order_released" } as const;
 
 /** Inventory's HTTP surface: public reads, the internal deduct/release used by orders in split mode, and admin writes. */
-export function inventoryRoutes(service: InventoryService, adminGuard: AdminGuard) {
+export function inventoryRoutes(service: InventoryService, adminGuard: AdminGuard, serviceGuard: AdminGuard) {
   const api = new Elysia({ prefix: "/api/inventory", name: "inventory-routes", detail: { tags: ["inventory"] } })
     .get("/", () => service.list(), {
       response: t.Array(InventoryItemSchema),
@@ -33,16 +33,19 @@ export function inventoryRoutes(service: InventoryService, adminGuard: AdminGuar
         return problem(REJECTION_CODE[r.reason], `Order ${r.order_id} was refused: ${r.reason}`, { ...r });
       },
       {
+        beforeHandle: serviceGuard,
         body: DeductBody,
         detail: {
+          security: [{ bearer: [] }],
           summary: "Deduct stock for one order, at most once per order_id",
           description: "A repeat with the same order_id returns the first outcome with `replayed: true`. Refusals are 422 problems carrying `outcome` and `reason`.",
         },
       },
     )
     .post("/release", ({ body }) => service.release(body.order_id), {
+      beforeHandle: serviceGuard,
       body: ReleaseBody,
-      detail: { summary: "Close an order's account: restore a standing deduction and block later ones (idempotent)" },
+      detail: { summary: "Close an order's account: restore a standing deduction and block later ones (idempotent)", security: [{ bearer: [] }] },
     });
 
   const admin = new Elysia({ prefix: "/api/admin/inventory", name: "inventory-admin-routes", detail: { tags: ["admin"] } })

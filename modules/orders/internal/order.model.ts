@@ -24,6 +24,6 @@ export const OrderSchema = t.Object({
 
 export const OrderParams = t.Object({ id: OrderId });
 export const ListQuery = t.Object(
-  { status: t.Optional(OrderStatusSchema), limit: t.Optional(t.Numeric({ minimum: 1, maximum: 100 })) },
+  { status: t.Optional(OrderStatusSchema), limit: t.Optional(t.Numeric({ minimum: 1, maximum: 100, multipleOf: 1 })) },
   { additionalProperties: false },
 );

@@ -180,6 +180,16 @@ export async function findStranded(database: Database, now: Date, olderThanMs: n
     .execute()) as OrderRow[];
 }
 
+/** Records a retry that did not settle the order: its reason and count change, its state does not (no history row). */
+export async function recordAttempt(database: Database, orderId: string, reason: string, at: Date): Promise<void> {
+  await typed(database)
+    .updateTable("orders.orders")
+    .set((eb) => ({ reason, updated_at: at, attempts: eb("attempts", "+", 1) }))
+    .where("order_id", "=", orderId)
+    .where("status", "=", "queued")
+    .execute();
+}
+
 /** Marks an order as touched so the sweeper leaves it alone while the worker holds it. */
 export async function touch(database: Database, orderId: string, at: Date): Promise<void> {
   await typed(database).updateTable("orders.orders").set({ updated_at: at }).where("order_id", "=", orderId).execute();

@@ -148,7 +148,7 @@ export class RetryWorker {
         );
       } catch (err) {
         if (!(err instanceof InventoryUnavailableError)) throw err;
-        await repo.transition(db, { orderId: order.order_id, to: "queued", from: ["queued"], reason: `inventory_unavailable:${err.kind}`, at: now(), attempt: 1 }).catch(() => {});
+        await repo.recordAttempt(db, order.order_id, `inventory_unavailable:${err.kind}`, now());
         await d.retryLater(this.backoffMs(d.attempt));
         return "retry";
       }

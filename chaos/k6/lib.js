@@ -1,0 +1,102 @@
+// Shared by load.js and chaos.js: a careful client for the Valerix order API, the same rules the
+// runner's client follows (chaos/runner/careful-client.ts): one Idempotency-Key per logical order,
+// kept across retries; retry on 409, 429, 5xx and transport errors with capped, jittered backoff;
+// stop at the first definitive answer (201, 202, 422).
+import http from "k6/http";
+import { sleep } from "k6";
+import { Counter, Rate, Trend } from "k6/metrics";
+
+export const answered = new Rate("order_answered");
+export const unexpected = new Counter("order_unexpected_answers");
+export const requestsPerOrder = new Trend("order_requests");
+export const orderDuration = new Trend("order_duration", true);
+export const byFirstAnswer = {
+  201: new Counter("order_answer_201"),
+  202: new Counter("order_answer_202"),
+  422: new Counter("order_answer_422"),
+};
+
+export function env(name, fallback) {
+  const v = __ENV[name];
+  return v === undefined || v === "" ? fallback : v;
+}
+
+export function baseUrl(name, fallback) {
+  return env(name, fallback).replace(/\/+$/, "");
+}
+
+export function adminHeaders(token) {
+  const h = { "content-type": "application/json", accept: "application/json" };
+  if (token) h.authorization = "Bearer " + token;
+  return h;
+}
+
+function retryable(status) {
+  return status === 0 || status === 409 || status === 429 || status >= 500;
+}
+
+function backoffSeconds(retry) {
+  const capMs = 2000;
+  const ceiling = Math.min(capMs, 100 * Math.pow(2, Math.min(retry, 20)));
+  return Math.max(1, Math.round(Math.random() * ceiling)) / 1000;
+}
+
+function parse(res) {
+  try {
+    return res.json();
+  } catch (e) {
+    return null;
+  }
+}
+
+/**
+ * Places one logical order. Returns { status, order_id, order_status, requests } for a definitive
+ * answer, or { status: null, requests } when every attempt failed. `record: false` keeps the
+ * order metrics out of it (teardown's catch-up resends are not load).
+ */
+export function placeOrder(ordersUrl, key, itemId, quantity, maxAttempts, record) {
+  const metrics = record !== false;
+  const body = JSON.stringify({ item_id: itemId, quantity: quantity });
+  const started = Date.now();
+  for (let n = 0; n < maxAttempts; n++) {
+    const res = http.post(ordersUrl + "/api/orders", body, {
+      headers: { "content-type": "application/json", "idempotency-key": key, "x-request-id": key + ".k" + (n + 1) },
+      tags: { name: "POST /api/orders" },
+      timeout: "15s",
+    });
+    if (!retryable(res.status)) {
+      const b = parse(res) || {};
+      const isOrder = typeof b.order_id === "string";
+      if (metrics) {
+        orderDuration.add(Date.now() - started);
+        requestsPerOrder.add(n + 1);
+        answered.add(true);
+        if (byFirstAnswer[res.status] && isOrder) byFirstAnswer[res.status].add(1);
+      }
+      if (!isOrder) unexpected.add(1, { status: String(res.status) });
+      return {
+        status: res.status,
+        order_id: isOrder ? b.order_id : null,
+        order_status: typeof b.status === "string" ? b.status : typeof b.order_status === "string" ? b.order_status : null,
+        requests: n + 1,
+      };
+    }
+    const after = Number(res.headers["Retry-After"]);
+    sleep(Math.max(Number.isFinite(after) ? after : 0, backoffSeconds(n)));
+  }
+  if (metrics) {
+    answered.add(false);
+    requestsPerOrder.add(maxAttempts);
+  }
+  return { status: null, order_id: null, order_status: null, requests: maxAttempts };
+}
+
+/** The order as the server holds it, or null when it cannot be read. */
+export function readOrder(ordersUrl, orderId) {
+  const res = http.get(ordersUrl + "/api/orders/" + orderId, { tags: { name: "GET /api/orders/:id" }, timeout: "10s" });
+  if (res.status === 404) return { status: "missing" };
+  if (res.status !== 200) return null;
+  return parse(res);
+}
+
+export const FINAL = { confirmed: true, rejected: true, failed: true };

@@ -1,0 +1,119 @@
+import pg from "pg";
+
+/**
+ * The real services a spawned run uses when they answer: a fresh PostgreSQL database per role
+ * (created here, dropped afterwards) and one Redis DB index, emptied first. When either is
+ * unreachable (or `--embedded`), the roles fall back to their embedded defaults: PGlite on disk
+ * and the in-memory key-value store with the PostgreSQL-table retry queue.
+ */
+
+export async function postgresAnswers(adminUrl: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2_000 });
+  try {
+    await c.connect();
+    await c.query("select 1");
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+export interface RunDatabase {
+  name: string;
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** `await createDatabase("postgres://postgres@127.0.0.1:5432/postgres", "valerix_chaos_ab12_inv")` → its URL and a dropper. */
+export async function createDatabase(adminUrl: string, name: string): Promise<RunDatabase> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`unsafe database name: ${name}`);
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      try {
+        await c.query(`drop database if exists ${name} with (force)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+async function redisClient(url: string) {
+  const { RedisClient } = await import("bun");
+  const client = new RedisClient(url, { connectionTimeout: 2_000, autoReconnect: false, enableOfflineQueue: false });
+  // Without the offline queue a command before the handshake fails at once, so connect first.
+  await client.connect();
+  return client;
+}
+
+export async function redisAnswers(baseUrl: string): Promise<boolean> {
+  try {
+    const r = await redisClient(baseUrl);
+    try {
+      await r.send("PING", []);
+      return true;
+    } finally {
+      r.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+export interface RunRedis {
+  index: number;
+  url: string;
+  flush(): Promise<void>;
+}
+
+/** `redis://host:6379` + 12 → `redis://host:6379/12`. */
+export function redisUrlFor(baseUrl: string, index: number): string {
+  const u = new URL(baseUrl);
+  u.pathname = `/${index}`;
+  return u.toString();
+}
+
+/**
+ * Picks the run's DB index — the one asked for, else the highest empty one in 1–15 (index 0 is
+ * everyone's default, so never chosen) — and empties it.
+ */
+export async function prepareRedis(baseUrl: string, index?: number): Promise<RunRedis> {
+  let chosen = index;
+  if (chosen === undefined) {
+    for (let i = 15; i >= 1 && chosen === undefined; i--) {
+      const r = await redisClient(redisUrlFor(baseUrl, i));
+      try {
+        if (Number(await r.send("DBSIZE", [])) === 0) chosen = i;
+      } finally {
+        r.close();
+      }
+    }
+    chosen ??= 15;
+  }
+  const url = redisUrlFor(baseUrl, chosen);
+  const flush = async () => {
+    const r = await redisClient(url);
+    try {
+      await r.send("FLUSHDB", []);
+    } finally {
+      r.close();
+    }
+  };
+  await flush();
+  return { index: chosen, url, flush };
+}

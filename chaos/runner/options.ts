@@ -1,0 +1,212 @@
+import { parseArgs } from "node:util";
+import { PRESETS, type PresetName } from "../chaos.config.ts";
+
+/** The command line of `npm run chaos`, checked once; a bad flag exits 2 with the usage text. */
+
+export type Scenario = PresetName | "none";
+
+export interface RunOptions {
+  scenario: Scenario;
+  orders: number;
+  seed: number;
+  concurrency: number;
+  /** Orders started per second; 0 for as fast as the concurrency allows. */
+  rate: number;
+  items: number;
+  /** Extra experiment fields merged over the preset, e.g. `{"routes": "all"}`. */
+  chaosOverride: Record<string, unknown>;
+  /** Run against a deployment instead of starting one. */
+  target: string | null;
+  inventoryUrl: string | null;
+  chaosUrl: string | null;
+  adminToken: string | null;
+  /** Inventory's database, to read the ledger of a deployment. */
+  inventoryDb: string | null;
+  embedded: boolean;
+  pgUrl: string;
+  redisUrl: string;
+  redisDb: number | undefined;
+  settleTimeoutS: number;
+  requestTimeoutMs: number;
+  maxAttempts: number;
+  duplicateRate: number;
+  unknownRate: number;
+  delayThresholdMs: number;
+  out: string | null;
+  keep: boolean;
+  progress: "auto" | "plain" | "off";
+  jsonOrders: "all" | "affected" | "none";
+  /** Caps the JSON's request-by-request orders (worst first); 0 for no cap. */
+  jsonMaxOrders: number;
+}
+
+export class UsageError extends Error {
+  readonly code = "usage";
+}
+
+export const USAGE = `Usage: npm run chaos -- [options]
+
+Starts Valerix in split mode (or uses --target), drives orders through careful clients while
+inventory misbehaves, heals, and checks the invariants. Exit 0: all hold; 1: a breach; 2: the
+run could not be carried out.
+
+  --scenario NAME        mild | moderate | extreme | none            (default moderate)
+  --orders N             logical orders to place                       (default 2000)
+  --seed N               seeds the chaos faults and the order plan     (default: random, reported)
+  --concurrency N        orders in flight at once                      (default 24)
+  --rate N               orders started per second, 0 = unpaced        (default 50)
+  --items N              items created for the run                     (default 8)
+  --chaos JSON           experiment fields over the preset, e.g. '{"routes":"all"}'
+  --target URL           an existing deployment's orders API (no processes started)
+  --inventory-url URL    its inventory API, when split                 (default: --target)
+  --chaos-url URL        where to call /api/admin/chaos                (default: --inventory-url)
+  --admin-token TOKEN    bearer for the admin API                      (default: $ADMIN_TOKEN)
+  --inventory-db URL     inventory's PostgreSQL, for the ledger checks of a deployment
+  --embedded             PGlite and in-memory stores even when PostgreSQL and Redis answer
+  --pg-url URL           PostgreSQL admin connection    (default postgres://postgres@127.0.0.1:5432/postgres)
+  --redis-url URL        Redis server                   (default redis://127.0.0.1:6379)
+  --redis-db N           Redis DB index for the run, flushed first (default: highest empty of 1–15)
+  --settle-timeout S     wait this long after healing for final states (default 120)
+  --request-timeout MS   client deadline per request   (default 15000)
+  --max-attempts N       requests per order before waiting for the heal (default 8)
+  --duplicate-rate R     share of orders sent twice at once (default 0.05)
+  --unknown-rate R       share of orders for a missing item (default 0.01)
+  --delay-threshold MS   an order slower than this counts as delayed (default 1000)
+  --out PATH             report path prefix (PATH.json, PATH.md) (default chaos/reports/<time>-<scenario>-s<seed>)
+  --json-orders MODE     all | affected | none: which orders the JSON lists request by request
+                         (default all; the affected-orders table is always complete)
+  --json-max-orders N    at most N of those, the worst first (default 0: no cap)
+  --keep                 keep databases, data folders and the Redis DB after the run
+  --plain                progress as plain lines even on a terminal
+  --quiet                no progress output
+  -h, --help             this text
+`;
+
+function num(name: string, raw: string | undefined, fallback: number, min: number, max: number, integer = true): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
+    throw new UsageError(`--${name} must be ${integer ? "an integer" : "a number"} from ${min} to ${max}, got "${raw}"`);
+  }
+  return n;
+}
+
+function url(name: string, raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  try {
+    const u = new URL(raw);
+    return u.toString().replace(/\/+$/, "");
+  } catch {
+    throw new UsageError(`--${name} is not a URL: "${raw}"`);
+  }
+}
+
+/** `parseOptions(["--scenario", "extreme", "--orders", "500"])` → `{ scenario: "extreme", orders: 500, … }`; `null` for --help. */
+export function parseOptions(argv: string[], env: Record<string, string | undefined> = process.env, random: () => number = Math.random): RunOptions | null {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      strict: true,
+      options: {
+        scenario: { type: "string" },
+        orders: { type: "string" },
+        seed: { type: "string" },
+        concurrency: { type: "string" },
+        rate: { type: "string" },
+        items: { type: "string" },
+        chaos: { type: "string" },
+        target: { type: "string" },
+        "inventory-url": { type: "string" },
+        "chaos-url": { type: "string" },
+        "admin-token": { type: "string" },
+        "inventory-db": { type: "string" },
+        embedded: { type: "boolean" },
+        "pg-url": { type: "string" },
+        "redis-url": { type: "string" },
+        "redis-db": { type: "string" },
+        "settle-timeout": { type: "string" },
+        "request-timeout": { type: "string" },
+        "max-attempts": { type: "string" },
+        "duplicate-rate": { type: "string" },
+        "unknown-rate": { type: "string" },
+        "delay-threshold": { type: "string" },
+        out: { type: "string" },
+        "json-orders": { type: "string" },
+        "json-max-orders": { type: "string" },
+        keep: { type: "boolean" },
+        plain: { type: "boolean" },
+        quiet: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) return null;
+
+  const scenario = (v.scenario ?? "moderate") as Scenario;
+  if (scenario !== "none" && !(scenario in PRESETS)) {
+    throw new UsageError(`--scenario must be one of ${[...Object.keys(PRESETS), "none"].join(", ")}, got "${v.scenario}"`);
+  }
+  let chaosOverride: Record<string, unknown> = {};
+  if (v.chaos !== undefined) {
+    try {
+      const o = JSON.parse(v.chaos) as unknown;
+      if (!o || typeof o !== "object" || Array.isArray(o)) throw new Error("not an object");
+      chaosOverride = o as Record<string, unknown>;
+    } catch (err) {
+      throw new UsageError(`--chaos must be a JSON object: ${(err as Error).message}`);
+    }
+  }
+  const target = url("target", v.target);
+  const inventoryUrl = url("inventory-url", v["inventory-url"]);
+  const jsonOrders = v["json-orders"] ?? "all";
+  if (jsonOrders !== "all" && jsonOrders !== "affected" && jsonOrders !== "none") {
+    throw new UsageError(`--json-orders must be all, affected or none, got "${jsonOrders}"`);
+  }
+  if (!target && (inventoryUrl || v["chaos-url"] || v["inventory-db"])) {
+    throw new UsageError("--inventory-url, --chaos-url and --inventory-db only apply with --target");
+  }
+
+  return {
+    scenario,
+    orders: num("orders", v.orders, 2000, 1, 1_000_000),
+    seed: num("seed", v.seed, Math.floor(random() * 0x1_0000_0000), 0, 0xffff_ffff),
+    concurrency: num("concurrency", v.concurrency, 24, 1, 1024),
+    rate: num("rate", v.rate, 50, 0, 100_000, false),
+    items: num("items", v.items, 8, 1, 1000),
+    chaosOverride,
+    target,
+    inventoryUrl,
+    chaosUrl: url("chaos-url", v["chaos-url"]),
+    adminToken: v["admin-token"] ?? env.ADMIN_TOKEN ?? null,
+    inventoryDb: url("inventory-db", v["inventory-db"]),
+    embedded: v.embedded ?? false,
+    pgUrl: v["pg-url"] ?? env.CHAOS_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
+    redisUrl: v["redis-url"] ?? env.CHAOS_REDIS_URL ?? "redis://127.0.0.1:6379",
+    redisDb: v["redis-db"] === undefined ? undefined : num("redis-db", v["redis-db"], 0, 0, 15),
+    settleTimeoutS: num("settle-timeout", v["settle-timeout"], 120, 1, 3600),
+    requestTimeoutMs: num("request-timeout", v["request-timeout"], 15_000, 100, 600_000),
+    maxAttempts: num("max-attempts", v["max-attempts"], 8, 1, 100),
+    duplicateRate: num("duplicate-rate", v["duplicate-rate"], 0.05, 0, 1, false),
+    unknownRate: num("unknown-rate", v["unknown-rate"], 0.01, 0, 1, false),
+    delayThresholdMs: num("delay-threshold", v["delay-threshold"], 1000, 0, 600_000),
+    out: v.out ?? null,
+    keep: v.keep ?? false,
+    progress: v.quiet ? "off" : v.plain ? "plain" : "auto",
+    jsonOrders,
+    jsonMaxOrders: num("json-max-orders", v["json-max-orders"], 0, 0, 10_000_000),
+  };
+}
+
+/** The command that repeats a run, for the report. */
+export function replayCommand(o: RunOptions): string {
+  const parts = ["npm run chaos --", `--scenario ${o.scenario}`, `--orders ${o.orders}`, `--seed ${o.seed}`, `--concurrency ${o.concurrency}`, `--rate ${o.rate}`];
+  if (Object.keys(o.chaosOverride).length) parts.push(`--chaos '${JSON.stringify(o.chaosOverride)}'`);
+  if (o.target) parts.push(`--target ${o.target}`);
+  if (o.embedded) parts.push("--embedded");
+  return parts.join(" ");
+}

@@ -1,0 +1,186 @@
+import type { AffectedFlag, AffectedOrder, ChaosReport } from "./report.ts";
+import type { LatencySummary } from "./stats.ts";
+
+/** The report a person reads first: Markdown tables over the JSON report's numbers. */
+
+const cell = (v: unknown) => (v === null || v === undefined ? "–" : String(v).replaceAll("|", "\\|"));
+
+/**
+ * A Markdown table. `align` has one letter per column, `l` or `r`; by default the first column is
+ * left-aligned and the rest (numbers) right-aligned.
+ */
+const table = (head: string[], rows: unknown[][], align?: string) => {
+  const a = (i: number) => (align ? align[i] ?? "l" : i === 0 ? "l" : "r");
+  return [
+    `| ${head.join(" | ")} |`,
+    `|${head.map((_, i) => (a(i) === "r" ? "---:" : "---")).join("|")}|`,
+    ...rows.map((r) => `| ${r.map(cell).join(" | ")} |`),
+  ].join("\n");
+};
+
+function describeChaos(active: Record<string, unknown> | null): string {
+  if (!active) return "none (baseline run)";
+  const c = active as Record<string, number | string | null>;
+  const pct = (x: unknown) => `${Math.round(Number(x) * 1000) / 10} %`;
+  const parts: string[] = [];
+  if (Number(c.latency_rate) > 0) parts.push(`latency ${pct(c.latency_rate)} of calls, ${c.latency_min_ms}–${c.latency_max_ms} ms`);
+  if (Number(c.crash_rate) > 0) parts.push(`crash ${pct(c.crash_rate)} (${c.crash_mode})`);
+  if (Number(c.partial_failure_rate) > 0) parts.push(`commit-then-lose-answer ${pct(c.partial_failure_rate)}`);
+  if (Number(c.hang_rate) > 0) parts.push(`hang ${pct(c.hang_rate)}`);
+  const head = `${c.preset ? `preset \`${c.preset}\`` : "custom"}, pattern ${c.pattern}${c.pattern === "every_nth" ? ` n=${c.n}` : ""}, seed ${c.seed}, routes ${c.routes}`;
+  return `${head}: ${parts.join("; ")}`;
+}
+
+/** The Markdown summary. `maxAffectedRows` caps each kind of affected order (default 10); the JSON has them all. */
+export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number; jsonName?: string } = {}): string {
+  const s = r.summary;
+  const held = r.invariants.filter((v) => v.status === "pass").length;
+  const failed = r.invariants.filter((v) => v.status === "fail").length;
+  const skippedN = r.invariants.filter((v) => v.status === "skipped").length;
+  const scenario = String(r.options.scenario);
+  const out: string[] = [];
+  out.push(`# Chaos run: ${scenario}, ${s.logical_orders} orders, seed ${r.options.seed} — ${r.verdict === "pass" ? "PASS" : "FAIL"}`);
+  out.push("");
+  out.push(
+    `${s.logical_orders} logical orders in ${s.requests} requests, ${s.orders_per_second} orders/s during the load; ` +
+      `${s.accepted} accepted (201/202), ${s.affected.total} affected by the chaos. ` +
+      `After healing, ${s.settle.unfinished === 0 ? "every accepted order was final" : `${s.settle.unfinished} orders were still not final`} ` +
+      `(bound ${Math.round(s.settle.bound_ms / 1000)} s). Invariants: ${held} hold, ${failed} broken${skippedN ? `, ${skippedN} skipped` : ""}.`,
+  );
+  out.push("");
+  out.push(table(["setting", "value"], [
+    ["started", r.started_at],
+    ["duration", `${r.duration_s} s (load ${Math.round((r.phases_ms.load ?? 0) / 100) / 10} s, settle ${Math.round((r.phases_ms.settle ?? 0) / 100) / 10} s)`],
+    ["system", r.environment.mode === "spawned" ? "split mode started by the runner: orders and inventory as separate processes" : `deployment at ${r.environment.urls.orders}`],
+    ["database", r.environment.database],
+    ["key-value store / retry queue", `${r.environment.key_value} / ${r.environment.retry_queue}`],
+    ["clients", `${r.options.concurrency} concurrent careful clients${Number(r.options.rate) > 0 ? `, paced at ${r.options.rate} orders/s` : ""}, ${r.options.max_attempts} requests per order at most, ${Math.round(Number(r.options.duplicate_rate) * 100)} % sent twice at once`],
+    ["chaos", `${describeChaos(r.chaos.active)}${r.chaos.expired_during_load ? " — **expired before the load ended**" : ""}`],
+    ["runtime", `${r.environment.runtime}, ${r.environment.platform}, ${r.environment.cpus} CPUs`],
+    ["replay", `\`${r.command}\``],
+  ], "ll"));
+  out.push("");
+
+  out.push("## Invariants");
+  out.push("");
+  out.push(table(["invariant", "verdict", "checked", "breaches"], r.invariants.map((v) => [
+    `${v.title} (\`${v.name}\`)`,
+    v.status === "pass" ? "✅ holds" : v.status === "fail" ? "❌ broken" : "⏭ skipped",
+    v.checked,
+    v.breach_count,
+  ]), "llrr"));
+  for (const v of r.invariants) {
+    if (v.note) out.push("", `- \`${v.name}\`: ${v.note}`);
+  }
+  const broken = r.invariants.filter((v) => v.status === "fail");
+  if (broken.length) {
+    out.push("", "### Breaches", "");
+    for (const v of broken) {
+      out.push(`**${v.name}** (${v.breach_count}):`, "");
+      for (const b of v.breaches.slice(0, 20)) out.push(`- \`${b.subject}\`: ${b.detail}`);
+      if (v.breach_count > 20) out.push(`- … ${v.breach_count - 20} more in the JSON report`);
+      out.push("");
+    }
+  }
+  out.push("");
+
+  out.push("## Answers");
+  out.push("");
+  const codes = [...new Set([...Object.keys(s.first_answer_by_status), ...Object.keys(s.requests_by_status)])].sort();
+  out.push(table(["status", "logical orders (first answer)", "requests"], codes.map((c) => [c, s.first_answer_by_status[c] ?? 0, s.requests_by_status[c] ?? 0])));
+  out.push("");
+  out.push("## Final states");
+  out.push("");
+  out.push(table(["state", "orders"], Object.entries(s.final_states)));
+  out.push("");
+  out.push(table(["item", "initial", "confirmed", "current"], r.items.map((i) => [i.item_id, i.initial, i.confirmed, i.current])));
+  out.push("");
+
+  out.push("## Latency (ms)");
+  out.push("");
+  const lat = (name: string, l: LatencySummary) => [name, l.count, l.p50, l.p95, l.p99, l.max];
+  out.push(table(["measure", "count", "p50", "p95", "p99", "max"], [
+    lat("each request", s.latency_ms.requests),
+    lat("order, first request to first answer", s.latency_ms.orders),
+    ...Object.entries(s.latency_ms.orders_by_first_answer).map(([k, v]) => lat(`… answered ${k}`, v)),
+    lat("queued order, creation to final state (server)", s.latency_ms.time_to_final_queued),
+  ]));
+  out.push("");
+
+  out.push("## Faults injected and how the system took them");
+  out.push("");
+  const faults = r.chaos.event_counts ? Object.entries(r.chaos.event_counts).filter(([, n]) => n > 0) : [];
+  out.push(faults.length ? table(["fault", "count"], faults) : "No faults injected (or the counts were not readable).");
+  const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+  const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+  out.push("");
+  if (r.summary.server) {
+    const sv = r.summary.server;
+    if (sv.inventory_deducts) {
+      const d = sv.inventory_deducts;
+      out.push(
+        `- deduct calls that reached inventory: ${sum(d.during_load)} during the load (by status: ${fmt(d.during_load)}), ` +
+          `${sum(d.after_heal)} after it, while settling (${fmt(d.after_heal)})`,
+      );
+    }
+    out.push(`- circuit breaker transitions (to): ${fmt(sv.breaker_transitions)}`, `- 202 fallbacks by reason: ${fmt(sv.fallbacks)}`, `- retry worker results: ${fmt(sv.worker_results)}`);
+  }
+  if (r.summary.ledger) {
+    // A `release applied` row is a deduction that committed for an order that then failed, and was undone.
+    const ledger = Object.fromEntries(Object.entries(r.summary.ledger).map(([k, v]) => [k.replace(":", " "), v]));
+    out.push(`- inventory's ledger for the run: ${fmt(ledger)}`);
+  }
+  out.push("");
+
+  out.push("## Affected orders");
+  out.push("");
+  const a = s.affected;
+  out.push(
+    `${a.total} orders were affected: ${a.delayed} delayed (over ${r.options.delay_threshold_ms} ms), ${a.queued} queued (202), ${a.retried} retried, ` +
+      `${a.conflict} met a 409, ${a.reconciled} needed the post-heal resend, ${a.failed} ended failed${a.breach ? `, ${a.breach} in a breach` : ""}.`,
+  );
+  out.push("");
+  if (r.affected_orders.length) {
+    // The worst few of each kind, so every way the chaos hit shows; the JSON has the whole list.
+    const per = Math.max(1, opts.maxAffectedRows ?? 10);
+    const kinds: Array<{ flag: AffectedFlag; title: string; by: (o: AffectedOrder) => number }> = [
+      { flag: "breach", title: "In a breach", by: () => 0 },
+      { flag: "reconciled", title: "Never answered during the load, resent after healing", by: (o) => o.requests },
+      { flag: "failed", title: "Failed (retries exhausted, stock released)", by: (o) => o.time_to_final_ms ?? 0 },
+      { flag: "delayed", title: "Delayed, slowest first", by: (o) => o.client_ms ?? 0 },
+      { flag: "queued", title: "Queued (202), longest to a final state first", by: (o) => o.time_to_final_ms ?? 0 },
+      { flag: "retried", title: "Retried, most requests first", by: (o) => o.requests },
+      { flag: "conflict", title: "Met a 409 (a twin or an earlier attempt still in flight)", by: (o) => o.requests },
+    ];
+    for (const k of kinds) {
+      const all = r.affected_orders.filter((o) => o.flags.includes(k.flag));
+      if (!all.length) continue;
+      const shown = [...all].sort((x, y) => k.by(y) - k.by(x) || x.key.localeCompare(y.key)).slice(0, per);
+      out.push(`### ${k.title}: ${all.length}`, "");
+      out.push(table(["key", "order", "item × qty", "flags", "requests (codes)", "client ms", "to final ms", "final"], shown.map((o) => [
+        o.key,
+        o.order_id ? o.order_id.slice(0, 8) : null,
+        `${o.item_id} × ${o.quantity}`,
+        o.flags.join(", "),
+        `${o.requests} (${o.codes})`,
+        o.client_ms,
+        o.time_to_final_ms,
+        o.final,
+      ]), "lllllrrl"));
+      if (all.length > shown.length) out.push("", `… ${all.length - shown.length} more in ${opts.jsonName ?? "the JSON report"} (\`affected_orders\`).`);
+      out.push("");
+    }
+  }
+  out.push("");
+  out.push("## Reading this report");
+  out.push("");
+  out.push(
+    "- *First answer* is the first definitive answer a logical order got (201 confirmed, 202 queued, 422 refused); *requests* counts every HTTP attempt, so retried 503s, 409s and transport failures (\"no answer\") show there.",
+    "- *Delayed*: the client waited longer than the threshold for an answer. *Queued*: a 202; the order finished later through the retry worker. *Retried*: the careful client sent the same key again. *Conflict*: a 409 while its twin or an earlier attempt was in flight.",
+    "- *To final ms* is server time from the order's creation to its final state; *client ms* is client time to the first definitive answer.",
+    "- The invariants are checked on the data after healing, not on status codes: stock is compared with the confirmed orders, and the inventory ledger with every order's final state.",
+    "- Ledger rows: `deduct applied` moved stock; `deduct insufficient_stock` / `unknown_item` recorded a refusal; `deduct released` is a slot a release closed before any deduction landed; `release applied` undid a deduction that had committed for an order that then failed.",
+  );
+  out.push("");
+  return out.join("\n");
+}

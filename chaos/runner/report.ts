@@ -1,0 +1,296 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import type { InvariantVerdict } from "./invariants.ts";
+import { renderMarkdown } from "./report-markdown.ts";
+import { summarize, tally, type LatencySummary } from "./stats.ts";
+import { FINAL_STATUSES, isAccepted, orderIdOf, type ItemObservation, type OrderRecord } from "./types.ts";
+
+/**
+ * The report: one JSON document with everything (for tools and for replaying an argument), and a
+ * Markdown summary a person reads first. Built from the run's data by pure functions, so its
+ * shape is tested without running anything.
+ */
+
+export type AffectedFlag = "delayed" | "queued" | "retried" | "conflict" | "reconciled" | "failed" | "breach";
+
+export interface AffectedOrder {
+  key: string;
+  order_id: string | null;
+  item_id: string;
+  quantity: number;
+  flags: AffectedFlag[];
+  /** Status codes of every request in order, `0` for no answer: "503 503 202". */
+  codes: string;
+  requests: number;
+  first_answer: number | null;
+  final: string | null;
+  /** Client time from the first request to the first definitive answer. */
+  client_ms: number | null;
+  /** Server time from creation to the final state (from the order's history). */
+  time_to_final_ms: number | null;
+  /** When the runner first saw it final, ms after healing (for orders finished after the heal). */
+  final_after_heal_ms: number | null;
+}
+
+export interface RunEnvironment {
+  mode: "spawned" | "target";
+  database: "postgres" | "pglite" | "unknown";
+  key_value: string;
+  retry_queue: string;
+  urls: { orders: string; inventory: string; chaos: string };
+  runtime: string;
+  platform: string;
+  cpus: number;
+}
+
+export interface RunData {
+  tool: string;
+  command: string;
+  options: Record<string, unknown>;
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  environment: RunEnvironment;
+  chaos: {
+    requested: Record<string, unknown> | null;
+    active: Record<string, unknown> | null;
+    applied_ms: number | null;
+    healed_ms: number | null;
+    /** The experiment had expired by itself before the load ended. */
+    expired_during_load?: boolean;
+    event_counts: Record<string, number> | null;
+    recent_events: unknown[];
+  };
+  /** Phase name → ms. */
+  phases: Record<string, number>;
+  items: ItemObservation[];
+  records: OrderRecord[];
+  verdicts: InvariantVerdict[];
+  settle: { bound_ms: number; unfinished: number; reconciled: number };
+  /** Inventory's movements for the run, by `type:outcome` (e.g. `deduct:applied`); null when unread. */
+  ledger: Record<string, number> | null;
+  server: {
+    breaker_transitions: Record<string, number>;
+    fallbacks: Record<string, number>;
+    worker_results: Record<string, number>;
+    /** Deduct calls inventory answered, by HTTP status (500 includes injected resets). */
+    inventory_deducts: { during_load: Record<string, number>; after_heal: Record<string, number> } | null;
+  } | null;
+  delayThresholdMs: number;
+  jsonOrders: "all" | "affected" | "none";
+  /** 0: no cap. */
+  jsonMaxOrders?: number;
+}
+
+export interface ChaosReport {
+  tool: string;
+  verdict: "pass" | "fail";
+  command: string;
+  run_id: string;
+  started_at: string;
+  finished_at: string;
+  duration_s: number;
+  options: Record<string, unknown>;
+  environment: RunEnvironment;
+  chaos: RunData["chaos"];
+  phases_ms: Record<string, number>;
+  summary: {
+    logical_orders: number;
+    requests: number;
+    accepted: number;
+    orders_per_second: number;
+    first_answer_by_status: Record<string, number>;
+    requests_by_status: Record<string, number>;
+    final_states: Record<string, number>;
+    affected: Record<AffectedFlag, number> & { total: number };
+    settle: RunData["settle"];
+    latency_ms: {
+      requests: LatencySummary;
+      orders: LatencySummary;
+      orders_by_first_answer: Record<string, LatencySummary>;
+      time_to_final_queued: LatencySummary;
+    };
+    server: RunData["server"];
+    /** Inventory's movements for the run's items and orders, by `type:outcome`. */
+    ledger: Record<string, number> | null;
+  };
+  items: Array<ItemObservation & { confirmed: number }>;
+  invariants: InvariantVerdict[];
+  affected_orders: AffectedOrder[];
+  orders_included: "all" | "affected" | "none";
+  /** Orders left out of `orders` by `--json-max-orders`. */
+  orders_omitted: number;
+  orders: Array<Record<string, unknown>>;
+}
+
+const requestCode = (a: OrderRecord["attempts"][number]) => (a.status === 0 ? `no answer (${a.error ?? "transport"})` : String(a.status));
+
+/** Which ways an order was hit, for the affected list. */
+export function affectedFlags(r: OrderRecord, delayThresholdMs: number, breachKeys: ReadonlySet<string>): AffectedFlag[] {
+  const flags: AffectedFlag[] = [];
+  const clientMs = r.answered_ms === null ? null : r.answered_ms - r.sent_ms;
+  if ((clientMs !== null && clientMs > delayThresholdMs) || r.attempts.some((a) => a.duration_ms > delayThresholdMs)) flags.push("delayed");
+  if (r.attempts.some((a) => a.status === 202)) flags.push("queued");
+  const perLane = tally(r.attempts, (a) => a.lane);
+  if (Object.entries(perLane).some(([lane, n]) => lane !== "reconcile" && n > 1)) flags.push("retried");
+  if (r.attempts.some((a) => a.status === 409)) flags.push("conflict");
+  if (r.reconciled) flags.push("reconciled");
+  if (r.final?.status === "failed") flags.push("failed");
+  const id = orderIdOf(r);
+  if (breachKeys.has(r.key) || (id && breachKeys.has(id))) flags.push("breach");
+  return flags;
+}
+
+function timeToFinal(r: OrderRecord): number | null {
+  const f = r.final;
+  if (!f || !FINAL_STATUSES.has(f.status) || !f.created_at) return null;
+  const last = f.history[f.history.length - 1];
+  const end = last ? Date.parse(last.at) : f.updated_at ? Date.parse(f.updated_at) : NaN;
+  const ms = end - Date.parse(f.created_at);
+  return Number.isFinite(ms) ? Math.max(0, ms) : null;
+}
+
+/**
+ * One order as the JSON lists it: every request, every answer, the final state and its history
+ * (as ms after creation, to keep 2,000 orders well under a megabyte). A request's order id is
+ * kept only when it differs from the order's, which would be a breach worth seeing.
+ */
+function compactOrder(r: OrderRecord): Record<string, unknown> {
+  const id = orderIdOf(r);
+  const created = r.final?.created_at ? Date.parse(r.final.created_at) : NaN;
+  return {
+    key: r.key,
+    order_id: id,
+    item_id: r.item_id,
+    quantity: r.quantity,
+    ...(r.duplicate ? { duplicate: true } : {}),
+    sent_ms: r.sent_ms,
+    answered_ms: r.answered_ms,
+    ...(r.reconciled ? { reconciled: true } : {}),
+    attempts: r.attempts.map(({ order_id, ...a }) => (order_id && order_id !== id ? { ...a, order_id } : a)),
+    answers: r.answers.map((a) => ({ lane: a.lane, status: a.status, ...(a.kind === "order" ? {} : { kind: a.kind }), order_status: a.order_status })),
+    final: r.final
+      ? {
+          status: r.final.status,
+          reason: r.final.reason,
+          server_attempts: r.final.server_attempts,
+          created_at: r.final.created_at,
+          final_seen_ms: r.final.final_seen_ms,
+          history: r.final.history.map((h) => ({
+            status: h.status,
+            ...(h.reason ? { reason: h.reason } : {}),
+            after_ms: Number.isFinite(created) ? Date.parse(h.at) - created : null,
+          })),
+        }
+      : null,
+  };
+}
+
+/** Orders the affected list so the worst come first: breaches, never answered, failed, then slowest. */
+function severity(a: AffectedOrder): number {
+  return (a.flags.includes("breach") ? 4 : 0) + (a.flags.includes("reconciled") ? 2 : 0) + (a.flags.includes("failed") ? 1 : 0);
+}
+
+export function buildReport(d: RunData): ChaosReport {
+  const breachKeys = new Set(d.verdicts.flatMap((v) => v.breaches.map((b) => b.subject)));
+  const affected: AffectedOrder[] = [];
+  const counts = { delayed: 0, queued: 0, retried: 0, conflict: 0, reconciled: 0, failed: 0, breach: 0, total: 0 };
+  for (const r of d.records) {
+    const flags = affectedFlags(r, d.delayThresholdMs, breachKeys);
+    if (flags.length === 0) continue;
+    counts.total++;
+    for (const f of flags) counts[f]++;
+    affected.push({
+      key: r.key,
+      order_id: orderIdOf(r),
+      item_id: r.item_id,
+      quantity: r.quantity,
+      flags,
+      codes: r.attempts.map((a) => String(a.status)).join(" "),
+      requests: r.attempts.length,
+      first_answer: r.answers[0]?.status ?? null,
+      final: r.final?.status ?? null,
+      client_ms: r.answered_ms === null ? null : r.answered_ms - r.sent_ms,
+      time_to_final_ms: timeToFinal(r),
+      final_after_heal_ms: r.final?.final_seen_ms ?? null,
+    });
+  }
+  affected.sort((a, b) => severity(b) - severity(a) || (b.client_ms ?? 0) - (a.client_ms ?? 0) || a.key.localeCompare(b.key));
+
+  const attempts = d.records.flatMap((r) => r.attempts);
+  const answered = d.records.filter((r) => r.answered_ms !== null && !r.reconciled);
+  const byFirst: Record<string, number[]> = {};
+  for (const r of answered) (byFirst[String(r.answers[0]!.status)] ??= []).push(r.answered_ms! - r.sent_ms);
+  const queuedToFinal = d.records.filter((r) => r.attempts.some((a) => a.status === 202)).map(timeToFinal).filter((n): n is number => n !== null);
+
+  // Request-by-request records: the affected ones in the affected list's order (worst first).
+  const byKey = new Map(d.records.map((r) => [r.key, r]));
+  const listed =
+    d.jsonOrders === "none" ? [] : d.jsonOrders === "all" ? d.records : affected.map((a) => byKey.get(a.key)!).filter(Boolean);
+  const kept = d.jsonMaxOrders ? listed.slice(0, d.jsonMaxOrders) : listed;
+
+  const confirmed = new Map<string, number>();
+  for (const r of d.records) if (r.final?.status === "confirmed") confirmed.set(r.item_id, (confirmed.get(r.item_id) ?? 0) + r.quantity);
+  const durationS = (Date.parse(d.finishedAt) - Date.parse(d.startedAt)) / 1000;
+  const loadS = (d.phases.load ?? 0) / 1000;
+
+  return {
+    tool: d.tool,
+    verdict: d.verdicts.some((v) => v.status === "fail") ? "fail" : "pass",
+    command: d.command,
+    run_id: d.runId,
+    started_at: d.startedAt,
+    finished_at: d.finishedAt,
+    duration_s: Math.round(durationS * 10) / 10,
+    options: d.options,
+    environment: d.environment,
+    chaos: d.chaos,
+    phases_ms: d.phases,
+    summary: {
+      logical_orders: d.records.length,
+      requests: attempts.length,
+      accepted: d.records.filter(isAccepted).length,
+      orders_per_second: loadS > 0 ? Math.round((d.records.length / loadS) * 10) / 10 : 0,
+      first_answer_by_status: tally(d.records, (r) => (r.answers[0] ? String(r.answers[0].status) : "none")),
+      requests_by_status: tally(attempts, requestCode),
+      final_states: tally(d.records, (r) => r.final?.status ?? (r.answers.length ? "no order" : "unanswered")),
+      affected: counts,
+      settle: d.settle,
+      latency_ms: {
+        requests: summarize(attempts.map((a) => a.duration_ms)),
+        orders: summarize(answered.map((r) => r.answered_ms! - r.sent_ms)),
+        orders_by_first_answer: Object.fromEntries(Object.entries(byFirst).sort().map(([k, v]) => [k, summarize(v)])),
+        time_to_final_queued: summarize(queuedToFinal),
+      },
+      server: d.server,
+      ledger: d.ledger,
+    },
+    items: d.items.map((i) => ({ ...i, confirmed: confirmed.get(i.item_id) ?? 0 })),
+    invariants: d.verdicts,
+    affected_orders: affected,
+    orders_included: d.jsonOrders,
+    orders_omitted: listed.length - kept.length,
+    orders: kept.map(compactOrder),
+  };
+}
+
+/**
+ * The report as JSON: indented for reading, except that each order and each affected order sits
+ * on one line, so the file stays small and a diff of two runs stays readable.
+ */
+export function reportJson(report: ChaosReport): string {
+  const { orders, affected_orders, ...head } = report;
+  const lines = (xs: unknown[]) => (xs.length ? `[\n  ${xs.map((x) => JSON.stringify(x)).join(",\n  ")}\n ]` : "[]");
+  const body = JSON.stringify({ ...head, affected_orders: "@@AFFECTED@@", orders: "@@ORDERS@@" }, null, 1);
+  return `${body.replace('"@@AFFECTED@@"', () => lines(affected_orders)).replace('"@@ORDERS@@"', () => lines(orders))}\n`;
+}
+
+/** Writes `<prefix>.json` and `<prefix>.md`; returns their paths. */
+export function writeReport(report: ChaosReport, prefix: string, opts: { maxAffectedRows?: number } = {}): { json: string; md: string } {
+  const json = `${prefix}.json`;
+  const md = `${prefix}.md`;
+  mkdirSync(dirname(json), { recursive: true });
+  writeFileSync(json, reportJson(report));
+  writeFileSync(md, renderMarkdown(report, { ...opts, jsonName: json.split("/").pop() }));
+  return { json, md };
+}

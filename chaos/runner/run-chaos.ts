@@ -1,0 +1,280 @@
+import { randomBytes } from "node:crypto";
+import { cpSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { checkInvariants } from "./invariants.ts";
+import { driveLoad, planItems, planOrders } from "./load-driver.ts";
+import { readLedger } from "./ledger.ts";
+import { replayCommand, type RunOptions } from "./options.ts";
+import { REPO_ROOT } from "./processes.ts";
+import { Progress, type ProgressCounts, type ProgressSink } from "./progress.ts";
+import { buildReport, writeReport, type ChaosReport } from "./report.ts";
+import { awaitFinal, reconcile } from "./settle.ts";
+import { tally } from "./stats.ts";
+import { counterBy, minus, SystemApi } from "./system-api.ts";
+import { bringUp, type System } from "./system-under-test.ts";
+import type { CarefulClientOptions } from "./careful-client.ts";
+import type { ItemObservation, LedgerRow, OrderRecord } from "./types.ts";
+
+/**
+ * One verification run, phase by phase: bring up (or reach) the system, create the run's items,
+ * start the experiment, drive the orders, heal, let every order settle, read the truth back, judge,
+ * write the report, clean up. Whatever fails, chaos is healed and the processes are stopped.
+ */
+
+export interface RunOutcome {
+  /** 0 every invariant holds; 1 a breach; 2 the run could not be carried out. */
+  exitCode: 0 | 1 | 2;
+  report: ChaosReport | null;
+  paths: { json: string; md: string } | null;
+  error?: string;
+}
+
+export interface RunIo {
+  out: ProgressSink;
+  signal?: AbortSignal;
+}
+
+const TOOL = "valerix-chaos/1";
+/** The route label inventory's HTTP metrics give the deduct call. */
+const DEDUCT_ROUTE = "/api/inventory/deduct";
+
+/** Where the report goes when `--out` is not given: `chaos/reports/<utc time>-<scenario>-s<seed>`. */
+export function defaultReportPrefix(o: RunOptions, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return join(REPO_ROOT, "chaos", "reports", `${stamp}-${o.scenario}-s${o.seed}`);
+}
+
+/**
+ * How long the experiment may live: the planned load three times over plus two minutes, so a slow
+ * system does not outrun it, yet a runner killed outright leaves no chaos on for long.
+ */
+export function chaosTtlS(o: Pick<RunOptions, "orders" | "rate">): number {
+  if (o.rate <= 0) return 1800;
+  return Math.min(86_400, Math.max(300, Math.ceil((o.orders / o.rate) * 3) + 120));
+}
+
+function reportOptions(o: RunOptions): Record<string, unknown> {
+  // Never the admin token: reports get committed and shared.
+  return {
+    scenario: o.scenario,
+    orders: o.orders,
+    seed: o.seed,
+    concurrency: o.concurrency,
+    rate: o.rate,
+    items: o.items,
+    chaos_override: o.chaosOverride,
+    target: o.target,
+    embedded: o.embedded,
+    settle_timeout_s: o.settleTimeoutS,
+    request_timeout_ms: o.requestTimeoutMs,
+    max_attempts: o.maxAttempts,
+    duplicate_rate: o.duplicateRate,
+    unknown_rate: o.unknownRate,
+    delay_threshold_ms: o.delayThresholdMs,
+  };
+}
+
+export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
+  const progress = new Progress(io.out, o.progress !== "off");
+  if (o.progress === "plain") io.out.isTTY = false;
+  const runId = randomBytes(4).toString("hex");
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const elapsed = () => performance.now() - t0;
+  const phases: Record<string, number> = {};
+  const mark = (name: string, since: number) => (phases[name] = Math.round(elapsed() - since));
+  const prefix = o.out ? resolve(o.out) : defaultReportPrefix(o, startedAt);
+
+  let sys: System | null = null;
+  let api: SystemApi | null = null;
+  let chaosOn = false;
+  let keepLogs = false;
+  try {
+    let since = elapsed();
+    sys = await bringUp(o, runId, progress);
+    api = new SystemApi(sys.urls, sys.adminToken);
+    mark("start", since);
+
+    // The run's own items: unique ids, so the stock check holds even on a shared deployment.
+    since = elapsed();
+    const planned = planItems({ orders: o.orders, items: o.items, runId });
+    for (const it of planned) await api.createItem(it);
+    const items: ItemObservation[] = planned.map((p) => ({ item_id: p.item_id, initial: p.stock, current: null }));
+    for (const it of items) {
+      const s = await api.stock(it.item_id);
+      if (s !== it.initial) throw new Error(`item ${it.item_id} reads ${s} right after creation with ${it.initial}`);
+    }
+    const plan = planOrders(
+      { orders: o.orders, items: o.items, seed: o.seed, runId, duplicateRate: o.duplicateRate, unknownRate: o.unknownRate },
+      planned,
+    );
+    mark("setup", since);
+
+    const metricsBeforeLoad = await api.metrics(sys.urls.inventory);
+    let requested: Record<string, unknown> | null = null;
+    let active: Record<string, unknown> | null = null;
+    let appliedMs: number | null = null;
+    if (o.scenario !== "none") {
+      requested = { preset: o.scenario, seed: o.seed, ttl_s: chaosTtlS(o), ...o.chaosOverride };
+      const state = await api.applyChaos(requested);
+      chaosOn = true;
+      appliedMs = Math.round(elapsed());
+      active = (state.config as Record<string, unknown> | undefined) ?? null;
+      progress.phase(`chaos on at ${sys.urls.chaos}: ${JSON.stringify(active)}`);
+    }
+
+    progress.phase(`driving ${o.orders} orders, ${o.concurrency} at a time${o.rate > 0 ? `, ${o.rate}/s` : ""} (run ${runId}, seed ${o.seed})`);
+    since = elapsed();
+    const counts: ProgressCounts = { done: 0, total: o.orders, answers: {}, retried: 0 };
+    progress.begin();
+    const client: CarefulClientOptions = {
+      baseUrl: sys.urls.orders,
+      timeoutMs: o.requestTimeoutMs,
+      maxAttempts: o.maxAttempts,
+      backoffBaseMs: 100,
+      backoffCapMs: 2_000,
+      elapsed,
+      signal: io.signal,
+    };
+    const records: OrderRecord[] = await driveLoad(plan, {
+      concurrency: o.concurrency,
+      rate: o.rate,
+      client,
+      seed: o.seed,
+      onOrder: (r) => {
+        counts.done++;
+        const k = r.answers[0] ? String(r.answers[0].status) : "none";
+        counts.answers[k] = (counts.answers[k] ?? 0) + 1;
+        if (r.attempts.length > (r.duplicate ? 2 : 1)) counts.retried++;
+        progress.update(counts);
+      },
+    });
+    progress.update(counts, true);
+    progress.finish();
+    mark("load", since);
+    if (io.signal?.aborted) throw new Error("aborted");
+
+    since = elapsed();
+    // Inventory's own count of deduct calls, to show how many reached it while the chaos was on.
+    const deductsOf = (text: string | null) =>
+      text ? counterBy(text, "http_request_duration_seconds_count", "status", { route: DEDUCT_ROUTE, method: "POST" }) : null;
+    const deductsBeforeLoad = deductsOf(metricsBeforeLoad);
+    const deductsAtHeal = deductsOf(await api.metrics(sys.urls.inventory));
+    let healedMs: number | null = null;
+    let expiredEarly = false;
+    if (chaosOn) {
+      // An experiment that expired mid-load would quietly make this a milder run: say so.
+      const state = await api.chaosState().catch(() => null);
+      expiredEarly = state?.active === false;
+      if (expiredEarly) progress.phase("warning: the chaos experiment expired before the load ended (raise ttl_s with --chaos)");
+      await api.heal();
+      chaosOn = false;
+      healedMs = Math.round(elapsed());
+      progress.phase("healed: chaos off");
+    }
+    const healedAt = elapsed();
+    let lastLeft = -1;
+    let lastSaid = 0;
+    const reconciled = await reconcile(records, { ...client, maxAttempts: Math.max(3, o.maxAttempts) }, o.seed, o.concurrency);
+    if (reconciled) progress.phase(`resent ${reconciled} orders that never got an answer`);
+    const unfinished = await awaitFinal(records, api, {
+      boundMs: o.settleTimeoutS * 1000,
+      concurrency: Math.min(32, o.concurrency),
+      pollMs: 1_000,
+      elapsed,
+      healedAt,
+      signal: io.signal,
+      onRound: (left, ms) => {
+        // One line when the count moves or every 10 s, not one per poll.
+        if (left === lastLeft && ms - lastSaid < 10_000) return;
+        lastLeft = left;
+        lastSaid = ms;
+        progress.phase(`settling: ${left} orders not final yet, ${Math.round(ms / 1000)} s after healing`);
+      },
+    });
+    for (const it of items) it.current = await api.stock(it.item_id).catch(() => null);
+    mark("settle", since);
+
+    since = elapsed();
+    const events = await api.chaosEvents(200).catch(() => null);
+    const metricsText = await api.metrics(sys.urls.orders);
+    const deductsAtEnd = deductsOf(await api.metrics(sys.urls.inventory));
+    const server = metricsText
+      ? {
+          breaker_transitions: counterBy(metricsText, "circuit_breaker_transitions_total", "to"),
+          fallbacks: counterBy(metricsText, "inventory_fallbacks_total", "reason"),
+          worker_results: counterBy(metricsText, "order_retries_total", "result"),
+          inventory_deducts:
+            deductsBeforeLoad && deductsAtHeal && deductsAtEnd
+              ? { during_load: minus(deductsAtHeal, deductsBeforeLoad), after_heal: minus(deductsAtEnd, deductsAtHeal) }
+              : null,
+        }
+      : null;
+    if (sys.ledgerAfterStop) await sys.stop();
+    let ledger: LedgerRow[] | null = null;
+    if (sys.ledger) {
+      const orderIds = [...new Set(records.flatMap((r) => r.answers.map((a) => a.order_id).filter((x): x is string => !!x)))];
+      ledger = await readLedger(sys.ledger, { itemIds: items.map((i) => i.item_id), orderIds }).catch((err) => {
+        progress.phase(`ledger not readable: ${(err as Error).message}`);
+        return null;
+      });
+    }
+    await sys.stop();
+    mark("verify", since);
+
+    const verdicts = checkInvariants({ orders: records, items, ledger, settleBoundMs: o.settleTimeoutS * 1000 });
+    const report = buildReport({
+      tool: TOOL,
+      command: replayCommand(o),
+      options: reportOptions(o),
+      runId,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      environment: sys.environment,
+      chaos: {
+        requested,
+        active,
+        applied_ms: appliedMs,
+        healed_ms: healedMs,
+        expired_during_load: expiredEarly,
+        event_counts: events?.counts ?? null,
+        recent_events: events?.events ?? [],
+      },
+      phases,
+      items,
+      records,
+      verdicts,
+      settle: { bound_ms: o.settleTimeoutS * 1000, unfinished, reconciled },
+      ledger: ledger ? tally(ledger, (r) => `${r.type}:${r.outcome}`) : null,
+      server,
+      delayThresholdMs: o.delayThresholdMs,
+      jsonOrders: o.jsonOrders,
+      jsonMaxOrders: o.jsonMaxOrders,
+    });
+    const paths = writeReport(report, prefix);
+    if (report.verdict === "fail") keepLogs = true;
+    for (const v of verdicts) {
+      const mark = v.status === "pass" ? "✓" : v.status === "fail" ? "✗" : "–";
+      progress.phase(`${mark} ${v.name}${v.status === "fail" ? `: ${v.breach_count} breaches, e.g. ${v.breaches[0]?.subject}: ${v.breaches[0]?.detail}` : v.status === "skipped" ? " (skipped)" : ""}`);
+    }
+    progress.phase(`${report.verdict.toUpperCase()}: report in ${paths.md} and ${paths.json}`);
+    return { exitCode: report.verdict === "pass" ? 0 : 1, report, paths };
+  } catch (err) {
+    keepLogs = true;
+    return { exitCode: 2, report: null, paths: null, error: (err as Error).stack ?? String(err) };
+  } finally {
+    if (chaosOn && api) await api.heal().catch(() => {});
+    if (sys) {
+      if (keepLogs && sys.logDir) {
+        const dest = `${prefix}.logs`;
+        try {
+          cpSync(sys.logDir, dest, { recursive: true });
+          progress.phase(`process logs kept in ${dest}`);
+        } catch {
+          // the logs are a courtesy; the verdict stands without them
+        }
+      }
+      await sys.cleanup(o.keep).catch(() => {});
+    }
+  }
+}

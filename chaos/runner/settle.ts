@@ -1,0 +1,80 @@
+import { mixSeed, mulberry32 } from "../prng.ts";
+import { sendOrder, type CarefulClientOptions } from "./careful-client.ts";
+import type { SystemApi } from "./system-api.ts";
+import { FINAL_STATUSES, orderIdOf, type OrderRecord } from "./types.ts";
+
+/**
+ * After healing: a careful client that never got an answer asks again with the same key (the
+ * system either replays what it decided or takes the order now); then the runner polls every
+ * order until it is final or the bound passes.
+ */
+
+/** Resends every unanswered order with its own key. Returns how many needed it. */
+export async function reconcile(records: OrderRecord[], client: CarefulClientOptions, seed: number, concurrency: number): Promise<number> {
+  const todo = records.filter((r) => r.answers.length === 0);
+  let i = 0;
+  const worker = async () => {
+    while (i < todo.length) {
+      const r = todo[i++]!;
+      r.reconciled = true;
+      const res = await sendOrder(client, { key: r.key, item_id: r.item_id, quantity: r.quantity }, "reconcile", mulberry32(mixSeed(seed, 1_000_000 + r.index)));
+      r.attempts.push(...res.attempts);
+      if (res.answer) {
+        r.answers.push(res.answer);
+        r.answered_ms ??= res.answer.at_ms;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, todo.length)) }, worker));
+  return todo.length;
+}
+
+export interface AwaitFinalOptions {
+  /** Give up on orders still unfinished this long after `healedAt`. */
+  boundMs: number;
+  concurrency: number;
+  pollMs: number;
+  /** ms since the run started, same clock as the records. */
+  elapsed: () => number;
+  healedAt: number;
+  onRound?: (left: number, elapsedSinceHealMs: number) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Reads every order that has an id once, then keeps reading the unfinished ones until all are
+ * final or the bound passes. Leaves each record's `final` set; returns how many are still open.
+ */
+export async function awaitFinal(records: OrderRecord[], api: SystemApi, o: AwaitFinalOptions): Promise<number> {
+  let pending = records.filter((r) => orderIdOf(r) !== null);
+  const deadline = o.healedAt + o.boundMs;
+  for (;;) {
+    let i = 0;
+    const batch = pending;
+    const worker = async () => {
+      while (i < batch.length) {
+        const r = batch[i++]!;
+        const id = orderIdOf(r)!;
+        let seen;
+        try {
+          seen = await api.order(id);
+        } catch {
+          seen = { status: "unreadable" as const, reason: null, server_attempts: 0, created_at: null, updated_at: null, history: [] };
+        }
+        const isFinal = FINAL_STATUSES.has(seen.status);
+        const prior = r.final?.final_seen_ms ?? null;
+        r.final = { ...seen, final_seen_ms: isFinal ? (prior ?? Math.max(0, Math.round(o.elapsed() - o.healedAt))) : null };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, batch.length)) }, worker));
+    pending = pending.filter((r) => !FINAL_STATUSES.has(r.final?.status ?? ""));
+    // A missing order will not appear by waiting; keep polling only what can still move.
+    const movable = pending.filter((r) => r.final?.status !== "missing");
+    o.onRound?.(movable.length, o.elapsed() - o.healedAt);
+    if (movable.length === 0 || o.elapsed() >= deadline || o.signal?.aborted) {
+      return records.filter((r) => orderIdOf(r) !== null && !FINAL_STATUSES.has(r.final?.status ?? "")).length;
+    }
+    await Bun.sleep(Math.min(o.pollMs, Math.max(0, deadline - o.elapsed())));
+    pending = movable;
+  }
+}

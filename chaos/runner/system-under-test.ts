@@ -1,0 +1,132 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { LedgerSource } from "./ledger.ts";
+import type { RunOptions } from "./options.ts";
+import { spawnRole, type SpawnedRole } from "./processes.ts";
+import { createDatabase, postgresAnswers, prepareRedis, redisAnswers, type RunDatabase, type RunRedis } from "./backing-services.ts";
+import type { Progress } from "./progress.ts";
+import type { RunEnvironment } from "./report.ts";
+import type { SystemUrls } from "./system-api.ts";
+
+/**
+ * The system under test: either a deployment the runner only talks to (`--target`), or split mode
+ * started here — backing services prepared, both roles spawned — and torn down afterwards.
+ */
+
+export interface System {
+  urls: SystemUrls;
+  adminToken: string | undefined;
+  environment: RunEnvironment;
+  ledger: LedgerSource | null;
+  /** PGlite can be read only once its process is gone. */
+  ledgerAfterStop: boolean;
+  stop(): Promise<void>;
+  cleanup(keep: boolean): Promise<void>;
+  logDir: string | null;
+}
+
+export async function bringUp(o: RunOptions, runId: string, progress: Progress): Promise<System> {
+  const runtime = `bun ${Bun.version}`;
+  const platform = `${process.platform}-${process.arch}`;
+  const cpus = navigator.hardwareConcurrency ?? 1;
+  if (o.target) {
+    const inventory = o.inventoryUrl ?? o.target;
+    const urls = { orders: o.target, inventory, chaos: o.chaosUrl ?? inventory };
+    return {
+      urls,
+      adminToken: o.adminToken ?? undefined,
+      environment: {
+        mode: "target",
+        database: o.inventoryDb ? "postgres" : "unknown",
+        key_value: "as deployed",
+        retry_queue: "as deployed",
+        urls,
+        runtime,
+        platform,
+        cpus,
+      },
+      ledger: o.inventoryDb ? { databaseUrl: o.inventoryDb } : null,
+      ledgerAfterStop: false,
+      stop: async () => {},
+      cleanup: async () => {},
+      logDir: null,
+    };
+  }
+
+  const workDir = mkdtempSync(join(tmpdir(), `valerix-chaos-${runId}-`));
+  const logDir = join(workDir, "logs");
+  mkdirSync(logDir, { recursive: true });
+  const adminToken = randomBytes(24).toString("hex");
+  const dbs: RunDatabase[] = [];
+  let redis: RunRedis | null = null;
+  const roles: SpawnedRole[] = [];
+  const sys: System = {
+    urls: { orders: "", inventory: "", chaos: "" },
+    adminToken,
+    environment: { mode: "spawned", database: "pglite", key_value: "in-memory (per process)", retry_queue: "PostgreSQL table", urls: { orders: "", inventory: "", chaos: "" }, runtime, platform, cpus },
+    ledger: null,
+    ledgerAfterStop: false,
+    logDir,
+    async stop() {
+      // Orders first: its worker must not call an inventory that is already gone.
+      for (const r of [...roles].reverse()) await r.stop().catch(() => null);
+      roles.length = 0;
+    },
+    async cleanup(keep) {
+      await this.stop();
+      if (keep) return;
+      for (const d of dbs) await d.drop().catch(() => {});
+      await redis?.flush().catch(() => {});
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+
+  try {
+    const usePg = !o.embedded && (await postgresAnswers(o.pgUrl));
+    const useRedis = !o.embedded && (await redisAnswers(o.redisUrl));
+    const base: Record<string, string> = { ADMIN_TOKEN: adminToken, DRAIN_TIMEOUT_S: "5", RATE_LIMIT_PER_MIN: "0", VALERIX_SEED_CATALOG: "false" };
+    const invEnv: Record<string, string> = { ...base };
+    const ordEnv: Record<string, string> = { ...base };
+    if (usePg) {
+      const inv = await createDatabase(o.pgUrl, `valerix_chaos_${runId}_inventory`);
+      dbs.push(inv);
+      const ord = await createDatabase(o.pgUrl, `valerix_chaos_${runId}_orders`);
+      dbs.push(ord);
+      invEnv.DATABASE_URL = inv.url;
+      ordEnv.DATABASE_URL = ord.url;
+      sys.environment.database = "postgres";
+      sys.ledger = { databaseUrl: inv.url };
+    } else {
+      invEnv.VALERIX_DATA_DIR = join(workDir, "inventory-data");
+      ordEnv.VALERIX_DATA_DIR = join(workDir, "orders-data");
+      sys.ledger = { dataDir: invEnv.VALERIX_DATA_DIR };
+      sys.ledgerAfterStop = true;
+    }
+    if (useRedis) {
+      redis = await prepareRedis(o.redisUrl, o.redisDb);
+      invEnv.REDIS_URL = redis.url;
+      ordEnv.REDIS_URL = redis.url;
+      sys.environment.key_value = `Redis (DB ${redis.index})`;
+      sys.environment.retry_queue = "Redis Streams";
+    }
+    progress.phase(
+      `starting split mode: ${usePg ? "PostgreSQL" : "PGlite (embedded)"}, ${useRedis ? `Redis DB ${redis!.index}` : "in-memory key-value store"}`,
+    );
+    const inventory = await spawnRole({ role: "inventory", env: invEnv, logDir });
+    roles.push(inventory);
+    progress.phase(`  inventory role pid ${inventory.pid} at ${inventory.url}`);
+    const orders = await spawnRole({ role: "orders", env: { ...ordEnv, INVENTORY_URL: inventory.url }, logDir });
+    roles.push(orders);
+    progress.phase(`  orders role    pid ${orders.pid} at ${orders.url}`);
+    // In split mode the inventory role injects the faults, so the experiment is set there; with a
+    // shared store the orders role would see it too, without one it must not matter.
+    sys.urls = { orders: orders.url, inventory: inventory.url, chaos: inventory.url };
+    sys.environment.urls = sys.urls;
+    return sys;
+  } catch (err) {
+    await sys.cleanup(false).catch(() => {});
+    throw err;
+  }
+}

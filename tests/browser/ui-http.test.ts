@@ -1,0 +1,344 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { FAST_BACKEND, startUiSystem, type UiSystem } from "./support.ts";
+
+/**
+ * The pages over plain HTTP (no browser): headers, escaping, forgery protection, the admin
+ * cookie, and the order form's idempotency. The browser suite covers what needs a real browser.
+ */
+
+interface Visit {
+  cookie: string;
+  token: string;
+  html: string;
+}
+
+/** Loads a page as a browser would on its first visit: keeps the CSRF cookie and the form token. */
+async function visit(sys: UiSystem, path = "/", cookie = ""): Promise<Visit> {
+  const res = await fetch(sys.url + path, { headers: cookie ? { cookie } : {} });
+  const html = await res.text();
+  const set = res.headers.getSetCookie().map((c) => c.split(";")[0]!);
+  const jar = [cookie, ...set].filter(Boolean).join("; ");
+  const token = /name="csrf_token" value="([^"]+)"/.exec(html)?.[1] ?? "";
+  return { cookie: jar, token, html };
+}
+
+function form(fields: Record<string, string>): URLSearchParams {
+  return new URLSearchParams(fields);
+}
+
+async function post(sys: UiSystem, path: string, fields: Record<string, string>, headers: Record<string, string>): Promise<Response> {
+  return fetch(sys.url + path, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: form(fields),
+  });
+}
+
+const sameOrigin = (sys: UiSystem, v: Visit, extra: Record<string, string> = {}) => ({
+  cookie: v.cookie,
+  origin: sys.origin,
+  "sec-fetch-site": "same-origin",
+  ...extra,
+});
+
+async function stockOf(sys: UiSystem, item: string): Promise<number> {
+  return (await sys.inventory.port.get(item))!.quantity;
+}
+
+async function ordersFor(sys: UiSystem, item: string): Promise<number> {
+  return (await sys.orders.service.list({ limit: 100 })).filter((o) => o.item_id === item).length;
+}
+
+describe("pages over HTTP", () => {
+  let sys: UiSystem;
+  beforeAll(async () => {
+    sys = await startUiSystem({ backend: FAST_BACKEND });
+  }, 120_000);
+  afterAll(async () => {
+    await sys?.stop();
+  });
+
+  test("every page is HTML under the strict CSP and carries the health banner", async () => {
+    const order = await sys.orders.service.create("http-page-check", { item_id: "ps5", quantity: 1 }, null);
+    for (const path of ["/", "/orders", "/orders?status=confirmed", `/orders/${order.orderId}`, "/status", "/chaos"]) {
+      const res = await fetch(sys.url + path);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
+      expect(res.headers.get("content-security-policy")).toContain("script-src 'self'");
+      const body = await res.text();
+      expect(body).toMatch(/<section id="health-banner" class="banner banner--optimal" data-health-status="optimal"/);
+      // No inline script or style of any kind: the CSP would block it.
+      expect(body).not.toMatch(/<script(?![^>]*\bsrc=)/);
+      expect(body).not.toMatch(/\sstyle=|<style/);
+      expect(body).not.toMatch(/\son[a-z]+=/);
+    }
+  });
+
+  test("assets are served by the server itself", async () => {
+    const page = await (await fetch(sys.url + "/")).text();
+    const srcs = [...page.matchAll(/(?:src|href)="(\/ui\/assets\/[^"]+)"/g)].map((m) => m[1]!);
+    expect(srcs.length).toBe(3);
+    for (const src of srcs) {
+      const res = await fetch(sys.url + src);
+      expect(res.status, src).toBe(200);
+      expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(100);
+    }
+    expect(page).not.toMatch(/(?:src|href)="(?:https?:)?\/\//);
+  });
+
+  test("the banner follows the order latency window", async () => {
+    const fragment = async () => (await fetch(sys.url + "/ui/fragments/banner")).text();
+    expect(await fragment()).toContain('data-health-status="optimal"');
+    for (let i = 0; i < 3; i++) sys.window.record(1500);
+    expect(await fragment()).toContain('data-health-status="critical"');
+    for (let i = 0; i < 30; i++) sys.window.record(1);
+    expect(await fragment()).toContain('data-health-status="optimal"');
+  });
+
+  test("an item name with markup is shown as text on every page that names it", async () => {
+    const name = `<script>alert("pwned")</script><img src=x onerror=alert(1)>`;
+    const created = await fetch(sys.url + "/api/admin/inventory", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ item_id: "xss-item", item_name: name, quantity: 5 }),
+    });
+    expect(created.status).toBe(201);
+    const page = await (await fetch(sys.url + "/")).text();
+    expect(page).toContain("&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;");
+    expect(page).not.toContain("<script>alert");
+    expect(page).not.toContain("<img src=x");
+  });
+
+  test("an order from the page: 201 confirmed, stock down once, and a resubmit is replayed, not repeated", async () => {
+    const v = await visit(sys);
+    const key = /id="key-ps5" value="([^"]+)"/.exec(v.html)![1]!;
+    const before = await stockOf(sys, "ps5");
+    const fields = { item_id: "ps5", quantity: "2", idempotency_key: key, csrf_token: v.token };
+    const first = await post(sys, "/ui/orders", fields, sameOrigin(sys, v, { "hx-request": "true" }));
+    expect(first.status).toBe(201);
+    const html1 = await first.text();
+    expect(html1).toContain('data-http-status="201" data-order-state="confirmed"');
+    // The answer brings a fresh key for the next order and the new stock figure.
+    const fresh = /id="key-ps5" value="([^"]+)" hx-swap-oob="true"/.exec(html1)![1]!;
+    expect(fresh).not.toBe(key);
+    expect(html1).toContain(`id="stock-ps5" hx-swap-oob="true">${(before - 2).toLocaleString("en-US")}<`);
+
+    const again = await post(sys, "/ui/orders", fields, sameOrigin(sys, v, { "hx-request": "true" }));
+    expect(again.status).toBe(201);
+    const html2 = await again.text();
+    expect(html2).toContain("replayed");
+    expect(/\/orders\/([0-9a-f-]{36})/.exec(html2)![1]).toBe(/\/orders\/([0-9a-f-]{36})/.exec(html1)![1]!);
+    expect(await stockOf(sys, "ps5")).toBe(before - 2);
+  });
+
+  test("not enough stock: 422 with the reason; an unknown quantity: 400; neither orders anything", async () => {
+    const v = await visit(sys);
+    const before = await ordersFor(sys, "xbox-series-x");
+    const tooMany = await post(
+      sys,
+      "/ui/orders",
+      { item_id: "xbox-series-x", quantity: "10000", idempotency_key: "ui-too-many", csrf_token: v.token },
+      sameOrigin(sys, v, { "hx-request": "true" }),
+    );
+    expect(tooMany.status).toBe(422);
+    const body = await tooMany.text();
+    expect(body).toContain('data-order-state="rejected"');
+    expect(body).toContain("not enough stock");
+    const bad = await post(
+      sys,
+      "/ui/orders",
+      { item_id: "xbox-series-x", quantity: "1.5", idempotency_key: "ui-bad-qty", csrf_token: v.token },
+      sameOrigin(sys, v, { "hx-request": "true" }),
+    );
+    expect(bad.status).toBe(400);
+    // The rejected order exists (rejected), the malformed one never reached the service.
+    expect(await ordersFor(sys, "xbox-series-x")).toBe(before + 1);
+  });
+
+  test("a plain form post (no JavaScript) gets the whole page back with the result in place", async () => {
+    const v = await visit(sys);
+    const key = /id="key-switch-2" value="([^"]+)"/.exec(v.html)![1]!;
+    const res = await post(sys, "/ui/orders", { item_id: "switch-2", quantity: "1", idempotency_key: key, csrf_token: v.token }, sameOrigin(sys, v));
+    expect(res.status).toBe(201);
+    const page = await res.text();
+    expect(page).toStartWith("<!doctype html>");
+    expect(page).toContain('data-http-status="201"');
+    expect(page).toContain('data-health-status="');
+  });
+
+  describe("forgery protection on state-changing routes", () => {
+    const attempt = async (headers: (v: Visit) => Record<string, string>, token: (v: Visit) => string) => {
+      const v = await visit(sys);
+      const key = `ui-csrf-${crypto.randomUUID()}`;
+      const before = await ordersFor(sys, "steam-deck");
+      const res = await post(sys, "/ui/orders", { item_id: "steam-deck", quantity: "1", idempotency_key: key, csrf_token: token(v) }, { "hx-request": "true", ...headers(v) });
+      return { status: res.status, body: await res.text(), created: (await ordersFor(sys, "steam-deck")) - before };
+    };
+
+    test("a same-origin post with the session's token goes through", async () => {
+      const r = await attempt((v) => sameOrigin(sys, v), (v) => v.token);
+      expect(r.status).toBe(201);
+      expect(r.created).toBe(1);
+    });
+
+    test("another site's post is refused even with a valid token and cookie", async () => {
+      for (const headers of [
+        (v: Visit) => ({ cookie: v.cookie, origin: "http://evil.example", "sec-fetch-site": "cross-site" }),
+        // Another port on the same host: same site (SameSite cookies flow), different origin.
+        (v: Visit) => ({ cookie: v.cookie, origin: "http://127.0.0.1:1", "sec-fetch-site": "same-site" }),
+        (v: Visit) => ({ cookie: v.cookie, origin: "http://evil.example" }),
+        (v: Visit) => ({ cookie: v.cookie }),
+      ]) {
+        const r = await attempt(headers, (v) => v.token);
+        expect(r.status).toBe(403);
+        expect(r.body).toContain("Refused");
+        expect(r.created).toBe(0);
+      }
+    });
+
+    test("a same-origin post without the right token is refused", async () => {
+      for (const token of [(_: Visit) => "", (v: Visit) => v.token.slice(1) + "x", (_: Visit) => "not-a-token"]) {
+        const r = await attempt((v) => sameOrigin(sys, v), token);
+        expect(r.status).toBe(403);
+        expect(r.created).toBe(0);
+      }
+      // A token from one browser does not work with another browser's cookie.
+      const other = await visit(sys);
+      const r = await attempt((v) => sameOrigin(sys, v), () => other.token);
+      expect(r.status).toBe(403);
+      expect(r.created).toBe(0);
+    });
+
+    test("chaos actions are guarded the same way", async () => {
+      const v = await visit(sys, "/chaos");
+      const cross = await post(sys, "/ui/chaos/preset", { preset: "extreme", csrf_token: v.token }, { cookie: v.cookie, origin: "http://evil.example", "hx-request": "true" });
+      expect(cross.status).toBe(403);
+      const noToken = await post(sys, "/ui/chaos/preset", { preset: "extreme" }, sameOrigin(sys, v, { "hx-request": "true" }));
+      expect(noToken.status).toBe(403);
+      expect(await sys.chaos.control.current()).toBeNull();
+      const ok = await post(sys, "/ui/chaos/preset", { preset: "mild", csrf_token: v.token }, sameOrigin(sys, v, { "hx-request": "true" }));
+      expect(ok.status).toBe(200);
+      expect((await sys.chaos.control.current())?.label).toBe("mild");
+      const off = await post(sys, "/ui/chaos/disable", { csrf_token: v.token }, sameOrigin(sys, v, { "hx-request": "true" }));
+      expect(off.status).toBe(200);
+      expect(await sys.chaos.control.current()).toBeNull();
+    });
+  });
+
+  test("the custom chaos form is checked before the injector sees it", async () => {
+    const v = await visit(sys, "/chaos");
+    const base = { csrf_token: v.token, latency_min_ms: "0", latency_max_ms: "0", latency_pct: "0", crash_pct: "0", crash_mode: "500", partial_pct: "0", pattern: "random", seed: "", nth: "3", duration_s: "60" };
+    const none = await post(sys, "/ui/chaos/custom", base, sameOrigin(sys, v, { "hx-request": "true" }));
+    expect(none.status).toBe(400);
+    expect(await none.text()).toContain("at least one fault");
+    const inverted = await post(sys, "/ui/chaos/custom", { ...base, latency_pct: "50", latency_min_ms: "500", latency_max_ms: "100" }, sameOrigin(sys, v, { "hx-request": "true" }));
+    expect(inverted.status).toBe(400);
+    const ok = await post(
+      sys,
+      "/ui/chaos/custom",
+      { ...base, latency_pct: "25", latency_min_ms: "10", latency_max_ms: "20", crash_pct: "5", crash_mode: "reset", pattern: "every-nth", nth: "4" },
+      sameOrigin(sys, v, { "hx-request": "true" }),
+    );
+    expect(ok.status).toBe(200);
+    const active = await sys.chaos.control.current();
+    expect(active?.label).toBe("custom");
+    expect(active?.config).toEqual({
+      latency: { minMs: 10, maxMs: 20, probability: 0.25 },
+      crash: { probability: 0.05, mode: "reset" },
+      pattern: { kind: "every-nth", n: 4 },
+      durationS: 60,
+    });
+    await sys.chaos.control.disable();
+  });
+});
+
+describe("admin sign-in from the pages", () => {
+  const TOKEN = "page-admin-token-1";
+  let sys: UiSystem;
+  beforeAll(async () => {
+    sys = await startUiSystem({ backend: FAST_BACKEND, adminToken: TOKEN, nodeEnv: "production" });
+  }, 120_000);
+  afterAll(async () => {
+    await sys?.stop();
+  });
+
+  test("the chaos page asks for the token once, then keeps it in an HttpOnly, SameSite=Strict cookie", async () => {
+    const v = await visit(sys, "/chaos");
+    expect(v.html).toContain('action="/ui/login"');
+    expect(v.html).not.toContain('action="/ui/chaos/preset"');
+
+    const wrong = await post(sys, "/ui/login", { token: "nope", csrf_token: v.token, next: "/chaos" }, sameOrigin(sys, v));
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.getSetCookie().some((c) => c.startsWith("valerix_admin="))).toBe(false);
+
+    const forged = await post(sys, "/ui/login", { token: TOKEN, csrf_token: v.token, next: "/chaos" }, { cookie: v.cookie, origin: "http://evil.example" });
+    expect(forged.status).toBe(403);
+
+    const ok = await post(sys, "/ui/login", { token: TOKEN, csrf_token: v.token, next: "/chaos" }, sameOrigin(sys, v));
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get("location")).toBe("/chaos");
+    const admin = ok.headers.getSetCookie().find((c) => c.startsWith("valerix_admin="))!;
+    expect(admin).toContain("HttpOnly");
+    expect(admin).toContain("SameSite=Strict");
+    expect(admin).toMatch(/Max-Age=\d+/);
+    const jar = `${v.cookie}; ${admin.split(";")[0]}`;
+
+    const signedIn = await visit(sys, "/chaos", jar);
+    expect(signedIn.html).toContain('action="/ui/chaos/preset"');
+    expect(signedIn.html).toContain("Sign out");
+
+    // The API's own admin guard accepts the same cookie.
+    const api = await fetch(sys.url + "/api/admin/inventory", {
+      method: "POST",
+      headers: { "content-type": "application/json", cookie: jar },
+      body: JSON.stringify({ item_id: "via-cookie", item_name: "Made with the page cookie", quantity: 1 }),
+    });
+    expect(api.status).toBe(201);
+
+    const action = await post(sys, "/ui/chaos/preset", { preset: "moderate", csrf_token: signedIn.token }, sameOrigin(sys, signedIn, { "hx-request": "true" }));
+    expect(action.status).toBe(200);
+    expect((await sys.chaos.control.current())?.label).toBe("moderate");
+    await sys.chaos.control.disable();
+
+    const out = await post(sys, "/ui/logout", { csrf_token: signedIn.token }, sameOrigin(sys, signedIn));
+    expect(out.status).toBe(303);
+    expect(out.headers.getSetCookie().find((c) => c.startsWith("valerix_admin="))).toContain("Max-Age=0");
+  });
+
+  test("without the cookie, chaos actions and the chaos panel are refused", async () => {
+    const v = await visit(sys, "/chaos");
+    const res = await post(sys, "/ui/chaos/preset", { preset: "extreme", csrf_token: v.token }, sameOrigin(sys, v, { "hx-request": "true" }));
+    expect(res.status).toBe(401);
+    expect(await sys.chaos.control.current()).toBeNull();
+    expect((await fetch(sys.url + "/ui/fragments/chaos")).status).toBe(401);
+  });
+
+  test("after sign-in the redirect stays on this site", async () => {
+    const v = await visit(sys, "/chaos");
+    for (const next of ["//evil.example/x", "/\\evil.example", "https://evil.example", "javascript:alert(1)"]) {
+      const res = await post(sys, "/ui/login", { token: TOKEN, csrf_token: v.token, next }, sameOrigin(sys, v));
+      expect(res.status).toBe(303);
+      expect(res.headers.get("location")).toBe("/chaos");
+    }
+  });
+});
+
+describe("production without an admin token", () => {
+  let sys: UiSystem;
+  beforeAll(async () => {
+    sys = await startUiSystem({ backend: FAST_BACKEND, nodeEnv: "production" });
+  }, 120_000);
+  afterAll(async () => {
+    await sys?.stop();
+  });
+
+  test("the chaos controls are closed, like the admin API", async () => {
+    const v = await visit(sys, "/chaos");
+    expect(v.html).toContain("Chaos controls are closed");
+    expect(v.html).not.toContain('action="/ui/login"');
+    const res = await post(sys, "/ui/chaos/preset", { preset: "mild", csrf_token: v.token }, sameOrigin(sys, v, { "hx-request": "true" }));
+    expect(res.status).toBe(403);
+    expect(await sys.chaos.control.current()).toBeNull();
+  });
+});

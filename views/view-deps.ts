@@ -1,0 +1,118 @@
+/**
+ * What the pages need from the rest of the program. The pages call the same in-process services
+ * and ports the JSON API uses, so a page and an API request can never disagree about an order.
+ * Every member is structural: the composition root passes the real objects, tests pass theirs.
+ */
+import type { Clock } from "../src/platform/clock.ts";
+import type { HealthStatus } from "../src/platform/response-window.ts";
+import type { HealthRegistry } from "../src/http/health.ts";
+import type { InventoryPort } from "../modules/inventory/index.ts";
+import type { OrderOutcomeEvent, OrderStatus, OrderView } from "../modules/orders/index.ts";
+
+export type BreakerState = "closed" | "open" | "half-open";
+
+/** The rolling order-latency window behind the health banner (`ResponseTimeWindow` fits). */
+export interface LatencyWindow {
+  /** `window.snapshot()` → `{ averageMs: 734.2, count: 12, status: "warning" }`. */
+  snapshot(): { averageMs: number | null; count: number; status: HealthStatus };
+  /** `window.record(812)`: one finished order request and how long it took. */
+  record(durationMs: number): void;
+}
+
+export interface OrderWithHistory extends OrderView {
+  history: Array<{ status: string; reason: string | null; at: string }>;
+}
+
+/** The order service, as the API uses it (`OrderService` fits). */
+export interface OrdersAccess {
+  /**
+   * Creates an order under an idempotency key; a finished request under the same key is replayed.
+   * `await orders.create("ui-3f…", { item_id: "ps5", quantity: 1 }, requestId)` →
+   * `{ status: 201, body: "{…order…}", replayed: false, orderId: "0b6f…" }`.
+   * Throws errors with a stable `code` for 409 (key in flight) and 422 (key reused).
+   */
+  create(key: string, input: { item_id: string; quantity: number }, requestId: string | null): Promise<{ status: number; body: string; replayed: boolean; orderId: string | null }>;
+  /** `await orders.list({ status: "queued", limit: 50 })` → newest first. */
+  list(opts: { status?: OrderStatus; limit?: number }): Promise<OrderView[]>;
+  /** `await orders.get(id)` → the order and its state history; throws a `not_found` error. */
+  get(orderId: string): Promise<OrderWithHistory>;
+  /** Every finished order request (feeds the order-rate and latency sparklines). */
+  onOutcome?(listener: (e: OrderOutcomeEvent) => void): unknown;
+}
+
+/** The circuit breaker in front of inventory (`InventoryPolicy` fits). */
+export interface BreakerView {
+  readonly state: BreakerState;
+  onStateChange?(listener: (e: { from: BreakerState; to: BreakerState }) => void): unknown;
+}
+
+export type ChaosPresetName = "mild" | "moderate" | "extreme";
+export const CHAOS_PRESETS: readonly ChaosPresetName[] = ["mild", "moderate", "extreme"];
+
+/** A custom experiment as the chaos form describes it; probabilities are in [0, 1]. */
+export interface ChaosExperiment {
+  latency?: { minMs: number; maxMs: number; probability: number };
+  crash?: { probability: number; mode: "500" | "503" | "reset" };
+  /** Commit the deduction, then lose the response. */
+  partial?: { probability: number };
+  pattern: { kind: "random"; seed?: number } | { kind: "every-nth"; n: number };
+  durationS: number;
+}
+
+export type ChaosRequest = { preset: ChaosPresetName } | { experiment: ChaosExperiment };
+
+export interface ChaosActive {
+  /** A short name for what runs: "moderate", or "custom". */
+  label: string;
+  /** The stored configuration, shown as a definition list (nested objects allowed). */
+  config: Record<string, unknown>;
+  secondsLeft: number;
+}
+
+export interface ChaosEventView {
+  /** ISO 8601. */
+  at: string;
+  /** "latency", "crash", "partial", … */
+  fault: string;
+  detail?: string;
+}
+
+/**
+ * The chaos injector's admin surface. `configure` validates and throws an error carrying a
+ * readable `message` (and a `code`) when the input is refused.
+ */
+export interface ChaosControl {
+  /** `await chaos.current()` → `{ label: "moderate", config: {…}, secondsLeft: 287 }`, or null when off. */
+  current(): Promise<ChaosActive | null>;
+  /** `await chaos.configure({ preset: "extreme" })` → what now runs. */
+  configure(request: ChaosRequest): Promise<ChaosActive>;
+  /** `await chaos.disable()`; disabling when off is not an error. */
+  disable(): Promise<void>;
+  /** `await chaos.events(20)` → the newest injected faults, newest first. */
+  events(limit: number): Promise<ChaosEventView[]>;
+}
+
+export interface ViewDeps {
+  window: LatencyWindow;
+  /** Length of `window`, for the banner's wording. Default 30. */
+  windowSeconds?: number;
+  /** Absent on an inventory-only instance: the catalog is shown, ordering is not. */
+  orders?: OrdersAccess;
+  inventory: Pick<InventoryPort, "list" | "get">;
+  health: HealthRegistry;
+  breaker?: BreakerView;
+  /** Absent until a chaos injector is wired: the chaos page says so. */
+  chaos?: ChaosControl;
+  config: {
+    adminToken: string | undefined;
+    nodeEnv: string;
+    /**
+     * Key for the CSRF tokens. Replicas behind one load balancer need the same one; defaults to a
+     * key derived from `adminToken`, or a random one per process when there is no token.
+     */
+    csrfSecret?: string | undefined;
+  };
+  clock?: Clock;
+  /** Errors the pages recover from (shown as a generic message) are reported here for the log. */
+  onError?(err: unknown, context: string): void;
+}

@@ -1,12 +1,17 @@
 import { adminVerdict, bearerToken, type AdminAuthConfig } from "./admin-auth.ts";
 import { problem } from "./problem.ts";
 
-/** An Elysia beforeHandle hook: returns a problem response to refuse, nothing to let through. */
-export type AdminGuard = (ctx: { request: Request; cookie?: Record<string, { value?: unknown }> }) => Response | undefined;
+/**
+ * An Elysia beforeHandle hook: returns a problem response to refuse, nothing to let through.
+ * It takes the request alone: Elysia decides what to parse from the parameters its hooks and
+ * handlers name, app-wide, so one hook naming `cookie` made every request to every route parse
+ * its cookies.
+ */
+export type AdminGuard = (ctx: { request: Request }) => Response | undefined;
 
 export const ADMIN_COOKIE = "valerix_admin";
 
-/** The admin cookie straight from the header, for the outer layer, which runs before Elysia parses cookies. */
+/** The admin cookie straight from the header (Elysia's cookie parsing is never asked for). */
 export function adminCookie(header: string | null): string | null {
   if (!header) return null;
   for (const part of header.split(";")) {
@@ -28,9 +33,8 @@ export function adminCookie(header: string | null): string | null {
  * parsing), and by each admin route, so a route mounted elsewhere is still guarded.
  */
 export function createAdminGuard(cfg: AdminAuthConfig): AdminGuard {
-  return ({ request, cookie }) => {
-    const fromCookie = cookie ? cookie[ADMIN_COOKIE]?.value : adminCookie(request.headers.get("cookie"));
-    const presented = bearerToken(request.headers.get("authorization")) ?? (typeof fromCookie === "string" ? fromCookie : null);
+  return ({ request }) => {
+    const presented = bearerToken(request.headers.get("authorization")) ?? adminCookie(request.headers.get("cookie"));
     const v = adminVerdict(cfg, presented);
     if (v.ok) return undefined;
     return v.code === "unauthorized"

@@ -177,7 +177,9 @@ async function screen(request: Request, url: URL, clientIp: string, opts: FetchO
   const headers = new Headers(request.headers);
   let body: Uint8Array<ArrayBuffer> | undefined;
   if (hasBody) {
-    const bytes = await readBounded(request.body!, LIMITS.bodyBytesMax);
+    // With a Content-Length (already checked against the cap) HTTP framing bounds the body, and
+    // Bun reads it natively; the stream reader is for chunked bodies, which may run on.
+    const bytes = declared !== null ? await request.bytes() : await readBounded(request.body!, LIMITS.bodyBytesMax);
     if (!bytes) return refuse(problem("payload_too_large", `Bodies are limited to ${LIMITS.bodyBytesMax} bytes.`), true);
     const type = request.headers.get("content-type");
     const json = isJsonMediaType(type);

@@ -183,8 +183,10 @@ export class OrderService {
       const queued = { ...view, status: "queued" as const, reason: "inventory_unavailable" };
       const body = JSON.stringify(queued);
       if (!(await repo.claimQueued(this.deps.database, order, body, "inventory_unavailable"))) return this.existing(key, fp, started);
-      await this.enqueue(order.orderId, requestId);
-      return this.finish({ status: 202, body, replayed: false, orderId: order.orderId }, "queued", started, key, fp);
+      // Off the latency path: the order is durably queued in PostgreSQL, and the sweeper enqueues
+      // any queued order whose message went missing.
+      void this.enqueue(order.orderId, requestId);
+      return this.finish({ status: 202, body, replayed: false, orderId: order.orderId }, "queued", started);
     }
 
     if (!(await repo.claim(this.deps.database, order))) return this.existing(key, fp, started);
@@ -222,23 +224,14 @@ export class OrderService {
       return this.fromOrder(order.orderId, started);
     }
     if (next.status === "queued") await this.enqueue(order.orderId, requestId);
-    return this.finish({ ...response, replayed: false, orderId: order.orderId }, next.status as "confirmed" | "rejected" | "queued", started, key, fp);
+    return this.finish({ ...response, replayed: false, orderId: order.orderId }, next.status as "confirmed" | "rejected" | "queued", started);
   }
 
-  private finish(
-    res: OrderResponse,
-    outcome: OrderOutcomeEvent["outcome"],
-    started: number,
-    key: string,
-    fp: string,
-  ): OrderResponse {
+  // No cache write for a new order: PostgreSQL already holds its response, most keys are never
+  // replayed, and on a loaded machine the write costs every order CPU in the app and in Redis.
+  // The first replay reads the key row and fills the cache (see `existing`).
+  private finish(res: OrderResponse, outcome: OrderOutcomeEvent["outcome"], started: number): OrderResponse {
     this.emit({ outcome, status: res.status, durationMs: this.clock.now() - started });
-    // Off the latency path: PostgreSQL already holds the response; the cache only saves a query on replays.
-    void this.deps.kv
-      .set(CACHE_PREFIX + key, JSON.stringify({ fp, status: res.status, body: res.body, order_id: res.orderId }), {
-        ttlMs: this.deps.idempotencyTtlS * 1000,
-      })
-      .catch((err) => this.deps.onError?.(err, "idempotency cache write"));
     return res;
   }
 

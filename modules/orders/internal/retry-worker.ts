@@ -83,6 +83,12 @@ export class RetryWorker {
 
   private async loop(): Promise<void> {
     while (this.running) {
+      // With the breaker open every delivery would only be pushed back (a read, a write and a
+      // queue call each); leave the messages where they are until a probe may pass.
+      if (this.deps.policy.isOpen()) {
+        await this.clock.sleep(250).catch(() => {});
+        continue;
+      }
       try {
         const got = await this.deps.queue.receive(1, 1_000);
         for (const d of got) await this.handle(d);

@@ -8,6 +8,10 @@ import {
 } from "cockatiel";
 import type { Clock } from "../clock.ts";
 
+// Disarming the deadline timer is routine; `abort()` without a reason would build a DOMException
+// (with a stack trace) for every call, only for the timer to throw it away.
+const DISARMED = Symbol("timeout disarmed");
+
 /**
  * A cockatiel timeout policy that keeps time with the injected clock.
  *
@@ -69,7 +73,7 @@ export class ClockTimeoutPolicy implements IPolicy<IDefaultPolicyContext> {
       this.failureEmitter.emit({ duration: this.clock.now() - started, handled: true, reason: { error } });
       throw error;
     } finally {
-      timer.abort();
+      timer.abort(DISARMED);
       signal?.removeEventListener("abort", forwardAbort);
     }
   }

@@ -184,18 +184,24 @@ function serverEnv(o: BenchOptions, extra: Record<string, string>): Record<strin
   return { LOG_LEVEL: o.logLevel, ADMIN_TOKEN, VALERIX_SEED_CATALOG: "false", ...extra, ...o.serverEnv };
 }
 
+/** A fresh `all` role on PostgreSQL and an emptied Redis DB, with the bench's items created. */
+async function startAllRole(o: BenchOptions, databaseUrl: string, name: string): Promise<RoleProcess> {
+  await flushRedis(o.services);
+  const server = await startRole({
+    name: "all",
+    env: serverEnv(o, { VALERIX_ROLE: "all", DATABASE_URL: databaseUrl, REDIS_URL: redisUrl(o.services) }),
+    bunFlags: o.bunFlags, logFile: join(o.workDir, `${name}.log`),
+  });
+  await createItems(server.url, o.items);
+  return server;
+}
+
 /** `all` role on PostgreSQL and Redis. */
 async function scenarioAll(o: BenchOptions, limit: LimitResult | null): Promise<RunResult[]> {
   const db = await createDatabase(o.services, "all");
-  await flushRedis(o.services);
   let server: RoleProcess | undefined;
   try {
-    server = await startRole({
-      name: "all",
-      env: serverEnv(o, { VALERIX_ROLE: "all", DATABASE_URL: db.url, REDIS_URL: redisUrl(o.services) }),
-      bunFlags: o.bunFlags, logFile: join(o.workDir, "all.log"),
-    });
-    await createItems(server.url, o.items);
+    server = await startAllRole(o, db.url, "all");
     const run = await drive(o, { label: `all · ${o.connections} conns`, target: server, watched: [server], connections: o.connections, stockFrom: server }, limit);
     const rss = run.processes[0]!.peakRssMb;
     run.checks.push(
@@ -289,15 +295,9 @@ async function scenarioBreaker(o: BenchOptions, limit: LimitResult | null): Prom
     for (const clients of levels) floors.set(clients, await limitRun(o, "queued", clients));
   }
   const db = await createDatabase(o.services, "breaker");
-  await flushRedis(o.services);
   let server: RoleProcess | undefined;
   try {
-    server = await startRole({
-      name: "all",
-      env: serverEnv(o, { VALERIX_ROLE: "all", DATABASE_URL: db.url, REDIS_URL: redisUrl(o.services) }),
-      bunFlags: o.bunFlags, logFile: join(o.workDir, "breaker.log"),
-    });
-    await createItems(server.url, o.items);
+    server = await startAllRole(o, db.url, "breaker");
     await postJson(`${server.url}/api/admin/chaos`, { crash_rate: 1, crash_mode: 503, ttl_s: 3600 }, AUTH);
     let opened = false;
     for (let i = 0; i < 200 && !opened; i++) {

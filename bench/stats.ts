@@ -1,3 +1,5 @@
+import { percentile as nearestRank } from "../chaos/runner/stats.ts";
+
 export interface LatencySummary {
   p50: number;
   p95: number;
@@ -6,11 +8,9 @@ export interface LatencySummary {
   mean: number;
 }
 
-/** Nearest-rank percentile of an ascending array; 0 for no samples. */
+/** Nearest-rank percentile of an ascending array (the chaos report's definition); 0 for no samples. */
 export function percentile(sorted: ArrayLike<number>, p: number): number {
-  if (sorted.length === 0) return 0;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+  return nearestRank(sorted, p) ?? 0;
 }
 
 /** p50/p95/p99/max/mean in the unit of the samples, rounded to 0.01. */

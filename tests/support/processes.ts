@@ -3,10 +3,11 @@ import type { Subprocess } from "bun";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
-export async function freePort(): Promise<number> {
-  const s = Bun.serve({ port: 0, fetch: () => new Response() });
-  const port = s.port!;
-  s.stop(true);
+/** A free loopback port, chosen by the kernel. */
+export function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
   return port;
 }
 

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "bun:test";
 import { RedisClient, type Subprocess } from "bun";
 import { createRedisStore } from "./redis.ts";
 import type { KeyValueStore } from "./kv.port.ts";
+import { freePort } from "../../../tests/support/processes.ts";
 
 // Outage tests never touch the shared Redis: they use closed ports, a socket that never answers,
 // or a redis-server of their own on a free port, stopped by the test itself.
@@ -33,13 +34,6 @@ async function eventually<T>(run: () => Promise<T>, timeoutMs = 10_000): Promise
       await Bun.sleep(100);
     }
   }
-}
-
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
 }
 
 class OwnRedis {

@@ -35,6 +35,10 @@ export interface Config {
   sweepStrandedAfterMs: number;
   /** The rolling window behind the health banner (seconds). */
   healthWindowS: number;
+  /** Most orders per group-committed statement on the order path; 1 turns group commit off. */
+  groupCommitMaxBatch: number;
+  /** Group-committed statements of one kind running at once on PostgreSQL (PGlite runs one). */
+  groupCommitInFlight: number;
   /** Key for the pages' anti-forgery tokens; set it when several replicas serve the pages. */
   csrfSecret: string | undefined;
 }
@@ -130,6 +134,8 @@ export function loadConfig(env: Env = process.env): Config {
     retryMaxDelayMs: int(env, "RETRY_MAX_DELAY_MS", 30_000, 10, 3_600_000),
     sweepStrandedAfterMs: int(env, "SWEEP_STRANDED_AFTER_MS", 60_000, 500, 86_400_000),
     healthWindowS: int(env, "HEALTH_WINDOW_S", 30, 1, 3_600),
+    groupCommitMaxBatch: int(env, "GROUP_COMMIT_MAX_BATCH", 64, 1, 1_000),
+    groupCommitInFlight: int(env, "GROUP_COMMIT_IN_FLIGHT", 4, 1, 16),
     csrfSecret: read(env, "CSRF_SECRET"),
   };
 }

@@ -15,6 +15,7 @@ import { createAdminGuard, createServiceGuard, serviceToken } from "./http/app-c
 import { runChecks, type HealthCheck, type HealthRegistry } from "./http/health.ts";
 import { pendingMigrations, type MigratedModule } from "../migrations/index.ts";
 import { createHttpInventory, createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
+import { groupCommitLimits } from "./platform/group-commit.ts";
 import { createOrdersModule, type OrdersModule } from "../modules/orders/index.ts";
 import { createViews, type ChaosControl } from "../views/index.ts";
 import { createChaosControl } from "../views/chaos-control.ts";
@@ -96,8 +97,9 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   chaos.onEvent((e) => metrics.chaosEvents.labels(e.type).inc());
   const plugins: AnyElysia[] = [new Elysia({ name: "chaos-admin" }).onBeforeHandle(adminGuard).use(chaosAdminRoutes(chaos))];
   let inventory: InventoryPort | undefined;
+  const groupCommit = groupCommitLimits(database.kind, { maxBatch: config.groupCommitMaxBatch, maxInFlight: config.groupCommitInFlight });
   if (hostsInventory) {
-    const mod = createInventoryModule({ database, adminGuard, serviceGuard: createServiceGuard(config) });
+    const mod = createInventoryModule({ database, adminGuard, serviceGuard: createServiceGuard(config), groupCommit });
     await mod.migrate();
     if (config.seedCatalog) await mod.seedDemoCatalog();
     // In `all` mode the decorator fails the in-process port the way the HTTP edge fails in split mode.
@@ -140,6 +142,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       enqueue: (orderId, requestId) => queue.enqueue({ orderId, attempt: 0, requestId: requestId ?? undefined }),
       idempotencyTtlS: config.idempotencyTtlS,
       onError,
+      groupCommit,
     });
     await orders.migrate();
     plugins.push(orders.routes);

@@ -3,6 +3,7 @@
  * (`tests/module-boundaries.test.ts` fails the build otherwise).
  */
 import type { Database } from "../../src/platform/db.ts";
+import type { GroupCommitLimits } from "../../src/platform/group-commit.ts";
 import type { AdminGuard } from "../../src/http/app-context.ts";
 import { migrateModule } from "../../migrations/index.ts";
 import { createInProcessInventory } from "./adapters/in-process.ts";
@@ -20,10 +21,12 @@ export interface InventoryModuleDeps {
   adminGuard: AdminGuard;
   /** Guards the internal write routes (deduct, release) that the orders role calls over HTTP. */
   serviceGuard?: AdminGuard;
+  /** Group commit for deductions (default: `groupCommitLimits` for the database). */
+  groupCommit?: GroupCommitLimits;
 }
 
 export function createInventoryModule(deps: InventoryModuleDeps) {
-  const service = new InventoryService(deps.database);
+  const service = new InventoryService(deps.database, deps.groupCommit);
   return {
     /** The in-process adapter of InventoryPort. */
     port: createInProcessInventory(service),

@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../../../src/platform/db.ts";
+import { GroupCommit, type GroupCommitLimits } from "../../../src/platform/group-commit.ts";
 import type { InventoryItem, RejectionReason } from "../inventory.port.ts";
 import type { InventoryTables } from "./inventory.tables.ts";
 
@@ -21,6 +22,28 @@ with ins as (
   returning i.quantity
 )
 select quantity from upd`;
+
+// The batch form of DEDUCT_SQL, for group commit: one claimed row per order and one update per
+// item, taking the item rows' locks in item order so concurrent batches cannot deadlock on them.
+// Any oversell fails the whole statement (the CHECK), and each order is then deducted alone.
+const DEDUCT_BATCH_SQL = `
+with req as (
+  select * from unnest($1::uuid[], $2::text[], $3::int[]) with ordinality as r(order_id, item_id, quantity, n)
+), ins as (
+  insert into inventory.inventory_transactions (order_id, item_id, type, quantity_change, outcome)
+  select r.order_id, i.item_id, 'deduct', -r.quantity, 'applied'
+  from req r join inventory.inventory i on i.item_id = r.item_id order by r.n
+  on conflict (order_id, type) do nothing
+  returning order_id, item_id, -quantity_change as quantity
+), locked as (
+  select i.item_id from inventory.inventory i where i.item_id in (select item_id from ins) order by i.item_id for update
+), upd as (
+  update inventory.inventory i set quantity = i.quantity - t.quantity, updated_at = now()
+  from (select ins.item_id, sum(ins.quantity)::int as quantity from ins join locked using (item_id) group by ins.item_id) t
+  where i.item_id = t.item_id
+  returning i.item_id, i.quantity
+)
+select ins.order_id, upd.quantity as remaining from ins join upd using (item_id)`;
 
 const RECORD_REFUSAL_SQL = `
 insert into inventory.inventory_transactions (order_id, item_id, type, quantity_change, outcome)
@@ -75,9 +98,69 @@ export async function deduct(database: Database, orderId: string, itemId: string
     return recordRefusal(database, orderId, itemId, "insufficient_stock");
   }
   // Nothing claimed: either this order was decided before, or the item does not exist.
-  const first = await firstDeduct(database, orderId);
+  return settleUnclaimed(database, { orderId, itemId, quantity });
+}
+
+export interface DeductRequestRow {
+  orderId: string;
+  itemId: string;
+  quantity: number;
+}
+
+/**
+ * Deductions under group commit (`src/platform/group-commit.ts`): concurrent orders share one
+ * statement and one commit, and each call answers exactly what `deduct` alone would have.
+ */
+export class DeductWriter {
+  private readonly group: GroupCommit<DeductRequestRow, DeductRow>;
+
+  constructor(private readonly database: Database, limits: GroupCommitLimits) {
+    this.group = new GroupCommit({
+      ...limits,
+      keyOf: (r) => r.orderId,
+      runOne: (r) => deduct(database, r.orderId, r.itemId, r.quantity),
+      runBatch: (items) => this.runBatch(items),
+    });
+  }
+
+  deduct(orderId: string, itemId: string, quantity: number): Promise<DeductRow> {
+    return this.group.submit({ orderId, itemId, quantity });
+  }
+
+  /** Statements run and deductions carried. */
+  stats() {
+    return this.group.stats();
+  }
+
+  private async runBatch(items: readonly DeductRequestRow[]): Promise<DeductRow[]> {
+    const rows = await this.database.query<{ order_id: string; remaining: number }>("inv_deduct_batch", DEDUCT_BATCH_SQL, [
+      items.map((r) => r.orderId),
+      items.map((r) => r.itemId),
+      items.map((r) => r.quantity),
+    ]);
+    const applied = new Map<string, number>();
+    for (const r of rows) applied.set(r.order_id, r.remaining);
+    // Within the statement the orders of one item deduct in batch order: each order's remaining
+    // stock is the item's final stock plus what the later orders of that item took.
+    const takenAfter = new Map<string, number>();
+    const out: Array<DeductRow | null> = new Array(items.length).fill(null);
+    for (let i = items.length - 1; i >= 0; i--) {
+      const r = items[i]!;
+      const final = applied.get(r.orderId);
+      if (final === undefined) continue;
+      const later = takenAfter.get(r.itemId) ?? 0;
+      out[i] = { kind: "applied", remaining: final + later };
+      takenAfter.set(r.itemId, later + r.quantity);
+    }
+    // Nothing claimed for an order: decided before, or an unknown item. Settled alone, as `deduct` does.
+    return Promise.all(out.map((row, i) => row ?? settleUnclaimed(this.database, items[i]!)));
+  }
+}
+
+async function settleUnclaimed(database: Database, r: DeductRequestRow): Promise<DeductRow> {
+  const first = await firstDeduct(database, r.orderId);
   if (first) return first;
-  return recordRefusal(database, orderId, itemId, "unknown_item");
+  return recordRefusal(database, r.orderId, r.itemId, "unknown_item");
 }
 
 async function recordRefusal(

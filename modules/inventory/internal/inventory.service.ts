@@ -4,6 +4,7 @@ import { AppError, NotFoundError } from "../../../src/platform/errors.ts";
 import type { DeductRequest, DeductResult, InventoryHealth, InventoryItem, ReleaseResult } from "../inventory.port.ts";
 import { LIMITS } from "../../../src/http/schemas.ts";
 import * as repo from "./inventory.repository.ts";
+import { groupCommitLimits, type GroupCommitLimits } from "../../../src/platform/group-commit.ts";
 import { INVENTORY_TABLES } from "./inventory.tables.ts";
 
 export class ItemExistsError extends AppError {
@@ -25,7 +26,14 @@ export interface StockMovement {
 export class InventoryService {
   private readonly movementListeners = new Set<(m: StockMovement) => void>();
 
-  constructor(private readonly database: Database) {}
+  private readonly deductions: repo.DeductWriter;
+
+  constructor(
+    private readonly database: Database,
+    groupCommit: GroupCommitLimits = groupCommitLimits(database.kind),
+  ) {
+    this.deductions = new repo.DeductWriter(database, groupCommit);
+  }
 
   onMovement(listener: (m: StockMovement) => void): () => void {
     this.movementListeners.add(listener);
@@ -37,7 +45,7 @@ export class InventoryService {
   }
 
   async deduct(req: DeductRequest): Promise<DeductResult> {
-    const row = await repo.deduct(this.database, req.order_id, req.item_id, req.quantity);
+    const row = await this.deductions.deduct(req.order_id, req.item_id, req.quantity);
     const base = { order_id: req.order_id, item_id: req.item_id, quantity: req.quantity };
     switch (row.kind) {
       case "applied":

@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../../../src/platform/db.ts";
+import { GroupCommit, type GroupCommitLimits } from "../../../src/platform/group-commit.ts";
 import type { OrderStatus, OrdersTables } from "./order.tables.ts";
 
 /**
@@ -65,6 +66,75 @@ with o as (
   where order_id = $1::uuid and state = 'in_flight' and $7::int is not null and exists (select 1 from o)
 )
 select count(*)::int as n from o`;
+
+// The batch forms of the three statements above, for group commit: one row per order, passed
+// as parallel arrays. Keys are claimed in key order and orders updated in id order, so two
+// batches running at once take their row locks in the same order.
+const BATCH_INPUT = `
+  select * from unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::int[], $6::timestamptz[], $7::int[], $8::text[], $9::text[], $10::text[])
+    with ordinality as r(key, fingerprint, order_id, item_id, quantity, at, ttl_s, request_id, response_body, reason, n)`;
+
+const CLAIM_BATCH_SQL = `
+with req as (${BATCH_INPUT}
+), claim as (
+  insert into orders.idempotency_keys (key, fingerprint, state, order_id, expires_at, created_at, updated_at)
+  select key, fingerprint, 'in_flight', order_id, at + make_interval(secs => ttl_s), at, at from req order by key
+  on conflict (key) do update set
+    fingerprint = excluded.fingerprint, state = 'in_flight', order_id = excluded.order_id,
+    response_status = null, response_body = null,
+    created_at = excluded.created_at, updated_at = excluded.updated_at, expires_at = excluded.expires_at
+  where orders.idempotency_keys.expires_at < excluded.created_at
+  returning order_id
+), ord as (
+  insert into orders.orders (order_id, item_id, quantity, status, request_id, created_at, updated_at)
+  select r.order_id, r.item_id, r.quantity, 'pending', r.request_id, r.at, r.at from req r join claim using (order_id)
+  returning order_id
+), hist as (
+  insert into orders.order_history (order_id, status, at) select r.order_id, 'pending', r.at from req r join ord using (order_id)
+)
+select order_id from ord`;
+
+const CLAIM_QUEUED_BATCH_SQL = `
+with req as (${BATCH_INPUT}
+), claim as (
+  insert into orders.idempotency_keys (key, fingerprint, state, order_id, response_status, response_body, expires_at, created_at, updated_at)
+  select key, fingerprint, 'done', order_id, 202, response_body, at + make_interval(secs => ttl_s), at, at from req order by key
+  on conflict (key) do update set
+    fingerprint = excluded.fingerprint, state = 'done', order_id = excluded.order_id,
+    response_status = excluded.response_status, response_body = excluded.response_body,
+    created_at = excluded.created_at, updated_at = excluded.updated_at, expires_at = excluded.expires_at
+  where orders.idempotency_keys.expires_at < excluded.created_at
+  returning order_id
+), ord as (
+  insert into orders.orders (order_id, item_id, quantity, status, reason, request_id, created_at, updated_at)
+  select r.order_id, r.item_id, r.quantity, 'queued', r.reason, r.request_id, r.at, r.at from req r join claim using (order_id)
+  returning order_id
+), hist as (
+  insert into orders.order_history (order_id, status, reason, at)
+  select r.order_id, s.status, s.reason, r.at from req r join ord using (order_id),
+    lateral (values (1, 'pending', null::text), (2, 'queued', r.reason)) as s(n, status, reason)
+  order by r.n, s.n
+)
+select order_id from ord`;
+
+const TRANSITION_BATCH_SQL = `
+with req as (
+  select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::int[], $6::text[], $7::int[], $8::text[])
+    as r(order_id, to_status, reason, at, attempt, from_status, response_status, response_body)
+), o as (
+  update orders.orders o set status = r.to_status, reason = r.reason, updated_at = r.at, attempts = o.attempts + r.attempt
+  from (select * from req order by order_id) r
+  where o.order_id = r.order_id and o.status = r.from_status
+  returning o.order_id
+), h as (
+  insert into orders.order_history (order_id, status, reason, at)
+  select r.order_id, r.to_status, r.reason, r.at from req r join o using (order_id)
+), k as (
+  update orders.idempotency_keys k set state = 'done', response_status = r.response_status, response_body = r.response_body, updated_at = r.at
+  from req r join o using (order_id)
+  where k.order_id = r.order_id and k.state = 'in_flight' and r.response_status is not null
+)
+select order_id from o`;
 
 const KEY_SQL = `
 select fingerprint, state, order_id, response_status, response_body, updated_at, expires_at
@@ -209,4 +279,101 @@ export async function countByStatus(database: Database): Promise<Record<OrderSta
 export async function deleteExpiredKeys(database: Database, now: Date): Promise<number> {
   const r = await typed(database).deleteFrom("orders.idempotency_keys").where("expires_at", "<", now).executeTakeFirst();
   return Number(r.numDeletedRows);
+}
+
+interface QueuedClaim {
+  order: NewOrder;
+  responseBody: string | null;
+  reason: string | null;
+}
+
+function batchParams(items: readonly QueuedClaim[]): unknown[] {
+  const col = <T>(f: (c: QueuedClaim) => T) => items.map(f);
+  return [
+    col((c) => c.order.key),
+    col((c) => c.order.fingerprint),
+    col((c) => c.order.orderId),
+    col((c) => c.order.itemId),
+    col((c) => c.order.quantity),
+    col((c) => c.order.at.toISOString()),
+    col((c) => c.order.ttlS),
+    col((c) => c.order.requestId),
+    col((c) => c.responseBody),
+    col((c) => c.reason),
+  ];
+}
+
+async function claimedIds(database: Database, name: string, text: string, items: readonly QueuedClaim[]): Promise<boolean[]> {
+  const rows = await database.query<{ order_id: string }>(name, text, batchParams(items));
+  const won = new Set(rows.map((r) => r.order_id));
+  return items.map((c) => won.has(c.order.orderId));
+}
+
+/** A transition out of exactly one state, as the order path makes them. */
+export type SimpleTransition = Transition & { from: readonly [OrderStatus] };
+
+/**
+ * The order path's writes under group commit (`src/platform/group-commit.ts`): concurrent
+ * orders share a statement and a commit. Each call answers exactly what its single-statement
+ * form (`claim`, `claimQueued`, `transition`) would have.
+ */
+export class OrderWriter {
+  private readonly claims: GroupCommit<QueuedClaim, boolean>;
+  private readonly queuedClaims: GroupCommit<QueuedClaim, boolean>;
+  private readonly transitions: GroupCommit<SimpleTransition, boolean>;
+
+  constructor(database: Database, limits: GroupCommitLimits) {
+    const byKey = (c: QueuedClaim) => c.order.key;
+    this.claims = new GroupCommit({
+      ...limits,
+      keyOf: byKey,
+      runOne: (c) => claim(database, c.order),
+      runBatch: (items) => claimedIds(database, "ord_claim_batch", CLAIM_BATCH_SQL, items),
+    });
+    this.queuedClaims = new GroupCommit({
+      ...limits,
+      keyOf: byKey,
+      runOne: (c) => claimQueued(database, c.order, c.responseBody ?? "", c.reason ?? ""),
+      runBatch: (items) => claimedIds(database, "ord_claim_queued_batch", CLAIM_QUEUED_BATCH_SQL, items),
+    });
+    this.transitions = new GroupCommit({
+      ...limits,
+      keyOf: (t) => t.orderId,
+      runOne: (t) => transition(database, t),
+      runBatch: async (items) => {
+        const col = <T>(f: (t: SimpleTransition) => T) => items.map(f);
+        const rows = await database.query<{ order_id: string }>("ord_transition_batch", TRANSITION_BATCH_SQL, [
+          col((t) => t.orderId),
+          col((t) => t.to),
+          col((t) => t.reason),
+          col((t) => t.at.toISOString()),
+          col((t) => t.attempt ?? 0),
+          col((t) => t.from[0]),
+          col((t) => t.response?.status ?? null),
+          col((t) => t.response?.body ?? null),
+        ]);
+        const moved = new Set(rows.map((r) => r.order_id));
+        return items.map((t) => moved.has(t.orderId));
+      },
+    });
+  }
+
+  /** Claims the key and inserts the pending order; false when the key is already taken (and live). */
+  claim(order: NewOrder): Promise<boolean> {
+    return this.claims.submit({ order, responseBody: null, reason: null });
+  }
+
+  /** Records the order as queued with its stored 202; false when the key is already taken (and live). */
+  claimQueued(order: NewOrder, responseBody: string, reason: string): Promise<boolean> {
+    return this.queuedClaims.submit({ order, responseBody, reason });
+  }
+
+  transition(t: SimpleTransition): Promise<boolean> {
+    return this.transitions.submit(t);
+  }
+
+  /** Statements run and orders carried, per kind of write. */
+  stats() {
+    return { claim: this.claims.stats(), claimQueued: this.queuedClaims.stats(), transition: this.transitions.stats() };
+  }
 }

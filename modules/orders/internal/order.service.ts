@@ -8,6 +8,7 @@ import { problemFor } from "../../../src/http/problem.ts";
 import { InventoryUnavailableError, type DeductResult, type InventoryPort } from "../../inventory/index.ts";
 import * as repo from "./order.repository.ts";
 import { ORDER_TABLES, type OrderStatus } from "./order.tables.ts";
+import { groupCommitLimits, type GroupCommitLimits } from "../../../src/platform/group-commit.ts";
 
 export class IdempotencyKeyReusedError extends AppError {
   readonly code = "idempotency_key_reused";
@@ -75,6 +76,8 @@ export interface OrderServiceDeps {
   /** A key still in flight after this long belongs to a request that died; answer from the order. */
   inFlightLeaseMs?: number;
   onError?: (err: unknown, context: string) => void;
+  /** Group commit on the order path (default: `groupCommitLimits` for the database). */
+  groupCommit?: GroupCommitLimits;
 }
 
 const KEY_PATTERN = /^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$/;
@@ -133,8 +136,10 @@ export class OrderService {
   private readonly policy: CallPolicy;
   private readonly leaseMs: number;
   private readonly listeners = new Set<(e: OrderOutcomeEvent) => void>();
+  private readonly writer: repo.OrderWriter;
 
   constructor(private readonly deps: OrderServiceDeps) {
+    this.writer = new repo.OrderWriter(deps.database, deps.groupCommit ?? groupCommitLimits(deps.database.kind));
     this.clock = deps.clock ?? systemClock;
     this.policy = deps.policy ?? directPolicy;
     this.leaseMs = deps.inFlightLeaseMs ?? 30_000;
@@ -182,14 +187,14 @@ export class OrderService {
     if (this.policy.isOpen()) {
       const queued = { ...view, status: "queued" as const, reason: "inventory_unavailable" };
       const body = JSON.stringify(queued);
-      if (!(await repo.claimQueued(this.deps.database, order, body, "inventory_unavailable"))) return this.existing(key, fp, started);
+      if (!(await this.writer.claimQueued(order, body, "inventory_unavailable"))) return this.existing(key, fp, started);
       // Off the latency path: the order is durably queued in PostgreSQL, and the sweeper enqueues
       // any queued order whose message went missing.
       void this.enqueue(order.orderId, requestId);
       return this.finish({ status: 202, body, replayed: false, orderId: order.orderId }, "queued", started);
     }
 
-    if (!(await repo.claim(this.deps.database, order))) return this.existing(key, fp, started);
+    if (!(await this.writer.claim(order))) return this.existing(key, fp, started);
 
     let result: DeductResult | null = null;
     let unavailable: string | null = null;
@@ -211,7 +216,7 @@ export class OrderService {
           ? { ...view, status: "rejected", reason: result.reason, updated_at: now.toISOString() }
           : { ...view, status: "queued", reason: `inventory_unavailable:${unavailable}`, updated_at: now.toISOString() };
     const response = { status: statusCodeFor(next.status), body: responseBodyFor(next) };
-    const moved = await repo.transition(this.deps.database, {
+    const moved = await this.writer.transition({
       orderId: order.orderId,
       to: next.status,
       from: ["pending"],

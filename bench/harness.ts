@@ -121,9 +121,33 @@ interface DriveOptions {
   stockFrom: RoleProcess | null;
 }
 
+/** Per statement of the order path: [orders carried, statements run] so far, summed over processes. */
+async function groupCommitTotals(processes: RoleProcess[]): Promise<Map<string, [number, number]>> {
+  const totals = new Map<string, [number, number]>();
+  for (const p of processes) {
+    const text = await (await fetch(`${p.url}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+    for (const m of text.matchAll(/^group_commit_batch_orders_(sum|count)\{statement="([a-z_]+)"\} ([0-9.e+]+)$/gm)) {
+      const t = totals.get(m[2]!) ?? [0, 0];
+      t[m[1] === "sum" ? 0 : 1] += Number(m[3]);
+      totals.set(m[2]!, t);
+    }
+  }
+  return totals;
+}
+
+function batchingNote(before: Map<string, [number, number]>, after: Map<string, [number, number]>): string | null {
+  const parts: string[] = [];
+  for (const [statement, [orders, statements]] of after) {
+    const [o0, s0] = before.get(statement) ?? [0, 0];
+    if (statements > s0) parts.push(`${statement} ${round((orders - o0) / (statements - s0), 1)}`);
+  }
+  return parts.length ? `orders per statement (group commit, warm-up included): ${parts.join(" · ")}` : null;
+}
+
 async function drive(o: BenchOptions, d: DriveOptions, limit: LimitResult | null): Promise<RunResult> {
   const tag = randomUUID().slice(0, 8);
   const before = d.stockFrom ? await unitsDeducted(d.stockFrom.url, o.items) : 0;
+  const batchesBefore = await groupCommitTotals(d.watched);
   const cpuAt: Record<string, number[]> = {};
   let ticksStart = cpuTicks();
   let ticksEnd = ticksStart;
@@ -155,6 +179,7 @@ async function drive(o: BenchOptions, d: DriveOptions, limit: LimitResult | null
       cpuMsPerRequest: load.requests ? round(((b - a) * 1000) / load.requests, 3) : 0,
     };
   });
+  const batching = batchingNote(batchesBefore, await groupCommitTotals(d.watched));
   let stock: RunResult["stock"] = null;
   if (d.stockFrom) {
     const deducted = (await unitsDeducted(d.stockFrom.url, o.items)) - before;
@@ -170,7 +195,7 @@ async function drive(o: BenchOptions, d: DriveOptions, limit: LimitResult | null
     reference: limit ? { script: "order", tps: limit.tps, latencyMs: limit.latencyMs } : null,
     stock,
     checks: [],
-    notes: [],
+    notes: batching ? [batching] : [],
   };
 }
 

@@ -97,7 +97,10 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   chaos.onEvent((e) => metrics.chaosEvents.labels(e.type).inc());
   const plugins: AnyElysia[] = [new Elysia({ name: "chaos-admin" }).onBeforeHandle(adminGuard).use(chaosAdminRoutes(chaos))];
   let inventory: InventoryPort | undefined;
-  const groupCommit = groupCommitLimits(database.kind, { maxBatch: config.groupCommitMaxBatch, maxInFlight: config.groupCommitInFlight });
+  const groupCommit = {
+    ...groupCommitLimits(database.kind, { maxBatch: config.groupCommitMaxBatch, maxInFlight: config.groupCommitInFlight }),
+    onBatch: (statement: string, size: number) => metrics.groupCommitBatchSize.labels(statement).observe(size),
+  };
   if (hostsInventory) {
     const mod = createInventoryModule({ database, adminGuard, serviceGuard: createServiceGuard(config), groupCommit });
     await mod.migrate();

@@ -3,7 +3,7 @@
  * (`tests/module-boundaries.test.ts` fails the build otherwise).
  */
 import type { Database } from "../../src/platform/db.ts";
-import type { GroupCommitLimits } from "../../src/platform/group-commit.ts";
+import type { GroupCommitSettings } from "../../src/platform/group-commit.ts";
 import type { AdminGuard } from "../../src/http/app-context.ts";
 import { migrateModule } from "../../migrations/index.ts";
 import { createInProcessInventory } from "./adapters/in-process.ts";
@@ -22,7 +22,7 @@ export interface InventoryModuleDeps {
   /** Guards the internal write routes (deduct, release) that the orders role calls over HTTP. */
   serviceGuard?: AdminGuard;
   /** Group commit for deductions (default: `groupCommitLimits` for the database). */
-  groupCommit?: GroupCommitLimits;
+  groupCommit?: GroupCommitSettings;
 }
 
 export function createInventoryModule(deps: InventoryModuleDeps) {

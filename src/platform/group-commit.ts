@@ -20,6 +20,8 @@ export interface GroupCommitOptions<I, O> {
   maxBatch: number;
   /** Statements of this kind running at once. */
   maxInFlight: number;
+  /** Told the size of every statement sent (1: an item alone). */
+  onBatch?(size: number): void;
 }
 
 interface Waiting<I, O> {
@@ -56,6 +58,7 @@ export class GroupCommit<I, O> {
       this.inFlight++;
       this.batches++;
       this.batchedItems += batch.length;
+      this.opts.onBatch?.(batch.length);
       void this.run(batch).finally(() => {
         this.inFlight--;
         this.pump();
@@ -114,6 +117,17 @@ export class GroupCommit<I, O> {
 }
 
 export type GroupCommitLimits = Pick<GroupCommitOptions<unknown, unknown>, "maxBatch" | "maxInFlight">;
+
+/** Limits for a writer's statements, and who hears each statement's size (metrics). */
+export interface GroupCommitSettings extends GroupCommitLimits {
+  onBatch?(statement: string, size: number): void;
+}
+
+/** The options for one statement of a writer. */
+export function statementLimits(settings: GroupCommitSettings, statement: string): Pick<GroupCommitOptions<unknown, unknown>, "maxBatch" | "maxInFlight" | "onBatch"> {
+  const { maxBatch, maxInFlight, onBatch } = settings;
+  return { maxBatch, maxInFlight, ...(onBatch && { onBatch: (size: number) => onBatch(statement, size) }) };
+}
 
 /**
  * Limits for a database. PGlite has one connection, so a second statement could only wait for

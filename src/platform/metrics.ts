@@ -83,6 +83,13 @@ export function createMetrics() {
       labelNames: ["result"] as const,
       registers: [registry],
     }),
+    groupCommitBatchSize: new Histogram({
+      name: "group_commit_batch_orders",
+      help: "Orders carried per group-committed statement on the order path, by statement",
+      labelNames: ["statement"] as const,
+      buckets: [1, 2, 4, 8, 16, 32, 64],
+      registers: [registry],
+    }),
     readiness: new Gauge({
       name: "readiness_status",
       help: "1 while this instance's readiness checks pass (what /health/ready answers), 0 while they fail",

@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../../../src/platform/db.ts";
-import { GroupCommit, type GroupCommitLimits } from "../../../src/platform/group-commit.ts";
+import { GroupCommit, statementLimits, type GroupCommitSettings } from "../../../src/platform/group-commit.ts";
 import type { InventoryItem, RejectionReason } from "../inventory.port.ts";
 import type { InventoryTables } from "./inventory.tables.ts";
 
@@ -114,9 +114,9 @@ export interface DeductRequestRow {
 export class DeductWriter {
   private readonly group: GroupCommit<DeductRequestRow, DeductRow>;
 
-  constructor(private readonly database: Database, limits: GroupCommitLimits) {
+  constructor(private readonly database: Database, settings: GroupCommitSettings) {
     this.group = new GroupCommit({
-      ...limits,
+      ...statementLimits(settings, "deduct"),
       keyOf: (r) => r.orderId,
       runOne: (r) => deduct(database, r.orderId, r.itemId, r.quantity),
       runBatch: (items) => this.runBatch(items),

@@ -4,7 +4,7 @@ import { AppError, NotFoundError } from "../../../src/platform/errors.ts";
 import type { DeductRequest, DeductResult, InventoryHealth, InventoryItem, ReleaseResult } from "../inventory.port.ts";
 import { LIMITS } from "../../../src/http/schemas.ts";
 import * as repo from "./inventory.repository.ts";
-import { groupCommitLimits, type GroupCommitLimits } from "../../../src/platform/group-commit.ts";
+import { groupCommitLimits, type GroupCommitSettings } from "../../../src/platform/group-commit.ts";
 import { INVENTORY_TABLES } from "./inventory.tables.ts";
 
 export class ItemExistsError extends AppError {
@@ -30,7 +30,7 @@ export class InventoryService {
 
   constructor(
     private readonly database: Database,
-    groupCommit: GroupCommitLimits = groupCommitLimits(database.kind),
+    groupCommit: GroupCommitSettings = groupCommitLimits(database.kind),
   ) {
     this.deductions = new repo.DeductWriter(database, groupCommit);
   }

@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../../../src/platform/db.ts";
-import { GroupCommit, type GroupCommitLimits } from "../../../src/platform/group-commit.ts";
+import { GroupCommit, statementLimits, type GroupCommitSettings } from "../../../src/platform/group-commit.ts";
 import type { OrderStatus, OrdersTables } from "./order.tables.ts";
 
 /**
@@ -322,22 +322,22 @@ export class OrderWriter {
   private readonly queuedClaims: GroupCommit<QueuedClaim, boolean>;
   private readonly transitions: GroupCommit<SimpleTransition, boolean>;
 
-  constructor(database: Database, limits: GroupCommitLimits) {
+  constructor(database: Database, settings: GroupCommitSettings) {
     const byKey = (c: QueuedClaim) => c.order.key;
     this.claims = new GroupCommit({
-      ...limits,
+      ...statementLimits(settings, "claim"),
       keyOf: byKey,
       runOne: (c) => claim(database, c.order),
       runBatch: (items) => claimedIds(database, "ord_claim_batch", CLAIM_BATCH_SQL, items),
     });
     this.queuedClaims = new GroupCommit({
-      ...limits,
+      ...statementLimits(settings, "claim_queued"),
       keyOf: byKey,
       runOne: (c) => claimQueued(database, c.order, c.responseBody ?? "", c.reason ?? ""),
       runBatch: (items) => claimedIds(database, "ord_claim_queued_batch", CLAIM_QUEUED_BATCH_SQL, items),
     });
     this.transitions = new GroupCommit({
-      ...limits,
+      ...statementLimits(settings, "transition"),
       keyOf: (t) => t.orderId,
       runOne: (t) => transition(database, t),
       runBatch: async (items) => {

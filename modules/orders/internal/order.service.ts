@@ -8,7 +8,7 @@ import { problemFor } from "../../../src/http/problem.ts";
 import { InventoryUnavailableError, type DeductResult, type InventoryPort } from "../../inventory/index.ts";
 import * as repo from "./order.repository.ts";
 import { ORDER_TABLES, type OrderStatus } from "./order.tables.ts";
-import { groupCommitLimits, type GroupCommitLimits } from "../../../src/platform/group-commit.ts";
+import { groupCommitLimits, type GroupCommitSettings } from "../../../src/platform/group-commit.ts";
 
 export class IdempotencyKeyReusedError extends AppError {
   readonly code = "idempotency_key_reused";
@@ -77,7 +77,7 @@ export interface OrderServiceDeps {
   inFlightLeaseMs?: number;
   onError?: (err: unknown, context: string) => void;
   /** Group commit on the order path (default: `groupCommitLimits` for the database). */
-  groupCommit?: GroupCommitLimits;
+  groupCommit?: GroupCommitSettings;
 }
 
 const KEY_PATTERN = /^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$/;

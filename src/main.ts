@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from "./config.ts";
 import { startServer } from "./server.ts";
-import { createLogger } from "./platform/logging.ts";
+import { createProcessLogger } from "./platform/logging.ts";
 
 /**
  * The executable's entry point. `valerix` runs the server; `valerix healthcheck` asks a running
@@ -26,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel, { role: config.role });
+  const logger = createProcessLogger(config.logLevel, { role: config.role });
   if (!config.adminToken) {
     if (config.nodeEnv === "production") logger.warn("ADMIN_TOKEN is not set: the admin API is closed");
     else logger.warn("ADMIN_TOKEN is not set: the admin API (chaos, catalog) is OPEN to anyone who can reach this port. Set ADMIN_TOKEN outside local development.");

@@ -20,6 +20,8 @@ describe("configuration", () => {
     ["REDIS_URL", "ftp://x"],
     ["LOG_LEVEL", "loud"],
     ["IDEMPOTENCY_TTL_S", "5"],
+    ["RETRY_VISIBILITY_TIMEOUT_MS", "soon"],
+    ["RETRY_VISIBILITY_TIMEOUT_MS", "500"],
   ])("%s=%s is refused with the variable named", (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);
@@ -29,6 +31,18 @@ describe("configuration", () => {
     expect(() => loadConfig({ VALERIX_ROLE: "orders" })).toThrow("INVENTORY_URL");
     expect(loadConfig({ VALERIX_ROLE: "orders", INVENTORY_URL: "http://inventory:3000" }).inventoryUrl).toBe("http://inventory:3000");
     expect(() => loadConfig({ REDIS_URL: "https://eu1.upstash.io" })).toThrow("REDIS_TOKEN");
+  });
+
+  test("the retry visibility timeout outlasts what one delivery may take: two inventory calls and some slack", () => {
+    expect(loadConfig({}).retryVisibilityTimeoutMs).toBe(30_000);
+    expect(loadConfig({ RETRY_VISIBILITY_TIMEOUT_MS: "8000" }).retryVisibilityTimeoutMs).toBe(8_000);
+    expect(() => loadConfig({ RETRY_VISIBILITY_TIMEOUT_MS: "7999" })).toThrow("RETRY_VISIBILITY_TIMEOUT_MS");
+    expect(() => loadConfig({ RETRY_VISIBILITY_TIMEOUT_MS: "3000", INVENTORY_TIMEOUT_MS: "500" })).not.toThrow();
+    expect(() => loadConfig({ RETRY_VISIBILITY_TIMEOUT_MS: "30000", INVENTORY_TIMEOUT_MS: "20000" })).toThrow("INVENTORY_TIMEOUT_MS");
+    // Unset, it grows with the inventory timeout instead of refusing to start.
+    expect(loadConfig({ INVENTORY_TIMEOUT_MS: "20000" }).retryVisibilityTimeoutMs).toBe(42_000);
+    // The inventory role runs no retry worker.
+    expect(loadConfig({ VALERIX_ROLE: "inventory", RETRY_VISIBILITY_TIMEOUT_MS: "2000" }).retryVisibilityTimeoutMs).toBe(2_000);
   });
 
   test("production turns rate limiting on by default", () => {

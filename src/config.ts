@@ -33,6 +33,8 @@ export interface Config {
   retryBaseDelayMs: number;
   retryMaxDelayMs: number;
   sweepStrandedAfterMs: number;
+  /** How long a delivered retry message stays hidden before another consumer may take it over. */
+  retryVisibilityTimeoutMs: number;
   /** The rolling window behind the health banner (seconds). */
   healthWindowS: number;
   /** Most orders per group-committed statement on the order path; 1 turns group commit off. */
@@ -98,6 +100,25 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(name, `expected true or false, got "${raw}"`);
 }
 
+/**
+ * The retry queue's visibility timeout. One delivery may take two inventory calls (a deduction,
+ * then a release when inventory answers `released`), each up to INVENTORY_TIMEOUT_MS, plus a few
+ * database and queue round trips; a shorter visibility would let another consumer take over a
+ * message a live worker still holds and call inventory for it a second time. The default grows
+ * with INVENTORY_TIMEOUT_MS; an explicit value below the floor is refused where the worker runs.
+ */
+function visibilityTimeout(env: Env, role: Role, inventoryTimeoutMs: number): number {
+  const floor = 2 * inventoryTimeoutMs + 2_000;
+  const ms = int(env, "RETRY_VISIBILITY_TIMEOUT_MS", Math.max(30_000, floor), 1_000, 3_600_000);
+  if (role !== "inventory" && ms < floor) {
+    throw new ConfigError(
+      "RETRY_VISIBILITY_TIMEOUT_MS",
+      `must be at least 2 × INVENTORY_TIMEOUT_MS + 2000 = ${floor} ms, so a worker's message is not taken over while it works; got ${ms}`,
+    );
+  }
+  return ms;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const role = oneOf(env, "VALERIX_ROLE", ["all", "orders", "inventory"] as const, "all");
   const redisUrl = url(env, "REDIS_URL", ["redis:", "rediss:", "https:", "http:"]);
@@ -110,6 +131,8 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError("INVENTORY_URL", "is required when VALERIX_ROLE=orders");
   }
   const nodeEnv = read(env, "NODE_ENV") ?? "development";
+  const inventoryTimeoutMs = int(env, "INVENTORY_TIMEOUT_MS", 3_000, 50, 60_000);
+  const retryVisibilityTimeoutMs = visibilityTimeout(env, role, inventoryTimeoutMs);
   return {
     port: int(env, "PORT", 3000, 0, 65535),
     host: read(env, "HOST") ?? "0.0.0.0",
@@ -127,12 +150,13 @@ export function loadConfig(env: Env = process.env): Config {
     drainTimeoutS: int(env, "DRAIN_TIMEOUT_S", 20, 0, 600),
     rateLimitPerMin: int(env, "RATE_LIMIT_PER_MIN", nodeEnv === "production" ? 600 : 0, 0, 1_000_000),
     seedCatalog: bool(env, "VALERIX_SEED_CATALOG", true),
-    inventoryTimeoutMs: int(env, "INVENTORY_TIMEOUT_MS", 3_000, 50, 60_000),
+    inventoryTimeoutMs,
     breakerHalfOpenMs: int(env, "BREAKER_HALF_OPEN_MS", 10_000, 100, 600_000),
     retryMaxAttempts: int(env, "RETRY_MAX_ATTEMPTS", 15, 1, 1_000),
     retryBaseDelayMs: int(env, "RETRY_BASE_DELAY_MS", 500, 10, 60_000),
     retryMaxDelayMs: int(env, "RETRY_MAX_DELAY_MS", 30_000, 10, 3_600_000),
     sweepStrandedAfterMs: int(env, "SWEEP_STRANDED_AFTER_MS", 60_000, 500, 86_400_000),
+    retryVisibilityTimeoutMs,
     healthWindowS: int(env, "HEALTH_WINDOW_S", 30, 1, 3_600),
     groupCommitMaxBatch: int(env, "GROUP_COMMIT_MAX_BATCH", 64, 1, 1_000),
     groupCommitInFlight: int(env, "GROUP_COMMIT_IN_FLIGHT", 4, 1, 16),

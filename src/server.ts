@@ -136,7 +136,13 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       return { ok: h.ok, checks: h.checks };
     };
     health.deep.circuit_breaker = async () => ({ ok: !policy.isOpen(), state: policy.state });
-    const queue = createRetryQueue({ redisUrl: config.redisUrl, database, consumer: `${hostname()}-${process.pid}`, prefix: "valerix:" });
+    const queue = createRetryQueue({
+      redisUrl: config.redisUrl,
+      database,
+      consumer: `${hostname()}-${process.pid}`,
+      prefix: "valerix:",
+      visibilityTimeoutMs: config.retryVisibilityTimeoutMs,
+    });
     const orders = createOrdersModule({
       database,
       inventory,

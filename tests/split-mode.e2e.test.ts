@@ -42,6 +42,9 @@ describe.skipIf(!hasPostgres || !hasRedis)("split mode over HTTP", () => {
       RETRY_BASE_DELAY_MS: "100",
       RETRY_MAX_DELAY_MS: "1000",
       SWEEP_STRANDED_AFTER_MS: "3000",
+      // Messages the killed process held come back after this long: the lowest the default
+      // INVENTORY_TIMEOUT_MS allows, instead of 30 s.
+      RETRY_VISIBILITY_TIMEOUT_MS: "8000",
     });
     await inventory.start();
     await orders.start();

@@ -1,4 +1,4 @@
-import { RedisClient } from "bun";
+import { RedisConnection, type RedisErrorMapping } from "../redis/connection.ts";
 import type { KeyValueStore } from "./kv.port.ts";
 import { INCR_WITH_TTL, PUSH_CAPPED } from "./redis-scripts.ts";
 import { KeyValueCommandError, KeyValueUnavailableError, assertListCap, replyError } from "./kv.errors.ts";
@@ -24,29 +24,18 @@ export interface RedisStoreOptions {
  */
 export function createRedisStore(url: string, opts: RedisStoreOptions = {}): KeyValueStore {
   const prefix = opts.prefix ?? "";
-  const commandTimeoutMs = opts.commandTimeoutMs ?? 2_000;
-  const conn = new Connection(url, opts.connectTimeoutMs ?? 2_000, opts.maxReconnectDelayMs ?? 2_000);
+  const conn = new RedisConnection(url, {
+    connectTimeoutMs: opts.connectTimeoutMs ?? 2_000,
+    commandTimeoutMs: opts.commandTimeoutMs ?? 2_000,
+    // Requests read the cache on their way: while Redis stays down, one of them pays for a
+    // connection attempt per pause and the rest fall back at once.
+    maxReconnectDelayMs: opts.maxReconnectDelayMs ?? 2_000,
+    errors: KV_ERRORS,
+  });
+  // Dial now so the first request does not pay for the handshake; failing here is fine.
+  conn.connect().catch(() => {});
   const k = (key: string) => prefix + key;
-
-  const send = async (command: string, args: string[]): Promise<unknown> => {
-    const client = await conn.ready();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        // A reply this late usually means a half-open socket or a stalled server; the same
-        // connection would keep timing out, so drop it and let the next call dial afresh.
-        conn.drop(client);
-        reject(new KeyValueUnavailableError(`Redis did not answer ${command} within ${commandTimeoutMs} ms`));
-      }, commandTimeoutMs);
-    });
-    try {
-      return await Promise.race([client.send(command, args), deadline]);
-    } catch (err) {
-      throw translate(err);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const send = (command: string, args: string[]) => conn.send(command, args);
 
   return {
     kind: "redis",
@@ -90,94 +79,9 @@ export function createRedisStore(url: string, opts: RedisStoreOptions = {}): Key
   };
 }
 
-/**
- * One connection, redialled on demand. Bun's own reconnect loop queues commands until it gives
- * up (about 30 s, then the client is dead for good), so it is switched off: a call made while
- * disconnected triggers one attempt, and between failed attempts calls fail at once.
- */
-class Connection {
-  private readonly client: RedisClient;
-  private connecting: Promise<void> | null = null;
-  private failures = 0;
-  private retryAt = 0;
-  private lastError = "";
-  private closed = false;
-
-  constructor(
-    url: string,
-    private readonly connectTimeoutMs: number,
-    private readonly maxDelayMs: number,
-  ) {
-    this.client = new RedisClient(url, {
-      connectionTimeout: connectTimeoutMs,
-      autoReconnect: false,
-      enableOfflineQueue: false,
-    });
-    // Losing the server is noticed by the next call; nothing to do at the moment it happens.
-    this.client.onclose = () => {};
-    // Dial now so the first request does not pay for the handshake; failing here is fine.
-    this.connect().catch(() => {});
-  }
-
-  async ready(): Promise<RedisClient> {
-    if (this.closed) throw new KeyValueUnavailableError("key-value store is closed");
-    if (this.client.connected) return this.client;
-    if (!this.connecting) {
-      const wait = this.retryAt - Date.now();
-      if (wait > 0) {
-        throw new KeyValueUnavailableError(`Redis is unreachable (${this.lastError}); next attempt in ${wait} ms`);
-      }
-      this.connect().catch(() => {});
-    }
-    await this.connecting;
-    return this.client;
-  }
-
-  drop(client: RedisClient): void {
-    if (client === this.client && !this.closed) client.close();
-  }
-
-  close(): void {
-    this.closed = true;
-    this.client.close();
-  }
-
-  private connect(): Promise<void> {
-    // `.finally` runs after the assignment below, so `connecting` never keeps a settled attempt.
-    this.connecting = this.attempt().finally(() => {
-      this.connecting = null;
-    });
-    return this.connecting;
-  }
-
-  private async attempt(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      // Bun honours connectionTimeout; the extra guard only makes "never hangs" independent of it.
-      await Promise.race([
-        this.client.connect(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("connect timed out")), this.connectTimeoutMs + 1_000);
-        }),
-      ]);
-      this.failures = 0;
-      this.retryAt = 0;
-    } catch (err) {
-      if (!this.closed) this.client.close();
-      this.failures++;
-      this.retryAt = Date.now() + Math.min(this.maxDelayMs, 50 * 2 ** (this.failures - 1));
-      this.lastError = (err as Error).message;
-      throw new KeyValueUnavailableError(`cannot connect to Redis: ${this.lastError}`, { cause: err });
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
-
-function translate(err: unknown): Error {
-  if (err instanceof KeyValueUnavailableError || err instanceof KeyValueCommandError) return err;
-  const e = err as Error & { code?: string };
-  if (e?.code === "ERR_REDIS_SERVER_ERROR") return replyError(e.message, err);
-  if (e?.code === "ERR_REDIS_INVALID_ARGUMENT") return new KeyValueCommandError(e.message, { cause: err });
-  return new KeyValueUnavailableError(`Redis connection failed: ${e?.message ?? String(err)}`, { cause: err });
-}
+const KV_ERRORS: RedisErrorMapping = {
+  unavailable: (message, cause) => new KeyValueUnavailableError(message, { cause }),
+  closed: () => new KeyValueUnavailableError("key-value store is closed"),
+  refused: (err) =>
+    err.code === "ERR_REDIS_SERVER_ERROR" ? replyError(err.message, err) : new KeyValueCommandError(err.message, { cause: err }),
+};

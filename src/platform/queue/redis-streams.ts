@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from "../clock.ts";
-import { RedisConnection, errorText } from "./redis-connection.ts";
+import { RedisConnection, errorText, type RedisErrorMapping } from "../redis/connection.ts";
+import { QueueClosedError, QueueUnavailableError } from "./queue.errors.ts";
 import type { Delivery, QueueDepth, RetryMessage, RetryQueue } from "./queue.port.ts";
 import * as scripts from "./redis-streams.scripts.ts";
 
@@ -51,7 +52,13 @@ export function createRedisStreamsQueue(url: string, opts: RedisStreamsQueueOpti
     messages: `${prefix}retry:messages`,
     dead: `${prefix}retry:dead`,
   };
-  const connOpts = { connectTimeoutMs: opts.connectTimeoutMs ?? 2_000, commandTimeoutMs: opts.commandTimeoutMs ?? 3_000 };
+  // No pause between failed connection attempts: the worker already waits between receives,
+  // and the next call after Redis is back must not be refused.
+  const connOpts = {
+    connectTimeoutMs: opts.connectTimeoutMs ?? 2_000,
+    commandTimeoutMs: opts.commandTimeoutMs ?? 3_000,
+    errors: QUEUE_ERRORS,
+  };
   const main = new RedisConnection(url, connOpts);
   // A blocking XREADGROUP holds its connection until it returns; on the shared one it would
   // stall every ack and enqueue behind it.
@@ -194,6 +201,12 @@ export function createRedisStreamsQueue(url: string, opts: RedisStreamsQueueOpti
     },
   };
 }
+
+// Error replies stay as they are: the adapter reads NOSCRIPT, NOGROUP and BUSYGROUP from them.
+const QUEUE_ERRORS: RedisErrorMapping = {
+  unavailable: (message, cause) => new QueueUnavailableError(`redis: ${message}`, { cause }),
+  closed: () => new QueueClosedError(),
+};
 
 class Script {
   readonly sha: string;

@@ -1,0 +1,174 @@
+import { RedisClient } from "bun";
+
+const SERVER_ERROR = "ERR_REDIS_SERVER_ERROR";
+const INVALID_ARGUMENT = "ERR_REDIS_INVALID_ARGUMENT";
+
+/** How a caller's port names the failures of its connection. */
+export interface RedisErrorMapping {
+  /** Redis cannot be reached, did not answer in time, or lost the connection: the next call may work. */
+  unavailable(message: string, cause?: unknown): Error;
+  /** A call made after `close()`, or cut short by it. */
+  closed(): Error;
+  /**
+   * The command itself was refused: an error reply from the server, or arguments the client
+   * would not send. The connection is fine and stays. Default: the client's error as it is,
+   * so callers can match the reply text (`NOSCRIPT`, `NOGROUP`, …).
+   */
+  refused?(err: Error & { code?: string }): Error;
+}
+
+export interface RedisConnectionOptions {
+  /** Longest a connection attempt (TCP, TLS and handshake) may take. */
+  connectTimeoutMs: number;
+  /** Longest a command may wait for its reply, on top of its own blocking time; past it the connection is replaced. */
+  commandTimeoutMs: number;
+  /**
+   * After a failed connection attempt, calls fail at once for a pause that starts at 50 ms and
+   * doubles per failed attempt up to this ceiling, so a Redis that stays down costs one attempt
+   * per pause rather than one per call. `0` (default): every call while disconnected dials.
+   */
+  maxReconnectDelayMs?: number;
+  errors: RedisErrorMapping;
+}
+
+/**
+ * One Redis connection, redialled on demand, over Bun's `RedisClient`. Bun's own reconnect
+ * loop queues commands for tens of seconds (then the client is dead for good) and waits
+ * forever for a reply on a connection that went silent; here offline queueing and
+ * auto-reconnect are off, every command has a deadline, and the next command after a failure
+ * opens a fresh connection. Nothing connects before the first `send` or `connect`.
+ *
+ * @example
+ * const conn = new RedisConnection("redis://cache:6379/2", { connectTimeoutMs: 2_000, commandTimeoutMs: 3_000, errors });
+ * await conn.send("SET", ["k", "v"]); // "OK"
+ */
+export class RedisConnection {
+  private client: RedisClient | null = null;
+  /** The client of the attempt in progress, so `close()` can cut it short. */
+  private dialing: RedisClient | null = null;
+  private connecting: Promise<RedisClient> | null = null;
+  private closed = false;
+  private failures = 0;
+  private retryAt = 0;
+  private lastError = "";
+
+  constructor(
+    private readonly url: string,
+    private readonly opts: RedisConnectionOptions,
+  ) {}
+
+  /**
+   * Sends one command. `extraMs`: how long the command itself may legitimately take (a
+   * blocking read), added to the command deadline.
+   */
+  async send(command: string, args: string[], extraMs = 0): Promise<unknown> {
+    const { errors } = this.opts;
+    const client = await this.connect();
+    const deadlineMs = this.opts.commandTimeoutMs + extraMs;
+    try {
+      return await withDeadline(client.send(command, args), deadlineMs, `Redis did not answer ${command} within ${deadlineMs} ms`);
+    } catch (err) {
+      if (this.closed) throw errors.closed();
+      const code = (err as { code?: string })?.code;
+      if (code === SERVER_ERROR || code === INVALID_ARGUMENT) {
+        throw errors.refused ? errors.refused(err as Error) : err;
+      }
+      // Timed out or lost: never reuse a connection that may still deliver a late reply.
+      this.drop(client);
+      throw err instanceof Late ? errors.unavailable(err.message) : errors.unavailable(`Redis connection failed: ${errorText(err)}`, err);
+    }
+  }
+
+  /**
+   * The open connection, dialling one if there is none. Concurrent callers share one attempt.
+   * Call it without waiting (`conn.connect().catch(() => {})`) to dial ahead of the first command.
+   */
+  connect(): Promise<RedisClient> {
+    const { errors } = this.opts;
+    if (this.closed) return Promise.reject(errors.closed());
+    if (this.client?.connected) return Promise.resolve(this.client);
+    if (this.connecting) return this.connecting;
+    const wait = this.retryAt - Date.now();
+    if (wait > 0) {
+      return Promise.reject(errors.unavailable(`Redis is unreachable (${this.lastError}); next attempt in ${wait} ms`));
+    }
+    // `.finally` runs after the assignment, so `connecting` never keeps a settled attempt.
+    this.connecting = this.dial().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  /** Closes the connection for good: later calls, and calls still waiting, fail with `errors.closed()`. */
+  close(): void {
+    this.closed = true;
+    this.drop(this.client);
+    if (this.dialing) closeQuietly(this.dialing);
+  }
+
+  private async dial(): Promise<RedisClient> {
+    const { errors, connectTimeoutMs } = this.opts;
+    this.drop(this.client);
+    let client: RedisClient | undefined;
+    try {
+      client = new RedisClient(this.url, {
+        connectionTimeout: connectTimeoutMs,
+        autoReconnect: false,
+        enableOfflineQueue: false,
+      });
+      // Losing the server is noticed by the next call; nothing to do at the moment it happens.
+      client.onclose = () => {};
+      this.dialing = client;
+      // Bun honours connectionTimeout; this deadline makes "never hangs" independent of it.
+      await withDeadline(client.connect(), connectTimeoutMs, `connect timed out after ${connectTimeoutMs} ms`);
+    } catch (err) {
+      this.dialing = null;
+      if (client) closeQuietly(client);
+      if (this.closed) throw errors.closed();
+      this.failures++;
+      this.lastError = errorText(err);
+      const ceiling = this.opts.maxReconnectDelayMs ?? 0;
+      if (ceiling > 0) this.retryAt = Date.now() + Math.min(ceiling, 50 * 2 ** Math.min(this.failures - 1, 20));
+      throw errors.unavailable(`cannot connect to Redis: ${this.lastError}`, err instanceof Late ? undefined : err);
+    }
+    this.dialing = null;
+    if (this.closed) {
+      closeQuietly(client);
+      throw errors.closed();
+    }
+    this.failures = 0;
+    this.retryAt = 0;
+    this.client = client;
+    return client;
+  }
+
+  private drop(client: RedisClient | null): void {
+    if (!client || client !== this.client) return;
+    this.client = null;
+    closeQuietly(client);
+  }
+}
+
+/** A deadline of ours ran out; the caller's mapping turns it into its own error. */
+class Late extends Error {}
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Late(what)), ms);
+  });
+  // race() subscribes to p, so a late rejection of p is handled and cannot crash the process.
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+function closeQuietly(client: RedisClient): void {
+  try {
+    client.close();
+  } catch {
+    // already closed
+  }
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

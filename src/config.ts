@@ -159,7 +159,7 @@ export function loadConfig(env: Env = process.env): Config {
     retryVisibilityTimeoutMs,
     healthWindowS: int(env, "HEALTH_WINDOW_S", 30, 1, 3_600),
     groupCommitMaxBatch: int(env, "GROUP_COMMIT_MAX_BATCH", 64, 1, 1_000),
-    groupCommitInFlight: int(env, "GROUP_COMMIT_IN_FLIGHT", 4, 1, 16),
+    groupCommitInFlight: int(env, "GROUP_COMMIT_IN_FLIGHT", 2, 1, 16),
     csrfSecret: read(env, "CSRF_SECRET"),
   };
 }

@@ -150,8 +150,38 @@ describe("group commit", () => {
     for (const r of settled) expect(String((r as PromiseRejectedResult).reason)).toContain("1 results for 2 items");
   });
 
+  test("gatherTurn: statements that finish synchronously still share a batch with their turn's peers", async () => {
+    const sizes: number[] = [];
+    const g = new GroupCommit<number, number>({
+      maxBatch: 64,
+      maxInFlight: 1,
+      gatherTurn: true,
+      onBatch: (n) => sizes.push(n),
+      // Like PGlite: the work is done before the promise is even returned.
+      runOne: (i) => Promise.resolve(i),
+      runBatch: (items) => Promise.resolve([...items]),
+    });
+    const turn1 = [1, 2, 3].map((i) => g.submit(i));
+    expect(sizes).toEqual([]);
+    expect(await Promise.all(turn1)).toEqual([1, 2, 3]);
+    const turn2 = await Promise.all([4, 5].map((i) => g.submit(i)));
+    expect(turn2).toEqual([4, 5]);
+    expect(sizes).toEqual([3, 2]);
+
+    const eager = new GroupCommit<number, number>({
+      maxBatch: 64,
+      maxInFlight: 1,
+      runOne: (i) => Promise.resolve(i),
+      runBatch: (items) => Promise.resolve([...items]),
+    });
+    expect(await Promise.all([1, 2, 3].map((i) => eager.submit(i)))).toEqual([1, 2, 3]);
+    // Without it, the first goes alone and the two others share the next statement.
+    expect(eager.stats()).toEqual({ batches: 2, items: 3 });
+  });
+
   test("limits: PGlite runs one statement at a time; bad limits are refused", () => {
-    expect(groupCommitLimits("pglite", { maxInFlight: 8 })).toEqual({ maxBatch: 64, maxInFlight: 1 });
+    expect(groupCommitLimits("pglite", { maxInFlight: 8 })).toEqual({ maxBatch: 64, maxInFlight: 1, gatherTurn: true });
+    expect(groupCommitLimits("postgres")).toEqual({ maxBatch: 64, maxInFlight: 2 });
     expect(groupCommitLimits("postgres", { maxBatch: 16, maxInFlight: 3 })).toEqual({ maxBatch: 16, maxInFlight: 3 });
     expect(() => new GroupCommit({ maxBatch: 0, maxInFlight: 1, runOne: async () => 0, runBatch: async () => [] })).toThrow(RangeError);
   });

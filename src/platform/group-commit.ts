@@ -20,6 +20,12 @@ export interface GroupCommitOptions<I, O> {
   maxBatch: number;
   /** Statements of this kind running at once. */
   maxInFlight: number;
+  /**
+   * Gather what the current turn of the event loop submits before sending anything. For a
+   * database that runs statements synchronously in this thread (PGlite): its statements end
+   * before the next request is even read, so without this no two items would ever meet.
+   */
+  gatherTurn?: boolean;
   /** Told the size of every statement sent (1: an item alone). */
   onBatch?(size: number): void;
 }
@@ -35,6 +41,7 @@ export class GroupCommit<I, O> {
   private inFlight = 0;
   private batches = 0;
   private batchedItems = 0;
+  private gathering = false;
 
   constructor(private readonly opts: GroupCommitOptions<I, O>) {
     if (!(opts.maxBatch >= 1 && opts.maxInFlight >= 1)) throw new RangeError("maxBatch and maxInFlight must be at least 1");
@@ -43,7 +50,14 @@ export class GroupCommit<I, O> {
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      this.pump();
+      if (!this.opts.gatherTurn) this.pump();
+      else if (!this.gathering) {
+        this.gathering = true;
+        setImmediate(() => {
+          this.gathering = false;
+          this.pump();
+        });
+      }
     });
   }
 
@@ -116,7 +130,7 @@ export class GroupCommit<I, O> {
   }
 }
 
-export type GroupCommitLimits = Pick<GroupCommitOptions<unknown, unknown>, "maxBatch" | "maxInFlight">;
+export type GroupCommitLimits = Pick<GroupCommitOptions<unknown, unknown>, "maxBatch" | "maxInFlight" | "gatherTurn">;
 
 /** Limits for a writer's statements, and who hears each statement's size (metrics). */
 export interface GroupCommitSettings extends GroupCommitLimits {
@@ -124,19 +138,22 @@ export interface GroupCommitSettings extends GroupCommitLimits {
 }
 
 /** The options for one statement of a writer. */
-export function statementLimits(settings: GroupCommitSettings, statement: string): Pick<GroupCommitOptions<unknown, unknown>, "maxBatch" | "maxInFlight" | "onBatch"> {
-  const { maxBatch, maxInFlight, onBatch } = settings;
-  return { maxBatch, maxInFlight, ...(onBatch && { onBatch: (size: number) => onBatch(statement, size) }) };
+export function statementLimits(
+  settings: GroupCommitSettings,
+  statement: string,
+): Pick<GroupCommitOptions<unknown, unknown>, "maxBatch" | "maxInFlight" | "gatherTurn" | "onBatch"> {
+  const { onBatch, ...limits } = settings;
+  return { ...limits, ...(onBatch && { onBatch: (size: number) => onBatch(statement, size) }) };
 }
 
 /**
- * Limits for a database. PGlite has one connection, so a second statement could only wait for
- * the first, and would have gathered more items by waiting in the queue instead. PostgreSQL
- * runs a few batches at once: one fills while another commits.
+ * Limits for a database. PGlite runs statements one at a time, synchronously, in this thread:
+ * one in flight, and each statement carries what the current turn of the event loop gathered.
+ * PostgreSQL: `maxInFlight` batches at once. On two cores one or two did best (fewer, larger
+ * statements leave PostgreSQL more CPU; see docs/benchmarks.md); more than one keeps one slow
+ * statement (a row lock, a long fsync) from holding up every order behind it.
  */
 export function groupCommitLimits(kind: "postgres" | "pglite", opts: { maxBatch?: number; maxInFlight?: number } = {}): GroupCommitLimits {
-  return {
-    maxBatch: opts.maxBatch ?? 64,
-    maxInFlight: kind === "pglite" ? 1 : (opts.maxInFlight ?? 4),
-  };
+  const maxBatch = opts.maxBatch ?? 64;
+  return kind === "pglite" ? { maxBatch, maxInFlight: 1, gatherTurn: true } : { maxBatch, maxInFlight: opts.maxInFlight ?? 2 };
 }

@@ -89,7 +89,7 @@ export function createApp(deps: AppDeps) {
     .get(
       "/metrics",
       async () =>
-        new Response(await deps.metrics.registry.metrics(), { headers: { "content-type": deps.metrics.registry.contentType } }),
+        new Response(await deps.metrics.scrape(), { headers: { "content-type": deps.metrics.registry.contentType } }),
       { detail: { tags: ["ops"], summary: "Prometheus metrics" } },
     );
   for (const p of deps.plugins) app.use(p);

@@ -103,7 +103,33 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
-  return m;
+  // Gauges that cost a query are refreshed when someone scrapes, at most every `minIntervalMs`,
+  // rather than on a timer that queries whether anyone looks or not.
+  const hooks: Array<() => Promise<void>> = [];
+  return {
+    ...m,
+    /** Runs `refresh` before a scrape, at most once per `minIntervalMs`; a failure leaves the last values. */
+    refreshOnScrape(refresh: () => Promise<void>, minIntervalMs = 5_000) {
+      let last = -Infinity;
+      let running: Promise<void> | null = null;
+      hooks.push(() => {
+        if (running) return running;
+        if (performance.now() - last < minIntervalMs) return Promise.resolve();
+        running = refresh()
+          .catch(() => {})
+          .finally(() => {
+            last = performance.now();
+            running = null;
+          });
+        return running;
+      });
+    },
+    /** The exposition text, after the scrape hooks ran. */
+    async scrape(): Promise<string> {
+      await Promise.all(hooks.map((h) => h()));
+      return registry.metrics();
+    },
+  };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

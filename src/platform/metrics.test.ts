@@ -1,0 +1,29 @@
+import { describe, expect, test } from "bun:test";
+import { createMetrics } from "./metrics.ts";
+
+describe("gauges refreshed on scrape", () => {
+  test("a refresh runs when scraped, not before, at most once per interval, shared by concurrent scrapes", async () => {
+    const metrics = createMetrics();
+    let runs = 0;
+    let fail = false;
+    metrics.refreshOnScrape(async () => {
+      runs++;
+      await new Promise((r) => setTimeout(r, 20));
+      if (fail) throw new Error("database away");
+      metrics.ordersPending.set(runs);
+    }, 200);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(runs).toBe(0);
+    const [a, b] = await Promise.all([metrics.scrape(), metrics.scrape()]);
+    expect(runs).toBe(1);
+    expect(a).toContain("orders_pending 1");
+    expect(b).toContain("orders_pending 1");
+    expect(await metrics.scrape()).toContain("orders_pending 1");
+    expect(runs).toBe(1);
+    await new Promise((r) => setTimeout(r, 220));
+    fail = true;
+    // A failed refresh answers the scrape with the last values.
+    expect(await metrics.scrape()).toContain("orders_pending 1");
+    expect(runs).toBe(2);
+  });
+});

@@ -6,11 +6,36 @@ import { startServer, type RunningServer } from "../../src/server.ts";
 import type { Logger } from "../../src/platform/logging.ts";
 import type { Clock } from "../../src/platform/clock.ts";
 import { createTestDatabase, hasPostgres } from "./services.ts";
+import { openDatabase, type Database } from "../../src/platform/db.ts";
+import { migrateModule, type MigratedModule } from "../../migrations/index.ts";
 
 export type Backend = "pglite" | "postgres";
 
 /** The backends a suite runs against: PGlite always; the real PostgreSQL when it answers. */
 export const BACKENDS: Backend[] = hasPostgres ? ["pglite", "postgres"] : ["pglite"];
+
+/** A database of its own on `backend`, migrated for `modules`; `close()` removes it. */
+export async function openTestDatabase(backend: Backend, modules: MigratedModule[]): Promise<{ database: Database; close(): Promise<void> }> {
+  let database: Database;
+  let remove: () => Promise<void>;
+  if (backend === "postgres") {
+    const t = await createTestDatabase("valerix_db");
+    database = await openDatabase({ databaseUrl: t.url, dataDir: "" });
+    remove = t.drop;
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), "valerix-db-"));
+    database = await openDatabase({ dataDir: dir });
+    remove = async () => rmSync(dir, { recursive: true, force: true });
+  }
+  for (const m of modules) await migrateModule(database.db, m);
+  return {
+    database,
+    async close() {
+      await database.close();
+      await remove();
+    },
+  };
+}
 
 export interface TestSystem {
   server: RunningServer;

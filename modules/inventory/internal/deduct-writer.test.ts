@@ -1,12 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { sql } from "kysely";
-import { openDatabase, type Database } from "../../../src/platform/db.ts";
-import { migrateModule } from "../../../migrations/index.ts";
-import { createTestDatabase, hasPostgres } from "../../../tests/support/services.ts";
+import type { Database } from "../../../src/platform/db.ts";
+import { BACKENDS, openTestDatabase } from "../../../tests/support/system.ts";
 import { createItem, deduct, DeductWriter, getItem } from "./inventory.repository.ts";
 
 /**
@@ -14,31 +10,14 @@ import { createItem, deduct, DeductWriter, getItem } from "./inventory.repositor
  * would have given it, stock moves exactly once per applied order, and an oversell anywhere in
  * a batch costs no order its place.
  */
-const backends = [
-  { name: "pglite", skip: false },
-  { name: "postgres", skip: !hasPostgres },
-] as const;
-
-for (const backend of backends) {
-  describe.skipIf(backend.skip)(`group-committed deductions on ${backend.name}`, () => {
+for (const backend of BACKENDS) {
+  describe(`group-committed deductions on ${backend}`, () => {
     let database: Database;
-    let cleanup: () => Promise<void>;
+    let close: () => Promise<void>;
     beforeAll(async () => {
-      if (backend.name === "postgres") {
-        const t = await createTestDatabase("valerix_deduct");
-        database = await openDatabase({ databaseUrl: t.url, dataDir: "" });
-        cleanup = t.drop;
-      } else {
-        const dir = mkdtempSync(join(tmpdir(), "valerix-deduct-"));
-        database = await openDatabase({ dataDir: dir });
-        cleanup = async () => rmSync(dir, { recursive: true, force: true });
-      }
-      await migrateModule(database.db, "inventory");
+      ({ database, close } = await openTestDatabase(backend, ["inventory"]));
     });
-    afterAll(async () => {
-      await database.close();
-      await cleanup();
-    });
+    afterAll(() => close());
 
     const writer = () => new DeductWriter(database, { maxBatch: 64, maxInFlight: 1 });
     async function item(quantity: number) {

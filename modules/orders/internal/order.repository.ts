@@ -69,7 +69,8 @@ select count(*)::int as n from o`;
 
 // The batch forms of the three statements above, for group commit: one row per order, passed
 // as parallel arrays. Keys are claimed in key order and orders updated in id order, so two
-// batches running at once take their row locks in the same order.
+// batches running at once take their row locks in the same order. (The lone forms repeat their
+// ON CONFLICT clauses literally: `npm run bench` reads them as text for pgbench.)
 const BATCH_INPUT = `
   select * from unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::int[], $6::timestamptz[], $7::int[], $8::text[], $9::text[], $10::text[])
     with ordinality as r(key, fingerprint, order_id, item_id, quantity, at, ttl_s, request_id, response_body, reason, n)`;

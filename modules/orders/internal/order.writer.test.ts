@@ -1,43 +1,22 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { sql } from "kysely";
-import { openDatabase, type Database } from "../../../src/platform/db.ts";
-import { migrateModule } from "../../../migrations/index.ts";
-import { createTestDatabase, hasPostgres } from "../../../tests/support/services.ts";
+import type { Database } from "../../../src/platform/db.ts";
+import { BACKENDS, openTestDatabase } from "../../../tests/support/system.ts";
 import { OrderWriter, type NewOrder } from "./order.repository.ts";
 
 /**
  * The order path's group-committed statements, on both databases: whatever the batch, each
  * caller gets the answer its lone statement would have given, and the rows are the same.
  */
-const backends = [
-  { name: "pglite", skip: false },
-  { name: "postgres", skip: !hasPostgres },
-] as const;
-
-for (const backend of backends) {
-  describe.skipIf(backend.skip)(`group-committed order writes on ${backend.name}`, () => {
+for (const backend of BACKENDS) {
+  describe(`group-committed order writes on ${backend}`, () => {
     let database: Database;
-    let cleanup: () => Promise<void>;
+    let close: () => Promise<void>;
     beforeAll(async () => {
-      if (backend.name === "postgres") {
-        const t = await createTestDatabase("valerix_writer");
-        database = await openDatabase({ databaseUrl: t.url, dataDir: "" });
-        cleanup = t.drop;
-      } else {
-        const dir = mkdtempSync(join(tmpdir(), "valerix-writer-"));
-        database = await openDatabase({ dataDir: dir });
-        cleanup = async () => rmSync(dir, { recursive: true, force: true });
-      }
-      await migrateModule(database.db, "orders");
+      ({ database, close } = await openTestDatabase(backend, ["orders"]));
     });
-    afterAll(async () => {
-      await database.close();
-      await cleanup();
-    });
+    afterAll(() => close());
 
     const at = new Date("2026-01-02T03:04:05.000Z");
     const newOrder = (key: string, over: Partial<NewOrder> = {}): NewOrder => ({

@@ -22,6 +22,11 @@ describe("configuration", () => {
     ["IDEMPOTENCY_TTL_S", "5"],
     ["RETRY_VISIBILITY_TIMEOUT_MS", "soon"],
     ["RETRY_VISIBILITY_TIMEOUT_MS", "500"],
+    ["TRUSTED_PROXIES", "10.0.0.0/8, ingress"],
+    ["TRUSTED_PROXIES", "10.0.0.0/33"],
+    ["TRUSTED_PROXIES", "10.1.0.0/8"],
+    ["TRUSTED_PROXIES", "10.0.0.1,,10.0.0.2"],
+    ["TRUSTED_PROXIES", "10.0.0.1 10.0.0.2"],
   ])("%s=%s is refused with the variable named", (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);
@@ -45,13 +50,21 @@ describe("configuration", () => {
     expect(loadConfig({ VALERIX_ROLE: "inventory", RETRY_VISIBILITY_TIMEOUT_MS: "2000" }).retryVisibilityTimeoutMs).toBe(2_000);
   });
 
+  test("TRUSTED_PROXIES: none by default; a comma-separated list of IPv4/IPv6 addresses and CIDR ranges", () => {
+    expect(loadConfig({}).trustedProxies).toEqual([]);
+    expect(loadConfig({ TRUSTED_PROXIES: "10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,::1" }).trustedProxies).toEqual(["10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::1"]);
+  });
+
   test("production turns rate limiting on by default", () => {
     expect(loadConfig({ NODE_ENV: "production" }).rateLimitPerMin).toBe(600);
   });
 
-  test("a bad value stops the executable with exit code 2 and a clear message", async () => {
-    const proc = Bun.spawn(["bun", "src/main.ts"], { env: { ...process.env, PORT: "nope" }, stderr: "pipe", stdout: "pipe", cwd: `${import.meta.dir}/..` });
+  test.each([
+    ["PORT", "nope"],
+    ["TRUSTED_PROXIES", "10.0.0.0/8,load-balancer"],
+  ])("a bad value stops the executable with exit code 2 and a clear message (%s=%s)", async (name, value) => {
+    const proc = Bun.spawn(["bun", "src/main.ts"], { env: { ...process.env, [name]: value }, stderr: "pipe", stdout: "pipe", cwd: `${import.meta.dir}/..` });
     expect(await proc.exited).toBe(2);
-    expect(await new Response(proc.stderr).text()).toContain("PORT");
+    expect(await new Response(proc.stderr).text()).toContain(name);
   });
 });

@@ -3,6 +3,8 @@
  * with a message naming the variable (exit code 2, see `cli.ts`), never later at first use.
  * An empty variable counts as unset, so `FOO= valerix` behaves like no `FOO` at all.
  */
+import { parseRange } from "./http/client-address.ts";
+
 export type Role = "all" | "orders" | "inventory";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
@@ -25,6 +27,8 @@ export interface Config {
   drainTimeoutS: number;
   /** Orders per minute a single client may create; 0 turns rate limiting off. */
   rateLimitPerMin: number;
+  /** Proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client for the rate limit; none by default. */
+  trustedProxies: string[];
   seedCatalog: boolean;
   /** Resilience tuning; the defaults are the design's, the knobs exist for tests and operators. */
   inventoryTimeoutMs: number;
@@ -100,6 +104,22 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(name, `expected true or false, got "${raw}"`);
 }
 
+/** A comma-separated list of IPv4/IPv6 addresses and CIDR ranges; each entry must parse. */
+function addressRanges(env: Env, name: string): string[] {
+  const raw = read(env, name);
+  if (raw === undefined) return [];
+  const entries = raw.split(",").map((e) => e.trim());
+  for (const entry of entries) {
+    if (entry === "") throw new ConfigError(name, `expected addresses or CIDR ranges separated by commas, got an empty entry in "${raw}"`);
+    try {
+      parseRange(entry);
+    } catch (err) {
+      throw new ConfigError(name, (err as Error).message);
+    }
+  }
+  return entries;
+}
+
 /**
  * The retry queue's visibility timeout. One delivery may take two inventory calls (a deduction,
  * then a release when inventory answers `released`), each up to INVENTORY_TIMEOUT_MS, plus a few
@@ -149,6 +169,7 @@ export function loadConfig(env: Env = process.env): Config {
     idempotencyTtlS: int(env, "IDEMPOTENCY_TTL_S", 86_400, 60, 30 * 86_400),
     drainTimeoutS: int(env, "DRAIN_TIMEOUT_S", 20, 0, 600),
     rateLimitPerMin: int(env, "RATE_LIMIT_PER_MIN", nodeEnv === "production" ? 600 : 0, 0, 1_000_000),
+    trustedProxies: addressRanges(env, "TRUSTED_PROXIES"),
     seedCatalog: bool(env, "VALERIX_SEED_CATALOG", true),
     inventoryTimeoutMs,
     breakerHalfOpenMs: int(env, "BREAKER_HALF_OPEN_MS", 10_000, 100, 600_000),

@@ -1,5 +1,5 @@
 import type { Config } from "./config.ts";
-import type { Clock } from "./platform/clock.ts";
+import { systemClock, type Clock } from "./platform/clock.ts";
 import { openDatabase, tablesAnswer, type Database } from "./platform/db.ts";
 import { createLogger, type Logger } from "./platform/logging.ts";
 import { createMetrics, type Metrics } from "./platform/metrics.ts";
@@ -231,7 +231,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
     onFinished: ({ route, method, durationMs }) => {
       if (method === "POST" && route === "/api/orders/") window.record(durationMs);
     },
-    gate: createRateLimitGate(config.rateLimitPerMin),
+    gate: createRateLimitGate(config.rateLimitPerMin, systemClock, { trustedProxies: config.trustedProxies }),
     adminGuard,
   });
   const server = Bun.serve({

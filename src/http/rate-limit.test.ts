@@ -132,4 +132,36 @@ describe("createRateLimitGate", () => {
     expect(gate(as("b"), "same-ip")).toBeUndefined();
     expect(gate(as("a"), "same-ip")?.status).toBe(429);
   });
+
+  test("behind trusted proxies, clients are told apart by X-Forwarded-For; without them the header is ignored", () => {
+    const from = (forwardedFor: string) => new Request("http://localhost/api/orders", { method: "POST", headers: { "x-forwarded-for": forwardedFor } });
+    const trusting = createRateLimitGate(1, new ManualClock(), { trustedProxies: ["10.0.0.0/8"] });
+    expect(trusting(from("203.0.113.7"), "10.0.0.5")).toBeUndefined();
+    expect(trusting(from("203.0.113.8"), "10.0.0.5")).toBeUndefined();
+    expect(trusting(from("203.0.113.7"), "10.0.0.6")?.status).toBe(429);
+    // A spoofed leftmost entry does not buy a fresh bucket.
+    expect(trusting(from("198.51.100.1, 203.0.113.7"), "10.0.0.5")?.status).toBe(429);
+    // IPv6 clients found through the header are grouped by /64 like peers are.
+    expect(trusting(from("2001:db8:1:2::1"), "10.0.0.5")).toBeUndefined();
+    expect(trusting(from("2001:db8:1:2::ffff"), "10.0.0.5")?.status).toBe(429);
+    // An untrusted peer is the client: its header is ignored.
+    expect(trusting(from("203.0.113.9"), "198.51.100.2")).toBeUndefined();
+    expect(trusting(from("203.0.113.10"), "198.51.100.2")?.status).toBe(429);
+
+    const plain = createRateLimitGate(1, new ManualClock());
+    expect(plain(from("203.0.113.7"), "10.0.0.5")).toBeUndefined();
+    expect(plain(from("203.0.113.8"), "10.0.0.5")?.status).toBe(429);
+  });
+
+  test("a key function gets the address found through trusted proxies", () => {
+    const seen: string[] = [];
+    const gate = createRateLimitGate(5, new ManualClock(), { trustedProxies: ["10.0.0.0/8"], keyOf: (_r, ip) => (seen.push(ip), ip) });
+    gate(new Request("http://localhost/api/orders", { method: "POST", headers: { "x-forwarded-for": "::ffff:203.0.113.7" } }), "10.0.0.5");
+    gate(new Request("http://localhost/api/orders", { method: "POST" }), "10.0.0.5");
+    expect(seen).toEqual(["203.0.113.7", "10.0.0.5"]);
+  });
+
+  test("a malformed trusted proxy entry is refused when the gate is made", () => {
+    expect(() => createRateLimitGate(1, new ManualClock(), { trustedProxies: ["10.0.0.0/33"] })).toThrow(RangeError);
+  });
 });

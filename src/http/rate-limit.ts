@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from "../platform/clock.ts";
+import { clientAddress, TrustedProxies } from "./client-address.ts";
 import { problem } from "./problem.ts";
 
 export type RateVerdict = { ok: true; remaining: number } | { ok: false; retryAfterS: number };
@@ -93,28 +94,40 @@ function isOrderCreation(request: Request): boolean {
 
 export interface RateLimitOptions {
   maxClients?: number;
-  /** Which client a request belongs to; by default its peer address (see `clientKey`). */
+  /**
+   * Addresses and CIDR ranges of proxies whose X-Forwarded-For is believed (see `clientAddress`).
+   * None by default: the peer address is the client.
+   */
+  trustedProxies?: readonly string[];
+  /**
+   * Which client a request belongs to, given the client's address (the peer's, or the one found
+   * through trusted proxies); by default that address's `clientKey`.
+   */
   keyOf?: (request: Request, clientIp: string) => string;
 }
 
 /**
  * A `FetchOptions.gate` that limits order creation per client to `perMin` a minute (with a burst
- * of as many), answering 429 with `Retry-After`. `perMin` 0 turns it off. Keyed by the peer
- * address: behind a proxy every client shares the proxy's bucket, so limit at the edge there.
+ * of as many), answering 429 with `Retry-After`. `perMin` 0 turns it off. Keyed by the client's
+ * address: the peer's, unless the peer is one of `trustedProxies`; then the first address in
+ * X-Forwarded-For, read from the right, that is not a trusted proxy. Throws a RangeError for a
+ * malformed `trustedProxies` entry.
  *
- * @example createFetch(app, deps, { isDraining, gate: createRateLimitGate(config.rateLimitPerMin) })
+ * @example createFetch(app, deps, { isDraining, gate: createRateLimitGate(600, systemClock, { trustedProxies: ["10.0.0.0/8"] }) })
  */
 export function createRateLimitGate(
   perMin: number,
   clock: Pick<Clock, "now"> = systemClock,
   opts: RateLimitOptions = {},
 ): (request: Request, clientIp: string) => Response | undefined {
+  const trusted = new TrustedProxies(opts.trustedProxies);
   if (perMin <= 0) return () => undefined;
   const buckets = new TokenBuckets(perMin, clock, opts.maxClients);
   const keyOf = opts.keyOf ?? ((_request: Request, ip: string) => clientKey(ip));
   return (request, clientIp) => {
     if (!isOrderCreation(request)) return undefined;
-    const verdict = buckets.take(keyOf(request, clientIp));
+    const client = clientAddress(clientIp, request.headers.get("x-forwarded-for"), trusted);
+    const verdict = buckets.take(keyOf(request, client));
     if (verdict.ok) return undefined;
     return problem(
       "rate_limited",

@@ -8,10 +8,10 @@ import { CONFIG_BACKEND, expectRefusal, rawRequest } from "./support.ts";
  * limited, that clients are told apart, and the defaults per environment.
  */
 const orderBody = JSON.stringify({ item_id: "ps5", quantity: 1 });
-const rawOrder = (port: number, opts: { host?: string; path?: string; localAddress?: string } = {}) =>
+const rawOrder = (port: number, opts: { host?: string; path?: string; localAddress?: string; forwardedFor?: string } = {}) =>
   rawRequest(
     port,
-    `POST ${opts.path ?? "/api/orders"} HTTP/1.1\r\nHost: ${opts.host ?? "127.0.0.1"}\r\nContent-Type: application/json\r\nIdempotency-Key: ${newKey("raw")}\r\nContent-Length: ${orderBody.length}\r\nConnection: close\r\n\r\n${orderBody}`,
+    `POST ${opts.path ?? "/api/orders"} HTTP/1.1\r\nHost: ${opts.host ?? "127.0.0.1"}\r\nContent-Type: application/json\r\nIdempotency-Key: ${newKey("raw")}\r\n${opts.forwardedFor === undefined ? "" : `X-Forwarded-For: ${opts.forwardedFor}\r\n`}Content-Length: ${orderBody.length}\r\nConnection: close\r\n\r\n${orderBody}`,
     { localAddress: opts.localAddress },
   );
 
@@ -63,6 +63,41 @@ describe("RATE_LIMIT_PER_MIN=3", () => {
     const http10 = await rawRequest(sys.server.port, `POST /api/orders HTTP/1.0\r\nContent-Type: application/json\r\nIdempotency-Key: ${newKey()}\r\nContent-Length: ${orderBody.length}\r\n\r\n${orderBody}`);
     expect(http10.status).toBe(429);
   });
+});
+
+describe("behind a proxy (RATE_LIMIT_PER_MIN=1)", () => {
+  // The test client connects from 127.0.0.1, which plays the proxy; X-Forwarded-For names the clients behind it.
+  const asClient = (sys: TestSystem, forwardedFor: string) => sys.post("/api/orders", orderBody, { "idempotency-key": newKey(), "x-forwarded-for": forwardedFor });
+
+  test("TRUSTED_PROXIES=127.0.0.1: each client named by the proxy has its own bucket, and only the proxy is believed", async () => {
+    const sys = await startSystem(CONFIG_BACKEND, { RATE_LIMIT_PER_MIN: "1", TRUSTED_PROXIES: "127.0.0.1" });
+    try {
+      expect((await asClient(sys, "203.0.113.7")).status).toBe(201);
+      expect((await asClient(sys, "203.0.113.8")).status).toBe(201);
+      expect((await asClient(sys, "203.0.113.7")).status).toBe(429);
+      // A client cannot buy a fresh bucket by writing its own entries left of the proxy's.
+      expect((await asClient(sys, "198.51.100.1, 203.0.113.7")).status).toBe(429);
+      // Garbage from the proxy falls back to the proxy's own bucket: one more order, then that is spent too.
+      expect((await asClient(sys, "not-an-address")).status).toBe(201);
+      expect((await asClient(sys, "also, not, addresses")).status).toBe(429);
+      // 127.0.0.2 is not a trusted proxy: what it says is ignored, and it is the client.
+      expect((await rawOrder(sys.server.port, { localAddress: "127.0.0.2", forwardedFor: "203.0.113.20" })).status).toBe(201);
+      expect((await rawOrder(sys.server.port, { localAddress: "127.0.0.2", forwardedFor: "203.0.113.21" })).status).toBe(429);
+    } finally {
+      await sys.stop();
+    }
+  }, 120_000);
+
+  test("without TRUSTED_PROXIES the header is ignored: every client behind the proxy shares its bucket", async () => {
+    const sys = await startSystem(CONFIG_BACKEND, { RATE_LIMIT_PER_MIN: "1" });
+    try {
+      expect(sys.config.trustedProxies).toEqual([]);
+      expect((await asClient(sys, "203.0.113.7")).status).toBe(201);
+      expect((await asClient(sys, "203.0.113.8")).status).toBe(429);
+    } finally {
+      await sys.stop();
+    }
+  }, 120_000);
 });
 
 describe("defaults", () => {

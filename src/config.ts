@@ -1,6 +1,6 @@
 /**
  * Configuration is read once, at start-up, from the environment. A bad value stops the process
- * with a message naming the variable (exit code 2, see `cli.ts`), never later at first use.
+ * with a message naming the variable (exit code 2, see `main.ts`), never later at first use.
  * An empty variable counts as unset, so `FOO= valerix` behaves like no `FOO` at all.
  */
 import { parseRange } from "./http/client-address.ts";

@@ -99,7 +99,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   let inventory: InventoryPort | undefined;
   const groupCommit = {
     ...groupCommitLimits(database.kind, { maxBatch: config.groupCommitMaxBatch, maxInFlight: config.groupCommitInFlight }),
-    onBatch: (statement: string, size: number) => metrics.groupCommitBatchSize.labels(statement).observe(size),
+    onBatch: (statement: string, size: number) => metrics.groupCommitBatchOrders.labels(statement).observe(size),
   };
   if (hostsInventory) {
     const mod = createInventoryModule({ database, adminGuard, serviceGuard: createServiceGuard(config), groupCommit });

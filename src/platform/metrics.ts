@@ -83,7 +83,7 @@ export function createMetrics() {
       labelNames: ["result"] as const,
       registers: [registry],
     }),
-    groupCommitBatchSize: new Histogram({
+    groupCommitBatchOrders: new Histogram({
       name: "group_commit_batch_orders",
       help: "Orders carried per group-committed statement on the order path, by statement",
       labelNames: ["statement"] as const,

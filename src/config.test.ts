@@ -27,6 +27,10 @@ describe("configuration", () => {
     ["TRUSTED_PROXIES", "10.1.0.0/8"],
     ["TRUSTED_PROXIES", "10.0.0.1,,10.0.0.2"],
     ["TRUSTED_PROXIES", "10.0.0.1 10.0.0.2"],
+    ["GROUP_COMMIT_MAX_BATCH", "0"],
+    ["GROUP_COMMIT_MAX_BATCH", "many"],
+    ["GROUP_COMMIT_IN_FLIGHT", "0"],
+    ["GROUP_COMMIT_IN_FLIGHT", "17"],
   ])("%s=%s is refused with the variable named", (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);
@@ -53,6 +57,11 @@ describe("configuration", () => {
   test("TRUSTED_PROXIES: none by default; a comma-separated list of IPv4/IPv6 addresses and CIDR ranges", () => {
     expect(loadConfig({}).trustedProxies).toEqual([]);
     expect(loadConfig({ TRUSTED_PROXIES: "10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,::1" }).trustedProxies).toEqual(["10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::1"]);
+  });
+
+  test("group commit: up to 64 orders a statement, two statements in flight, 1 turns it off", () => {
+    expect(loadConfig({})).toMatchObject({ groupCommitMaxBatch: 64, groupCommitInFlight: 2 });
+    expect(loadConfig({ GROUP_COMMIT_MAX_BATCH: "1", GROUP_COMMIT_IN_FLIGHT: "1" })).toMatchObject({ groupCommitMaxBatch: 1, groupCommitInFlight: 1 });
   });
 
   test("production turns rate limiting on by default", () => {

@@ -165,6 +165,21 @@ describe("group commit", () => {
     expect(eager.stats()).toEqual({ batches: 2, items: 3 });
   });
 
+  test("maxBatch 1 turns batching off: every item runs alone, even behind a busy statement", async () => {
+    const { s, g } = controlledGroup<number>({ maxBatch: 1, maxInFlight: 1 });
+    const all = [1, 2, 3].map((i) => g.submit(i));
+    for (let n = 0; n < 3; n++) {
+      await tick();
+      s.calls[n]!.finish();
+    }
+    expect(await Promise.all(all)).toEqual([1, 2, 3]);
+    expect(s.calls.map((c) => [c.kind, c.items])).toEqual([
+      ["one", [1]],
+      ["one", [2]],
+      ["one", [3]],
+    ]);
+  });
+
   test("limits: PGlite runs one statement at a time; bad limits are refused", () => {
     expect(groupCommitLimits("pglite", { maxInFlight: 8 })).toEqual({ maxBatch: 64, maxInFlight: 1, gatherTurn: true });
     expect(groupCommitLimits("postgres")).toEqual({ maxBatch: 64, maxInFlight: 2 });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { hasPostgres, hasRedis } from "../tests/support/services.ts";
 import { runBench } from "./harness.ts";
 import { runLoad } from "./load.ts";
-import { bindParams, findPgbench, orderScript, parsePgbench, queuedScript, readStatements } from "./pgbench.ts";
+import { bindParams, findPgbench, orderScript, parsePgbench, queuedBatchScript, queuedScript, readStatements } from "./pgbench.ts";
 import { formatResult, parseArgs } from "./run.ts";
 import { servicesFromEnv } from "./services.ts";
 import { percentile, summarize } from "./stats.ts";
@@ -51,6 +51,16 @@ describe("pgbench script", () => {
       expect(defines[name[1]!], `variable :${name[1]}`).toBeDefined();
     }
     expect(queuedScript({ firstItem: 1, lastItem: 9 }).script).toContain("'queued'");
+  });
+
+  test("the batched 202 script is the group-committed statement with every array bound", () => {
+    const { script, defines } = queuedBatchScript({ firstItem: 1, lastItem: 9 }, 8);
+    expect(script).toContain("insert into orders.idempotency_keys");
+    expect(script).toContain("unnest(");
+    expect(script).not.toContain("${");
+    expect(script).not.toMatch(/\$\d/);
+    expect(script.match(/generate_series\(1, 8\)/g)).toHaveLength(4);
+    for (const name of script.matchAll(/(?<![:\w]):([a-z_]+)/g)) expect(defines[name[1]!], `variable :${name[1]}`).toBeDefined();
   });
 
   test("parses pgbench's report", () => {

@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import type { LogLevel } from "../src/config.ts";
 import { runLoad, type LoadResult } from "./load.ts";
 import { busyPct, cpuTicks, machineFacts, type MachineFacts } from "./machine.ts";
-import { findPgbench, measureLimit, prepareLimitDatabase, type LimitResult } from "./pgbench.ts";
+import { findPgbench, measureLimit, prepareLimitDatabase, QUEUED_BATCH_ORDERS, type LimitResult, type LimitScript } from "./pgbench.ts";
 import { postJson, startRole, type RoleProcess } from "./server-process.ts";
 import { createDatabase, flushRedis, postgresFacts, redisUrl, redisVersion, type ScratchDatabase, type Services } from "./services.ts";
 
@@ -57,6 +57,11 @@ export interface RunResult {
   ratioToLimit: number | null;
   /** The pgbench run the ratio is taken against (for the 202 path: its one statement, same concurrency). */
   reference: { script: "order" | "queued"; tps: number; latencyMs: LimitResult["latencyMs"] } | null;
+  /**
+   * For the 202 path under load: pgbench running the statement's group-committed form, `orders`
+   * per statement, with as many clients as the server keeps statements in flight. `tps` is statements/s.
+   */
+  batchedReference?: { orders: number; clients: number; tps: number; latencyMs: LimitResult["latencyMs"] } | null;
   /** Units deducted from stock against 201 answers over the whole run. */
   stock: { confirmed: number; deducted: number; ok: boolean } | null;
   checks: Check[];
@@ -316,8 +321,12 @@ async function breakerState(url: string): Promise<number> {
 async function scenarioBreaker(o: BenchOptions, limit: LimitResult | null): Promise<RunResult[]> {
   const levels = [...new Set([o.connections, 1])];
   const floors = new Map<number, LimitResult>();
+  // The server's statements in flight (GROUP_COMMIT_IN_FLIGHT, default 2): the batched floor's clients.
+  const inFlight = Number(o.serverEnv.GROUP_COMMIT_IN_FLIGHT ?? 2);
+  let batchedFloor: LimitResult | null = null;
   if (limit) {
     for (const clients of levels) floors.set(clients, await limitRun(o, "queued", clients));
+    batchedFloor = await limitRun(o, "queued-batch", inFlight);
   }
   const db = await createDatabase(o.services, "breaker");
   let server: RoleProcess | undefined;
@@ -335,6 +344,9 @@ async function scenarioBreaker(o: BenchOptions, limit: LimitResult | null): Prom
       const floor = floors.get(connections) ?? null;
       const run = await drive(o, { label: `breaker open · ${connections} conn${connections === 1 ? "" : "s"}`, target: server, watched: [server], connections, stockFrom: server }, floor);
       if (floor) run.reference = { script: "queued", tps: floor.tps, latencyMs: floor.latencyMs };
+      if (batchedFloor && connections > 1) {
+        run.batchedReference = { orders: QUEUED_BATCH_ORDERS, clients: inFlight, tps: batchedFloor.tps, latencyMs: batchedFloor.latencyMs };
+      }
       const bound = connections === 1 ? 5 : 15;
       run.checks.push(
         { name: "p99", target: `< ${bound} ms`, actual: `${run.load.latencyMs.p99} ms`, pass: run.load.latencyMs.p99 < bound },
@@ -357,7 +369,7 @@ const RUNNERS: Record<ScenarioName, (o: BenchOptions, limit: LimitResult | null)
   breaker: scenarioBreaker,
 };
 
-async function limitRun(o: BenchOptions, script: "order" | "queued", clients: number): Promise<LimitResult> {
+async function limitRun(o: BenchOptions, script: LimitScript, clients: number): Promise<LimitResult> {
   const pgbench = findPgbench();
   if (!pgbench) throw new Error("pgbench not found: install PostgreSQL's client tools or set BENCH_PGBENCH");
   const db: ScratchDatabase = await createDatabase(o.services, script === "order" ? "limit" : "floor");

@@ -136,6 +136,40 @@ export function queuedScript(o: OrderScriptOptions): { script: string; defines: 
   };
 }
 
+/** Orders per statement in the batched floor: about what the 202 path's statements carry at 32 connections. */
+export const QUEUED_BATCH_ORDERS = 8;
+
+/**
+ * The 202 path as the application runs it under load: the group-committed form of that statement
+ * (`CLAIM_QUEUED_BATCH_SQL`), `QUEUED_BATCH_ORDERS` orders in each. One pgbench transaction is
+ * one statement; run it with as many clients as the application keeps statements in flight.
+ */
+export function queuedBatchScript(o: OrderScriptOptions, orders = QUEUED_BATCH_ORDERS): { script: string; defines: Record<string, string> } {
+  const statements = readStatements(ORDER_REPOSITORY);
+  const sql = statements.CLAIM_QUEUED_BATCH_SQL;
+  const input = statements.BATCH_INPUT_SQL;
+  if (!sql || !input) throw new Error(`expected CLAIM_QUEUED_BATCH_SQL and BATCH_INPUT_SQL in ${ORDER_REPOSITORY}`);
+  const n = orders;
+  const each = (expr: string) => `array(select ${expr} from generate_series(1, ${n}))`;
+  const same = (expr: string, type: string) => `array_fill(${expr}::${type}, array[${n}])`;
+  // Same $n meaning as in order.repository.ts `claimedIds()` (batchParams).
+  const bound = bindParams(input, {
+    1: each("md5(random()::text)"),
+    2: each("md5(random()::text)"),
+    3: each("gen_random_uuid()"),
+    4: each(`(${o.firstItem} + floor(random() * ${o.lastItem - o.firstItem + 1}))::int::text`),
+    5: same(":qty", "int"),
+    6: same("now()", "timestamptz"),
+    7: same(":ttl", "int"),
+    8: same("null", "text"),
+    9: same(":body", "text"),
+    10: same(":reason", "text"),
+  });
+  const claim = sql.replace("${BATCH_INPUT_SQL}", bound);
+  const { defines } = queuedScript(o);
+  return { script: [`${claim};`, ""].join("\n"), defines };
+}
+
 /** The newest pgbench installed with PostgreSQL, or one on PATH; `BENCH_PGBENCH` overrides. */
 export function findPgbench(env: Record<string, string | undefined> = process.env): string | null {
   if (env.BENCH_PGBENCH) return env.BENCH_PGBENCH;
@@ -186,9 +220,11 @@ export interface LimitResult {
   statements: Array<{ ms: number; command: string }>;
 }
 
+export type LimitScript = "order" | "queued" | "queued-batch";
+
 export interface LimitOptions {
-  /** Which statements: a whole order (the limit), or the 202 path's single statement. */
-  script?: "order" | "queued";
+  /** Which statements: a whole order (the limit), the 202 path's single statement, or its batched form. */
+  script?: LimitScript;
   pgbench: string;
   database: ScratchDatabase;
   workDir: string;
@@ -268,7 +304,8 @@ export function parsePgbench(out: string): Omit<LimitResult, "pgbench" | "client
 /** Runs the order script against the prepared database: a warm-up, then the measured run. */
 export async function measureLimit(o: LimitOptions): Promise<LimitResult> {
   const kind = o.script ?? "order";
-  const { script, defines } = (kind === "order" ? orderScript : queuedScript)({ firstItem: o.firstItem, lastItem: o.lastItem });
+  const scripts = { order: orderScript, queued: queuedScript, "queued-batch": queuedBatchScript };
+  const { script, defines } = scripts[kind]({ firstItem: o.firstItem, lastItem: o.lastItem });
   const scriptFile = join(o.workDir, `${kind}.pgbench.sql`);
   writeFileSync(scriptFile, script);
   if (o.warmupS > 0) await pgbenchRun(o, scriptFile, defines, Math.max(1, Math.round(o.warmupS)), false);

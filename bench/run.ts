@@ -147,10 +147,16 @@ export function formatResult(r: BenchResult): string {
         const f = run.reference;
         out.push(`${"  pgbench, same statement".padEnd(26)}${pad(f.tps.toFixed(0), 9)}${pad("", 7)}${pad(f.latencyMs.p50.toFixed(1), 8)}${pad(f.latencyMs.p95.toFixed(1), 8)}${pad(f.latencyMs.p99.toFixed(1), 8)}${pad(f.latencyMs.max.toFixed(1), 8)}`);
       }
+      if (run.batchedReference) {
+        const b = run.batchedReference;
+        const label = `  pgbench, batched ${b.orders}×${b.clients}`;
+        out.push(`${label.padEnd(26)}${pad((b.tps * b.orders).toFixed(0), 9)}${pad("", 7)}${pad(b.latencyMs.p50.toFixed(1), 8)}${pad(b.latencyMs.p95.toFixed(1), 8)}${pad(b.latencyMs.p99.toFixed(1), 8)}${pad(b.latencyMs.max.toFixed(1), 8)}`);
+      }
     }
   }
   for (const s of r.scenarios) for (const run of s.runs) for (const n of run.notes) out.push(`${run.label}: ${n}`);
   out.push("(latency in ms; ratio: to the pgbench limit, for the 202 path to pgbench running its one statement;");
+  out.push(" batched N×C: the 202 statement's group-committed form, N orders per statement, C clients, in orders/s;");
   out.push(" CPU ms/order: server CPU per answered request; machine CPU: % of all cores; split lists orders+inventory)");
   out.push("");
   out.push("targets");

@@ -71,12 +71,12 @@ select count(*)::int as n from o`;
 // as parallel arrays. Keys are claimed in key order and orders updated in id order, so two
 // batches running at once take their row locks in the same order. (The lone forms repeat their
 // ON CONFLICT clauses literally: `npm run bench` reads them as text for pgbench.)
-const BATCH_INPUT = `
+const BATCH_INPUT_SQL = `
   select * from unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::int[], $6::timestamptz[], $7::int[], $8::text[], $9::text[], $10::text[])
     with ordinality as r(key, fingerprint, order_id, item_id, quantity, at, ttl_s, request_id, response_body, reason, n)`;
 
 const CLAIM_BATCH_SQL = `
-with req as (${BATCH_INPUT}
+with req as (${BATCH_INPUT_SQL}
 ), claim as (
   insert into orders.idempotency_keys (key, fingerprint, state, order_id, expires_at, created_at, updated_at)
   select key, fingerprint, 'in_flight', order_id, at + make_interval(secs => ttl_s), at, at from req order by key
@@ -96,7 +96,7 @@ with req as (${BATCH_INPUT}
 select order_id from ord`;
 
 const CLAIM_QUEUED_BATCH_SQL = `
-with req as (${BATCH_INPUT}
+with req as (${BATCH_INPUT_SQL}
 ), claim as (
   insert into orders.idempotency_keys (key, fingerprint, state, order_id, response_status, response_body, expires_at, created_at, updated_at)
   select key, fingerprint, 'done', order_id, 202, response_body, at + make_interval(secs => ttl_s), at, at from req order by key

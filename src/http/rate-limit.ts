@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from "../platform/clock.ts";
-import { clientAddress, TrustedProxies } from "./client-address.ts";
+import { clientAddress, formatAddress, parseAddress, TrustedProxies } from "./client-address.ts";
 import { problem } from "./problem.ts";
 
 export type RateVerdict = { ok: true; remaining: number } | { ok: false; retryAfterS: number };
@@ -75,14 +75,11 @@ export class TokenBuckets {
  * @example clientKey("2001:db8::1") // "2001:db8:0:0::/64"
  */
 export function clientKey(ip: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) return mapped[1]!;
-  if (!ip.includes(":")) return ip;
-  const [head = "", tail] = ip.toLowerCase().split("%")[0]!.split("::");
-  const left = head ? head.split(":") : [];
-  const right = tail ? tail.split(":") : [];
-  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+  // Bun reports link-local peers with their zone (fe80::1%eth0); the zone is not part of the host.
+  const address = parseAddress(ip.split("%")[0]!);
+  if (!address) return ip;
+  const text = formatAddress(address);
+  return text.includes(".") ? text : `${text.split(":").slice(0, 4).join(":")}::/64`;
 }
 
 /** Order creation only: the one endpoint that writes for anyone and costs a database transaction. */

@@ -34,6 +34,21 @@ export function bindParams(sql: string, params: Record<number, string>): string 
   });
 }
 
+/**
+ * A new order's parameters as order.repository.ts `claim()` and `claimQueued()` pass them ($1–$8):
+ * key, fingerprint, order id, item, quantity, time, key TTL, request id.
+ */
+const CLAIM_BINDINGS: Record<number, string> = {
+  1: ":key",
+  2: ":fp",
+  3: "gen_random_uuid()",
+  4: ":item",
+  5: ":qty",
+  6: "now()",
+  7: ":ttl",
+  8: ":key",
+};
+
 export interface OrderScriptOptions {
   /** First and last numeric item id (items are named by number so pgbench can draw them). */
   firstItem: number;
@@ -50,17 +65,7 @@ export function orderScript(o: OrderScriptOptions): { script: string; defines: R
   if (!claimSql || !transitionSql || !deductSql) {
     throw new Error(`expected CLAIM_SQL and TRANSITION_SQL in ${ORDER_REPOSITORY}, DEDUCT_SQL in ${INVENTORY_REPOSITORY}`);
   }
-  // Same $n meaning as in order.repository.ts `claim()`.
-  const claim = bindParams(claimSql, {
-    1: ":key",
-    2: ":fp",
-    3: "gen_random_uuid()",
-    4: ":item",
-    5: ":qty",
-    6: "now()",
-    7: ":ttl",
-    8: ":key",
-  });
+  const claim = bindParams(claimSql, CLAIM_BINDINGS);
   // inventory.repository.ts `deduct()`.
   const deduct = bindParams(deductSql, { 1: ":order_id", 2: ":item", 3: ":qty" });
   // order.repository.ts `transition()` to confirmed, with the 201 body stored on the key.
@@ -117,18 +122,7 @@ export function orderScript(o: OrderScriptOptions): { script: string; defines: R
 export function queuedScript(o: OrderScriptOptions): { script: string; defines: Record<string, string> } {
   const sql = readStatements(ORDER_REPOSITORY).CLAIM_QUEUED_SQL;
   if (!sql) throw new Error(`expected CLAIM_QUEUED_SQL in ${ORDER_REPOSITORY}`);
-  const claim = bindParams(sql, {
-    1: ":key",
-    2: ":fp",
-    3: "gen_random_uuid()",
-    4: ":item",
-    5: ":qty",
-    6: "now()",
-    7: ":ttl",
-    8: ":key",
-    9: ":body",
-    10: ":reason",
-  });
+  const claim = bindParams(sql, { ...CLAIM_BINDINGS, 9: ":body", 10: ":reason" });
   const { defines } = orderScript(o);
   return {
     script: [`\\set item random(${o.firstItem}, ${o.lastItem})`, `\\set key random(1, 1000000000000000000)`, `${claim};`, ""].join("\n"),

@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import pg from "pg";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hasPostgres, hasRedis } from "../tests/support/services.ts";
 import { runBench } from "./harness.ts";
 import { runLoad } from "./load.ts";
+import { postgresCpuSeconds } from "./machine.ts";
 import { bindParams, findPgbench, orderScript, parsePgbench, queuedBatchScript, queuedScript, readStatements } from "./pgbench.ts";
 import { formatResult, parseArgs } from "./run.ts";
 import { servicesFromEnv } from "./services.ts";
@@ -139,6 +141,23 @@ describe.skipIf(!hasPostgres || !hasRedis || !pgbench)("a short run on the real 
   const workDir = mkdtempSync(join(tmpdir(), "valerix-bench-test-"));
   afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
+  test("counts the CPU a query costs PostgreSQL, the backend's own and not the client's", async () => {
+    const client = new pg.Client({ connectionString: servicesFromEnv().pgAdminUrl });
+    await client.connect();
+    try {
+      const before = postgresCpuSeconds();
+      const started = performance.now();
+      await client.query("select sum(i) from generate_series(1, 3000000) i");
+      const elapsedS = (performance.now() - started) / 1000;
+      const used = postgresCpuSeconds()! - before!;
+      // A backend summing three million rows is busy for most of the query's wall time.
+      expect(used).toBeGreaterThan(elapsedS * 0.3);
+      expect(used).toBeLessThan(elapsedS * 2 + 0.05);
+    } finally {
+      await client.end();
+    }
+  });
+
   test("produces a well-formed result for the all role against its pgbench limit", async () => {
     const result = await runBench({
       durationS: 2,
@@ -167,7 +186,11 @@ describe.skipIf(!hasPostgres || !hasRedis || !pgbench)("a short run on the real 
     expect(run.ratioToLimit).toBeGreaterThan(0);
     expect(run.processes[0]!.peakRssMb).toBeGreaterThan(0);
     expect(run.checks.map((c) => c.name)).toContain("ratio to pgbench");
+    // The test's PostgreSQL runs on this machine, so its CPU is read from /proc for both.
+    expect(result.limit?.postgresCpuMsPerTransaction).toBeGreaterThan(0);
+    expect(run.postgresCpuMsPerRequest).toBeGreaterThan(0);
     const text = formatResult(result);
+    expect(text).toContain("PostgreSQL CPU ms per answered request: all · 4 conns");
     expect(text).toContain("all · 4 conns");
     expect(text).toContain("limit: pgbench");
     expect(text).toMatch(/(PASS|FAIL) {2}all · 4 conns/);

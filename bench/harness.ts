@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { LogLevel } from "../src/config.ts";
 import { runLoad, type LoadResult } from "./load.ts";
-import { busyPct, cpuTicks, machineFacts, type MachineFacts } from "./machine.ts";
+import { busyPct, cpuTicks, machineFacts, postgresCpuSeconds, type MachineFacts } from "./machine.ts";
 import { findPgbench, measureLimit, prepareLimitDatabase, QUEUED_BATCH_ORDERS, type LimitResult, type LimitScript } from "./pgbench.ts";
 import { postJson, startRole, type RoleProcess } from "./server-process.ts";
 import { createDatabase, flushRedis, postgresFacts, redisUrl, redisVersion, type ScratchDatabase, type Services } from "./services.ts";
@@ -62,6 +62,8 @@ export interface RunResult {
    * per statement, with as many clients as the server keeps statements in flight. `tps` is statements/s.
    */
   batchedReference?: { orders: number; clients: number; tps: number; latencyMs: LimitResult["latencyMs"] } | null;
+  /** PostgreSQL's CPU per answered request over the measured window (null: embedded, or not on this machine). */
+  postgresCpuMsPerRequest: number | null;
   /** Units deducted from stock against 201 answers over the whole run. */
   stock: { confirmed: number; deducted: number; ok: boolean } | null;
   checks: Check[];
@@ -124,6 +126,15 @@ interface DriveOptions {
   connections: number;
   /** Where GET /api/inventory answers, for the stock check (null: skip). */
   stockFrom: RoleProcess | null;
+  /** Whether the run's database is the PostgreSQL server (false: PGlite inside the server). */
+  onPostgres: boolean;
+}
+
+/** The PostgreSQL server's CPU can be read from /proc only when it runs on this machine. */
+function postgresCpuMeter(s: Services): () => number | null {
+  const host = new URL(s.pgAdminUrl).hostname.replace(/^\[|\]$/g, "");
+  const local = host === "" || host === "localhost" || host === "::1" || host.startsWith("127.");
+  return local ? postgresCpuSeconds : () => null;
 }
 
 /** Per statement of the order path: [orders carried, statements run] so far, summed over processes. */
@@ -154,6 +165,8 @@ async function drive(o: BenchOptions, d: DriveOptions, limit: LimitResult | null
   const before = d.stockFrom ? await unitsDeducted(d.stockFrom.url, o.items) : 0;
   const batchesBefore = await groupCommitTotals(d.watched);
   const cpuAt: Record<string, number[]> = {};
+  const pgCpu = d.onPostgres ? postgresCpuMeter(o.services) : () => null;
+  const pgCpuAt: Array<number | null> = [];
   let ticksStart = cpuTicks();
   let ticksEnd = ticksStart;
   o.log(`  ${d.label}: ${o.warmupS}s warm-up + ${o.durationS}s at ${d.connections} connection(s)`);
@@ -171,6 +184,7 @@ async function drive(o: BenchOptions, d: DriveOptions, limit: LimitResult | null
     }),
     onWindow: (edge) => {
       for (const p of d.watched) (cpuAt[p.name] ??= []).push(p.cpuSeconds());
+      pgCpuAt.push(pgCpu());
       if (edge === "start") ticksStart = cpuTicks();
       else ticksEnd = cpuTicks();
     },
@@ -184,6 +198,8 @@ async function drive(o: BenchOptions, d: DriveOptions, limit: LimitResult | null
       cpuMsPerRequest: load.requests ? round(((b - a) * 1000) / load.requests, 3) : 0,
     };
   });
+  const [pgA = null, pgB = null] = pgCpuAt;
+  const postgresCpuMsPerRequest = pgA !== null && pgB !== null && load.requests ? round(((pgB - pgA) * 1000) / load.requests, 3) : null;
   const batching = batchingNote(batchesBefore, await groupCommitTotals(d.watched));
   let stock: RunResult["stock"] = null;
   if (d.stockFrom) {
@@ -198,6 +214,7 @@ async function drive(o: BenchOptions, d: DriveOptions, limit: LimitResult | null
     machineBusyPct: busyPct(ticksStart, ticksEnd),
     ratioToLimit: limit ? round(load.perSecond / limit.tps, 3) : null,
     reference: limit ? { script: "order", tps: limit.tps, latencyMs: limit.latencyMs } : null,
+    postgresCpuMsPerRequest,
     stock,
     checks: [],
     notes: batching ? [batching] : [],
@@ -232,7 +249,7 @@ async function scenarioAll(o: BenchOptions, limit: LimitResult | null): Promise<
   let server: RoleProcess | undefined;
   try {
     server = await startAllRole(o, db.url, "all");
-    const run = await drive(o, { label: `all · ${o.connections} conns`, target: server, watched: [server], connections: o.connections, stockFrom: server }, limit);
+    const run = await drive(o, { label: `all · ${o.connections} conns`, target: server, watched: [server], connections: o.connections, stockFrom: server, onPostgres: true }, limit);
     const rss = run.processes[0]!.peakRssMb;
     run.checks.push(
       { name: "ratio to pgbench", target: "≥ 0.6", actual: String(run.ratioToLimit ?? "n/a"), pass: (run.ratioToLimit ?? 0) >= 0.6 },
@@ -265,7 +282,7 @@ async function scenarioSplit(o: BenchOptions, limit: LimitResult | null): Promis
     await createItems(inventory.url, o.items);
     const run = await drive(
       o,
-      { label: `split · ${o.connections} conns`, target: orders, watched: [orders, inventory], connections: o.connections, stockFrom: inventory },
+      { label: `split · ${o.connections} conns`, target: orders, watched: [orders, inventory], connections: o.connections, stockFrom: inventory, onPostgres: true },
       limit,
     );
     run.checks.push(
@@ -294,7 +311,7 @@ async function scenarioEmbedded(o: BenchOptions, _limit: LimitResult | null): Pr
     const firstPeak = first.peakRssMb();
     await first.stop();
     server = await startRole({ name: "embedded", env, bunFlags: o.bunFlags, logFile: join(o.workDir, "embedded.log"), readyTimeoutMs: 180_000 });
-    const run = await drive(o, { label: `embedded · ${o.connections} conns`, target: server, watched: [server], connections: o.connections, stockFrom: server }, null);
+    const run = await drive(o, { label: `embedded · ${o.connections} conns`, target: server, watched: [server], connections: o.connections, stockFrom: server, onPostgres: false }, null);
     run.notes.push(`first start (initdb) peaked at ${firstPeak} MB RSS; the run reopened the data folder`);
     run.checks.push(
       { name: "orders/s", target: "≥ 500", actual: String(round(run.load.perSecond)), pass: run.load.perSecond >= 500 },
@@ -342,7 +359,7 @@ async function scenarioBreaker(o: BenchOptions, limit: LimitResult | null): Prom
     const runs: RunResult[] = [];
     for (const connections of levels) {
       const floor = floors.get(connections) ?? null;
-      const run = await drive(o, { label: `breaker open · ${connections} conn${connections === 1 ? "" : "s"}`, target: server, watched: [server], connections, stockFrom: server }, floor);
+      const run = await drive(o, { label: `breaker open · ${connections} conn${connections === 1 ? "" : "s"}`, target: server, watched: [server], connections, stockFrom: server, onPostgres: true }, floor);
       if (floor) run.reference = { script: "queued", tps: floor.tps, latencyMs: floor.latencyMs };
       if (batchedFloor && connections > 1) {
         run.batchedReference = { orders: QUEUED_BATCH_ORDERS, clients: inFlight, tps: batchedFloor.tps, latencyMs: batchedFloor.latencyMs };
@@ -386,6 +403,7 @@ async function limitRun(o: BenchOptions, script: LimitScript, clients: number): 
       durationS: o.durationS,
       firstItem: FIRST_ITEM,
       lastItem: FIRST_ITEM + o.items - 1,
+      postgresCpu: postgresCpuMeter(o.services),
     });
   } finally {
     await db.drop();

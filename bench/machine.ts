@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { cpus, totalmem, release } from "node:os";
 
 export interface MachineFacts {
@@ -45,4 +45,50 @@ export function cpuTicks(): { busy: number; total: number } {
 export function busyPct(a: { busy: number; total: number }, b: { busy: number; total: number }): number {
   const total = b.total - a.total;
   return total > 0 ? Math.round(((b.busy - a.busy) / total) * 1000) / 10 : 0;
+}
+
+let clockTicks: number | null = null;
+
+/** Kernel clock ticks per second, the unit of /proc's CPU times (100 on nearly every Linux). */
+function ticksPerSecond(): number {
+  if (clockTicks === null) {
+    const out = Bun.spawnSync(["getconf", "CLK_TCK"], { stdout: "pipe", stderr: "ignore" });
+    const n = out.success ? Number(out.stdout.toString().trim()) : NaN;
+    clockTicks = Number.isFinite(n) && n > 0 ? n : 100;
+  }
+  return clockTicks;
+}
+
+/**
+ * CPU seconds the PostgreSQL server on this machine has used so far: every live `postgres`
+ * process, plus what each postmaster has collected from backends that already exited (so a
+ * client that disconnects inside the window still counts). Sampled twice, the difference is the
+ * server's work over the window, whatever the number of connections. Null where /proc cannot be
+ * read; the caller decides whether the database it drives is this machine's.
+ */
+export function postgresCpuSeconds(): number | null {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e));
+  } catch {
+    return null;
+  }
+  const procs = new Map<string, { ppid: string; own: number; children: number }>();
+  for (const pid of entries) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // exited between the listing and the read
+    }
+    const close = stat.lastIndexOf(")");
+    if (stat.slice(stat.indexOf("(") + 1, close) !== "postgres") continue;
+    // Fields after "(comm)": state ppid … utime(14) stime(15) cutime(16) cstime(17), 1-based.
+    const f = stat.slice(close + 2).split(" ");
+    procs.set(pid, { ppid: f[1]!, own: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) });
+  }
+  if (procs.size === 0) return null;
+  let ticks = 0;
+  for (const p of procs.values()) ticks += p.own + (procs.has(p.ppid) ? 0 : p.children);
+  return ticks / ticksPerSecond();
 }

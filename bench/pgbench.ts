@@ -212,6 +212,8 @@ export interface LimitResult {
   latencyMs: LatencySummary;
   /** Per-statement average latency (ms) as pgbench reports it with -r, first line of each command. */
   statements: Array<{ ms: number; command: string }>;
+  /** PostgreSQL's CPU per transaction over the measured run, where it runs on this machine (else null). */
+  postgresCpuMsPerTransaction: number | null;
 }
 
 export type LimitScript = "order" | "queued" | "queued-batch";
@@ -227,6 +229,8 @@ export interface LimitOptions {
   durationS: number;
   firstItem: number;
   lastItem: number;
+  /** Reads the database server's CPU seconds so far (null: not measurable from here). */
+  postgresCpu?: () => number | null;
 }
 
 function connectionArgs(url: string): { args: string[]; env: Record<string, string> } {
@@ -276,7 +280,7 @@ function readLogLatencies(prefix: string): number[] {
   return out;
 }
 
-export function parsePgbench(out: string): Omit<LimitResult, "pgbench" | "clients" | "threads" | "durationS" | "latencyMs"> {
+export function parsePgbench(out: string): Omit<LimitResult, "pgbench" | "clients" | "threads" | "durationS" | "latencyMs" | "postgresCpuMsPerTransaction"> {
   const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
   const statements: LimitResult["statements"] = [];
   const at = out.search(/statement latencies in milliseconds/);
@@ -303,9 +307,13 @@ export async function measureLimit(o: LimitOptions): Promise<LimitResult> {
   const scriptFile = join(o.workDir, `${kind}.pgbench.sql`);
   writeFileSync(scriptFile, script);
   if (o.warmupS > 0) await pgbenchRun(o, scriptFile, defines, Math.max(1, Math.round(o.warmupS)), false);
+  const cpuBefore = o.postgresCpu?.() ?? null;
   const { out, latencies } = await pgbenchRun(o, scriptFile, defines, Math.max(1, Math.round(o.durationS)), true);
+  const cpuAfter = o.postgresCpu?.() ?? null;
   const parsed = parsePgbench(out);
   if (!Number.isFinite(parsed.tps)) throw new Error(`could not read tps from pgbench:\n${out}`);
+  const postgresCpuMsPerTransaction =
+    cpuBefore !== null && cpuAfter !== null && parsed.transactions > 0 ? Math.round(((cpuAfter - cpuBefore) * 1e6) / parsed.transactions) / 1000 : null;
   return {
     pgbench: o.pgbench,
     clients: o.clients,
@@ -313,5 +321,6 @@ export async function measureLimit(o: LimitOptions): Promise<LimitResult> {
     durationS: Math.max(1, Math.round(o.durationS)),
     ...parsed,
     latencyMs: summarize(latencies),
+    postgresCpuMsPerTransaction,
   };
 }

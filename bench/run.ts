@@ -128,6 +128,7 @@ export function formatResult(r: BenchResult): string {
     );
     const sql = l.statements.filter((s) => !s.command.startsWith("\\"));
     if (sql.length) out.push(`  per statement: ${sql.map((s) => `${s.command.replace(/\s*\($/, "")} ${s.ms} ms`).join(" · ")}`);
+    if (l.postgresCpuMsPerTransaction !== null) out.push(`  PostgreSQL CPU: ${l.postgresCpuMsPerTransaction} ms per order`);
     out.push("");
   }
   out.push(
@@ -155,6 +156,8 @@ export function formatResult(r: BenchResult): string {
     }
   }
   for (const s of r.scenarios) for (const run of s.runs) for (const n of run.notes) out.push(`${run.label}: ${n}`);
+  const pgCpu = r.scenarios.flatMap((s) => s.runs.flatMap((run) => (run.postgresCpuMsPerRequest === null ? [] : [`${run.label} ${run.postgresCpuMsPerRequest}`])));
+  if (pgCpu.length) out.push(`PostgreSQL CPU ms per answered request: ${pgCpu.join(" · ")}${r.limit?.postgresCpuMsPerTransaction != null ? ` (limit: ${r.limit.postgresCpuMsPerTransaction} per order)` : ""}`);
   out.push("(latency in ms; ratio: to the pgbench limit, for the 202 path to pgbench running its one statement;");
   out.push(" batched N×C: the 202 statement's group-committed form, N orders per statement, C clients, in orders/s;");
   out.push(" CPU ms/order: server CPU per answered request; machine CPU: % of all cores; split lists orders+inventory)");
@@ -181,16 +184,24 @@ const median = (values: number[]): number => {
 export function formatSummary(results: BenchResult[]): string {
   const out: string[] = [`summary: medians of ${results.length} rounds`];
   const limits = results.flatMap((r) => (r.limit ? [r.limit.tps] : []));
-  if (limits.length) out.push(`  limit (pgbench)            ${median(limits).toFixed(0)} orders/s   (rounds: ${limits.map((v) => v.toFixed(0)).join(", ")})`);
+  const limitCpu = results.flatMap((r) => (r.limit?.postgresCpuMsPerTransaction != null ? [r.limit.postgresCpuMsPerTransaction] : []));
+  if (limits.length) {
+    out.push(
+      `  limit (pgbench)            ${median(limits).toFixed(0)} orders/s   (rounds: ${limits.map((v) => v.toFixed(0)).join(", ")})` +
+        (limitCpu.length ? ` · PostgreSQL CPU ${median(limitCpu).toFixed(2)} ms/order` : ""),
+    );
+  }
   const labels = [...new Set(results.flatMap((r) => r.scenarios.flatMap((s) => s.runs.map((x) => x.label))))];
   for (const label of labels) {
     const runs = results.flatMap((r) => r.scenarios.flatMap((s) => s.runs.filter((x) => x.label === label)));
     const ratios = runs.flatMap((x) => (x.ratioToLimit === null ? [] : [x.ratioToLimit]));
+    const pgCpu = runs.flatMap((x) => (x.postgresCpuMsPerRequest === null ? [] : [x.postgresCpuMsPerRequest]));
     out.push(
       `  ${label.padEnd(26)} ${median(runs.map((x) => x.load.perSecond)).toFixed(0)} orders/s` +
         (ratios.length ? ` · ratio ${median(ratios).toFixed(2)} (${ratios.map((v) => v.toFixed(2)).join(", ")})` : "") +
         ` · p99 ${median(runs.map((x) => x.load.latencyMs.p99)).toFixed(1)} ms` +
-        ` · server CPU ${median(runs.map((x) => x.processes.reduce((a, p) => a + p.cpuMsPerRequest, 0))).toFixed(2)} ms/order`,
+        ` · server CPU ${median(runs.map((x) => x.processes.reduce((a, p) => a + p.cpuMsPerRequest, 0))).toFixed(2)} ms/order` +
+        (pgCpu.length ? ` · PostgreSQL CPU ${median(pgCpu).toFixed(2)} ms/order` : ""),
     );
   }
   return out.join("\n");

@@ -52,8 +52,13 @@ let clockTicks: number | null = null;
 /** Kernel clock ticks per second, the unit of /proc's CPU times (100 on nearly every Linux). */
 function ticksPerSecond(): number {
   if (clockTicks === null) {
-    const out = Bun.spawnSync(["getconf", "CLK_TCK"], { stdout: "pipe", stderr: "ignore" });
-    const n = out.success ? Number(out.stdout.toString().trim()) : NaN;
+    let n = NaN;
+    try {
+      const out = Bun.spawnSync(["getconf", "CLK_TCK"], { stdout: "pipe", stderr: "ignore" });
+      if (out.success) n = Number(out.stdout.toString().trim());
+    } catch {
+      // No getconf: keep the usual value.
+    }
     clockTicks = Number.isFinite(n) && n > 0 ? n : 100;
   }
   return clockTicks;

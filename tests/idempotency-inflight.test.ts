@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { openDatabase, type Database } from "../src/platform/db.ts";
+import type { Database } from "../src/platform/db.ts";
 import { createMemoryStore } from "../src/platform/kv/memory.ts";
 import { createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
 import { createAdminGuard } from "../src/http/app-context.ts";
 import { ManualClock } from "./support/manual-clock.ts";
+import { openTestDatabase } from "./support/system.ts";
 
 /**
  * The in-flight cases need a request held mid-way. The real in-process inventory adapter is
@@ -30,19 +28,15 @@ function gated(port: InventoryPort) {
 }
 
 describe("idempotency keys in flight", () => {
-  let dir: string;
   let database: Database;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "valerix-inflight-"));
-    database = await openDatabase({ dataDir: dir });
+    ({ database, close } = await openTestDatabase("pglite", []));
     const inv = createInventoryModule({ database, adminGuard: createAdminGuard({ adminToken: undefined, nodeEnv: "test" }) });
     await inv.migrate();
     await inv.seedDemoCatalog();
   });
-  afterAll(async () => {
-    await database.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => close());
 
   function ordersWith(port: InventoryPort, clock = new ManualClock(Date.now())) {
     const mod = createOrdersModule({ database, inventory: port, kv: createMemoryStore({ clock }), idempotencyTtlS: 86_400, clock });

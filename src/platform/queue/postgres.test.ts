@@ -1,11 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { randomUUID } from "node:crypto";
-import { openDatabase, type Database } from "../db.ts";
+import type { Database } from "../db.ts";
 import type { Clock } from "../clock.ts";
-import { migrateModule } from "../../../migrations/index.ts";
+import { openTestDatabase } from "../../../tests/support/system.ts";
 import { createPostgresQueue } from "./postgres.ts";
 
 /** Time that moves only when told to, or when someone sleeps: waits cost no real time. */
@@ -28,16 +25,12 @@ function manualClock(start = Date.UTC(2030, 0, 1)) {
 
 // Timing logic of the table adapter, driven by an injected clock on the embedded database.
 describe("postgres queue with an injected clock", () => {
-  const dir = mkdtempSync(join(tmpdir(), "valerix-queue-clock-"));
   let database: Database;
+  let close: (() => Promise<void>) | undefined;
   beforeAll(async () => {
-    database = await openDatabase({ dataDir: dir });
-    await migrateModule(database.db, "orders");
+    ({ database, close } = await openTestDatabase("pglite", ["orders"]));
   }, 60_000);
-  afterAll(async () => {
-    await database?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => close?.());
   beforeEach(async () => {
     await database.query("t", "truncate orders.retry_queue, orders.retry_dead_letters", []);
   });

@@ -1,11 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { RedisClient } from "bun";
-import { openDatabase, type Database } from "../db.ts";
-import { migrateModule } from "../../../migrations/index.ts";
-import { createTestDatabase, hasPostgres, hasRedis, testRedis } from "../../../tests/support/services.ts";
+import type { Database } from "../db.ts";
+import { hasRedis, testRedis } from "../../../tests/support/services.ts";
+import { BACKENDS, openTestDatabase } from "../../../tests/support/system.ts";
 import { queueContract } from "./queue.contract.ts";
 import { createPostgresQueue } from "./postgres.ts";
 import { createRedisStreamsQueue } from "./redis-streams.ts";
@@ -29,35 +26,18 @@ function postgresFactory(database: () => Database) {
   };
 }
 
-describe.skipIf(!hasPostgres)("postgres adapter on PostgreSQL", () => {
-  let database: Database;
-  let drop: (() => Promise<void>) | undefined;
-  beforeAll(async () => {
-    const t = await createTestDatabase();
-    drop = t.drop;
-    database = await openDatabase({ databaseUrl: t.url, dataDir: tmpdir() });
-    await migrateModule(database.db, "orders");
+for (const backend of BACKENDS) {
+  const name = backend === "postgres" ? "PostgreSQL" : "PGlite";
+  describe(`postgres adapter on ${name}`, () => {
+    let database: Database;
+    let close: (() => Promise<void>) | undefined;
+    beforeAll(async () => {
+      ({ database, close } = await openTestDatabase(backend, ["orders"]));
+    });
+    afterAll(() => close?.());
+    queueContract(`postgres on ${name}`, postgresFactory(() => database), { visibilityTimeoutMs: VISIBILITY_MS });
   });
-  afterAll(async () => {
-    await database?.close();
-    await drop?.();
-  });
-  queueContract("postgres on PostgreSQL", postgresFactory(() => database), { visibilityTimeoutMs: VISIBILITY_MS });
-});
-
-describe("postgres adapter on PGlite", () => {
-  let database: Database;
-  const dir = mkdtempSync(join(tmpdir(), "valerix-queue-"));
-  beforeAll(async () => {
-    database = await openDatabase({ dataDir: dir });
-    await migrateModule(database.db, "orders");
-  });
-  afterAll(async () => {
-    await database?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  queueContract("postgres on PGlite", postgresFactory(() => database), { visibilityTimeoutMs: VISIBILITY_MS });
-});
+}
 
 describe.skipIf(!hasRedis)("redis-streams adapter on Redis", () => {
   queueContract(

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { hasPostgres, hasRedis } from "../tests/support/services.ts";
 import { runBench } from "./harness.ts";
 import { runLoad } from "./load.ts";
-import { postgresCpuSeconds } from "./machine.ts";
+import { cpuMsPer, postgresCpuSeconds } from "./machine.ts";
 import { bindParams, findPgbench, orderScript, parsePgbench, queuedBatchScript, queuedScript, readStatements } from "./pgbench.ts";
 import { formatResult, parseArgs } from "./run.ts";
 import { servicesFromEnv } from "./services.ts";
@@ -23,6 +23,14 @@ describe("stats", () => {
     expect(percentile(sorted, 100)).toBe(100);
     expect(percentile(new Float64Array(0), 99)).toBe(0);
     expect(summarize([3, 1, 2])).toEqual({ p50: 2, p95: 3, p99: 3, max: 3, mean: 2 });
+  });
+
+  test("CPU per unit of work between two readings, or null without both or without work", () => {
+    expect(cpuMsPer(10, 10.5, 1000)).toBe(0.5);
+    expect(cpuMsPer(0, 0.0012346, 1)).toBe(1.235);
+    expect(cpuMsPer(null, 3, 10)).toBeNull();
+    expect(cpuMsPer(1, null, 10)).toBeNull();
+    expect(cpuMsPer(1, 2, 0)).toBeNull();
   });
 });
 

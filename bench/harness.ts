@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { LogLevel } from "../src/config.ts";
 import { runLoad, type LoadResult } from "./load.ts";
-import { busyPct, cpuTicks, machineFacts, postgresCpuSeconds, type MachineFacts } from "./machine.ts";
+import { busyPct, cpuMsPer, cpuTicks, machineFacts, postgresCpuSeconds, type MachineFacts } from "./machine.ts";
 import { findPgbench, measureLimit, prepareLimitDatabase, QUEUED_BATCH_ORDERS, type LimitResult, type LimitScript } from "./pgbench.ts";
 import { postJson, startRole, type RoleProcess } from "./server-process.ts";
 import { createDatabase, flushRedis, postgresFacts, redisUrl, redisVersion, type ScratchDatabase, type Services } from "./services.ts";
@@ -195,11 +195,11 @@ async function drive(o: BenchOptions, d: DriveOptions, limit: LimitResult | null
       name: p.name,
       peakRssMb: p.peakRssMb(),
       cpuPct: round(((b - a) / o.durationS) * 100),
-      cpuMsPerRequest: load.requests ? round(((b - a) * 1000) / load.requests, 3) : 0,
+      cpuMsPerRequest: cpuMsPer(a, b, load.requests) ?? 0,
     };
   });
   const [pgA = null, pgB = null] = pgCpuAt;
-  const postgresCpuMsPerRequest = pgA !== null && pgB !== null && load.requests ? round(((pgB - pgA) * 1000) / load.requests, 3) : null;
+  const postgresCpuMsPerRequest = cpuMsPer(pgA, pgB, load.requests);
   const batching = batchingNote(batchesBefore, await groupCommitTotals(d.watched));
   let stock: RunResult["stock"] = null;
   if (d.stockFrom) {

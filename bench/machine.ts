@@ -47,6 +47,15 @@ export function busyPct(a: { busy: number; total: number }, b: { busy: number; t
   return total > 0 ? Math.round(((b.busy - a.busy) / total) * 1000) / 10 : 0;
 }
 
+/**
+ * CPU milliseconds per unit of work between two readings of a CPU-seconds counter, to 0.001 ms;
+ * null when a reading is missing or nothing was done.
+ */
+export function cpuMsPer(before: number | null, after: number | null, count: number): number | null {
+  if (before === null || after === null || !(count > 0)) return null;
+  return Math.round(((after - before) * 1e6) / count) / 1000;
+}
+
 let clockTicks: number | null = null;
 
 /** Kernel clock ticks per second, the unit of /proc's CPU times (100 on nearly every Linux). */

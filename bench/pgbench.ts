@@ -2,6 +2,7 @@ import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { openDatabase } from "../src/platform/db.ts";
 import { migrateModule } from "../migrations/index.ts";
+import { cpuMsPer } from "./machine.ts";
 import { REPO_ROOT } from "./server-process.ts";
 import type { ScratchDatabase } from "./services.ts";
 import { summarize, type LatencySummary } from "./stats.ts";
@@ -312,8 +313,6 @@ export async function measureLimit(o: LimitOptions): Promise<LimitResult> {
   const cpuAfter = o.postgresCpu?.() ?? null;
   const parsed = parsePgbench(out);
   if (!Number.isFinite(parsed.tps)) throw new Error(`could not read tps from pgbench:\n${out}`);
-  const postgresCpuMsPerTransaction =
-    cpuBefore !== null && cpuAfter !== null && parsed.transactions > 0 ? Math.round(((cpuAfter - cpuBefore) * 1e6) / parsed.transactions) / 1000 : null;
   return {
     pgbench: o.pgbench,
     clients: o.clients,
@@ -321,6 +320,6 @@ export async function measureLimit(o: LimitOptions): Promise<LimitResult> {
     durationS: Math.max(1, Math.round(o.durationS)),
     ...parsed,
     latencyMs: summarize(latencies),
-    postgresCpuMsPerTransaction,
+    postgresCpuMsPerTransaction: cpuMsPer(cpuBefore, cpuAfter, parsed.transactions),
   };
 }

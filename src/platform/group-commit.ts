@@ -61,7 +61,7 @@ export class GroupCommit<I, O> {
     });
   }
 
-  /** Statements run so far and the items they carried: the mean batch size, for tests and metrics. */
+  /** Statements run so far and the items they carried, for tests (metrics hear each statement through `onBatch`). */
   stats(): { batches: number; items: number } {
     return { batches: this.batches, items: this.batchedItems };
   }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { openDatabase } from "../src/platform/db.ts";
+import { openDatabase } from "../platform/db.ts";
 import { migrateModule } from "../migrations/index.ts";
 import { cpuMsPer } from "./machine.ts";
 import { REPO_ROOT } from "./server-process.ts";

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, test } from "bun:test";
 import { Elysia } from "elysia";
-import { createMemoryStore } from "../src/platform/kv/memory.ts";
+import { createMemoryStore } from "../platform/kv/memory.ts";
 import { createChaosInjector, type ChaosInjector } from "./injector.ts";
 import { chaosAdminRoutes } from "./chaos.routes.ts";
 import { ManualClock } from "../tests/support/manual-clock.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
-import { createRedisStore } from "../src/platform/kv/redis.ts";
+import { createRedisStore } from "../platform/kv/redis.ts";
 import { createChaosInjector } from "./injector.ts";
 import { hasRedis, testRedis } from "../tests/support/services.ts";
 

@@ -1,4 +1,4 @@
-import type { Random } from "../src/platform/clock.ts";
+import type { Random } from "../platform/clock.ts";
 import type { ChaosConfig } from "./chaos.config.ts";
 
 export type CrashKind = 500 | 503 | "reset";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { Elysia } from "elysia";
-import { createMemoryStore } from "../src/platform/kv/memory.ts";
+import { createMemoryStore } from "../platform/kv/memory.ts";
 import { createChaosInjector } from "./injector.ts";
 import { chaosHttp, classifyInventoryRoute } from "./http-middleware.ts";
 import { ManualClock } from "../tests/support/manual-clock.ts";

@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import type { Clock } from "../src/platform/clock.ts";
+import type { Clock } from "../platform/clock.ts";
 import type { ChaosInjector, CrashKind, InventoryRoute } from "./injector.ts";
 
 /**

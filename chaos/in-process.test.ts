@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { InventoryUnavailableError } from "../modules/inventory/index.ts";
-import { createMemoryStore } from "../src/platform/kv/memory.ts";
+import { createMemoryStore } from "../platform/kv/memory.ts";
 import { createChaosInjector } from "./injector.ts";
 import { withChaos } from "./in-process.ts";
 import { ManualClock } from "../tests/support/manual-clock.ts";

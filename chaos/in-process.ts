@@ -3,7 +3,7 @@ import {
   type CallContext,
   type InventoryPort,
 } from "../modules/inventory/index.ts";
-import type { Clock } from "../src/platform/clock.ts";
+import type { Clock } from "../platform/clock.ts";
 import type { ChaosInjector, CrashKind, FaultDecision, InventoryRoute } from "./injector.ts";
 
 /**

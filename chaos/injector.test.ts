@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { createMemoryStore } from "../src/platform/kv/memory.ts";
-import type { KeyValueStore } from "../src/platform/kv/kv.port.ts";
+import { createMemoryStore } from "../platform/kv/memory.ts";
+import type { KeyValueStore } from "../platform/kv/kv.port.ts";
 import { createChaosInjector, type ChaosEvent, type FaultDecision, type InventoryRoute } from "./injector.ts";
 import { ManualClock } from "../tests/support/manual-clock.ts";
 

@@ -1,8 +1,8 @@
-import type { KeyValueStore } from "../src/platform/kv/kv.port.ts";
-import { systemClock, type Clock, type Random } from "../src/platform/clock.ts";
+import type { KeyValueStore } from "../platform/kv/kv.port.ts";
+import { systemClock, type Clock, type Random } from "../platform/clock.ts";
 import { validateChaosConfig, type ChaosConfig, type ChaosFieldError } from "./chaos.config.ts";
 import { drawDecision, type FaultDecision } from "./fault-decision.ts";
-import { mixSeed, mulberry32, seedFrom } from "./prng.ts";
+import { mixSeed, mulberry32, seedFrom } from "../platform/prng.ts";
 
 export type { CrashKind, FaultDecision } from "./fault-decision.ts";
 

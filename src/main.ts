@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from "./config.ts";
 import { startServer } from "./server.ts";
-import { createProcessLogger } from "./platform/logging.ts";
+import { createProcessLogger } from "../platform/logging.ts";
 
 /**
  * The executable's entry point. `valerix` runs the server; `valerix healthcheck` asks a running

@@ -21,7 +21,7 @@ describe("compiled binary", () => {
   beforeAll(async () => {
     // The same two steps as `npm run build`, to file names of the test's own.
     for (const cmd of [
-      ["bun", "src/platform/pglite-template.ts", TEMPLATE],
+      ["bun", "platform/pglite-template.ts", TEMPLATE],
       ["bun", "build", "--compile", "src/main.ts", TEMPLATE, "--asset-naming=[name].[ext]", "--outfile", BINARY],
     ]) {
       const step = Bun.spawnSync(cmd, { cwd: ROOT, stdout: "pipe", stderr: "pipe" });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Database } from "../src/platform/db.ts";
-import { createMemoryStore } from "../src/platform/kv/memory.ts";
+import type { Database } from "../platform/db.ts";
+import { createMemoryStore } from "../platform/kv/memory.ts";
 import { createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
 import { createAdminGuard } from "../src/http/app-context.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import catalog from "../ops/metrics-catalog.json" with { type: "json" };
-import { createMetrics } from "../src/platform/metrics.ts";
+import { createMetrics } from "../platform/metrics.ts";
 
 /** The dashboards and alert rules are checked against ops/metrics-catalog.json; this holds the code to it. */
 describe("metrics catalog", () => {

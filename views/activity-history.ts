@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from "../src/platform/clock.ts";
+import { systemClock, type Clock } from "../platform/clock.ts";
 import type { BreakerState } from "./view-deps.ts";
 
 export interface ActivitySample {

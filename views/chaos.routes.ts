@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { AppError } from "../src/platform/errors.ts";
+import { AppError } from "../platform/errors.ts";
 import { html, type Html } from "./html.ts";
 import { duration, time } from "./components/format.ts";
 import { CSRF_FIELD, type UiSession } from "./ui-security.ts";

@@ -1,5 +1,5 @@
-import { systemClock, type Clock } from "../src/platform/clock.ts";
-import { AppError } from "../src/platform/errors.ts";
+import { systemClock, type Clock } from "../platform/clock.ts";
+import { AppError } from "../platform/errors.ts";
 import { statusOf } from "../src/http/problem.ts";
 import type { Html } from "./html.ts";
 import { html } from "./html.ts";

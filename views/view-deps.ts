@@ -3,8 +3,8 @@
  * and ports the JSON API uses, so a page and an API request can never disagree about an order.
  * Every member is structural: the composition root passes the real objects, tests pass theirs.
  */
-import type { Clock } from "../src/platform/clock.ts";
-import type { HealthStatus } from "../src/platform/response-window.ts";
+import type { Clock } from "../platform/clock.ts";
+import type { HealthStatus } from "../platform/response-window.ts";
 import type { HealthRegistry } from "../src/http/health.ts";
 import type { InventoryPort } from "../modules/inventory/index.ts";
 import type { OrderOutcomeEvent, OrderStatus, OrderView } from "../modules/orders/index.ts";

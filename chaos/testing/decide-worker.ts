@@ -3,7 +3,7 @@
  * the experiment already configured there, printing one line of JSON with its hit count.
  *   bun chaos/testing/decide-worker.ts REDIS_URL PREFIX COUNT
  */
-import { createRedisStore } from "../../src/platform/kv/redis.ts";
+import { createRedisStore } from "../../platform/kv/redis.ts";
 import { createChaosInjector } from "../injector.ts";
 
 const [url, prefix, count] = process.argv.slice(2);

@@ -2,8 +2,8 @@
  * The inventory module's only door. Other modules import from here and nowhere else
  * (`tests/module-boundaries.test.ts` fails the build otherwise).
  */
-import type { Database } from "../../src/platform/db.ts";
-import type { GroupCommitSettings } from "../../src/platform/group-commit.ts";
+import type { Database } from "../../platform/db.ts";
+import type { GroupCommitSettings } from "../../platform/group-commit.ts";
 import type { AdminGuard } from "../../src/http/app-context.ts";
 import { migrateModule } from "../../migrations/index.ts";
 import { createInProcessInventory } from "./adapters/in-process.ts";

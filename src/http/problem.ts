@@ -1,4 +1,4 @@
-import { AppError } from "../platform/errors.ts";
+import { AppError } from "../../platform/errors.ts";
 
 /**
  * RFC 9457 problem details, in one place. Every error a client sees is

@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from "../platform/clock.ts";
+import { systemClock, type Clock } from "../../platform/clock.ts";
 import { clientAddress, formatAddress, parseAddress, TrustedProxies } from "./client-address.ts";
 import { problem } from "./problem.ts";
 

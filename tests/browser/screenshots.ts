@@ -13,7 +13,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { systemClock, type Clock } from "../../src/platform/clock.ts";
+import { systemClock, type Clock } from "../../platform/clock.ts";
 import { launchBrowser } from "./chromium.ts";
 import { FAST_BACKEND, startUiSystem, type UiSystem } from "./support.ts";
 

@@ -1,5 +1,5 @@
-import type { Clock } from "../../src/platform/clock.ts";
-import type { ResponseTimeWindow } from "../../src/platform/response-window.ts";
+import type { Clock } from "../../platform/clock.ts";
+import type { ResponseTimeWindow } from "../../platform/response-window.ts";
 import type { InventoryPort } from "../../modules/inventory/index.ts";
 import type { ChaosControl } from "../../views/index.ts";
 import type { RunningServer } from "../../src/server.ts";

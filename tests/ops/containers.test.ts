@@ -165,7 +165,7 @@ describe("Dockerfile", () => {
       .split("\n")
       .map((l) => l.trim())
       .filter((l) => l && !l.startsWith("#"));
-    for (const needed of ["package.json", "package-lock.json", "bunfig.toml", "tsconfig.json", "src/main.ts", "modules/orders/index.ts", "views/layout.ts", "migrations/index.ts", "ops/backup/backup.sh", "ops/backup/ship-daily.sh", "ops/backup/restore.sh"]) {
+    for (const needed of ["package.json", "package-lock.json", "bunfig.toml", "tsconfig.json", "src/main.ts", "platform/db.ts", "modules/orders/index.ts", "views/layout.ts", "migrations/index.ts", "ops/backup/backup.sh", "ops/backup/ship-daily.sh", "ops/backup/restore.sh"]) {
       expect({ needed, sent: sentToBuilder(patterns, needed) }).toEqual({ needed, sent: true });
     }
     for (const excluded of [".git/HEAD", "node_modules/pg/package.json", "dist/valerix", ".valerix-data/pg/x", "tests/ops/scripts.test.ts", "src/config.test.ts", "ops/k8s/base/postgres.yaml", "ops/compose.yaml"]) {

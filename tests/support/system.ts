@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../../src/config.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
-import type { Logger } from "../../src/platform/logging.ts";
-import type { Clock } from "../../src/platform/clock.ts";
+import type { Logger } from "../../platform/logging.ts";
+import type { Clock } from "../../platform/clock.ts";
 import { createTestDatabase, hasPostgres } from "./services.ts";
-import { openDatabase, type Database } from "../../src/platform/db.ts";
+import { openDatabase, type Database } from "../../platform/db.ts";
 import { migrateModule, type MigratedModule } from "../../migrations/index.ts";
 
 export type Backend = "pglite" | "postgres";

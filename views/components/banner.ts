@@ -1,5 +1,5 @@
 import { html, type Html } from "../html.ts";
-import type { HealthStatus } from "../../src/platform/response-window.ts";
+import type { HealthStatus } from "../../platform/response-window.ts";
 import { count, ms } from "./format.ts";
 
 const WORDS: Record<HealthStatus, string> = { optimal: "Optimal", warning: "Warning", critical: "Critical" };

@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
-import type { Database } from "../../../src/platform/db.ts";
-import { GroupCommit, statementLimits, type GroupCommitSettings } from "../../../src/platform/group-commit.ts";
+import type { Database } from "../../../platform/db.ts";
+import { GroupCommit, statementLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
 import type { InventoryItem, RejectionReason } from "../inventory.port.ts";
 import type { InventoryTables } from "./inventory.tables.ts";
 
@@ -108,7 +108,7 @@ export interface DeductRequestRow {
 }
 
 /**
- * Deductions under group commit (`src/platform/group-commit.ts`): concurrent orders share one
+ * Deductions under group commit (`platform/group-commit.ts`): concurrent orders share one
  * statement and one commit, and each call answers exactly what `deduct` alone would have.
  */
 export class DeductWriter {

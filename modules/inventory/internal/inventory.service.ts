@@ -1,10 +1,10 @@
-import type { Database } from "../../../src/platform/db.ts";
-import { tablesAnswer } from "../../../src/platform/db.ts";
-import { AppError, NotFoundError } from "../../../src/platform/errors.ts";
+import type { Database } from "../../../platform/db.ts";
+import { tablesAnswer } from "../../../platform/db.ts";
+import { AppError, NotFoundError } from "../../../platform/errors.ts";
 import type { DeductRequest, DeductResult, InventoryHealth, InventoryItem, ReleaseResult } from "../inventory.port.ts";
 import { LIMITS } from "../../../src/http/schemas.ts";
 import * as repo from "./inventory.repository.ts";
-import { groupCommitLimits, type GroupCommitSettings } from "../../../src/platform/group-commit.ts";
+import { groupCommitLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
 import { INVENTORY_TABLES } from "./inventory.tables.ts";
 
 export class ItemExistsError extends AppError {

@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
-import type { Database } from "../../../src/platform/db.ts";
-import { GroupCommit, statementLimits, type GroupCommitSettings } from "../../../src/platform/group-commit.ts";
+import type { Database } from "../../../platform/db.ts";
+import { GroupCommit, statementLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
 import type { OrderStatus, OrdersTables } from "./order.tables.ts";
 
 /**
@@ -314,7 +314,7 @@ async function claimedIds(database: Database, name: string, text: string, items:
 export type SimpleTransition = Transition & { from: readonly [OrderStatus] };
 
 /**
- * The order path's writes under group commit (`src/platform/group-commit.ts`): concurrent
+ * The order path's writes under group commit (`platform/group-commit.ts`): concurrent
  * orders share a statement and a commit. Each call answers exactly what its single-statement
  * form (`claim`, `claimQueued`, `transition`) would have.
  */

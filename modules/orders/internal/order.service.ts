@@ -1,14 +1,14 @@
 import { createHash, randomUUID } from "node:crypto";
-import type { Database } from "../../../src/platform/db.ts";
-import { tablesAnswer } from "../../../src/platform/db.ts";
-import { AppError, NotFoundError } from "../../../src/platform/errors.ts";
-import { systemClock, type Clock } from "../../../src/platform/clock.ts";
-import type { KeyValueStore } from "../../../src/platform/kv/kv.port.ts";
+import type { Database } from "../../../platform/db.ts";
+import { tablesAnswer } from "../../../platform/db.ts";
+import { AppError, NotFoundError } from "../../../platform/errors.ts";
+import { systemClock, type Clock } from "../../../platform/clock.ts";
+import type { KeyValueStore } from "../../../platform/kv/kv.port.ts";
 import { problemFor } from "../../../src/http/problem.ts";
 import { InventoryUnavailableError, type DeductResult, type InventoryPort } from "../../inventory/index.ts";
 import * as repo from "./order.repository.ts";
 import { ORDER_TABLES, type OrderStatus } from "./order.tables.ts";
-import { groupCommitLimits, type GroupCommitSettings } from "../../../src/platform/group-commit.ts";
+import { groupCommitLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
 
 export class IdempotencyKeyReusedError extends AppError {
   readonly code = "idempotency_key_reused";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
-import type { Database } from "../../../src/platform/db.ts";
+import type { Database } from "../../../platform/db.ts";
 import { BACKENDS, openTestDatabase } from "../../../tests/support/system.ts";
 import { OrderWriter, type NewOrder } from "./order.repository.ts";
 

@@ -1,6 +1,6 @@
-import type { Database } from "../../../src/platform/db.ts";
-import { systemClock, type Clock, type Random } from "../../../src/platform/clock.ts";
-import type { Delivery, RetryQueue } from "../../../src/platform/queue/queue.port.ts";
+import type { Database } from "../../../platform/db.ts";
+import { systemClock, type Clock, type Random } from "../../../platform/clock.ts";
+import type { Delivery, RetryQueue } from "../../../platform/queue/queue.port.ts";
 import { InventoryUnavailableError, type DeductResult, type InventoryPort } from "../../inventory/index.ts";
 import * as repo from "./order.repository.ts";
 import { responseBodyFor, statusCodeFor, toView, type CallPolicy } from "./order.service.ts";

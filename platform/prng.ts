@@ -1,4 +1,4 @@
-import type { Random } from "../src/platform/clock.ts";
+import type { Random } from "./clock.ts";
 
 /**
  * Seeded pseudo-random numbers for chaos experiments: the same seed gives the same sequence on

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import type { Database } from "../db.ts";
-import { hasRedis, testRedis } from "../../../tests/support/services.ts";
-import { BACKENDS, openTestDatabase } from "../../../tests/support/system.ts";
+import { hasRedis, testRedis } from "../../tests/support/services.ts";
+import { BACKENDS, openTestDatabase } from "../../tests/support/system.ts";
 import { queueContract } from "./queue.contract.ts";
 import { createPostgresQueue } from "./postgres.ts";
 import { createRedisStreamsQueue } from "./redis-streams.ts";

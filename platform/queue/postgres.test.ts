@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { randomUUID } from "node:crypto";
 import type { Database } from "../db.ts";
 import type { Clock } from "../clock.ts";
-import { openTestDatabase } from "../../../tests/support/system.ts";
+import { openTestDatabase } from "../../tests/support/system.ts";
 import { createPostgresQueue } from "./postgres.ts";
 
 /** Time that moves only when told to, or when someone sleeps: waits cost no real time. */

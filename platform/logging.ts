@@ -1,6 +1,6 @@
 import { writeSync } from "node:fs";
 import pino, { type Logger } from "pino";
-import type { LogLevel } from "../config.ts";
+import type { LogLevel } from "../src/config.ts";
 
 export type { Logger };
 

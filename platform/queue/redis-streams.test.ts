@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { randomUUID } from "node:crypto";
 import { RedisClient, type Socket, type TCPSocketListener } from "bun";
 import type { Clock } from "../clock.ts";
-import { hasRedis, testRedis } from "../../../tests/support/services.ts";
+import { hasRedis, testRedis } from "../../tests/support/services.ts";
 import { createRedisStreamsQueue } from "./redis-streams.ts";
 import type { RetryQueue } from "./queue.port.ts";
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { CircuitState } from "cockatiel";
-import { ManualClock } from "../../../tests/support/manual-clock.ts";
+import { ManualClock } from "../../tests/support/manual-clock.ts";
 import { RollingWindowBreaker } from "./rolling-window-breaker.ts";
 
 const make = (clock: ManualClock, over: Partial<ConstructorParameters<typeof RollingWindowBreaker>[0]> = {}) =>

@@ -2,7 +2,7 @@
  * A fresh PGlite data folder costs seconds of initdb (WebAssembly) on first start; loading an
  * already initialised cluster costs well under one. The build makes that cluster once:
  *
- *   bun src/platform/pglite-template.ts dist/pglite-template.tar.gz
+ *   bun platform/pglite-template.ts dist/pglite-template.tar.gz
  *
  * and embeds the archive in the executable (`Bun.embeddedFiles`). `openDatabase` uses it for an
  * empty data folder; without it (`bun run`, tests) PGlite runs initdb as usual.
@@ -35,7 +35,7 @@ export async function makeTemplate(outPath: string): Promise<number> {
 if (import.meta.main) {
   const out = process.argv[2];
   if (!out) {
-    console.error("usage: bun src/platform/pglite-template.ts OUT.tar.gz");
+    console.error("usage: bun platform/pglite-template.ts OUT.tar.gz");
     process.exit(2);
   }
   const size = await makeTemplate(out);

@@ -2,8 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
 import { Redis } from "@upstash/redis";
 import { createUpstashStore } from "./upstash.ts";
 import type { KeyValueStore } from "./kv.port.ts";
-import { hasRedis, testRedis } from "../../../tests/support/services.ts";
-import { startUpstashEndpoint } from "../../../tests/support/upstash-endpoint.ts";
+import { hasRedis, testRedis } from "../../tests/support/services.ts";
+import { startUpstashEndpoint } from "../../tests/support/upstash-endpoint.ts";
 
 async function elapsed(run: () => unknown): Promise<number> {
   const t0 = performance.now();

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "bun:test";
 import { RedisClient, type Subprocess } from "bun";
 import { createRedisStore } from "./redis.ts";
 import type { KeyValueStore } from "./kv.port.ts";
-import { freePort } from "../../../tests/support/processes.ts";
+import { freePort } from "../../tests/support/processes.ts";
 
 // Outage tests never touch the shared Redis: they use closed ports, a socket that never answers,
 // or a redis-server of their own on a free port, stopped by the test itself.

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { RedisClient } from "bun";
-import { hasRedis, testRedis } from "../../../tests/support/services.ts";
+import { hasRedis, testRedis } from "../../tests/support/services.ts";
 import { RedisConnection, type RedisConnectionOptions, type RedisErrorMapping } from "./connection.ts";
 
 const GENEROUS_MS = 5_000;

@@ -5,8 +5,8 @@ import { createKeyValueStore } from "./index.ts";
 import { createMemoryStore } from "./memory.ts";
 import { createRedisStore } from "./redis.ts";
 import { createUpstashStore } from "./upstash.ts";
-import { hasRedis, testRedis } from "../../../tests/support/services.ts";
-import { startUpstashEndpoint } from "../../../tests/support/upstash-endpoint.ts";
+import { hasRedis, testRedis } from "../../tests/support/services.ts";
+import { startUpstashEndpoint } from "../../tests/support/upstash-endpoint.ts";
 
 /** Removes every key under the given prefixes, straight through a client of our own. */
 async function deleteByPrefix(url: string, prefixes: string[]): Promise<void> {

@@ -8,7 +8,7 @@ import {
   wrap,
   type Event,
 } from "cockatiel";
-import { InventoryUnavailableError } from "../../../modules/inventory/index.ts";
+import { InventoryUnavailableError } from "../../modules/inventory/index.ts";
 import { systemClock, type Clock } from "../clock.ts";
 import { ClockTimeoutPolicy } from "./clock-timeout.ts";
 import { RollingWindowBreaker } from "./rolling-window-breaker.ts";

@@ -1,4 +1,4 @@
-import { percentile as nearestRank } from "../chaos/runner/stats.ts";
+import { percentile as nearestRank } from "../verify/stats.ts";
 
 export interface LatencySummary {
   p50: number;

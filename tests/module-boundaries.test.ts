@@ -9,7 +9,7 @@ import { join, relative, resolve, dirname, sep } from "node:path";
  */
 const ROOT = resolve(import.meta.dir, "..");
 const MODULES = readdirSync(join(ROOT, "modules")).filter((d) => statSync(join(ROOT, "modules", d)).isDirectory());
-const SCANNED = ["platform", "src", "modules", "views", "chaos", "bench", "tests", "migrations"];
+const SCANNED = ["platform", "src", "modules", "views", "chaos", "verify", "bench", "tests", "migrations"];
 
 function* files(dir: string): Generator<string> {
   let entries: string[] = [];

@@ -3,21 +3,21 @@ import { plugin } from "bun";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { checkInvariants, type InvariantName, type InvariantVerdict } from "../chaos/runner/invariants.ts";
-import { backoffMs, readAnswer, sendOrder, transportErrorKind, type CarefulClientOptions } from "../chaos/runner/careful-client.ts";
-import { planItems, planOrders } from "../chaos/runner/load-driver.ts";
-import { parseOptions, UsageError } from "../chaos/runner/options.ts";
-import { listeningPort } from "../chaos/runner/processes.ts";
-import { renderBar } from "../chaos/runner/progress.ts";
-import { buildReport, reportJson, type RunData } from "../chaos/runner/report.ts";
-import { renderMarkdown } from "../chaos/runner/report-markdown.ts";
-import { percentile, summarize } from "../chaos/runner/stats.ts";
-import { chaosTtlS } from "../chaos/runner/run-chaos.ts";
-import { counterBy } from "../chaos/runner/system-api.ts";
-import type { Answer, FinalObservation, ItemObservation, LedgerRow, OrderRecord } from "../chaos/runner/types.ts";
+import { checkInvariants, type InvariantName, type InvariantVerdict } from "./invariants.ts";
+import { backoffMs, readAnswer, sendOrder, transportErrorKind, type CarefulClientOptions } from "./careful-client.ts";
+import { planItems, planOrders } from "./load-driver.ts";
+import { parseOptions, UsageError } from "./options.ts";
+import { listeningPort } from "./processes.ts";
+import { renderBar } from "./progress.ts";
+import { buildReport, reportJson, type RunData } from "./report.ts";
+import { renderMarkdown } from "./report-markdown.ts";
+import { percentile, summarize } from "./stats.ts";
+import { chaosTtlS } from "./run-chaos.ts";
+import { counterBy } from "./system-api.ts";
+import type { Answer, FinalObservation, ItemObservation, LedgerRow, OrderRecord } from "./types.ts";
 import { resetResponse } from "../chaos/http-middleware.ts";
 import { validateChaosConfig } from "../chaos/chaos.config.ts";
-import { BACKENDS, startSystem } from "./support/system.ts";
+import { BACKENDS, startSystem } from "../tests/support/system.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 
@@ -390,7 +390,7 @@ describe("plan, options, progress, report", () => {
 });
 
 describe("k6 scripts", () => {
-  const dir = join(ROOT, "chaos", "k6");
+  const dir = join(ROOT, "verify", "k6");
   const files = readdirSync(dir).filter((f) => f.endsWith(".js"));
 
   test("parse as JavaScript and import only k6 modules and each other", () => {
@@ -456,7 +456,7 @@ describe("verification run, end to end", () => {
   test("150 orders under the moderate preset, seed 42: every invariant holds, exit code 0", async () => {
     const prefix = join(out, "report");
     const proc = Bun.spawn(
-      [process.execPath, join(ROOT, "chaos", "run.ts"), "--scenario", "moderate", "--orders", "150", "--seed", "42", "--concurrency", "16", "--settle-timeout", "45", "--out", prefix, "--plain"],
+      [process.execPath, join(ROOT, "verify", "run.ts"), "--scenario", "moderate", "--orders", "150", "--seed", "42", "--concurrency", "16", "--settle-timeout", "45", "--out", prefix, "--plain"],
       { cwd: ROOT, stdout: "pipe", stderr: "pipe" },
     );
     const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);

@@ -4,7 +4,7 @@
 // The teardown learns each order's fate the way a careful client would: it resends every key
 // (the server replays its answer, or takes an order that never got through) and follows Location.
 //
-//   k6 run -e BASE_URL=http://127.0.0.1:3000 -e ADMIN_TOKEN=... -e PRESET=moderate -e SEED=42 chaos/k6/chaos.js
+//   k6 run -e BASE_URL=http://127.0.0.1:3000 -e ADMIN_TOKEN=... -e PRESET=moderate -e SEED=42 verify/k6/chaos.js
 //
 // Env: BASE_URL (orders API), INVENTORY_URL (default BASE_URL), CHAOS_URL (default INVENTORY_URL),
 // ADMIN_TOKEN, PRESET (mild | moderate | extreme), SEED, ORDERS, VUS, ITEMS (count), MAX_ATTEMPTS,

@@ -1,4 +1,4 @@
-import { openDatabase } from "../../platform/db.ts";
+import { openDatabase } from "../platform/db.ts";
 import type { LedgerRow } from "./types.ts";
 
 /**

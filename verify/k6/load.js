@@ -1,7 +1,7 @@
 // k6 load scenario for Valerix: careful clients placing orders against a running deployment, no
 // chaos. For the verdict on the data (stock, ledger, lost orders) use `npm run chaos`, or chaos.js.
 //
-//   k6 run -e BASE_URL=http://127.0.0.1:3000 -e ORDERS=2000 -e VUS=24 chaos/k6/load.js
+//   k6 run -e BASE_URL=http://127.0.0.1:3000 -e ORDERS=2000 -e VUS=24 verify/k6/load.js
 //
 // Env: BASE_URL (orders API), ITEMS (comma-separated item ids; default: the demo catalog),
 // ORDERS, VUS, MAX_ATTEMPTS, RUN_ID (key prefix; default: the start time).

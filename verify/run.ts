@@ -1,10 +1,10 @@
 /**
  * `npm run chaos -- --scenario moderate --orders 2000 --seed 42`: the verification run.
- * See `chaos/runner/options.ts` for every flag and `docs/chaos.md` for reading the report.
+ * See `verify/options.ts` for every flag and `docs/chaos.md` for reading the report.
  */
-import { parseOptions, UsageError, USAGE } from "./runner/options.ts";
-import { killAllChildren } from "./runner/processes.ts";
-import { runChaos } from "./runner/run-chaos.ts";
+import { parseOptions, UsageError, USAGE } from "./options.ts";
+import { killAllChildren } from "./processes.ts";
+import { runChaos } from "./run-chaos.ts";
 
 async function main(argv: string[]): Promise<number> {
   let options;

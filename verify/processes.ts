@@ -8,7 +8,7 @@ import type { Subprocess } from "bun";
  * window in which another process can take it). Output goes to log files kept with the report.
  */
 
-export const REPO_ROOT = resolve(import.meta.dir, "..", "..");
+export const REPO_ROOT = resolve(import.meta.dir, "..");
 
 export interface SpawnedRole {
   role: string;

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { PRESETS, type PresetName } from "../chaos.config.ts";
+import { PRESETS, type PresetName } from "../chaos/chaos.config.ts";
 
 /** The command line of `npm run chaos`, checked once; a bad flag exits 2 with the usage text. */
 
@@ -72,7 +72,7 @@ run could not be carried out.
   --duplicate-rate R     share of orders sent twice at once (default 0.05)
   --unknown-rate R       share of orders for a missing item (default 0.01)
   --delay-threshold MS   an order slower than this counts as delayed (default 1000)
-  --out PATH             report path prefix (PATH.json, PATH.md) (default chaos/reports/<time>-<scenario>-s<seed>)
+  --out PATH             report path prefix (PATH.json, PATH.md) (default verify/reports/<time>-<scenario>-s<seed>)
   --json-orders MODE     all | affected | none: which orders the JSON lists request by request
                          (default all; the affected-orders table is always complete)
   --json-max-orders N    at most N of those, the worst first (default 0: no cap)

@@ -38,10 +38,10 @@ const TOOL = "valerix-chaos/1";
 /** The route label inventory's HTTP metrics give the deduct call. */
 const DEDUCT_ROUTE = "/api/inventory/deduct";
 
-/** Where the report goes when `--out` is not given: `chaos/reports/<utc time>-<scenario>-s<seed>`. */
+/** Where the report goes when `--out` is not given: `verify/reports/<utc time>-<scenario>-s<seed>`. */
 export function defaultReportPrefix(o: RunOptions, now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-  return join(REPO_ROOT, "chaos", "reports", `${stamp}-${o.scenario}-s${o.seed}`);
+  return join(REPO_ROOT, "verify", "reports", `${stamp}-${o.scenario}-s${o.seed}`);
 }
 
 /**

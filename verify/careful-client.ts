@@ -1,4 +1,4 @@
-import type { Random } from "../../platform/clock.ts";
+import type { Random } from "../platform/clock.ts";
 import type { Answer, AnswerKind, Attempt, Lane } from "./types.ts";
 
 /**

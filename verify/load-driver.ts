@@ -1,4 +1,4 @@
-import { mixSeed, mulberry32 } from "../../platform/prng.ts";
+import { mixSeed, mulberry32 } from "../platform/prng.ts";
 import { sendOrder, type CarefulClientOptions } from "./careful-client.ts";
 import type { OrderRecord } from "./types.ts";
 

@@ -1,5 +1,5 @@
 // Shared by load.js and chaos.js: a careful client for the Valerix order API, the same rules the
-// runner's client follows (chaos/runner/careful-client.ts): one Idempotency-Key per logical order,
+// runner's client follows (verify/careful-client.ts): one Idempotency-Key per logical order,
 // kept across retries; retry on 409, 429, 5xx and transport errors with capped, jittered backoff;
 // stop at the first definitive answer (201, 202, 422).
 import http from "k6/http";

@@ -11,7 +11,7 @@ import { ResponseTimeWindow } from "../platform/response-window.ts";
 import { BUN_MAX_REQUEST_BODY_SIZE, createApp, createFetch, withSecurityHeaders } from "./http/app.ts";
 import { problem } from "./http/problem.ts";
 import { createRateLimitGate } from "./http/rate-limit.ts";
-import { createAdminGuard, createServiceGuard, serviceToken } from "./http/app-context.ts";
+import { createAdminGuard, createServiceGuard, serviceToken } from "./http/guards.ts";
 import { runChecks, type HealthCheck, type HealthRegistry } from "./http/health.ts";
 import { pendingMigrations, type MigratedModule } from "../migrations/index.ts";
 import { createHttpInventory, createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";

@@ -3,7 +3,7 @@ import type { Database } from "../platform/db.ts";
 import { createMemoryStore } from "../platform/kv/memory.ts";
 import { createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
-import { createAdminGuard } from "../src/http/app-context.ts";
+import { createAdminGuard } from "../src/http/guards.ts";
 import { ManualClock } from "./support/manual-clock.ts";
 import { openTestDatabase } from "./support/system.ts";
 

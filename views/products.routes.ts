@@ -1,13 +1,13 @@
 import { Elysia } from "elysia";
 import { randomUUID } from "node:crypto";
-import { LIMITS } from "../src/http/schemas.ts";
-import type { InventoryItem } from "../modules/inventory/index.ts";
+import { INVENTORY_LIMITS, type InventoryItem } from "../modules/inventory/index.ts";
+import { ORDER_LIMITS } from "../modules/orders/index.ts";
 import { html, type Html } from "./html.ts";
 import { count, shortId, stateBadge } from "./components/format.ts";
 import { CSRF_FIELD, type UiSession } from "./ui-security.ts";
 import { formField, htmlResponse, isHtmx, notice, type ViewContext } from "./view-context.ts";
 
-const ITEM_ID = new RegExp(LIMITS.itemIdPattern);
+const ITEM_ID = new RegExp(INVENTORY_LIMITS.itemIdPattern);
 /** The API's rule for keys (printable ASCII, no outer spaces, at most 255). */
 const KEY = /^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$/;
 const LOW_STOCK = 10;
@@ -40,7 +40,7 @@ function productCard(item: InventoryItem, session: UiSession, canOrder: boolean,
     ${keyField(id, newKey())}
     <div class="order-form__row">
       <label class="order-form__label" for="qty-${id}">Quantity</label>
-      <input class="order-form__qty" id="qty-${id}" name="quantity" type="number" inputmode="numeric" min="1" max="${LIMITS.orderQuantityMax}" step="1" value="1" required>
+      <input class="order-form__qty" id="qty-${id}" name="quantity" type="number" inputmode="numeric" min="1" max="${ORDER_LIMITS.quantityMax}" step="1" value="1" required>
       <button class="button button--primary" type="submit">Place order</button>
     </div>
     <div class="order-result" role="status" aria-live="polite">${result ?? ""}</div>
@@ -147,8 +147,8 @@ export function productRoutes(ctx: ViewContext) {
     const quantity = /^\d{1,6}$/.test(quantityRaw.trim()) ? Number(quantityRaw.trim()) : NaN;
     const key = formField(body, "idempotency_key") ?? "";
     if (!ITEM_ID.test(itemId)) return respond(400, failureResult(400, "Unknown item id."));
-    if (!(quantity >= 1 && quantity <= LIMITS.orderQuantityMax)) {
-      return respond(400, failureResult(400, `Quantity must be a whole number from 1 to ${count(LIMITS.orderQuantityMax)}.`));
+    if (!(quantity >= 1 && quantity <= ORDER_LIMITS.quantityMax)) {
+      return respond(400, failureResult(400, `Quantity must be a whole number from 1 to ${count(ORDER_LIMITS.quantityMax)}.`));
     }
     if (!KEY.test(key)) return respond(400, failureResult(400, "The form's idempotency key is missing or malformed; reload the page."));
 

@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { adminVerdict, bearerToken, type AdminAuthConfig, type AdminVerdict } from "../src/http/admin-auth.ts";
-import { ADMIN_COOKIE } from "../src/http/app-context.ts";
+import { ADMIN_COOKIE } from "../src/http/guards.ts";
 
 /**
  * Forgery protection for the pages' state-changing requests, in two independent layers:

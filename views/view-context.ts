@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from "../platform/clock.ts";
 import { AppError } from "../platform/errors.ts";
-import { statusOf } from "../src/http/problem.ts";
+import { statusOf } from "../platform/problems.ts";
 import type { Html } from "./html.ts";
 import { html } from "./html.ts";
 import { page, type Section } from "./layout.ts";

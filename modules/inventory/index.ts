@@ -4,23 +4,24 @@
  */
 import type { Database } from "../../platform/db.ts";
 import type { GroupCommitSettings } from "../../platform/group-commit.ts";
-import type { AdminGuard } from "../../src/http/app-context.ts";
 import { migrateModule } from "../../migrations/index.ts";
 import { createInProcessInventory } from "./adapters/in-process.ts";
 import { InventoryService, seedCatalog, type StockMovement } from "./internal/inventory.service.ts";
-import { inventoryRoutes } from "./internal/inventory.routes.ts";
+import { inventoryRoutes, type RouteGuard } from "./internal/inventory.routes.ts";
 import { INVENTORY_TABLES } from "./internal/inventory.tables.ts";
 
 export * from "./inventory.port.ts";
+export { INVENTORY_LIMITS, ItemId } from "./inventory.rules.ts";
 export { createHttpInventory } from "./adapters/http-client.ts";
 export type { StockMovement } from "./internal/inventory.service.ts";
+export type { RouteGuard } from "./internal/inventory.routes.ts";
 export { DEMO_CATALOG } from "./internal/inventory.service.ts";
 
 export interface InventoryModuleDeps {
   database: Database;
-  adminGuard: AdminGuard;
+  adminGuard: RouteGuard;
   /** Guards the internal write routes (deduct, release) that the orders role calls over HTTP. */
-  serviceGuard?: AdminGuard;
+  serviceGuard?: RouteGuard;
   /** Group commit for deductions (default: `groupCommitLimits` for the database). */
   groupCommit?: GroupCommitSettings;
 }

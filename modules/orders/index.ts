@@ -9,6 +9,7 @@ import { RetryWorker, type RetryWorkerOptions } from "./internal/retry-worker.ts
 
 export type { CallPolicy, OrderOutcomeEvent, OrderView } from "./internal/order.service.ts";
 export type { RetryResult, RetryWorkerOptions } from "./internal/retry-worker.ts";
+export { ORDER_LIMITS } from "./internal/order.model.ts";
 export { ORDER_STATUSES, FINAL_STATUSES, type OrderStatus } from "./internal/order.tables.ts";
 
 export interface OrdersModuleDeps extends OrderServiceDeps {

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import { describe, expect, test } from "bun:test";
 import { adminVerdict, bearerToken } from "./admin-auth.ts";
-import { adminCookie, createAdminGuard } from "./app-context.ts";
+import { adminCookie, createAdminGuard } from "./guards.ts";
 
 describe("adminVerdict", () => {
   const token = "s3cret-token";

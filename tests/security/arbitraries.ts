@@ -1,5 +1,7 @@
 import fc from "fast-check";
-import { LIMITS } from "../../src/http/schemas.ts";
+import { HTTP_LIMITS } from "../../src/http/limits.ts";
+import { INVENTORY_LIMITS } from "../../modules/inventory/index.ts";
+import { ORDER_LIMITS } from "../../modules/orders/index.ts";
 
 /**
  * Generators of hostile requests. Each one is invalid by construction (a filter checks it against
@@ -16,12 +18,12 @@ export interface HostileRequest {
   expect?: number;
 }
 
-const ITEM_ID = new RegExp(LIMITS.itemIdPattern);
+const ITEM_ID = new RegExp(INVENTORY_LIMITS.itemIdPattern);
 /** The idempotency key rule of the API: 1–255 printable ASCII, no surrounding blanks (quotes allowed around it). */
 const KEY = /^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$/;
 
 export const isValidItemId = (v: unknown) => typeof v === "string" && ITEM_ID.test(v);
-export const isValidQuantity = (v: unknown, max: number = LIMITS.orderQuantityMax, min = 1) =>
+export const isValidQuantity = (v: unknown, max: number = ORDER_LIMITS.quantityMax, min = 1) =>
   typeof v === "number" && Number.isInteger(v) && v >= min && v <= max;
 /** What the server sees after `fetch` and the key parser trim it and drop one pair of quotes. */
 export function isValidKey(v: string | undefined): boolean {
@@ -73,7 +75,7 @@ export const invalidItemId: fc.Arbitrary<unknown> = fc
   )
   .filter((v) => !isValidItemId(v));
 
-export const invalidQuantity = (max: number = LIMITS.orderQuantityMax, min = 1): fc.Arbitrary<unknown> =>
+export const invalidQuantity = (max: number = ORDER_LIMITS.quantityMax, min = 1): fc.Arbitrary<unknown> =>
   fc
     .oneof(
       fc.integer({ min: -1_000_000, max: min - 1 }),
@@ -98,8 +100,8 @@ export const brokenJsonText = (valid: string) =>
       }
     }),
     fc.integer({ min: 1, max: Math.max(1, valid.length - 1) }).map((n) => valid.slice(0, n)),
-    fc.integer({ min: LIMITS.jsonDepthMax + 1, max: 5_000 }).map((d) => `${valid.slice(0, -1)},"x":${"[".repeat(d)}${"]".repeat(d)}}`),
-    fc.integer({ min: LIMITS.jsonDepthMax + 1, max: 5_000 }).map((d) => `${'{"a":'.repeat(d)}1${"}".repeat(d)}`),
+    fc.integer({ min: HTTP_LIMITS.jsonDepthMax + 1, max: 5_000 }).map((d) => `${valid.slice(0, -1)},"x":${"[".repeat(d)}${"]".repeat(d)}}`),
+    fc.integer({ min: HTTP_LIMITS.jsonDepthMax + 1, max: 5_000 }).map((d) => `${'{"a":'.repeat(d)}1${"}".repeat(d)}`),
   );
 
 /** Escapes PostgreSQL cannot store (NUL, a surrogate half), in one of the string values or a new field. */
@@ -217,7 +219,7 @@ export function wrongCredentials(token: string): fc.Arbitrary<Record<string, str
 export function hostileAdmin(token: string, adminPaths: string[]): fc.Arbitrary<HostileRequest> {
   const create = fc.record({ item_id: validItemId, item_name: fc.constantFrom("Widget", "Valid name"), quantity: fc.integer({ min: 0, max: 100 }) });
   const goodBody = fc.oneof(create.map((b) => JSON.stringify(b)), fc.constant('{"quantity":5}'), fc.constant("{}"));
-  const badName = fc.oneof(fc.constant(""), fc.string({ minLength: LIMITS.itemNameMax + 1, maxLength: 600 }), anyJson.filter((v) => typeof v !== "string"));
+  const badName = fc.oneof(fc.constant(""), fc.string({ minLength: INVENTORY_LIMITS.itemNameMax + 1, maxLength: 600 }), anyJson.filter((v) => typeof v !== "string"));
   const auth = { authorization: `Bearer ${token}` };
   return fc.oneof(
     fc
@@ -230,10 +232,10 @@ export function hostileAdmin(token: string, adminPaths: string[]): fc.Arbitrary<
         expect: 401,
       })),
     create
-      .chain((v) => corruptObject(v, { item_id: invalidItemId, item_name: badName, quantity: invalidQuantity(LIMITS.stockMax, 0) }))
+      .chain((v) => corruptObject(v, { item_id: invalidItemId, item_name: badName, quantity: invalidQuantity(INVENTORY_LIMITS.stockMax, 0) }))
       .map((body) => ({ method: "POST", path: "/api/admin/inventory", headers: jsonHeaders(auth), body })),
     fc
-      .tuple(validItemId, corruptObject({ quantity: 1 }, { quantity: invalidQuantity(LIMITS.restockMax) }))
+      .tuple(validItemId, corruptObject({ quantity: 1 }, { quantity: invalidQuantity(INVENTORY_LIMITS.restockMax) }))
       .map(([id, body]) => ({ method: "POST", path: `/api/admin/inventory/${id}/restock`, headers: jsonHeaders(auth), body })),
     invalidItemId
       .filter((v): v is string => typeof v === "string" && v.length > 0 && !v.includes("/") && v !== "." && v !== "..")

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { LIMITS } from "../../src/http/schemas.ts";
+import { HTTP_LIMITS } from "../../src/http/limits.ts";
+import { INVENTORY_LIMITS } from "../../modules/inventory/index.ts";
+import { ORDER_LIMITS } from "../../modules/orders/index.ts";
 import { newKey, startSystem, type TestSystem } from "../support/system.ts";
 import { CONFIG_BACKEND, expectRefusal, rawRequest, snapshot } from "./support.ts";
 
@@ -12,7 +14,7 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-const MiB = LIMITS.bodyBytesMax;
+const MiB = HTTP_LIMITS.bodyBytesMax;
 const order = (body: unknown, key: string | null = newKey("lim"), headers: Record<string, string> = {}) =>
   sys.post("/api/orders", body, { ...(key === null ? {} : { "idempotency-key": key }), ...headers });
 /** A valid order padded with spaces to exactly `size` bytes. */
@@ -113,10 +115,10 @@ describe("item ids and names", () => {
     expect((await sys.get(`/api/inventory/${"a".repeat(65)}`)).status).toBe(400);
   });
 
-  test(`item names: ${LIMITS.itemNameMax} characters accepted, ${LIMITS.itemNameMax + 1} or empty refused`, async () => {
+  test(`item names: ${INVENTORY_LIMITS.itemNameMax} characters accepted, ${INVENTORY_LIMITS.itemNameMax + 1} or empty refused`, async () => {
     const id = `name-${Date.now()}`;
-    expect((await sys.post("/api/admin/inventory", { item_id: id, item_name: "n".repeat(LIMITS.itemNameMax), quantity: 1 })).status).toBe(201);
-    for (const name of ["n".repeat(LIMITS.itemNameMax + 1), "", 42, null]) {
+    expect((await sys.post("/api/admin/inventory", { item_id: id, item_name: "n".repeat(INVENTORY_LIMITS.itemNameMax), quantity: 1 })).status).toBe(201);
+    for (const name of ["n".repeat(INVENTORY_LIMITS.itemNameMax + 1), "", 42, null]) {
       expect(await typeOf(await sys.post("/api/admin/inventory", { item_id: `${id}-2`, item_name: name, quantity: 1 }), JSON.stringify(name))).toBe("invalid-request");
     }
   });
@@ -130,25 +132,25 @@ describe("item ids and names", () => {
 });
 
 describe("quantities: positive whole JSON numbers under a bound", () => {
-  test(`1 and ${LIMITS.orderQuantityMax} are valid requests`, async () => {
+  test(`1 and ${ORDER_LIMITS.quantityMax} are valid requests`, async () => {
     expect((await order({ item_id: "ps5", quantity: 1 })).status).toBe(201);
-    const res = await order({ item_id: "ps5", quantity: LIMITS.orderQuantityMax });
+    const res = await order({ item_id: "ps5", quantity: ORDER_LIMITS.quantityMax });
     expect(res.status).toBe(422); // more than the stock: refused by inventory, not by validation
     expect((await res.json()).type).toEndWith("/insufficient-stock");
   });
 
   test("the string \"3\", fractions, zero, negatives, over the bound, and other types are 400 problems", async () => {
-    for (const q of ["3", "1", 1.5, 0, -1, -0, LIMITS.orderQuantityMax + 1, 1e300, null, true, [1], { n: 1 }]) {
+    for (const q of ["3", "1", 1.5, 0, -1, -0, ORDER_LIMITS.quantityMax + 1, 1e300, null, true, [1], { n: 1 }]) {
       expect(await typeOf(await order({ item_id: "ps5", quantity: q }), JSON.stringify(q))).toBe("invalid-request");
     }
     expect(await typeOf(await order('{"item_id":"ps5","quantity":1e400}'), "1e400")).toBe("invalid-request");
   });
 
   test("stock and restock bounds hold on the admin API", async () => {
-    for (const q of [-1, 1.5, "5", LIMITS.stockMax + 1]) {
+    for (const q of [-1, 1.5, "5", INVENTORY_LIMITS.stockMax + 1]) {
       expect(await typeOf(await sys.post("/api/admin/inventory", { item_id: `q-${Date.now()}`, item_name: "q", quantity: q }), JSON.stringify(q))).toBe("invalid-request");
     }
-    for (const q of [0, -1, 1.5, "5", LIMITS.restockMax + 1]) {
+    for (const q of [0, -1, 1.5, "5", INVENTORY_LIMITS.restockMax + 1]) {
       expect(await typeOf(await sys.post("/api/admin/inventory/ps5/restock", { quantity: q }), JSON.stringify(q))).toBe("invalid-request");
     }
   });
@@ -186,13 +188,13 @@ describe("property names that shadow Object.prototype", () => {
   });
 });
 
-describe(`JSON depth: at most ${LIMITS.jsonDepthMax} levels`, () => {
+describe(`JSON depth: at most ${HTTP_LIMITS.jsonDepthMax} levels`, () => {
   const nested = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
   test("at the limit the body reaches the schema; one level more is refused before parsing", async () => {
     // The object is level 1, so the array inside may nest depth - 1 more.
-    const at = await order(`{"item_id":"ps5","quantity":1,"x":${nested(LIMITS.jsonDepthMax - 1)}}`);
+    const at = await order(`{"item_id":"ps5","quantity":1,"x":${nested(HTTP_LIMITS.jsonDepthMax - 1)}}`);
     expect(await typeOf(at, "at the limit")).toBe("invalid-request");
-    const past = await order(`{"item_id":"ps5","quantity":1,"x":${nested(LIMITS.jsonDepthMax)}}`);
+    const past = await order(`{"item_id":"ps5","quantity":1,"x":${nested(HTTP_LIMITS.jsonDepthMax)}}`);
     expect(await typeOf(past, "past the limit")).toBe("json-too-deep");
   });
 

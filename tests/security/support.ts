@@ -2,7 +2,7 @@ import { expect } from "bun:test";
 import net from "node:net";
 import { Writable } from "node:stream";
 import pino from "pino";
-import { PROBLEM_BASE } from "../../src/http/problem.ts";
+import { PROBLEM_BASE } from "../../platform/problems.ts";
 import { SECURITY_HEADERS } from "../../src/http/app.ts";
 import { BACKENDS, startSystem, type Backend, type TestSystem } from "../support/system.ts";
 

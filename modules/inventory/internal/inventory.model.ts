@@ -1,7 +1,24 @@
 import { t } from "elysia";
-import { Int, ItemId, ItemName, LIMITS, OrderId, OrderQuantity, Timestamp } from "../../../src/http/schemas.ts";
+import { Int, OrderId, Timestamp } from "../../../platform/schemas.ts";
+import { INVENTORY_LIMITS, ItemId } from "../inventory.rules.ts";
 
 const strict = { additionalProperties: false } as const;
+
+/** C0 controls, DEL and C1 controls, as a regex class body. */
+const CONTROL = "\\u0000-\\u001f\\u007f-\\u009f";
+/**
+ * A display name: 1–200 characters, no control characters (they break log lines, CSV exports and
+ * terminals, and PostgreSQL cannot store NUL), no leading or trailing whitespace, so never blank.
+ * The pattern backtracks at most over trailing whitespace: linear even on a megabyte of spaces.
+ */
+export const ItemName = t.String({
+  minLength: 1,
+  maxLength: INVENTORY_LIMITS.itemNameMax,
+  pattern: `^[^\\s${CONTROL}](?:[^${CONTROL}]*[^\\s${CONTROL}])?$`,
+  description: "Display name: 1–200 characters, no control characters, no leading or trailing spaces",
+});
+
+export const DeductQuantity = Int({ minimum: 1, maximum: INVENTORY_LIMITS.deductQuantityMax, description: "Whole number of units" });
 
 export const InventoryItemSchema = t.Object({
   item_id: t.String(),
@@ -11,17 +28,17 @@ export const InventoryItemSchema = t.Object({
   updated_at: Timestamp,
 });
 
-export const DeductBody = t.Object({ order_id: OrderId, item_id: ItemId, quantity: OrderQuantity }, strict);
+export const DeductBody = t.Object({ order_id: OrderId, item_id: ItemId, quantity: DeductQuantity }, strict);
 export const ReleaseBody = t.Object({ order_id: OrderId }, strict);
 export const CreateItemBody = t.Object(
   {
     item_id: ItemId,
     item_name: ItemName,
-    quantity: Int({ minimum: 0, maximum: LIMITS.stockMax }),
+    quantity: Int({ minimum: 0, maximum: INVENTORY_LIMITS.stockMax }),
   },
   strict,
 );
-export const RestockBody = t.Object({ quantity: Int({ minimum: 1, maximum: LIMITS.restockMax }) }, strict);
+export const RestockBody = t.Object({ quantity: Int({ minimum: 1, maximum: INVENTORY_LIMITS.restockMax }) }, strict);
 export const ItemParams = t.Object({ item_id: ItemId });
 
 export const DeductApplied = t.Object({

@@ -1,13 +1,25 @@
 import { Elysia, t } from "elysia";
-import { problem } from "../../../src/http/problem.ts";
-import type { AdminGuard } from "../../../src/http/app-context.ts";
+import { problemFor, type ProblemCode } from "../../../platform/problems.ts";
 import type { InventoryService } from "./inventory.service.ts";
 import { CreateItemBody, DeductBody, InventoryItemSchema, ItemParams, ReleaseBody, RestockBody } from "./inventory.model.ts";
 
 const REJECTION_CODE = { unknown_item: "unknown_item", insufficient_stock: "insufficient_stock", released: "order_released" } as const;
 
+/**
+ * What inventory's routes need from whoever mounts them: a hook that refuses a request with a
+ * response, or lets it through with `undefined`. It takes the request alone, so Elysia parses
+ * nothing more for it. The HTTP layer's admin and service guards have this shape.
+ */
+export type RouteGuard = (ctx: { request: Request }) => Response | undefined;
+
+/** A refusal as `application/problem+json`: the problem body from the platform's catalog. */
+function refusal(code: ProblemCode, detail: string, extensions: Record<string, unknown>): Response {
+  const body = problemFor(code, detail, extensions);
+  return new Response(JSON.stringify(body), { status: body.status, headers: { "content-type": "application/problem+json" } });
+}
+
 /** Inventory's HTTP surface: public reads, the internal deduct/release used by orders in split mode, and admin writes. */
-export function inventoryRoutes(service: InventoryService, adminGuard: AdminGuard, serviceGuard: AdminGuard) {
+export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuard, serviceGuard: RouteGuard) {
   const api = new Elysia({ prefix: "/api/inventory", name: "inventory-routes", detail: { tags: ["inventory"] } })
     .get("/", () => service.list(), {
       response: t.Array(InventoryItemSchema),
@@ -30,7 +42,7 @@ export function inventoryRoutes(service: InventoryService, adminGuard: AdminGuar
         if (r.outcome === "applied") return r;
         // A refusal is an answer, not a failure: 422 with the outcome, so the HTTP client can
         // tell it from a transport error and never retries it.
-        return problem(REJECTION_CODE[r.reason], `Order ${r.order_id} was refused: ${r.reason}`, { ...r });
+        return refusal(REJECTION_CODE[r.reason], `Order ${r.order_id} was refused: ${r.reason}`, { ...r });
       },
       {
         beforeHandle: serviceGuard,

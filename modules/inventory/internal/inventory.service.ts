@@ -2,7 +2,7 @@ import type { Database } from "../../../platform/db.ts";
 import { tablesAnswer } from "../../../platform/db.ts";
 import { AppError, NotFoundError } from "../../../platform/errors.ts";
 import type { DeductRequest, DeductResult, InventoryHealth, InventoryItem, ReleaseResult } from "../inventory.port.ts";
-import { LIMITS } from "../../../src/http/schemas.ts";
+import { INVENTORY_LIMITS } from "../inventory.rules.ts";
 import * as repo from "./inventory.repository.ts";
 import { groupCommitLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
 import { INVENTORY_TABLES } from "./inventory.tables.ts";
@@ -90,10 +90,10 @@ export class InventoryService {
   }
 
   async restock(itemId: string, quantity: number): Promise<InventoryItem> {
-    const item = await repo.restock(this.database, itemId, quantity, LIMITS.stockMax);
+    const item = await repo.restock(this.database, itemId, quantity, INVENTORY_LIMITS.stockMax);
     if (!item) {
       await this.require(itemId);
-      throw new StockLimitError(`Stock of "${itemId}" may not exceed ${LIMITS.stockMax}`, { item_id: itemId });
+      throw new StockLimitError(`Stock of "${itemId}" may not exceed ${INVENTORY_LIMITS.stockMax}`, { item_id: itemId });
     }
     this.emit({ type: "restock", item_id: itemId, quantity, remaining: item.quantity });
     return item;

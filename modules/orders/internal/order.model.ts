@@ -1,5 +1,15 @@
 import { t } from "elysia";
-import { ItemId, OrderId, OrderQuantity, Timestamp } from "../../../src/http/schemas.ts";
+import { Int, OrderId, Timestamp } from "../../../platform/schemas.ts";
+import { ItemId } from "../../inventory/index.ts";
+
+/** Orders' own bounds: what one order may ask for, and how long its idempotency key may be. */
+export const ORDER_LIMITS = {
+  quantityMax: 10_000,
+  /** Printable ASCII characters in an `Idempotency-Key`; the parser and the API description both read it. */
+  idempotencyKeyMax: 255,
+} as const;
+
+export const OrderQuantity = Int({ minimum: 1, maximum: ORDER_LIMITS.quantityMax, description: "Whole number of units" });
 
 export const CreateOrderBody = t.Object({ item_id: ItemId, quantity: OrderQuantity }, { additionalProperties: false });
 

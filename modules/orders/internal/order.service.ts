@@ -4,7 +4,7 @@ import { tablesAnswer } from "../../../platform/db.ts";
 import { AppError, NotFoundError } from "../../../platform/errors.ts";
 import { systemClock, type Clock } from "../../../platform/clock.ts";
 import type { KeyValueStore } from "../../../platform/kv/kv.port.ts";
-import { problemFor } from "../../../src/http/problem.ts";
+import { problemFor } from "../../../platform/problems.ts";
 import { InventoryUnavailableError, type DeductResult, type InventoryPort } from "../../inventory/index.ts";
 import * as repo from "./order.repository.ts";
 import { ORDER_TABLES, type OrderStatus } from "./order.tables.ts";

@@ -3,7 +3,7 @@
  * with a message naming the variable (exit code 2, see `main.ts`), never later at first use.
  * An empty variable counts as unset, so `FOO= valerix` behaves like no `FOO` at all.
  */
-import { parseRange } from "./http/client-address.ts";
+import { parseRange } from "../platform/net/ip-address.ts";
 
 export type Role = "all" | "orders" | "inventory";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";

@@ -16,10 +16,9 @@ import { runChecks, type HealthCheck, type HealthRegistry } from "./http/health.
 import { pendingMigrations, type MigratedModule } from "../migrations/index.ts";
 import { createHttpInventory, createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
 import { groupCommitLimits } from "../platform/group-commit.ts";
-import { createOrdersModule, type OrdersModule } from "../modules/orders/index.ts";
+import { createInventoryPolicy, createOrdersModule, type InventoryPolicy, type OrdersModule } from "../modules/orders/index.ts";
 import { createViews, type ChaosControl } from "../views/index.ts";
 import { createChaosControl } from "../views/chaos-control.ts";
-import { createInventoryPolicy, type InventoryPolicy } from "../platform/resilience/inventory-policy.ts";
 import { Elysia, type AnyElysia } from "elysia";
 import { createChaosInjector } from "../chaos/injector.ts";
 import { withChaos } from "../chaos/in-process.ts";

@@ -8,6 +8,8 @@ import { ORDER_TABLES } from "./internal/order.tables.ts";
 import { RetryWorker, type RetryWorkerOptions } from "./internal/retry-worker.ts";
 
 export type { CallPolicy, OrderOutcomeEvent, OrderView } from "./internal/order.service.ts";
+export { createInventoryPolicy } from "./internal/inventory-policy.ts";
+export type { BreakerState, BreakerStateChange, InventoryPolicy, InventoryPolicyOptions } from "./internal/inventory-policy.ts";
 export type { RetryResult, RetryWorkerOptions } from "./internal/retry-worker.ts";
 export { ORDER_LIMITS } from "./internal/order.model.ts";
 export { ORDER_STATUSES, FINAL_STATUSES, type OrderStatus } from "./internal/order.tables.ts";

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { clientAddress, formatAddress, inRange, parseAddress, parseRange, TrustedProxies } from "./client-address.ts";
+import { clientAddress } from "./client-address.ts";
+import { formatAddress, inRange, parseAddress, parseRange, TrustedProxies } from "../../platform/net/ip-address.ts";
 
 const within = (address: string, range: string) => inRange(parseAddress(address)!, parseRange(range));
 

@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from "../../platform/clock.ts";
-import { clientAddress, formatAddress, parseAddress, TrustedProxies } from "./client-address.ts";
+import { clientAddress } from "./client-address.ts";
+import { formatAddress, parseAddress, TrustedProxies } from "../../platform/net/ip-address.ts";
 import { problem } from "./problem.ts";
 
 export type RateVerdict = { ok: true; remaining: number } | { ok: false; retryAfterS: number };

@@ -8,10 +8,10 @@ import {
   wrap,
   type Event,
 } from "cockatiel";
-import { InventoryUnavailableError } from "../../modules/inventory/index.ts";
-import { systemClock, type Clock } from "../clock.ts";
-import { ClockTimeoutPolicy } from "./clock-timeout.ts";
-import { RollingWindowBreaker } from "./rolling-window-breaker.ts";
+import { InventoryUnavailableError } from "../../inventory/index.ts";
+import { systemClock, type Clock } from "../../../platform/clock.ts";
+import { ClockTimeoutPolicy } from "../../../platform/resilience/clock-timeout.ts";
+import { RollingWindowBreaker } from "../../../platform/resilience/rolling-window-breaker.ts";
 
 export type BreakerState = "closed" | "open" | "half-open";
 export type UnavailableKind = InventoryUnavailableError["kind"];
@@ -78,6 +78,8 @@ const toBreakerState = (s: CircuitState): BreakerState =>
 const isTransient = (e: unknown): boolean => e instanceof InventoryUnavailableError || isTaskCancelledError(e);
 
 /**
+ * Orders' `CallPolicy` toward inventory (it lives with orders because it knows inventory's
+ * failure type; the generic parts, `RollingWindowBreaker` and `ClockTimeoutPolicy`, are platform).
  * The policy in front of every call from orders to inventory: a 3 s timeout inside a circuit
  * breaker that opens at 50 % failures over 10 s (at least 10 calls), and after 10 s lets a single
  * probe through while everybody else keeps failing fast.

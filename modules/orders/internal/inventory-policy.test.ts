@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, test } from "bun:test";
 import { TaskCancelledError } from "cockatiel";
-import { InventoryUnavailableError, type DeductResult } from "../../modules/inventory/index.ts";
+import { InventoryUnavailableError, type DeductResult } from "../../inventory/index.ts";
 import {
   createInventoryPolicy,
   type BreakerStateChange,
@@ -8,7 +8,7 @@ import {
   type InventoryPolicyOptions,
   type PolicyFailureEvent,
 } from "./inventory-policy.ts";
-import { ManualClock, settle } from "../../tests/support/manual-clock.ts";
+import { ManualClock, settle } from "../../../tests/support/manual-clock.ts";
 
 class OutOfStockError extends Error {
   readonly code = "out_of_stock";

@@ -1,37 +1,76 @@
 /**
  * The orders module's only door. It reaches inventory only through `InventoryPort`.
  */
+import type { AnyElysia } from "elysia";
 import { migrateModule } from "../../migrations/index.ts";
 import { OrderService, directPolicy, type OrderOutcomeEvent, type OrderServiceDeps } from "./internal/order.service.ts";
+import type { OrderView } from "./internal/order.model.ts";
+import type { OrderResponse } from "./internal/order.reply.ts";
 import { orderRoutes } from "./internal/order.routes.ts";
-import { ORDER_TABLES } from "./internal/order.tables.ts";
+import { ORDER_TABLES, type OrderStatus } from "./internal/order.tables.ts";
 import { RetryWorker, type RetryWorkerOptions } from "./internal/retry-worker.ts";
 
-export type { CallPolicy, OrderOutcomeEvent, OrderView } from "./internal/order.service.ts";
+export type { CallPolicy, OrderOutcomeEvent, OrderServiceDeps } from "./internal/order.service.ts";
+export type { OrderView } from "./internal/order.model.ts";
+export type { OrderResponse } from "./internal/order.reply.ts";
 export { createInventoryPolicy } from "./internal/inventory-policy.ts";
 export type { BreakerState, BreakerStateChange, InventoryPolicy, InventoryPolicyOptions } from "./internal/inventory-policy.ts";
 export type { RetryResult, RetryWorkerOptions } from "./internal/retry-worker.ts";
+export type { RetryWorker } from "./internal/retry-worker.ts";
 export { ORDER_LIMITS } from "./internal/order.model.ts";
 export { ORDER_STATUSES, FINAL_STATUSES, type OrderStatus } from "./internal/order.tables.ts";
 
-export interface OrdersModuleDeps extends OrderServiceDeps {
-  beforeCreate?: (request: Request) => Response | undefined;
+export type OrdersModuleDeps = OrderServiceDeps;
+
+/** An order with every state it has been in, oldest first. */
+export interface OrderWithHistory extends OrderView {
+  history: Array<{ status: string; reason: string | null; at: string }>;
 }
 
-export function createOrdersModule(deps: OrdersModuleDeps) {
+/** The order service as the rest of the program uses it (the API routes, the pages, the tests). */
+export interface Orders {
+  /**
+   * Creates an order under an idempotency key; a finished request under the same key is replayed.
+   * `await orders.create("7d0c…", { item_id: "ps5", quantity: 1 }, requestId)` →
+   * `{ status: 201, body: "{…order…}", replayed: false, orderId: "0b6f…" }`.
+   * Throws errors with a stable `code` for 409 (key in flight) and 422 (key reused).
+   */
+  create(key: string, input: { item_id: string; quantity: number }, requestId: string | null): Promise<OrderResponse>;
+  /** `await orders.get(id)` → the order and its state history; throws a `not_found` error. */
+  get(orderId: string): Promise<OrderWithHistory>;
+  /** `await orders.list({ status: "queued", limit: 50 })` → at most 100, newest first. */
+  list(opts: { status?: OrderStatus; limit?: number }): Promise<OrderView[]>;
+  /** `orders.onOutcome((e) => histogram.observe(e.durationMs))`: every answered order request; returns an unsubscribe. */
+  onOutcome(listener: (e: OrderOutcomeEvent) => void): () => void;
+  /** `await orders.countByStatus()` → `{ pending: 0, confirmed: 12, … }` (scans the table). */
+  countByStatus(): Promise<Record<OrderStatus, number>>;
+}
+
+/** What the composition root gets from `createOrdersModule`. */
+export interface OrdersModule {
+  readonly service: Orders;
+  /** `/api/orders`: one prefixed Elysia instance to mount. */
+  readonly routes: AnyElysia;
+  /** The tables this module owns, for readiness checks. */
+  readonly tables: readonly string[];
+  /** Applies this module's pending migrations; resolves to the names applied. */
+  migrate(): Promise<string[]>;
+  onOutcome(listener: (e: OrderOutcomeEvent) => void): () => void;
+  countByStatus(): Promise<Record<OrderStatus, number>>;
+  /** The retry worker and sweeper for this module's queued orders (orders role only). */
+  createRetryWorker(opts: Omit<RetryWorkerOptions, "database" | "inventory" | "policy">): RetryWorker;
+}
+
+export function createOrdersModule(deps: OrdersModuleDeps): OrdersModule {
   const service = new OrderService(deps);
   return {
     service,
-    routes: orderRoutes(service, { beforeCreate: deps.beforeCreate }),
+    routes: orderRoutes(service),
     tables: ORDER_TABLES,
     migrate: () => migrateModule(deps.database.db, "orders"),
-    onOutcome: (l: (e: OrderOutcomeEvent) => void) => service.onOutcome(l),
+    onOutcome: (l) => service.onOutcome(l),
     countByStatus: () => service.countByStatus(),
-    health: () => service.health(),
-    /** The retry worker and sweeper for this module's queued orders (orders role only). */
-    createRetryWorker: (opts: Omit<RetryWorkerOptions, "database" | "inventory" | "policy">) =>
+    createRetryWorker: (opts) =>
       new RetryWorker({ database: deps.database, inventory: deps.inventory, policy: deps.policy ?? directPolicy, ...opts }),
   };
 }
-
-export type OrdersModule = ReturnType<typeof createOrdersModule>;

@@ -40,12 +40,3 @@ export const CreateItemBody = t.Object(
 );
 export const RestockBody = t.Object({ quantity: Int({ minimum: 1, maximum: INVENTORY_LIMITS.restockMax }) }, strict);
 export const ItemParams = t.Object({ item_id: ItemId });
-
-export const DeductApplied = t.Object({
-  outcome: t.Literal("applied"),
-  order_id: t.String(),
-  item_id: t.String(),
-  quantity: t.Integer(),
-  remaining: t.Union([t.Integer(), t.Null()]),
-  replayed: t.Boolean(),
-});

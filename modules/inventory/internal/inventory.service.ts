@@ -115,10 +115,6 @@ export class InventoryService {
     }
     return { ok: Object.values(checks).every((c) => c.ok), checks };
   }
-
-  transactionCounts(): Promise<Record<string, number>> {
-    return repo.transactionCounts(this.database);
-  }
 }
 
 /** The demo catalog seeded on first start, so a fresh install has something to order. */

@@ -1,6 +1,8 @@
 import { t } from "elysia";
+import type { Static } from "@sinclair/typebox";
 import { Int, OrderId, Timestamp } from "../../../platform/schemas.ts";
 import { ItemId } from "../../inventory/index.ts";
+import type { OrderStatus } from "./order.tables.ts";
 
 /** Orders' own bounds: what one order may ask for, and how long its idempotency key may be. */
 export const ORDER_LIMITS = {
@@ -20,6 +22,11 @@ export const OrderStatusSchema = t.Union([
   t.Literal("queued"),
   t.Literal("failed"),
 ]);
+// The schema spells out the table's statuses (a mapped union loses its literal types in Elysia's
+// inference); this fails the type check the day the two lists part.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const statusesAgree: Same<Static<typeof OrderStatusSchema>, OrderStatus> = true;
+void statusesAgree;
 
 export const OrderSchema = t.Object({
   order_id: t.String({ format: "uuid" }),
@@ -31,6 +38,12 @@ export const OrderSchema = t.Object({
   created_at: Timestamp,
   updated_at: Timestamp,
 });
+
+/**
+ * An order as the API shows it, derived from the schema that describes it: the table
+ * (`order.tables.ts`) and this schema are the only two descriptions of an order.
+ */
+export type OrderView = Static<typeof OrderSchema>;
 
 export const OrderParams = t.Object({ id: OrderId });
 export const ListQuery = t.Object(

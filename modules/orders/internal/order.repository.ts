@@ -1,7 +1,7 @@
-import type { Kysely } from "kysely";
+import type { Kysely, Selectable } from "kysely";
 import type { Database } from "../../../platform/db.ts";
 import { GroupCommit, statementLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
-import type { OrderStatus, OrdersTables } from "./order.tables.ts";
+import type { IdempotencyKeyTable, OrderStatus, OrderTable, OrdersTables } from "./order.tables.ts";
 
 /**
  * Orders' SQL. Each step of an order is one statement that commits on its own: claiming the
@@ -141,27 +141,13 @@ const KEY_SQL = `
 select fingerprint, state, order_id, response_status, response_body, updated_at, expires_at
 from orders.idempotency_keys where key = $1`;
 
-export interface OrderRow {
-  order_id: string;
-  item_id: string;
-  quantity: number;
-  status: OrderStatus;
-  reason: string | null;
-  attempts: number;
-  request_id: string | null;
-  created_at: Date;
-  updated_at: Date;
-}
+/** An order as stored: the table's select type. */
+export type OrderRow = Selectable<OrderTable>;
 
-export interface KeyRow {
-  fingerprint: string;
-  state: "in_flight" | "done";
-  order_id: string;
-  response_status: number | null;
-  response_body: string | null;
-  updated_at: Date;
-  expires_at: Date;
-}
+export type KeyRow = Pick<
+  Selectable<IdempotencyKeyTable>,
+  "fingerprint" | "state" | "order_id" | "response_status" | "response_body" | "updated_at" | "expires_at"
+>;
 
 export interface NewOrder {
   key: string;

@@ -1,15 +1,14 @@
 import { Elysia, t } from "elysia";
-import { CreateOrderBody, ListQuery, OrderParams, OrderSchema } from "./order.model.ts";
-import { parseIdempotencyKey, type OrderService } from "./order.service.ts";
+import { CreateOrderBody, ListQuery, ORDER_LIMITS, OrderParams, OrderSchema } from "./order.model.ts";
+import { parseIdempotencyKey } from "./order.reply.ts";
+import type { OrderService } from "./order.service.ts";
 
 /** The order API. The request id (set by the app from `x-request-id`) follows the order to inventory. */
-export function orderRoutes(service: OrderService, opts: { beforeCreate?: (request: Request) => Response | undefined } = {}) {
+export function orderRoutes(service: OrderService) {
   return new Elysia({ prefix: "/api/orders", name: "order-routes", detail: { tags: ["orders"] } })
     .post(
       "/",
       async ({ body, request }) => {
-        const refused = opts.beforeCreate?.(request);
-        if (refused) return refused;
         const key = parseIdempotencyKey(request.headers.get("idempotency-key"));
         const requestId = request.headers.get("x-request-id");
         const res = await service.create(key, body, requestId);
@@ -28,7 +27,7 @@ export function orderRoutes(service: OrderService, opts: { beforeCreate?: (reque
           description:
             "201 confirmed; 202 queued (inventory slow or down; follow Location); 422 rejected (unknown item, insufficient stock) or key reused with another body; 409 same key still in flight; 400 missing or malformed key or body. A finished request is replayed byte for byte with `Idempotent-Replayed: true` for 24 h.",
           parameters: [
-            { name: "Idempotency-Key", in: "header", required: true, schema: { type: "string", minLength: 1, maxLength: 255 }, example: "order-7f3c2a" },
+            { name: "Idempotency-Key", in: "header", required: true, schema: { type: "string", minLength: 1, maxLength: ORDER_LIMITS.idempotencyKeyMax }, example: "order-7f3c2a" },
           ],
           responses: {
             201: { description: "Confirmed", content: { "application/json": { schema: { $ref: "#/components/schemas/Order" } } } },

@@ -1,27 +1,14 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { Database } from "../../../platform/db.ts";
-import { tablesAnswer } from "../../../platform/db.ts";
-import { AppError, NotFoundError } from "../../../platform/errors.ts";
+import { NotFoundError } from "../../../platform/errors.ts";
 import { systemClock, type Clock } from "../../../platform/clock.ts";
 import type { KeyValueStore } from "../../../platform/kv/kv.port.ts";
-import { problemFor } from "../../../platform/problems.ts";
 import { InventoryUnavailableError, type DeductResult, type InventoryPort } from "../../inventory/index.ts";
 import * as repo from "./order.repository.ts";
-import { ORDER_TABLES, type OrderStatus } from "./order.tables.ts";
+import type { OrderView } from "./order.model.ts";
+import { fingerprint, IdempotencyKeyInUseError, IdempotencyKeyReusedError, responseBodyFor, statusCodeFor, toView, type OrderResponse } from "./order.reply.ts";
+import type { OrderStatus } from "./order.tables.ts";
 import { groupCommitLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
-
-export class IdempotencyKeyReusedError extends AppError {
-  readonly code = "idempotency_key_reused";
-}
-export class IdempotencyKeyInUseError extends AppError {
-  readonly code = "idempotency_key_in_use";
-}
-export class MissingIdempotencyKeyError extends AppError {
-  readonly code = "missing_idempotency_key";
-}
-export class InvalidIdempotencyKeyError extends AppError {
-  readonly code = "invalid_idempotency_key";
-}
 
 /**
  * What the orders module needs from the resilience layer: run a call under timeout and breaker,
@@ -38,24 +25,7 @@ export const directPolicy: CallPolicy = {
   isOpen: () => false,
 };
 
-export interface OrderView {
-  order_id: string;
-  item_id: string;
-  quantity: number;
-  status: OrderStatus;
-  reason: string | null;
-  attempts: number;
-  created_at: string;
-  updated_at: string;
-}
 
-/** A finished HTTP answer for an order request: what is sent now and replayed later, byte for byte. */
-export interface OrderResponse {
-  status: number;
-  body: string;
-  replayed: boolean;
-  orderId: string | null;
-}
 
 export interface OrderOutcomeEvent {
   outcome: "confirmed" | "rejected" | "queued" | "replayed" | "conflict";
@@ -80,56 +50,7 @@ export interface OrderServiceDeps {
   groupCommit?: GroupCommitSettings;
 }
 
-const KEY_PATTERN = /^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$/;
 const CACHE_PREFIX = "idem:";
-
-/**
- * Parses an `Idempotency-Key` header. The IETF draft makes it a structured-field string
- * (`"abc"`); a bare token is accepted too, as most clients send one.
- */
-export function parseIdempotencyKey(header: string | null | undefined): string {
-  if (header === null || header === undefined || header.trim() === "") {
-    throw new MissingIdempotencyKeyError("Send an Idempotency-Key header: 1–255 printable ASCII characters, unique per logical order.");
-  }
-  let key = header.trim();
-  if (key.length >= 2 && key.startsWith('"') && key.endsWith('"')) key = key.slice(1, -1);
-  if (!KEY_PATTERN.test(key)) {
-    throw new InvalidIdempotencyKeyError("The Idempotency-Key must be 1–255 printable ASCII characters.");
-  }
-  return key;
-}
-
-export function fingerprint(itemId: string, quantity: number): string {
-  return createHash("sha256").update(`POST /api/orders\n${JSON.stringify({ item_id: itemId, quantity })}`).digest("base64url");
-}
-
-export function toView(r: repo.OrderRow): OrderView {
-  return {
-    order_id: r.order_id,
-    item_id: r.item_id,
-    quantity: r.quantity,
-    status: r.status,
-    reason: r.reason,
-    attempts: r.attempts,
-    created_at: new Date(r.created_at).toISOString(),
-    updated_at: new Date(r.updated_at).toISOString(),
-  };
-}
-
-export function statusCodeFor(status: OrderStatus): number {
-  return status === "confirmed" ? 201 : status === "rejected" || status === "failed" ? 422 : 202;
-}
-
-/** The body for an order in a given state: the order itself, or a problem carrying it for refusals. */
-export function responseBodyFor(view: OrderView): string {
-  if (view.status === "rejected" || view.status === "failed") {
-    const code = view.reason === "insufficient_stock" || view.reason === "unknown_item" ? view.reason : "order_released";
-    // RFC 9457 reserves `status` for the HTTP status, so the order's own state travels as `order_status`.
-    const { status, ...order } = view;
-    return JSON.stringify(problemFor(code, `Order ${view.order_id} was ${status}: ${view.reason ?? "no reason"}`, { ...order, order_status: status }));
-  }
-  return JSON.stringify(view);
-}
 
 export class OrderService {
   private readonly clock: Clock;
@@ -313,14 +234,5 @@ export class OrderService {
 
   countByStatus() {
     return repo.countByStatus(this.deps.database);
-  }
-
-  async health(): Promise<Record<string, { ok: boolean; detail?: string }>> {
-    try {
-      await tablesAnswer(this.deps.database, ORDER_TABLES);
-      return { orders_tables: { ok: true } };
-    } catch (err) {
-      return { orders_tables: { ok: false, detail: (err as Error).message } };
-    }
   }
 }

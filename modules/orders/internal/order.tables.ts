@@ -1,7 +1,8 @@
 import type { ColumnType, Generated } from "kysely";
 
-export type OrderStatus = "pending" | "confirmed" | "rejected" | "queued" | "failed";
-export const ORDER_STATUSES: readonly OrderStatus[] = ["pending", "confirmed", "rejected", "queued", "failed"];
+const STATUSES = ["pending", "confirmed", "rejected", "queued", "failed"] as const;
+export type OrderStatus = (typeof STATUSES)[number];
+export const ORDER_STATUSES: readonly OrderStatus[] = STATUSES;
 export const FINAL_STATUSES: readonly OrderStatus[] = ["confirmed", "rejected", "failed"];
 
 export interface OrderTable {

@@ -3,7 +3,8 @@ import { systemClock, type Clock, type Random } from "../../../platform/clock.ts
 import type { Delivery, RetryQueue } from "../../../platform/queue/queue.port.ts";
 import { InventoryUnavailableError, type DeductResult, type InventoryPort } from "../../inventory/index.ts";
 import * as repo from "./order.repository.ts";
-import { responseBodyFor, statusCodeFor, toView, type CallPolicy } from "./order.service.ts";
+import { responseBodyFor, statusCodeFor, toView } from "./order.reply.ts";
+import type { CallPolicy } from "./order.service.ts";
 import type { OrderStatus } from "./order.tables.ts";
 
 export interface RetryWorkerOptions {

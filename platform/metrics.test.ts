@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { createMetrics } from "./metrics.ts";
+import { ManualClock } from "../tests/support/manual-clock.ts";
 
 describe("gauges refreshed on scrape", () => {
   test("a refresh runs when scraped, not before, at most once per interval, shared by concurrent scrapes", async () => {
@@ -24,6 +25,23 @@ describe("gauges refreshed on scrape", () => {
     fail = true;
     // A failed refresh answers the scrape with the last values.
     expect(await metrics.scrape()).toContain("orders_pending 1");
+    expect(runs).toBe(2);
+  });
+
+  test("the interval runs on the injected clock", async () => {
+    const clock = new ManualClock(0);
+    const metrics = createMetrics({ clock });
+    let runs = 0;
+    metrics.refreshOnScrape(async () => {
+      runs++;
+    }, 5_000);
+    await metrics.scrape();
+    expect(runs).toBe(1);
+    await clock.advance(4_999);
+    await metrics.scrape();
+    expect(runs).toBe(1);
+    await clock.advance(1);
+    await metrics.scrape();
     expect(runs).toBe(2);
   });
 });

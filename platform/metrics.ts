@@ -1,11 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { systemClock, type Clock } from "./clock.ts";
 
 /**
  * Every metric Valerix exports, created once. Domain code never imports this file: the
  * composition root subscribes to the modules' events and updates these. Label sets are bounded
  * (route templates, not paths; item ids from the catalog).
  */
-export function createMetrics() {
+export function createMetrics(opts: { clock?: Clock | undefined } = {}) {
+  // The scrape hooks' intervals run on this clock, so tests can step it instead of sleeping.
+  const clock = opts.clock ?? systemClock;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const m = {
@@ -114,11 +117,11 @@ export function createMetrics() {
       let running: Promise<void> | null = null;
       hooks.push(() => {
         if (running) return running;
-        if (performance.now() - last < minIntervalMs) return Promise.resolve();
+        if (clock.now() - last < minIntervalMs) return Promise.resolve();
         running = refresh()
           .catch(() => {})
           .finally(() => {
-            last = performance.now();
+            last = clock.now();
             running = null;
           });
         return running;

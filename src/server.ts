@@ -1,29 +1,27 @@
 import type { Config } from "./config.ts";
 import { systemClock, type Clock } from "../platform/clock.ts";
-import { openDatabase, tablesAnswer, type Database } from "../platform/db.ts";
+import { openDatabase, type Database } from "../platform/db.ts";
 import { createLogger, type Logger } from "../platform/logging.ts";
 import { createMetrics, type Metrics } from "../platform/metrics.ts";
 import { createKeyValueStore } from "../platform/kv/index.ts";
-import { createRetryQueue } from "../platform/queue/index.ts";
-import { hostname } from "node:os";
 import type { KeyValueStore } from "../platform/kv/kv.port.ts";
 import { ResponseTimeWindow } from "../platform/response-window.ts";
+import { groupCommitLimits } from "../platform/group-commit.ts";
 import { BUN_MAX_REQUEST_BODY_SIZE, createApp, createFetch, withSecurityHeaders } from "./http/app.ts";
 import { problem } from "./http/problem.ts";
 import { createRateLimitGate } from "./http/rate-limit.ts";
-import { createAdminGuard, createServiceGuard, serviceToken } from "./http/guards.ts";
-import { runChecks, type HealthCheck, type HealthRegistry } from "./http/health.ts";
-import { pendingMigrations, type MigratedModule } from "../migrations/index.ts";
-import { createHttpInventory, createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
-import { groupCommitLimits } from "../platform/group-commit.ts";
-import { createInventoryPolicy, createOrdersModule, type InventoryPolicy, type OrdersModule } from "../modules/orders/index.ts";
+import { createAdminGuard } from "./http/guards.ts";
+import type { HealthRegistry } from "./http/health.ts";
+import type { InventoryPort } from "../modules/inventory/index.ts";
+import type { InventoryPolicy, OrdersModule } from "../modules/orders/index.ts";
 import { createViews, type ChaosControl } from "../views/index.ts";
 import { createChaosControl } from "../views/chaos-control.ts";
 import { Elysia, type AnyElysia } from "elysia";
 import { createChaosInjector } from "../chaos/injector.ts";
-import { withChaos } from "../chaos/in-process.ts";
-import { chaosHttp } from "../chaos/http-middleware.ts";
 import { chaosAdminRoutes } from "../chaos/chaos.routes.ts";
+import { composeInventory } from "./compose/inventory.ts";
+import { composeOrders } from "./compose/orders.ts";
+import { watchReadiness } from "./compose/observability.ts";
 
 export interface RunningServer {
   url: string;
@@ -42,23 +40,14 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Readiness of a module's schema: every migration applied, every table answering. */
-function schemaCheck(database: Database, module: MigratedModule, tables: readonly string[]): HealthCheck {
-  return async () => {
-    const pending = await pendingMigrations(database.db, module);
-    if (pending.length) return { ok: false, detail: `pending migrations: ${pending.join(", ")}` };
-    await tablesAnswer(database, tables);
-    return { ok: true };
-  };
-}
-
 /**
- * The composition root: builds the platform adapters the config asks for, the modules this role
- * hosts, and the HTTP server. Shared by `main.ts` and the end-to-end tests.
+ * The composition root: builds the platform adapters the config asks for, then assembles the
+ * sides this role hosts (`compose/inventory.ts`, `compose/orders.ts`; metrics and readiness in
+ * `compose/observability.ts`) and the HTTP server. Shared by `main.ts` and the end-to-end tests.
  */
 export async function startServer(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel, { role: config.role });
-  const metrics = createMetrics();
+  const metrics = createMetrics({ clock: opts.clock });
   const window = new ResponseTimeWindow(config.healthWindowS * 1000, opts.clock);
   const hostsInventory = config.role === "all" || config.role === "inventory";
   const hostsOrders = config.role === "all" || config.role === "orders";
@@ -101,101 +90,20 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
     onBatch: (statement: string, size: number) => metrics.groupCommitBatchOrders.labels(statement).observe(size),
   };
   if (hostsInventory) {
-    const mod = createInventoryModule({ database, adminGuard, serviceGuard: createServiceGuard(config), groupCommit });
-    await mod.migrate();
-    if (config.seedCatalog) await mod.seedDemoCatalog();
-    // In `all` mode the decorator fails the in-process port the way the HTTP edge fails in split mode.
-    inventory = withChaos(mod.port, chaos);
-    if (config.role === "inventory") plugins.push(chaosHttp(chaos));
-    plugins.push(mod.routes);
-    health.ready.inventory_schema = schemaCheck(database, "inventory", mod.tables);
-    mod.onMovement((m) => {
-      metrics.inventoryTransactions.labels(m.type).inc();
-      if (m.remaining !== null && m.item_id) metrics.stockLevel.labels(m.item_id).set(m.remaining);
-    });
-    for (const item of await mod.port.list()) metrics.stockLevel.labels(item.item_id).set(item.quantity);
+    const side = await composeInventory({ config, database, adminGuard, groupCommit, chaos, health, metrics });
+    inventory = side.port;
+    plugins.push(...side.plugins);
   }
 
   let ordersService: OrdersModule["service"] | undefined;
   let breaker: InventoryPolicy | undefined;
   if (hostsOrders) {
-    // Split mode: the same port, over HTTP, to the inventory role at INVENTORY_URL.
-    if (!inventory) inventory = createHttpInventory(config.inventoryUrl!, { token: serviceToken(config) });
-    // One policy per process, shared by the request path and the retry worker.
-    const policy = createInventoryPolicy({ timeoutMs: config.inventoryTimeoutMs, halfOpenAfterMs: config.breakerHalfOpenMs });
-    const BREAKER_CODE = { closed: 0, open: 1, "half-open": 2 } as const;
-    metrics.breakerState.set(0);
-    policy.onStateChange(({ from, to }) => {
-      metrics.breakerState.set(BREAKER_CODE[to]);
-      metrics.breakerTransitions.labels(from, to).inc();
-      logger.warn({ from, to }, "inventory circuit breaker changed state");
-    });
-    health.deep.inventory = async () => {
-      const h = await policy.execute((signal) => inventory!.health({ signal }));
-      return { ok: h.ok, checks: h.checks };
-    };
-    health.deep.circuit_breaker = async () => ({ ok: !policy.isOpen(), state: policy.state });
-    const queue = createRetryQueue({
-      redisUrl: config.redisUrl,
-      database,
-      consumer: `${hostname()}-${process.pid}`,
-      prefix: "valerix:",
-      visibilityTimeoutMs: config.retryVisibilityTimeoutMs,
-    });
-    const orders = createOrdersModule({
-      database,
-      inventory,
-      kv,
-      policy,
-      enqueue: (orderId, requestId) => queue.enqueue({ orderId, attempt: 0, requestId: requestId ?? undefined }),
-      idempotencyTtlS: config.idempotencyTtlS,
-      onError,
-      groupCommit,
-    });
-    await orders.migrate();
-    plugins.push(orders.routes);
-    ordersService = orders.service;
-    breaker = policy;
-    const worker = orders.createRetryWorker({
-      queue,
-      onError,
-      maxAttempts: config.retryMaxAttempts,
-      baseDelayMs: config.retryBaseDelayMs,
-      maxDelayMs: config.retryMaxDelayMs,
-      strandedAfterMs: config.sweepStrandedAfterMs,
-      sweepIntervalMs: Math.min(5_000, config.sweepStrandedAfterMs),
-    });
-    worker.onResult((r) => {
-      metrics.retries.labels(r).inc();
-      if (r === "dead_letter") metrics.deadLetters.inc();
-    });
-    worker.start();
-    stoppers.push(async () => {
-      await worker.stop();
-      await queue.close().catch(() => {});
-    });
-    health.ready.retry_queue = async () => {
-      const d = await queue.depth();
-      return { ok: true, kind: queue.kind, ...d };
-    };
-    health.ready.orders_schema = schemaCheck(database, "orders", orders.tables);
-    orders.onOutcome((e) => {
-      metrics.orderDuration.labels(e.outcome).observe(e.durationMs / 1000);
-      metrics.ordersTotal.labels(e.outcome).inc();
-      if (e.cacheHit) metrics.idempotencyCacheHits.inc();
-      if (e.outcome === "queued") metrics.fallbacks.labels("inventory_unavailable").inc();
-    });
-    const refreshStates = async () => {
-      const counts = await orders.countByStatus();
-      for (const [status, n] of Object.entries(counts)) metrics.ordersByState.labels(status).set(n);
-      metrics.ordersPending.set(counts.pending + counts.queued);
-      const d = await queue.depth();
-      metrics.queueDepth.labels("ready").set(d.ready);
-      metrics.queueDepth.labels("in_flight").set(d.inFlight);
-      metrics.queueDepth.labels("dead").set(d.deadLetters);
-    };
-    // Counting orders by state scans the orders table: only when scraped, at most every 5 s.
-    metrics.refreshOnScrape(refreshStates);
+    const side = await composeOrders({ config, database, kv, inventory, groupCommit, health, metrics, logger, onError });
+    inventory = side.inventory;
+    ordersService = side.service;
+    breaker = side.breaker;
+    plugins.push(...side.plugins);
+    stoppers.push(() => side.stop());
   }
 
   const chaosControl = createChaosControl(chaos);
@@ -216,12 +124,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
     );
   }
 
-  // Readiness as a metric too, so an alert can fire on it without scraping /health/ready.
-  const refreshReadiness = async () => metrics.readiness.set((await runChecks(health.ready)).ok ? 1 : 0);
-  await refreshReadiness().catch(() => metrics.readiness.set(0));
-  const readinessTimer = setInterval(() => void refreshReadiness().catch(() => metrics.readiness.set(0)), 5_000);
-  readinessTimer.unref?.();
-  stoppers.push(() => clearInterval(readinessTimer));
+  stoppers.push(await watchReadiness(health, metrics));
 
   let draining = false;
   const app = createApp({ logger, metrics, health, plugins, role: config.role });

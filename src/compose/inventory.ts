@@ -1,0 +1,46 @@
+import type { AnyElysia } from "elysia";
+import type { Database } from "../../platform/db.ts";
+import type { GroupCommitSettings } from "../../platform/group-commit.ts";
+import type { Metrics } from "../../platform/metrics.ts";
+import { createInventoryModule, type InventoryPort } from "../../modules/inventory/index.ts";
+import type { ChaosInjector } from "../../chaos/injector.ts";
+import { withChaos } from "../../chaos/in-process.ts";
+import { chaosHttp } from "../../chaos/http-middleware.ts";
+import type { Config } from "../config.ts";
+import type { HealthRegistry } from "../http/health.ts";
+import { createServiceGuard, type AdminGuard } from "../http/guards.ts";
+import { observeInventory, schemaCheck } from "./observability.ts";
+
+export interface InventorySide {
+  /** The port the rest of this process calls: in-process, behind the chaos decorator. */
+  port: InventoryPort;
+  /** What to mount: chaos's HTTP edge (inventory role only) and inventory's routes. */
+  plugins: AnyElysia[];
+}
+
+/**
+ * The inventory side of a process (roles `all` and `inventory`): the module on this database,
+ * migrated and seeded, with chaos at its inbound edge.
+ */
+export async function composeInventory(ctx: {
+  config: Config;
+  database: Database;
+  adminGuard: AdminGuard;
+  groupCommit: GroupCommitSettings;
+  chaos: ChaosInjector;
+  health: HealthRegistry;
+  metrics: Metrics;
+}): Promise<InventorySide> {
+  const { config, database, adminGuard, groupCommit, chaos, health, metrics } = ctx;
+  const plugins: AnyElysia[] = [];
+  const mod = createInventoryModule({ database, adminGuard, serviceGuard: createServiceGuard(config), groupCommit });
+  await mod.migrate();
+  if (config.seedCatalog) await mod.seedDemoCatalog();
+  // In `all` mode the decorator fails the in-process port the way the HTTP edge fails in split mode.
+  const port = withChaos(mod.port, chaos);
+  if (config.role === "inventory") plugins.push(chaosHttp(chaos));
+  plugins.push(mod.routes);
+  health.ready.inventory_schema = schemaCheck(database, "inventory", mod.tables);
+  await observeInventory(mod, metrics);
+  return { port, plugins };
+}

@@ -1,0 +1,78 @@
+import { tablesAnswer, type Database } from "../../platform/db.ts";
+import type { Logger } from "../../platform/logging.ts";
+import type { Metrics } from "../../platform/metrics.ts";
+import type { RetryQueue } from "../../platform/queue/queue.port.ts";
+import { pendingMigrations, type MigratedModule } from "../../migrations/index.ts";
+import type { InventoryModule } from "../../modules/inventory/index.ts";
+import type { InventoryPolicy, OrdersModule, RetryWorker } from "../../modules/orders/index.ts";
+import { runChecks, type HealthCheck, type HealthRegistry } from "../http/health.ts";
+
+/**
+ * Observability, wired from outside: the modules only emit events (`onMovement`, `onOutcome`,
+ * `onStateChange`, `onResult`); this file turns them into metrics and log lines, so domain code
+ * never imports prom-client.
+ */
+
+/** Readiness of a module's schema: every migration applied, every table answering. */
+export function schemaCheck(database: Database, module: MigratedModule, tables: readonly string[]): HealthCheck {
+  return async () => {
+    const pending = await pendingMigrations(database.db, module);
+    if (pending.length) return { ok: false, detail: `pending migrations: ${pending.join(", ")}` };
+    await tablesAnswer(database, tables);
+    return { ok: true };
+  };
+}
+
+/** Stock levels and movements. */
+export async function observeInventory(mod: InventoryModule, metrics: Metrics): Promise<void> {
+  mod.onMovement((m) => {
+    metrics.inventoryTransactions.labels(m.type).inc();
+    if (m.remaining !== null && m.item_id) metrics.stockLevel.labels(m.item_id).set(m.remaining);
+  });
+  for (const item of await mod.port.list()) metrics.stockLevel.labels(item.item_id).set(item.quantity);
+}
+
+/** The breaker in front of inventory: a gauge, a transition counter and a warning per change. */
+export function observeBreaker(policy: InventoryPolicy, metrics: Metrics, logger: Logger): void {
+  const BREAKER_CODE = { closed: 0, open: 1, "half-open": 2 } as const;
+  metrics.breakerState.set(0);
+  policy.onStateChange(({ from, to }) => {
+    metrics.breakerState.set(BREAKER_CODE[to]);
+    metrics.breakerTransitions.labels(from, to).inc();
+    logger.warn({ from, to }, "inventory circuit breaker changed state");
+  });
+}
+
+/** Order outcomes, retries, and the gauges (orders by state, queue depth) refreshed on scrape. */
+export function observeOrders(orders: OrdersModule, worker: RetryWorker, queue: RetryQueue, metrics: Metrics): void {
+  worker.onResult((r) => {
+    metrics.retries.labels(r).inc();
+    if (r === "dead_letter") metrics.deadLetters.inc();
+  });
+  orders.onOutcome((e) => {
+    metrics.orderDuration.labels(e.outcome).observe(e.durationMs / 1000);
+    metrics.ordersTotal.labels(e.outcome).inc();
+    if (e.cacheHit) metrics.idempotencyCacheHits.inc();
+    if (e.outcome === "queued") metrics.fallbacks.labels("inventory_unavailable").inc();
+  });
+  const refreshStates = async () => {
+    const counts = await orders.countByStatus();
+    for (const [status, n] of Object.entries(counts)) metrics.ordersByState.labels(status).set(n);
+    metrics.ordersPending.set(counts.pending + counts.queued);
+    const d = await queue.depth();
+    metrics.queueDepth.labels("ready").set(d.ready);
+    metrics.queueDepth.labels("in_flight").set(d.inFlight);
+    metrics.queueDepth.labels("dead").set(d.deadLetters);
+  };
+  // Counting orders by state scans the orders table: only when scraped, at most every 5 s.
+  metrics.refreshOnScrape(refreshStates);
+}
+
+/** Readiness as a metric too, so an alert can fire on it without scraping /health/ready. Returns the stopper. */
+export async function watchReadiness(health: HealthRegistry, metrics: Metrics): Promise<() => void> {
+  const refreshReadiness = async () => metrics.readiness.set((await runChecks(health.ready)).ok ? 1 : 0);
+  await refreshReadiness().catch(() => metrics.readiness.set(0));
+  const readinessTimer = setInterval(() => void refreshReadiness().catch(() => metrics.readiness.set(0)), 5_000);
+  readinessTimer.unref?.();
+  return () => clearInterval(readinessTimer);
+}

@@ -1,0 +1,100 @@
+import { hostname } from "node:os";
+import type { AnyElysia } from "elysia";
+import type { Database } from "../../platform/db.ts";
+import type { GroupCommitSettings } from "../../platform/group-commit.ts";
+import type { KeyValueStore } from "../../platform/kv/kv.port.ts";
+import type { Logger } from "../../platform/logging.ts";
+import type { Metrics } from "../../platform/metrics.ts";
+import { createRetryQueue } from "../../platform/queue/index.ts";
+import { createHttpInventory, type InventoryPort } from "../../modules/inventory/index.ts";
+import { createInventoryPolicy, createOrdersModule, type InventoryPolicy, type Orders } from "../../modules/orders/index.ts";
+import type { Config } from "../config.ts";
+import type { HealthRegistry } from "../http/health.ts";
+import { serviceToken } from "../http/guards.ts";
+import { observeBreaker, observeOrders, schemaCheck } from "./observability.ts";
+
+export interface OrdersSide {
+  service: Orders;
+  /** The port orders call: the in-process one handed in, or the HTTP adapter in split mode. */
+  inventory: InventoryPort;
+  breaker: InventoryPolicy;
+  plugins: AnyElysia[];
+  /** Stops the retry worker and closes the queue. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The order path, wired in one place (roles `all` and `orders`): which inventory adapter orders
+ * call, the call policy in front of it, where a queued order is enqueued, and the retry worker
+ * that finishes it. Read `modules/orders/internal/order.service.ts` next for what one order does.
+ */
+export async function composeOrders(ctx: {
+  config: Config;
+  database: Database;
+  kv: KeyValueStore;
+  /** The in-process port when this process hosts inventory too. */
+  inventory: InventoryPort | undefined;
+  groupCommit: GroupCommitSettings;
+  health: HealthRegistry;
+  metrics: Metrics;
+  logger: Logger;
+  onError: (err: unknown, context: string) => void;
+}): Promise<OrdersSide> {
+  const { config, database, kv, groupCommit, health, metrics, logger, onError } = ctx;
+  const plugins: AnyElysia[] = [];
+  // Split mode: the same port, over HTTP, to the inventory role at INVENTORY_URL.
+  const inventory = ctx.inventory ?? createHttpInventory(config.inventoryUrl!, { token: serviceToken(config) });
+  // One policy per process, shared by the request path and the retry worker.
+  const policy = createInventoryPolicy({ timeoutMs: config.inventoryTimeoutMs, halfOpenAfterMs: config.breakerHalfOpenMs });
+  observeBreaker(policy, metrics, logger);
+  health.deep.inventory = async () => {
+    const h = await policy.execute((signal) => inventory.health({ signal }));
+    return { ok: h.ok, checks: h.checks };
+  };
+  health.deep.circuit_breaker = async () => ({ ok: !policy.isOpen(), state: policy.state });
+  const queue = createRetryQueue({
+    redisUrl: config.redisUrl,
+    database,
+    consumer: `${hostname()}-${process.pid}`,
+    prefix: "valerix:",
+    visibilityTimeoutMs: config.retryVisibilityTimeoutMs,
+  });
+  const orders = createOrdersModule({
+    database,
+    inventory,
+    kv,
+    policy,
+    enqueue: (orderId, requestId) => queue.enqueue({ orderId, attempt: 0, requestId: requestId ?? undefined }),
+    idempotencyTtlS: config.idempotencyTtlS,
+    onError,
+    groupCommit,
+  });
+  await orders.migrate();
+  plugins.push(orders.routes);
+  const worker = orders.createRetryWorker({
+    queue,
+    onError,
+    maxAttempts: config.retryMaxAttempts,
+    baseDelayMs: config.retryBaseDelayMs,
+    maxDelayMs: config.retryMaxDelayMs,
+    strandedAfterMs: config.sweepStrandedAfterMs,
+    sweepIntervalMs: Math.min(5_000, config.sweepStrandedAfterMs),
+  });
+  observeOrders(orders, worker, queue, metrics);
+  worker.start();
+  health.ready.retry_queue = async () => {
+    const d = await queue.depth();
+    return { ok: true, kind: queue.kind, ...d };
+  };
+  health.ready.orders_schema = schemaCheck(database, "orders", orders.tables);
+  return {
+    service: orders.service,
+    inventory,
+    breaker: policy,
+    plugins,
+    async stop() {
+      await worker.stop();
+      await queue.close().catch(() => {});
+    },
+  };
+}

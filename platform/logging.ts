@@ -1,8 +1,10 @@
 import { writeSync } from "node:fs";
 import pino, { type Logger } from "pino";
-import type { LogLevel } from "../src/config.ts";
 
 export type { Logger };
+
+/** pino's levels; the configuration's `LOG_LEVEL` takes the same names. */
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
 /**
  * Structured JSON logs on stdout, one object per line. Secrets never reach a log line: the

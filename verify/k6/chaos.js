@@ -25,7 +25,7 @@ const ITEM_COUNT = Number(env("ITEMS", "8"));
 const MAX_ATTEMPTS = Number(env("MAX_ATTEMPTS", "8"));
 const SETTLE_S = Number(env("SETTLE_S", "120"));
 
-/** The experiment, as POST /api/admin/chaos takes it (kept in step by tests/chaos-runner.test.ts). */
+/** The experiment, as POST /api/admin/chaos takes it (kept in step by verify/verify.test.ts). */
 export const CHAOS_BODY = { preset: env("PRESET", "moderate"), seed: Number(env("SEED", "42")), ttl_s: 1800 };
 
 const breaches = new Counter("invariant_breaches");

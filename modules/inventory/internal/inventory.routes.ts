@@ -17,7 +17,19 @@ export function inventoryRoutes(service: InventoryService, adminGuard: AdminGuar
       const h = await service.health();
       if (!h.ok) set.status = 503;
       return h;
-    }, { detail: { summary: "Inventory module health (used by the orders role)" } })
+    }, { detail: { summary: "Inventory module health" } })
+    .get("/service/health", async ({ set }) => {
+      const h = await service.health();
+      if (!h.ok) set.status = 503;
+      return h;
+    }, {
+      beforeHandle: serviceGuard,
+      detail: {
+        security: [{ bearer: [] }],
+        summary: "Inventory module health behind the service token (what the orders role checks)",
+        description: "Answers as `/api/inventory/health` does, but only to the service token that deduct and release take, so a wrong token or URL shows on the orders role's health before any order fails.",
+      },
+    })
     .get("/:item_id", ({ params }) => service.require(params.item_id), {
       params: ItemParams,
       response: { 200: InventoryItemSchema },

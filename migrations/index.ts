@@ -3,6 +3,7 @@ import type { Kysely } from "kysely";
 import * as inventory0001 from "./inventory/0001_init.ts";
 import * as orders0001 from "./orders/0001_init.ts";
 import * as orders0002 from "./orders/0002_retry_queue.ts";
+import * as orders0003 from "./orders/0003_worker_lease.ts";
 
 /**
  * Migrations live in code, not read from disk at run time, so the compiled binary carries them.
@@ -10,7 +11,7 @@ import * as orders0002 from "./orders/0002_retry_queue.ts";
  */
 export const moduleMigrations = {
   inventory: { "0001_init": inventory0001 },
-  orders: { "0001_init": orders0001, "0002_retry_queue": orders0002 },
+  orders: { "0001_init": orders0001, "0002_retry_queue": orders0002, "0003_worker_lease": orders0003 },
 } satisfies Record<string, Record<string, Migration>>;
 
 export type MigratedModule = keyof typeof moduleMigrations;

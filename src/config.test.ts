@@ -54,6 +54,18 @@ describe("configuration", () => {
     expect(loadConfig({ VALERIX_ROLE: "inventory", RETRY_VISIBILITY_TIMEOUT_MS: "2000" }).retryVisibilityTimeoutMs).toBe(2_000);
   });
 
+  test("the sweeper waits out a live request: SWEEP_STRANDED_AFTER_MS of at least INVENTORY_TIMEOUT_MS + 1000", () => {
+    expect(loadConfig({}).sweepStrandedAfterMs).toBe(60_000);
+    expect(loadConfig({ SWEEP_STRANDED_AFTER_MS: "4000" }).sweepStrandedAfterMs).toBe(4_000);
+    expect(() => loadConfig({ SWEEP_STRANDED_AFTER_MS: "3999" })).toThrow("SWEEP_STRANDED_AFTER_MS");
+    expect(() => loadConfig({ SWEEP_STRANDED_AFTER_MS: "500" })).toThrow("INVENTORY_TIMEOUT_MS + 1000 = 4000 ms");
+    expect(loadConfig({ SWEEP_STRANDED_AFTER_MS: "1500", INVENTORY_TIMEOUT_MS: "500" }).sweepStrandedAfterMs).toBe(1_500);
+    // Unset, it grows with a long inventory timeout instead of refusing to start.
+    expect(loadConfig({ INVENTORY_TIMEOUT_MS: "60000" }).sweepStrandedAfterMs).toBe(61_000);
+    // The inventory role runs no sweeper.
+    expect(loadConfig({ VALERIX_ROLE: "inventory", SWEEP_STRANDED_AFTER_MS: "500" }).sweepStrandedAfterMs).toBe(500);
+  });
+
   test("TRUSTED_PROXIES: none by default; a comma-separated list of IPv4/IPv6 addresses and CIDR ranges", () => {
     expect(loadConfig({}).trustedProxies).toEqual([]);
     expect(loadConfig({ TRUSTED_PROXIES: "10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,::1" }).trustedProxies).toEqual(["10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::1"]);

@@ -139,6 +139,25 @@ function visibilityTimeout(env: Env, role: Role, inventoryTimeoutMs: number): nu
   return ms;
 }
 
+/**
+ * How long an unfinished order may sit untouched before the sweeper re-enqueues it. A live
+ * request holds its pending order for one inventory call (INVENTORY_TIMEOUT_MS) and a few
+ * database round trips; a sweep before that would hand the order to the retry worker while the
+ * request still runs, and the client would be told 202 for an order its own call was about to
+ * settle. Refused where the worker runs.
+ */
+function strandedAfter(env: Env, role: Role, inventoryTimeoutMs: number): number {
+  const floor = inventoryTimeoutMs + 1_000;
+  const ms = int(env, "SWEEP_STRANDED_AFTER_MS", Math.max(60_000, floor), 500, 86_400_000);
+  if (role !== "inventory" && ms < floor) {
+    throw new ConfigError(
+      "SWEEP_STRANDED_AFTER_MS",
+      `must be at least INVENTORY_TIMEOUT_MS + 1000 = ${floor} ms, so the sweeper never takes over an order a live request is still placing; got ${ms}`,
+    );
+  }
+  return ms;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const role = oneOf(env, "VALERIX_ROLE", ["all", "orders", "inventory"] as const, "all");
   const redisUrl = url(env, "REDIS_URL", ["redis:", "rediss:", "https:", "http:"]);
@@ -176,7 +195,7 @@ export function loadConfig(env: Env = process.env): Config {
     retryMaxAttempts: int(env, "RETRY_MAX_ATTEMPTS", 15, 1, 1_000),
     retryBaseDelayMs: int(env, "RETRY_BASE_DELAY_MS", 500, 10, 60_000),
     retryMaxDelayMs: int(env, "RETRY_MAX_DELAY_MS", 30_000, 10, 3_600_000),
-    sweepStrandedAfterMs: int(env, "SWEEP_STRANDED_AFTER_MS", 60_000, 500, 86_400_000),
+    sweepStrandedAfterMs: strandedAfter(env, role, inventoryTimeoutMs),
     retryVisibilityTimeoutMs,
     healthWindowS: int(env, "HEALTH_WINDOW_S", 30, 1, 3_600),
     groupCommitMaxBatch: int(env, "GROUP_COMMIT_MAX_BATCH", 64, 1, 1_000),

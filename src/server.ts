@@ -14,7 +14,13 @@ import { createRateLimitGate } from "./http/rate-limit.ts";
 import { createAdminGuard, createServiceGuard, serviceToken } from "./http/app-context.ts";
 import { runChecks, type HealthCheck, type HealthRegistry } from "./http/health.ts";
 import { pendingMigrations, type MigratedModule } from "../migrations/index.ts";
-import { createHttpInventory, createInventoryModule, type InventoryPort } from "../modules/inventory/index.ts";
+import {
+  createHttpInventory,
+  createInventoryModule,
+  InventoryMisconfiguredError,
+  InventoryUnavailableError,
+  type InventoryPort,
+} from "../modules/inventory/index.ts";
 import { groupCommitLimits } from "./platform/group-commit.ts";
 import { createOrdersModule, type OrdersModule } from "../modules/orders/index.ts";
 import { createViews, type ChaosControl } from "../views/index.ts";
@@ -50,6 +56,44 @@ function schemaCheck(database: Database, module: MigratedModule, tables: readonl
     if (pending.length) return { ok: false, detail: `pending migrations: ${pending.join(", ")}` };
     await tablesAnswer(database, tables);
     return { ok: true };
+  };
+}
+
+/**
+ * Split mode: a token or URL that inventory refuses is this process's configuration fault, not
+ * an outage. Orders stay safely queued meanwhile, so the signal must come from here: an error
+ * log saying what to fix (at most once a minute while it lasts), a counter, and readiness red,
+ * probed with the same token and base URL the calls use. Inventory being down or slow is no
+ * reason to take this replica out of service: readiness stays green and `/health/deep` tells.
+ */
+function watchInventoryConfig(
+  inventory: InventoryPort,
+  policy: InventoryPolicy,
+  o: { metrics: Metrics; logger: Logger; health: HealthRegistry; timeoutMs: number },
+): void {
+  let lastLogged = -Infinity;
+  let suppressed = 0;
+  policy.onFailure(({ error }) => {
+    if (!(error instanceof InventoryMisconfiguredError)) return;
+    o.metrics.inventoryMisconfigured.labels(String(error.status)).inc();
+    const now = Date.now();
+    if (now - lastLogged < 60_000) {
+      suppressed++;
+      return;
+    }
+    o.logger.error({ status: error.status, suppressed }, error.message);
+    lastLogged = now;
+    suppressed = 0;
+  });
+  o.health.ready.inventory_config = async () => {
+    try {
+      await inventory.health({ signal: AbortSignal.timeout(Math.min(o.timeoutMs, 1_500)) });
+      return { ok: true };
+    } catch (err) {
+      if (err instanceof InventoryMisconfiguredError) return { ok: false, detail: err.message };
+      if (err instanceof InventoryUnavailableError) return { ok: true, detail: `inventory not reached (${err.kind}); not a configuration fault` };
+      throw err;
+    }
   };
 }
 
@@ -135,6 +179,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       const h = await policy.execute((signal) => inventory!.health({ signal }));
       return { ok: h.ok, checks: h.checks };
     };
+    if (config.role === "orders") watchInventoryConfig(inventory, policy, { metrics, logger, health, timeoutMs: config.inventoryTimeoutMs });
     health.deep.circuit_breaker = async () => ({ ok: !policy.isOpen(), state: policy.state });
     const queue = createRetryQueue({
       redisUrl: config.redisUrl,
@@ -164,6 +209,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       baseDelayMs: config.retryBaseDelayMs,
       maxDelayMs: config.retryMaxDelayMs,
       strandedAfterMs: config.sweepStrandedAfterMs,
+      leaseMs: config.retryVisibilityTimeoutMs,
       sweepIntervalMs: Math.min(5_000, config.sweepStrandedAfterMs),
     });
     worker.onResult((r) => {

@@ -96,6 +96,12 @@ export function createMetrics() {
       registers: [registry],
     }),
     deadLetters: new Counter({ name: "retry_dead_letters_total", help: "Messages moved to the dead letters", registers: [registry] }),
+    inventoryMisconfigured: new Counter({
+      name: "inventory_misconfigured_calls_total",
+      help: "Calls to inventory refused for this process's own configuration (service token, INVENTORY_URL), by HTTP status",
+      labelNames: ["status"] as const,
+      registers: [registry],
+    }),
     chaosEvents: new Counter({
       name: "inventory_chaos_events_total",
       help: "Faults injected by the chaos injector, by type",

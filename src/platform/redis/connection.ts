@@ -1,4 +1,5 @@
 import { RedisClient } from "bun";
+import { systemClock, type Clock } from "../clock.ts";
 
 const SERVER_ERROR = "ERR_REDIS_SERVER_ERROR";
 const INVALID_ARGUMENT = "ERR_REDIS_INVALID_ARGUMENT";
@@ -29,6 +30,11 @@ export interface RedisConnectionOptions {
    */
   maxReconnectDelayMs?: number;
   errors: RedisErrorMapping;
+  /**
+   * Runs the connect and command deadlines and the reconnect pause. Default the system clock.
+   * Bun's own connect timeout (set to `connectTimeoutMs` as a second guard) stays on real time.
+   */
+  clock?: Clock;
 }
 
 /**
@@ -51,11 +57,14 @@ export class RedisConnection {
   private failures = 0;
   private retryAt = 0;
   private lastError = "";
+  private readonly clock: Clock;
 
   constructor(
     private readonly url: string,
     private readonly opts: RedisConnectionOptions,
-  ) {}
+  ) {
+    this.clock = opts.clock ?? systemClock;
+  }
 
   /**
    * Sends one command. `extraMs`: how long the command itself may legitimately take (a
@@ -66,7 +75,7 @@ export class RedisConnection {
     const client = await this.connect();
     const deadlineMs = this.opts.commandTimeoutMs + extraMs;
     try {
-      return await withDeadline(client.send(command, args), deadlineMs, `Redis did not answer ${command} within ${deadlineMs} ms`);
+      return await withDeadline(this.clock, client.send(command, args), deadlineMs, `Redis did not answer ${command} within ${deadlineMs} ms`);
     } catch (err) {
       if (this.closed) throw errors.closed();
       const code = (err as { code?: string })?.code;
@@ -88,7 +97,7 @@ export class RedisConnection {
     if (this.closed) return Promise.reject(errors.closed());
     if (this.client?.connected) return Promise.resolve(this.client);
     if (this.connecting) return this.connecting;
-    const wait = this.retryAt - Date.now();
+    const wait = this.retryAt - this.clock.now();
     if (wait > 0) {
       return Promise.reject(errors.unavailable(`Redis is unreachable (${this.lastError}); next attempt in ${wait} ms`));
     }
@@ -120,7 +129,7 @@ export class RedisConnection {
       client.onclose = () => {};
       this.dialing = client;
       // Bun honours connectionTimeout; this deadline makes "never hangs" independent of it.
-      await withDeadline(client.connect(), connectTimeoutMs, `connect timed out after ${connectTimeoutMs} ms`);
+      await withDeadline(this.clock, client.connect(), connectTimeoutMs, `connect timed out after ${connectTimeoutMs} ms`);
     } catch (err) {
       this.dialing = null;
       if (client) closeQuietly(client);
@@ -128,7 +137,7 @@ export class RedisConnection {
       this.failures++;
       this.lastError = errorText(err);
       const ceiling = this.opts.maxReconnectDelayMs ?? 0;
-      if (ceiling > 0) this.retryAt = Date.now() + Math.min(ceiling, 50 * 2 ** Math.min(this.failures - 1, 20));
+      if (ceiling > 0) this.retryAt = this.clock.now() + Math.min(ceiling, 50 * 2 ** Math.min(this.failures - 1, 20));
       throw errors.unavailable(`cannot connect to Redis: ${this.lastError}`, err instanceof Late ? undefined : err);
     }
     this.dialing = null;
@@ -152,13 +161,14 @@ export class RedisConnection {
 /** A deadline of ours ran out; the caller's mapping turns it into its own error. */
 class Late extends Error {}
 
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Late(what)), ms);
+function withDeadline<T>(clock: Clock, p: Promise<T>, ms: number, what: string): Promise<T> {
+  const done = new AbortController();
+  const timeout = clock.sleep(ms, done.signal).then(() => {
+    throw new Late(what);
   });
-  // race() subscribes to p, so a late rejection of p is handled and cannot crash the process.
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  // race() subscribes to both, so neither a late rejection of p nor the aborted sleep can go
+  // unhandled and crash the process; aborting frees the timer once p has settled.
+  return Promise.race([p, timeout]).finally(() => done.abort());
 }
 
 function closeQuietly(client: RedisClient): void {

@@ -216,6 +216,40 @@ describe.skipIf(!hasRedis)("RedisConnection on Redis", () => {
     expect(await idOf(conn)).toBe(first);
   }, TEST_TIMEOUT);
 
+  test("blocking commands on one connection take turns: none fails for the time it waited behind another", async () => {
+    // The real clock, because the server blocks in real time: the fourth BLPOP is served only
+    // after the three before it (1.5 s), past the 1 s + 0.5 s a deadline counted from the send allows.
+    const conn = connect(url, { commandTimeoutMs: 1_000 });
+    const first = await idOf(conn);
+    const t0 = performance.now();
+    const replies = await Promise.all(Array.from({ length: 4 }, () => conn.send("BLPOP", [never, "0.5"], 500).catch((err: unknown) => err)));
+    expect(replies).toEqual([null, null, null, null]);
+    // They really did run one after the other, on the one connection.
+    expect(since(t0)).toBeGreaterThanOrEqual(4 * 500 - 50);
+    expect(await idOf(conn)).toBe(first);
+  }, TEST_TIMEOUT);
+
+  test("a blocking command past its deadline takes no command sent after it down", async () => {
+    const clock = new ManualClock();
+    const conn = connect(url, { commandTimeoutMs: 200, clock });
+    const first = await idOf(conn);
+    const late = conn.send("BLPOP", [never, "20"], 100).catch((err: unknown) => err);
+    await untilServing(first, "blpop");
+    const behind = [conn.send("PING", []).catch((err: unknown) => err), idOf(conn).catch((err: unknown) => err)];
+    await clock.waitForSleepers(1);
+    await clock.advance(299);
+    // Nothing is answered while the blocking command holds the connection.
+    expect(await settledYet(Promise.race(behind))).toBe(false);
+    await clock.advance(1);
+    expect(await late).toBeInstanceOf(Down);
+    // The commands behind it ran on the next connection instead of failing with the dropped one.
+    const [pong, second] = await Promise.all(behind);
+    expect(pong).toBe("PONG");
+    expect(typeof second).toBe("number");
+    expect(second).not.toBe(first);
+    expect(await serverKeeps(first)).toBe(false);
+  }, TEST_TIMEOUT);
+
   test("the server dropping an idle connection (CLIENT KILL, or its idle timeout): the next call dials anew and succeeds", async () => {
     const conn = connect(url);
     const first = await idOf(conn);

@@ -44,6 +44,13 @@ export interface RedisConnectionOptions {
  * auto-reconnect are off, every command has a deadline, and the next command after a failure
  * opens a fresh connection. Nothing connects before the first `send` or `connect`.
  *
+ * Redis serves a connection's commands one at a time, in order: a command pipelined behind a
+ * blocking one (`BLPOP`, `XREADGROUP … BLOCK`) is not even read before that one returns. So a
+ * command sent while a blocking command is outstanding waits here until it has settled, and
+ * only then goes out with its own deadline: none fails for time spent behind another, and a
+ * blocking command that runs out of time (its connection is dropped) takes nothing down with it.
+ * Plain commands sent together still share the connection as a pipeline.
+ *
  * @example
  * const conn = new RedisConnection("redis://cache:6379/2", { connectTimeoutMs: 2_000, commandTimeoutMs: 3_000, errors });
  * await conn.send("SET", ["k", "v"]); // "OK"
@@ -58,6 +65,8 @@ export class RedisConnection {
   private retryAt = 0;
   private lastError = "";
   private readonly clock: Clock;
+  /** Settles once the last blocking command sent (or waiting its turn) has settled; null when none is outstanding. */
+  private blockingTail: Promise<void> | null = null;
 
   constructor(
     private readonly url: string,
@@ -67,10 +76,27 @@ export class RedisConnection {
   }
 
   /**
-   * Sends one command. `extraMs`: how long the command itself may legitimately take (a
-   * blocking read), added to the command deadline.
+   * Sends one command. `blockMs`: how long the command itself may legitimately take (a blocking
+   * read), added to the command deadline; above 0 it marks the command as blocking, which
+   * commands sent after it wait for (see the class comment).
    */
-  async send(command: string, args: string[], extraMs = 0): Promise<unknown> {
+  send(command: string, args: string[], blockMs = 0): Promise<unknown> {
+    const ahead = this.blockingTail;
+    const call = ahead ? ahead.then(() => this.sendNow(command, args, blockMs)) : this.sendNow(command, args, blockMs);
+    if (blockMs > 0) {
+      const tail = call.then(
+        () => {},
+        () => {},
+      );
+      this.blockingTail = tail;
+      void tail.then(() => {
+        if (this.blockingTail === tail) this.blockingTail = null;
+      });
+    }
+    return call;
+  }
+
+  private async sendNow(command: string, args: string[], extraMs: number): Promise<unknown> {
     const { errors } = this.opts;
     const client = await this.connect();
     const deadlineMs = this.opts.commandTimeoutMs + extraMs;

@@ -26,6 +26,8 @@ export interface RedisStreamsQueueOptions {
   pollMs?: number;
   /** The dead-letter stream is trimmed to about this many entries. Default 10 000. */
   deadLetterMaxLen?: number;
+  /** Names the connections in `CLIENT LIST`: `<clientName>:queue` and `<clientName>:queue-read`. */
+  clientName?: string;
 }
 
 /**
@@ -61,10 +63,11 @@ export function createRedisStreamsQueue(url: string, opts: RedisStreamsQueueOpti
   };
   // The connections keep real time (see above): the injected clock only decides what is due,
   // and a test moving it ahead must not run out the deadline of a read still in flight.
-  const main = new RedisConnection(url, connOpts);
+  const named = (role: string) => (opts.clientName !== undefined ? { name: `${opts.clientName}:${role}` } : {});
+  const main = new RedisConnection(url, { ...connOpts, ...named("queue") });
   // A blocking XREADGROUP holds its connection until it returns; on the shared one it would
   // stall every ack and enqueue behind it.
-  const blocker = new RedisConnection(url, connOpts);
+  const blocker = new RedisConnection(url, { ...connOpts, ...named("queue-read") });
   /**
    * The blocking read in flight, settled as a value: one at a time. The worker's loops all wait
    * in `receive`; reads of their own would queue up on the one blocking connection, each waiting

@@ -274,6 +274,22 @@ describe.skipIf(!hasRedis)("RedisConnection on Redis", () => {
     expect(await idOf(conn)).not.toBe(first);
   }, TEST_TIMEOUT);
 
+  test("a name is set on every connection it opens", async () => {
+    const name = `valerix-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    const conn = connect(url, { name });
+    expect(await conn.send("CLIENT", ["GETNAME"])).toBe(name);
+    const first = await idOf(conn);
+    expect(Number(await raw.send("CLIENT", ["KILL", "ID", String(first)]))).toBe(1);
+    // A real sleep: the close reaches the client over its real socket (see the test above).
+    await Bun.sleep(200);
+    expect(await conn.send("CLIENT", ["GETNAME"])).toBe(name);
+    expect(await idOf(conn)).not.toBe(first);
+    // A name the server refuses (it has a space) leaves the connection unnamed but usable.
+    const refused = connect(url, { name: "two words" });
+    expect(await refused.send("PING", [])).toBe("PONG");
+    expect(await refused.send("CLIENT", ["GETNAME"])).toBeNull();
+  }, TEST_TIMEOUT);
+
   test("an error reply passes through (or through the refused hook) and keeps the connection", async () => {
     const conn = connect(url);
     const first = await idOf(conn);

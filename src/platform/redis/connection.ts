@@ -35,6 +35,11 @@ export interface RedisConnectionOptions {
    * Bun's own connect timeout (set to `connectTimeoutMs` as a second guard) stays on real time.
    */
   clock?: Clock;
+  /**
+   * Set on every connection with `CLIENT SETNAME`, so `CLIENT LIST` tells whose connection is
+   * whose (no spaces). A server that refuses the command leaves the connection unnamed.
+   */
+  name?: string;
 }
 
 /**
@@ -155,7 +160,7 @@ export class RedisConnection {
       client.onclose = () => {};
       this.dialing = client;
       // Bun honours connectionTimeout; this deadline makes "never hangs" independent of it.
-      await withDeadline(this.clock, client.connect(), connectTimeoutMs, `connect timed out after ${connectTimeoutMs} ms`);
+      await withDeadline(this.clock, this.handshake(client), connectTimeoutMs, `connect timed out after ${connectTimeoutMs} ms`);
     } catch (err) {
       this.dialing = null;
       if (client) closeQuietly(client);
@@ -175,6 +180,18 @@ export class RedisConnection {
     this.retryAt = 0;
     this.client = client;
     return client;
+  }
+
+  private async handshake(client: RedisClient): Promise<void> {
+    await client.connect();
+    const { name } = this.opts;
+    if (!name) return;
+    try {
+      await client.send("CLIENT", ["SETNAME", name]);
+    } catch (err) {
+      // A name is a convenience; an ACL without CLIENT must not keep the connection from being used.
+      if ((err as { code?: string })?.code !== SERVER_ERROR) throw err;
+    }
   }
 
   private drop(client: RedisClient | null): void {

@@ -111,7 +111,14 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   const started = performance.now();
   const stoppers: Array<() => unknown> = [];
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const kv = createKeyValueStore({ redisUrl: config.redisUrl, redisToken: config.redisToken, prefix: "valerix:" });
+  // One name per process for its Redis connections, so an operator can tell them apart in CLIENT LIST.
+  const redisClientName = `valerix:${hostname()}-${process.pid}`;
+  const kv = createKeyValueStore({
+    redisUrl: config.redisUrl,
+    redisToken: config.redisToken,
+    prefix: "valerix:",
+    clientName: `${redisClientName}:kv`,
+  });
   const adminGuard = createAdminGuard(config);
   const onError = (err: unknown, context: string) => logger.warn({ err, context }, "recovered error");
 
@@ -187,6 +194,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       consumer: `${hostname()}-${process.pid}`,
       prefix: "valerix:",
       visibilityTimeoutMs: config.retryVisibilityTimeoutMs,
+      redisClientName,
     });
     const orders = createOrdersModule({
       database,

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -98,6 +98,19 @@ describe("valerix migrate on the embedded database", () => {
 });
 
 describe("failures are one line", () => {
+  test("an embedded database a server has open is left alone", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "valerix-cli-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "PG_VERSION"), "17\n");
+    writeFileSync(join(dir, "postmaster.pid"), "-42\n");
+    for (const status of [false, true]) {
+      const r = await migrate({ role: "all", databaseUrl: undefined, dataDir: dir }, status);
+      expect(r.code).toBe(1);
+      expect(r.err).toStartWith(`valerix: the embedded database in ${dir} is in use`);
+    }
+  });
+
+
   test("an unreachable server: exit 1, the reason, no stack", async () => {
     const r = await migrate({ role: "all", databaseUrl: "postgres://postgres@127.0.0.1:1/nowhere", dataDir: "unused" });
     expect(r.code).toBe(1);

@@ -54,6 +54,15 @@ export async function runMigrateCommand(config: DatabaseConfig, opts: { status: 
       io,
     );
   }
+  // PGlite does not lock its folder: a second process opening it while a server runs would
+  // write the same files from a second PostgreSQL. A running one leaves postmaster.pid there.
+  if (!config.databaseUrl && existsSync(join(resolve(config.dataDir), "postmaster.pid"))) {
+    io.err(
+      `valerix: the embedded database in ${resolve(config.dataDir)} is in use (its postmaster.pid is there): stop the server that uses it first.` +
+        " If none runs, the last one did not shut down cleanly: start and stop it once.",
+    );
+    return 1;
+  }
   let database: Database | undefined;
   try {
     try {

@@ -158,8 +158,27 @@ function strandedAfter(env: Env, role: Role, inventoryTimeoutMs: number): number
   return ms;
 }
 
+/** What `valerix migrate` needs: which modules (by role) and which database. */
+export interface DatabaseConfig {
+  role: Role;
+  databaseUrl: string | undefined;
+  dataDir: string;
+}
+
+/**
+ * The database settings alone, checked as `loadConfig` checks them. `valerix migrate` reads only
+ * these, so a migration job needs no INVENTORY_URL, tokens or tuning it never uses.
+ */
+export function loadDatabaseConfig(env: Env = process.env): DatabaseConfig {
+  return {
+    role: oneOf(env, "VALERIX_ROLE", ["all", "orders", "inventory"] as const, "all"),
+    databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
+    dataDir: read(env, "VALERIX_DATA_DIR") ?? "./.valerix-data",
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
-  const role = oneOf(env, "VALERIX_ROLE", ["all", "orders", "inventory"] as const, "all");
+  const { role, databaseUrl, dataDir } = loadDatabaseConfig(env);
   const redisUrl = url(env, "REDIS_URL", ["redis:", "rediss:", "https:", "http:"]);
   const redisToken = read(env, "REDIS_TOKEN");
   if (redisUrl && /^https?:/.test(redisUrl) && !redisToken) {
@@ -176,8 +195,8 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, "PORT", 3000, 0, 65535),
     host: read(env, "HOST") ?? "0.0.0.0",
     role,
-    databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
-    dataDir: read(env, "VALERIX_DATA_DIR") ?? "./.valerix-data",
+    databaseUrl,
+    dataDir,
     redisUrl,
     redisToken,
     inventoryUrl,

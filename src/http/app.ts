@@ -9,6 +9,7 @@ import { LIMITS } from "./schemas.ts";
 import { swaggerRoutes } from "./swagger.ts";
 import { DRAIN, discard, inspectJson, isJsonMediaType, jsonHazard, readBounded } from "./body-limits.ts";
 import type { AdminGuard } from "./app-context.ts";
+import type { Cors } from "./cors.ts";
 import type { HealthRegistry } from "./health.ts";
 import { healthRoutes } from "./health.ts";
 import { VERSION } from "../version.ts";
@@ -105,6 +106,8 @@ export interface FetchOptions {
   gate?: (request: Request, clientIp: string) => Response | undefined;
   /** The admin check, applied to every path under `/api/admin` before the body is read. */
   adminGuard?: AdminGuard;
+  /** CORS for the public API (`CORS_ORIGINS`); without it, no preflight is answered. */
+  cors?: Cors;
 }
 
 /**
@@ -183,9 +186,15 @@ async function screen(request: Request, url: URL, clientIp: string, opts: FetchO
   }
   // Browsers say where a request comes from; a page on another site may not change anything
   // through the API (a form there could otherwise post to the admin API with the admin cookie
-  // attached). The pages refuse such posts themselves, with a page a person can read.
+  // attached). The pages refuse such posts themselves, with a page a person can read. The one
+  // exception is a storefront listed in CORS_ORIGINS placing an order, without a cookie.
   const site = request.headers.get("sec-fetch-site");
-  if (UNSAFE_METHODS.has(request.method) && (site === "cross-site" || site === "same-site") && url.pathname.startsWith("/api/")) {
+  if (
+    UNSAFE_METHODS.has(request.method) &&
+    (site === "cross-site" || site === "same-site") &&
+    url.pathname.startsWith("/api/") &&
+    !opts.cors?.admits(request, url.pathname)
+  ) {
     return refuse(problem("cross_site_request", "This API takes no state-changing requests from other sites."), request);
   }
   const isAdmin = url.pathname === "/api/admin" || url.pathname.startsWith("/api/admin/");
@@ -252,13 +261,15 @@ export function createFetch(app: Elysia<any, any, any, any, any, any, any>, deps
     } else if (opts.isDraining() && !url.pathname.startsWith("/health/live")) {
       response = problem("shutting_down", "This instance is draining; retry on another.", {}, { "retry-after": "1", connection: "close" });
     } else {
-      const screened = await screen(request, url, clientIp, opts, refuse);
+      const preflight = opts.cors?.preflight(request, url.pathname);
+      const screened = preflight ?? (await screen(request, url, clientIp, opts, refuse));
       if (screened instanceof Response) response = screened;
       else {
         routed = screened;
         response = await handle(routed);
       }
     }
+    if (url) opts.cors?.decorate(request, url.pathname, response);
     withSecurityHeaders(response);
     response.headers.set("x-request-id", requestId);
     const durationMs = performance.now() - started;

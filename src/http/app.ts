@@ -135,7 +135,7 @@ type Refuse = (response: Response, request: Request, alreadyRead?: number) => Pr
  * still reads the answer; then the connection closes. Past a bound it closes unread.
  */
 export function createRefuser(bounds: { bytesMax: number; timeoutMs: number; concurrentMax: number } = DRAIN): Refuse {
-  let draining = 0;
+  let inFlight = 0;
   return async (response, request, alreadyRead = 0) => {
     if (request.body === null) return response;
     response.headers.set("connection", "close");
@@ -143,12 +143,12 @@ export function createRefuser(bounds: { bytesMax: number; timeoutMs: number; con
     // not once it has the answer; reading would invite the body we are refusing.
     if (request.headers.get("expect")?.toLowerCase() === "100-continue") return response;
     const declared = Number(request.headers.get("content-length"));
-    if (declared > bounds.bytesMax || draining >= bounds.concurrentMax) return response;
-    draining++;
+    if (declared > bounds.bytesMax || inFlight >= bounds.concurrentMax) return response;
+    inFlight++;
     try {
       await discard(request.body, { maxBytes: bounds.bytesMax - alreadyRead, timeoutMs: bounds.timeoutMs });
     } finally {
-      draining--;
+      inFlight--;
     }
     return response;
   };

@@ -47,6 +47,8 @@ export interface Config {
   groupCommitInFlight: number;
   /** Key for the pages' anti-forgery tokens; set it when several replicas serve the pages. */
   csrfSecret: string | undefined;
+  /** Origins (`scheme://host[:port]`) whose pages may call the public API from a browser; none by default. */
+  corsOrigins: string[];
 }
 
 export class ConfigError extends Error {
@@ -118,6 +120,35 @@ function addressRanges(env: Env, name: string): string[] {
     }
   }
   return entries;
+}
+
+/**
+ * A comma-separated list of exact web origins, each as a browser writes it in `Origin`:
+ * `https://shop.example` or `http://localhost:5173`. No wildcard, no path, no `null` (sandboxed
+ * frames and files all send that one origin), and the canonical spelling only (lower-case host,
+ * no default port), since browsers compare origins as strings and so do we.
+ */
+function origins(env: Env, name: string): string[] {
+  const raw = read(env, name);
+  if (raw === undefined) return [];
+  const entries = raw.split(",").map((e) => e.trim());
+  for (const entry of entries) {
+    if (entry === "") throw new ConfigError(name, `expected origins separated by commas, got an empty entry in "${raw}"`);
+    if (entry.includes("*")) throw new ConfigError(name, `"${entry}": wildcards are not allowed; list each origin exactly`);
+    let parsed: URL;
+    try {
+      parsed = new URL(entry);
+    } catch {
+      throw new ConfigError(name, `"${entry}" is not an origin; write scheme://host[:port], e.g. https://shop.example`);
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      throw new ConfigError(name, `"${entry}": the scheme must be http or https`);
+    }
+    if (parsed.origin !== entry) {
+      throw new ConfigError(name, `"${entry}" is not an exact origin (no path, query, user or trailing slash; lower-case host; no default port): write ${parsed.origin}`);
+    }
+  }
+  return [...new Set(entries)];
 }
 
 /**
@@ -220,5 +251,6 @@ export function loadConfig(env: Env = process.env): Config {
     groupCommitMaxBatch: int(env, "GROUP_COMMIT_MAX_BATCH", 64, 1, 1_000),
     groupCommitInFlight: int(env, "GROUP_COMMIT_IN_FLIGHT", 2, 1, 16),
     csrfSecret: read(env, "CSRF_SECRET"),
+    corsOrigins: origins(env, "CORS_ORIGINS"),
   };
 }

@@ -12,6 +12,7 @@ import { BUN_MAX_REQUEST_BODY_SIZE, createApp, createFetch, withSecurityHeaders 
 import { problem } from "./http/problem.ts";
 import { createRateLimitGate } from "./http/rate-limit.ts";
 import { createAdminGuard, createServiceGuard, serviceToken } from "./http/app-context.ts";
+import { createCors } from "./http/cors.ts";
 import { runChecks, type HealthCheck, type HealthRegistry } from "./http/health.ts";
 import { pendingMigrations, type MigratedModule } from "../migrations/index.ts";
 import {
@@ -287,6 +288,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
     },
     gate: createRateLimitGate(config.rateLimitPerMin, systemClock, { trustedProxies: config.trustedProxies }),
     adminGuard,
+    cors: createCors(config.corsOrigins),
   });
   const server = Bun.serve({
     port: config.port,

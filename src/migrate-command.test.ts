@@ -29,20 +29,20 @@ describe("valerix migrate on PostgreSQL", () => {
 
     const before = await migrate(config, true);
     expect(before.code).toBe(EXIT_PENDING);
-    expect(before.out).toMatch(/^inventory\n  pending  0001_init\norders\n  pending  0001_init\n  pending  0002_retry_queue\n3 pending/m);
+    expect(before.out).toMatch(/^inventory\n  pending  0001_init\norders\n  pending  0001_init\n  pending  0002_retry_queue\n  pending  0003_worker_lease\n4 pending/m);
     // Credentials never reach the output.
     expect(before.out).toContain(`database: PostgreSQL at ${new URL(t.url).host}${new URL(t.url).pathname}`);
 
     const applied = await migrate(config);
     expect(applied).toMatchObject({ code: 0, err: "" });
-    expect(applied.out).toContain("inventory: applied 0001_init\norders: applied 0001_init, 0002_retry_queue");
+    expect(applied.out).toContain("inventory: applied 0001_init\norders: applied 0001_init, 0002_retry_queue, 0003_worker_lease");
 
     const again = await migrate(config);
     expect(again.out).toContain("inventory: up to date\norders: up to date");
 
     const after = await migrate(config, true);
     expect(after.code).toBe(0);
-    expect(after.out).toMatch(/^  applied  0002_retry_queue  \d{4}-\d\d-\d\dT/m);
+    expect(after.out).toMatch(/^  applied  0002_retry_queue   \d{4}-\d\d-\d\dT/m);
     expect(after.out).not.toContain("pending");
     expect(after.out.endsWith("up to date")).toBe(true);
   });
@@ -53,7 +53,7 @@ describe("valerix migrate on PostgreSQL", () => {
     expect((await migrate({ role: "inventory", databaseUrl: t.url, dataDir: "unused" })).out).toMatch(/inventory: applied 0001_init$/);
     const all = await migrate({ role: "all", databaseUrl: t.url, dataDir: "unused" }, true);
     expect(all.out).toContain("inventory\n  applied  0001_init");
-    expect(all.out).toContain("orders\n  pending  0001_init\n  pending  0002_retry_queue");
+    expect(all.out).toContain("orders\n  pending  0001_init\n  pending  0002_retry_queue\n  pending  0003_worker_lease");
     expect((await migrate({ role: "orders", databaseUrl: t.url, dataDir: "unused" }, true)).out).not.toContain("inventory");
   });
 
@@ -86,7 +86,7 @@ describe("valerix migrate on the embedded database", () => {
 
     const before = await migrate(config, true);
     expect(before.code).toBe(EXIT_PENDING);
-    expect(before.out).toContain("3 pending");
+    expect(before.out).toContain("4 pending");
     expect(existsSync(join(dir, "data"))).toBe(false);
 
     expect(await migrate(config)).toMatchObject({ code: 0, err: "" });

@@ -76,15 +76,15 @@ describe("valerix command line (compiled binary)", () => {
       const env = { DATABASE_URL: t.url };
       const before = await valerix(["migrate", "--status"], { env });
       expect(before.code).toBe(3);
-      expect(before.out).toContain("orders\n  pending  0001_init\n  pending  0002_retry_queue\n3 pending");
+      expect(before.out).toContain("orders\n  pending  0001_init\n  pending  0002_retry_queue\n  pending  0003_worker_lease\n4 pending");
 
       const applied = await valerix(["migrate"], { env });
       expect(applied).toMatchObject({ code: 0, err: "" });
-      expect(applied.out).toContain("inventory: applied 0001_init\norders: applied 0001_init, 0002_retry_queue\n");
+      expect(applied.out).toContain("inventory: applied 0001_init\norders: applied 0001_init, 0002_retry_queue, 0003_worker_lease\n");
 
       const after = await valerix(["migrate", "--status"], { env });
       expect(after).toMatchObject({ code: 0, err: "" });
-      expect(after.out).toMatch(/^orders\n  applied  0001_init         \S+\n  applied  0002_retry_queue  \S+\nup to date\n$/m);
+      expect(after.out).toMatch(/^orders\n  applied  0001_init          \S+\n  applied  0002_retry_queue   \S+\n  applied  0003_worker_lease  \S+\nup to date\n$/m);
     } finally {
       await t.drop();
     }
@@ -106,7 +106,7 @@ describe("valerix command line (compiled binary)", () => {
 
     const applied = await valerix(["migrate"], { cwd });
     expect(applied).toMatchObject({ code: 0, err: "" });
-    expect(applied.out).toContain("orders: applied 0001_init, 0002_retry_queue\n");
+    expect(applied.out).toContain("orders: applied 0001_init, 0002_retry_queue, 0003_worker_lease\n");
 
     const after = await valerix(["migrate", "--status"], { cwd });
     expect(after.code).toBe(0);

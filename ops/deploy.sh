@@ -65,10 +65,10 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/valerix-deploy.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
 # A throw-away kustomization on top of the chosen overlay: images, and monitoring if asked.
-# kustomize refuses absolute paths to bases, hence the relative ones.
+# kustomize refuses absolute paths to resources, hence the relative ones.
 mkdir -p "$work/kustomize"
 {
-  echo "bases:"
+  echo "resources:"
   echo "  - $(realpath --relative-to="$work/kustomize" "$root/ops/k8s/overlays/$overlay")"
   if ((monitoring)); then
     echo "  - $(realpath --relative-to="$work/kustomize" "$root/ops/k8s/monitoring")"

@@ -15,6 +15,8 @@ import { createAdminGuard, createServiceGuard, serviceToken } from "./http/app-c
 import { createCors } from "./http/cors.ts";
 import { runChecks, type HealthCheck, type HealthRegistry } from "./http/health.ts";
 import { pendingMigrations, type MigratedModule } from "../migrations/index.ts";
+import { logStartup } from "./startup-log.ts";
+import { VERSION } from "./version.ts";
 import {
   createHttpInventory,
   createInventoryModule,
@@ -104,7 +106,7 @@ function watchInventoryConfig(
  */
 export async function startServer(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel, { role: config.role });
-  const metrics = createMetrics();
+  const metrics = createMetrics({ version: VERSION });
   const window = new ResponseTimeWindow(config.healthWindowS * 1000, opts.clock);
   const hostsInventory = config.role === "all" || config.role === "inventory";
   const hostsOrders = config.role === "all" || config.role === "orders";
@@ -176,10 +178,9 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
     if (!inventory) inventory = createHttpInventory(config.inventoryUrl!, { token: serviceToken(config) });
     // One policy per process, shared by the request path and the retry worker.
     const policy = createInventoryPolicy({ timeoutMs: config.inventoryTimeoutMs, halfOpenAfterMs: config.breakerHalfOpenMs });
-    const BREAKER_CODE = { closed: 0, open: 1, "half-open": 2 } as const;
-    metrics.breakerState.set(0);
+    metrics.setBreakerState("closed");
     policy.onStateChange(({ from, to }) => {
-      metrics.breakerState.set(BREAKER_CODE[to]);
+      metrics.setBreakerState(to);
       metrics.breakerTransitions.labels(from, to).inc();
       logger.warn({ from, to }, "inventory circuit breaker changed state");
     });
@@ -241,6 +242,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       if (e.cacheHit) metrics.idempotencyCacheHits.inc();
       if (e.outcome === "queued") metrics.fallbacks.labels("inventory_unavailable").inc();
     });
+    orders.onKeyLookup(() => metrics.idempotencyLookups.inc());
     const refreshStates = async () => {
       const counts = await orders.countByStatus();
       for (const [status, n] of Object.entries(counts)) metrics.ordersByState.labels(status).set(n);
@@ -284,7 +286,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   const fetch = createFetch(app, { logger, metrics }, {
     isDraining: () => draining,
     onFinished: ({ route, method, durationMs }) => {
-      if (method === "POST" && route === "/api/orders/") window.record(durationMs);
+      if (method === "POST" && route === "/api/orders") window.record(durationMs);
     },
     gate: createRateLimitGate(config.rateLimitPerMin, systemClock, { trustedProxies: config.trustedProxies }),
     adminGuard,
@@ -302,7 +304,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       return withSecurityHeaders(problem("internal_error", "An unexpected error occurred; it has been logged."));
     },
   });
-  logger.info({ port: server.port, role: config.role, database: database.kind, kv: kv.kind, start_ms: Math.round(performance.now() - started) }, "valerix listening");
+  logStartup(logger, config, { port: server.port, database: database.kind, kv: kv.kind, startMs: performance.now() - started });
 
   return {
     url: `http://127.0.0.1:${server.port}`,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import catalog from "../ops/metrics-catalog.json" with { type: "json" };
-import { createMetrics } from "../src/platform/metrics.ts";
+import { BREAKER_STATES, createMetrics } from "../src/platform/metrics.ts";
 import { ORDER_STATUSES, type RetryResult } from "../modules/orders/index.ts";
 
 /** The dashboards and alert rules are checked against ops/metrics-catalog.json; this holds the code to it. */
@@ -48,5 +48,9 @@ describe("metrics catalog", () => {
     };
     expect([...byName.get("order_retries_total")!.labelValues!.result!].sort()).toEqual(Object.keys(results).sort());
     expect([...byName.get("orders_by_state")!.labelValues!.status!].sort()).toEqual([...ORDER_STATUSES].sort());
+    const states = Object.keys(BREAKER_STATES).sort();
+    expect([...byName.get("circuit_breaker_current_state")!.labelValues!.state!].sort()).toEqual(states);
+    expect([...byName.get("circuit_breaker_transitions_total")!.labelValues!.from!].sort()).toEqual(states);
+    expect([...byName.get("circuit_breaker_transitions_total")!.labelValues!.to!].sort()).toEqual(states);
   });
 });

@@ -23,6 +23,8 @@ export function createOrdersModule(deps: OrdersModuleDeps) {
     tables: ORDER_TABLES,
     migrate: () => migrateModule(deps.database.db, "orders"),
     onOutcome: (l: (e: OrderOutcomeEvent) => void) => service.onOutcome(l),
+    /** Each lookup of an idempotency key that already existed (a replay, a conflict or a reuse). */
+    onKeyLookup: (l: () => void) => service.onKeyLookup(l),
     countByStatus: () => service.countByStatus(),
     health: () => service.health(),
     /** The retry worker and sweeper for this module's queued orders (orders role only). */

@@ -13,6 +13,7 @@ import type { Cors } from "./cors.ts";
 import type { HealthRegistry } from "./health.ts";
 import { healthRoutes } from "./health.ts";
 import { VERSION } from "../version.ts";
+import { withLogContext } from "../platform/log-context.ts";
 
 export const SECURITY_HEADERS: Record<string, string> = {
   "x-content-type-options": "nosniff",
@@ -35,6 +36,15 @@ export interface AppDeps {
 
 /** Route template per request, for metrics and logs: never the raw path (unbounded labels). */
 const routeOf = new WeakMap<Request, string>();
+
+/**
+ * The route label of a template: without a trailing slash, so a prefixed plugin's `"/"` route
+ * (`/api/orders/`) is labelled as clients call it (`/api/orders`), as dashboards and alerts query it.
+ */
+export function routeLabel(template: string | undefined): string {
+  if (template === undefined) return "unmatched";
+  return template.length > 1 && template.endsWith("/") ? template.slice(0, -1) : template;
+}
 
 function validationProblem(error: unknown): Response {
   const all = (error as { all?: Array<{ path?: string; message?: string; summary?: string }> }).all ?? [];
@@ -60,7 +70,7 @@ export function createApp(deps: AppDeps) {
           return problem("unauthorized");
       }
       const p = errorToProblem(error);
-      if (p.status >= 500) deps.logger.error({ err: error, route: routeOf.get(request) }, "unhandled error");
+      if (p.status >= 500) deps.logger.error({ err: error, route: routeLabel(routeOf.get(request)) }, "unhandled error");
       return problemResponse(p);
     })
     .use(
@@ -245,13 +255,18 @@ async function screen(request: Request, url: URL, clientIp: string, opts: FetchO
 export function createFetch(app: Elysia<any, any, any, any, any, any, any>, deps: Pick<AppDeps, "logger" | "metrics">, opts: FetchOptions) {
   const handle = app.handle.bind(app);
   const refuse = createRefuser();
-  return async function fetch(request: Request, server?: Server<unknown>): Promise<Response> {
+  return function fetch(request: Request, server?: Server<unknown>): Promise<Response> {
     const started = performance.now();
     let requestId = request.headers.get("x-request-id");
     if (!requestId || requestId.length > 128 || !/^[\x21-\x7e]+$/.test(requestId)) {
       requestId = randomUUID();
       request.headers.set("x-request-id", requestId);
     }
+    // Every line written while this request is served carries its id (and the order's, once known).
+    return withLogContext({ request_id: requestId }, () => serve(request, server, requestId, started));
+  };
+
+  async function serve(request: Request, server: Server<unknown> | undefined, requestId: string, started: number): Promise<Response> {
     let response: Response;
     let routed = request;
     const clientIp = server?.requestIP(request)?.address ?? "local";
@@ -273,7 +288,7 @@ export function createFetch(app: Elysia<any, any, any, any, any, any, any>, deps
     withSecurityHeaders(response);
     response.headers.set("x-request-id", requestId);
     const durationMs = performance.now() - started;
-    const route = routeOf.get(routed) ?? "unmatched";
+    const route = routeLabel(routeOf.get(routed));
     const status = response.status;
     deps.metrics.httpDuration.labels(route, request.method, String(status)).observe(durationMs / 1000);
     opts.onFinished?.({ route, method: request.method, status, durationMs });
@@ -281,5 +296,5 @@ export function createFetch(app: Elysia<any, any, any, any, any, any, any>, deps
       deps.logger.info({ request_id: requestId, method: request.method, route, status, duration_ms: Math.round(durationMs * 10) / 10 }, "request");
     }
     return response;
-  };
+  }
 }

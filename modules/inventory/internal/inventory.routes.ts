@@ -2,6 +2,7 @@ import { Elysia, t } from "elysia";
 import { problem } from "../../../src/http/problem.ts";
 import type { AdminGuard } from "../../../src/http/app-context.ts";
 import type { InventoryService } from "./inventory.service.ts";
+import { noteOrderId } from "../../../src/platform/log-context.ts";
 import { CreateItemBody, DeductBody, InventoryItemSchema, ItemParams, ReleaseBody, RestockBody } from "./inventory.model.ts";
 
 const REJECTION_CODE = { unknown_item: "unknown_item", insufficient_stock: "insufficient_stock", released: "order_released" } as const;
@@ -38,6 +39,7 @@ export function inventoryRoutes(service: InventoryService, adminGuard: AdminGuar
     .post(
       "/deduct",
       async ({ body }) => {
+        noteOrderId(body.order_id);
         const r = await service.deduct(body);
         if (r.outcome === "applied") return r;
         // A refusal is an answer, not a failure: 422 with the outcome, so the HTTP client can
@@ -54,7 +56,10 @@ export function inventoryRoutes(service: InventoryService, adminGuard: AdminGuar
         },
       },
     )
-    .post("/release", ({ body }) => service.release(body.order_id), {
+    .post("/release", ({ body }) => {
+      noteOrderId(body.order_id);
+      return service.release(body.order_id);
+    }, {
       beforeHandle: serviceGuard,
       body: ReleaseBody,
       detail: { summary: "Close an order's account: restore a standing deduction and block later ones (idempotent)", security: [{ bearer: [] }] },

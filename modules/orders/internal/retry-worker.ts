@@ -6,6 +6,7 @@ import { InventoryMisconfiguredError, InventoryUnavailableError, type DeductResu
 import * as repo from "./order.repository.ts";
 import { responseBodyFor, statusCodeFor, toView, type CallPolicy } from "./order.service.ts";
 import type { OrderStatus } from "./order.tables.ts";
+import { withLogContext } from "../../../src/platform/log-context.ts";
 
 export interface RetryWorkerOptions {
   database: Database;
@@ -130,8 +131,15 @@ export class RetryWorker {
     for (const l of this.listeners) l(r, orderId);
   }
 
-  /** Works one delivery to its next step. Public so tests can drive the worker step by step. */
-  async handle(d: Delivery): Promise<RetryResult> {
+  /**
+   * Works one delivery to its next step. Public so tests can drive the worker step by step. What
+   * it logs carries the order id and the id of the request that placed the order, when known.
+   */
+  handle(d: Delivery): Promise<RetryResult> {
+    return withLogContext({ order_id: d.orderId, request_id: d.requestId ?? undefined }, () => this.handleDelivery(d));
+  }
+
+  private async handleDelivery(d: Delivery): Promise<RetryResult> {
     const r = await this.work(d).catch(async (err) => {
       this.deps.onError?.(err, "retry handle");
       if (d.attempt + 1 >= this.o.maxAttempts) {

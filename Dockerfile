@@ -5,6 +5,8 @@
 #   docker build --target backup -t valerix-backup .   pg_dump/pg_restore + ops/backup scripts
 # The root filesystem can be mounted read-only: the binary writes only to /data (embedded
 # PostgreSQL, used when DATABASE_URL is unset) and /tmp.
+# Both images carry OCI labels; say what is built (ops/deploy.sh passes the first two):
+#   --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) --build-arg SOURCE=<repository URL>
 
 # --- build: npm installs the pinned toolchain (bun comes from package.json), bun compiles ---
 FROM node:22-bookworm-slim AS build
@@ -28,6 +30,15 @@ COPY --chmod=0555 ops/backup/backup.sh ops/backup/ship-daily.sh ops/backup/resto
 USER 999:999
 ENTRYPOINT []
 CMD ["/opt/valerix/backup/backup.sh", "--all"]
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG SOURCE=
+LABEL org.opencontainers.image.title="valerix-backup" \
+      org.opencontainers.image.description="pg_dump, pg_restore and the Valerix backup scripts" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}"
 
 # --- runtime: glibc and libstdc++ only; no shell, no package manager ---
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
@@ -46,3 +57,13 @@ USER 65532:65532
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
   CMD ["/app/valerix", "healthcheck"]
 ENTRYPOINT ["/app/valerix"]
+# Last, so a new revision changes only the image's metadata, not a layer.
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG SOURCE=
+LABEL org.opencontainers.image.title="valerix" \
+      org.opencontainers.image.description="Order and inventory service that stays correct when things break" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}"

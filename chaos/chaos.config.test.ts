@@ -4,6 +4,7 @@ import { PRESETS, validateChaosConfig, type ChaosConfig, type ChaosValidation } 
 const check = (input: unknown) => validateChaosConfig(input, { defaultSeed: 1234 });
 const ok = (r: ChaosValidation): ChaosConfig => {
   if (!r.ok) throw new Error(`expected a valid config, got ${JSON.stringify(r.errors)}`);
+  if (r.config === null) throw new Error("expected an experiment, got the all-off answer");
   return r.config;
 };
 const fields = (r: ChaosValidation): string[] => (r.ok ? [] : r.errors.map((e) => e.field));
@@ -36,6 +37,35 @@ describe("the seed project's flat body", () => {
 
   test("a latency without any duration is an error", () => {
     expect(fields(check({ latency: true }))).toEqual(["latency_ms"]);
+  });
+
+  test("the seed UI's all-off form means: stop the running experiment", () => {
+    for (const body of [
+      { latency: false, latency_ms: 5000, crash_rate: 0, partial_failure_rate: 0 },
+      { latency: false, latency_ms: 5000 },
+      { latency: false },
+      { latency: false, latency_ms: 5000, crash_rate: 0, partial_failure_rate: 0, hang_rate: 0, ttl_s: 60 },
+      { preset: "extreme", latency: false, crash_rate: 0, partial_failure_rate: 0, hang_rate: 0 },
+    ]) {
+      expect({ body, result: check(body) }).toEqual({ body, result: { ok: true, config: null } });
+    }
+  });
+
+  test("the all-off form is still checked field by field", () => {
+    expect(fields(check({ latency: false, latency_ms: 70_000, crash_rate: 0 }))).toEqual(["latency_ms"]);
+    expect(fields(check({ latency: false, crash_rate: 0, crash_probability: 0 }))).toEqual(["crash_probability"]);
+  });
+
+  test("sliders whose rates add up past 1 are scaled in proportion to add up to 1", () => {
+    const c = ok(check({ latency: true, latency_ms: 5000, crash_rate: 0.8, partial_failure_rate: 0.6 }));
+    expect(c.crash_rate).toBeCloseTo(0.8 / 1.4, 12);
+    expect(c.partial_failure_rate).toBeCloseTo(0.6 / 1.4, 12);
+    expect(c.crash_rate / c.partial_failure_rate).toBeCloseTo(0.8 / 0.6, 12);
+    expect(c.crash_rate + c.partial_failure_rate + c.hang_rate).toBeCloseTo(1, 12);
+    // Latency is drawn on its own and keeps its rate.
+    expect(c.latency_rate).toBe(1);
+    const both = ok(check({ latency: false, latency_ms: 5000, crash_rate: 1, partial_failure_rate: 1 }));
+    expect([both.crash_rate, both.partial_failure_rate]).toEqual([0.5, 0.5]);
   });
 });
 
@@ -163,14 +193,26 @@ describe("rejections (the route turns them into 400 problems)", () => {
     expect(fields(r).sort()).toEqual(["crash_probability", "rm_rf"]);
   });
 
-  test("exclusive faults may not add up past 1", () => {
-    expect(fields(check({ crash_rate: 0.6, partial_failure_rate: 0.3, hang_rate: 0.2 }))).toEqual(["crash_rate"]);
-    expect(ok(check({ crash_rate: 0.5, partial_failure_rate: 0.3, hang_rate: 0.2 })).crash_rate).toBe(0.5);
+  test("exclusive faults up to 1 keep their rates; past 1, hang counts in the scaling too", () => {
+    expect(ok(check({ crash_rate: 0.5, partial_failure_rate: 0.3, hang_rate: 0.2 }))).toMatchObject({ crash_rate: 0.5, partial_failure_rate: 0.3, hang_rate: 0.2 });
+    const c = ok(check({ crash_rate: 0.6, partial_failure_rate: 0.3, hang_rate: 0.2 }));
+    expect([c.crash_rate, c.partial_failure_rate, c.hang_rate].map((r) => r * 1.1)).toEqual([
+      expect.closeTo(0.6, 12),
+      expect.closeTo(0.3, 12),
+      expect.closeTo(0.2, 12),
+    ]);
   });
 
-  test("an experiment that injects nothing is refused", () => {
+  test("a preset's rates plus an override past 1 are scaled the same way", () => {
+    const c = ok(check({ preset: "extreme", crash_rate: 1 }));
+    const sum = 0.05 + 1 + 0.2;
+    expect(c).toMatchObject({ hang_rate: expect.closeTo(0.05 / sum, 12), crash_rate: expect.closeTo(1 / sum, 12), partial_failure_rate: expect.closeTo(0.2 / sum, 12) });
+  });
+
+  test("an experiment that injects nothing is refused, unless it says latency: false (the all-off form)", () => {
     expect(fields(check({}))).toEqual([""]);
     expect(fields(check({ crash_rate: 0, routes: "all" }))).toEqual([""]);
+    expect(fields(check({ latency_rate: 0, latency_ms: 5 }))).toEqual([""]);
   });
 
   test("a body that is not an object is refused", () => {
@@ -184,6 +226,8 @@ test("a normalized config posted back gives the same config", () => {
     { latency: true, latency_ms: 5000, crash_rate: 0.3, partial_failure_rate: 0.2 },
     { pattern: "every_nth", n: 4, crash_rate: 1, crash_mode: "reset" },
     { crash_rate: 0.2 },
+    { crash_rate: 0.7, partial_failure_rate: 0.7, hang_rate: 0.3 },
+    { crash_rate: 0.9, partial_failure_rate: 0.8 },
   ]) {
     const first = ok(check(body));
     expect(ok(check(JSON.parse(JSON.stringify(first))))).toEqual(first);

@@ -5,13 +5,22 @@
  * Accepted bodies:
  * - a preset, optionally with overrides: `{"preset": "moderate", "seed": 42}`;
  * - the seed project's flat body: `{"latency": true, "latency_ms": 5000, "crash_rate": 0.3, "partial_failure_rate": 0.2}`;
+ * - the seed UI's all-off form, `{"latency": false, "latency_ms": 5000, "crash_rate": 0, "partial_failure_rate": 0}`:
+ *   a body with `"latency": false` and no fault rate above 0 stops the running experiment, as
+ *   `DELETE` does (`config: null`). Without `"latency": false`, a body that injects nothing is
+ *   refused as before: it is more likely a mistake than a request to stop;
  * - anything in between, field by field (see `FIELDS`).
  *
  * Fault semantics:
  * - latency is drawn on its own (`latency_rate`), fixed (`latency_ms`) or uniform in
  *   `latency_min_ms..latency_max_ms` (the range is the jitter);
  * - hang, crash and partial failure exclude each other: one draw picks at most one of them, so each
- *   happens with exactly its configured rate — hence their sum may not exceed 1;
+ *   happens with exactly its configured rate while the rates add up to 1 or less. Rates that add up
+ *   past 1 (the seed UI's sliders move independently: crash 0.8 + partial failure 0.6) are scaled
+ *   down in proportion until they add up to 1: every targeted request then meets exactly one of
+ *   those faults, in the ratio of the rates sent (0.8 : 0.6 → 0.571 : 0.429). The stored config
+ *   holds the scaled rates, so what is in force is what `GET` shows. This is the weighting
+ *   `every_nth` applies to the requests it hits;
  * - `every_nth`: every n-th targeted request (counted across replicas) is hit; on a hit the rates
  *   act as relative weights between hang, crash and partial failure, and latency applies with
  *   `latency_rate`.
@@ -52,7 +61,8 @@ export interface ChaosFieldError {
   detail: string;
 }
 
-export type ChaosValidation = { ok: true; config: ChaosConfig } | { ok: false; errors: ChaosFieldError[] };
+/** `config: null`: the body switches every fault off (the seed UI's all-off form), so stop the running experiment. */
+export type ChaosValidation = { ok: true; config: ChaosConfig | null } | { ok: false; errors: ChaosFieldError[] };
 
 export const LIMITS = {
   latencyMaxMs: 60_000,
@@ -118,13 +128,20 @@ const FIELDS = new Set([
   "ttl_s",
 ]);
 
+/** Rates that exclude each other, scaled in proportion to add up to 1: `scaleToOne([0, 0.8, 0.6])` → `[0, 0.571…, 0.428…]`. */
+const scaleToOne = (rates: [number, number, number]): [number, number, number] => {
+  const total = rates[0] + rates[1] + rates[2];
+  return [rates[0] / total, rates[1] / total, rates[2] / total];
+};
+
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
  * Checks a request body and returns the normalized experiment, or every field error at once.
  * `validateChaosConfig({ preset: "mild", seed: 7 })` → `{ ok: true, config: { seed: 7, crash_rate: 0.05, … } }`;
- * `validateChaosConfig({ crash_rate: 2 })` → `{ ok: false, errors: [{ field: "crash_rate", … }] }`.
+ * `validateChaosConfig({ crash_rate: 2 })` → `{ ok: false, errors: [{ field: "crash_rate", … }] }`;
+ * `validateChaosConfig({ latency: false, crash_rate: 0 })` → `{ ok: true, config: null }` (stop).
  * `defaultSeed` fills `seed` when the body names none (the caller draws it, keeping this pure).
  */
 export function validateChaosConfig(input: unknown, opts: { defaultSeed: number }): ChaosValidation {
@@ -241,9 +258,9 @@ export function validateChaosConfig(input: unknown, opts: { defaultSeed: number 
     rate("latency_rate", 0);
   }
 
-  const crash_rate = rate("crash_rate", 0);
-  const partial_failure_rate = rate("partial_failure_rate", 0);
-  const hang_rate = rate("hang_rate", 0);
+  let crash_rate = rate("crash_rate", 0);
+  let partial_failure_rate = rate("partial_failure_rate", 0);
+  let hang_rate = rate("hang_rate", 0);
   let crash_mode: CrashMode = "mix";
   if (body.crash_mode !== undefined) {
     const m = body.crash_mode;
@@ -255,11 +272,16 @@ export function validateChaosConfig(input: unknown, opts: { defaultSeed: number 
   const hang_ms = int("hang_ms", LIMITS.hangMinMs, LIMITS.hangMaxMs, DEFAULT_HANG_MS);
   const ttl_s = int("ttl_s", 1, LIMITS.ttlMaxS, LIMITS.ttlDefaultS);
 
-  if (hang_rate + crash_rate + partial_failure_rate > 1 + 1e-9) {
-    fail("crash_rate", "crash_rate + partial_failure_rate + hang_rate must not exceed 1 (they exclude each other)");
+  const exclusive = hang_rate + crash_rate + partial_failure_rate;
+  // The tolerance lets scaled rates, whose sum may round a hair past 1, post back unchanged.
+  if (exclusive > 1 + 1e-9) {
+    // They exclude each other, so past 1 they cannot all hold: keep their ratio (see the header).
+    [hang_rate, crash_rate, partial_failure_rate] = scaleToOne([hang_rate, crash_rate, partial_failure_rate]);
   }
-  if (errors.length === 0 && latency_rate === 0 && crash_rate === 0 && partial_failure_rate === 0 && hang_rate === 0) {
-    fail("", "the experiment injects nothing: set a fault rate or a preset (DELETE turns chaos off)");
+  const injectsNothing = latency_rate === 0 && exclusive === 0;
+  if (errors.length === 0 && injectsNothing) {
+    if (own.latency === false) return { ok: true, config: null };
+    fail("", "the experiment injects nothing: set a fault rate or a preset (DELETE, or a body with \"latency\": false and no rate above 0, turns chaos off)");
   }
 
   if (errors.length) return { ok: false, errors };

@@ -38,6 +38,27 @@ describe("POST /api/admin/chaos", () => {
     expect(Date.parse(body.expires_at) - Date.parse(body.set_at)).toBe(900_000);
   });
 
+  test("the seed UI's all-off form stops the running experiment, as DELETE does", async () => {
+    await call("POST", "/api/admin/chaos", { preset: "moderate" });
+    expect(await chaos.current({ fresh: true })).not.toBeNull();
+    const res = await call("POST", "/api/admin/chaos", { latency: false, latency_ms: 5000, crash_rate: 0, partial_failure_rate: 0 });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ active: false });
+    expect(await chaos.current({ fresh: true })).toBeNull();
+    expect(await (await call("GET", "/api/admin/chaos")).json()).toEqual({ active: false });
+    // With nothing running it answers the same.
+    expect(await (await call("POST", "/api/admin/chaos", { latency: false })).json()).toEqual({ active: false });
+  });
+
+  test("slider rates adding up past 1 are accepted, scaled in proportion, and shown as in force", async () => {
+    const res = await call("POST", "/api/admin/chaos", { latency: true, latency_ms: 5000, crash_rate: 0.9, partial_failure_rate: 0.6 });
+    expect(res.status).toBe(200);
+    const { config } = await res.json();
+    expect(config.crash_rate).toBeCloseTo(0.6, 12);
+    expect(config.partial_failure_rate).toBeCloseTo(0.4, 12);
+    expect((await (await call("GET", "/api/admin/chaos")).json()).config).toEqual(config);
+  });
+
   test("applies a preset with overrides", async () => {
     const res = await call("POST", "/api/admin/chaos", { preset: "moderate", seed: 42, ttl_s: 120 });
     expect(await res.json()).toMatchObject({ config: { preset: "moderate", seed: 42, ttl_s: 120 }, seconds_left: 120 });

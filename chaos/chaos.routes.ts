@@ -6,7 +6,8 @@ import type { ChaosInjector } from "./injector.ts";
  * The chaos admin API. Authentication is not done here: mount this under the admin guard.
  *
  * - `POST /api/admin/chaos` — start (or replace) an experiment; 200 with the active state, 400 problem
- *   with `errors[]` for a bad body.
+ *   with `errors[]` for a bad body; a body with `"latency": false` and no rate above 0 (the seed
+ *   UI's all-off form) stops it, `{ active: false }`.
  * - `GET /api/admin/chaos` — `{ active: false }` or the active state with `seconds_left`.
  * - `DELETE /api/admin/chaos` — stop it on every replica.
  * - `GET /api/admin/chaos/events?limit=50` — the newest injected faults and this process's counts.
@@ -34,7 +35,8 @@ export function chaosAdminRoutes(injector: ChaosInjector) {
           const detail = result.errors.map((e) => (e.field ? `${e.field}: ${e.detail}` : e.detail)).join("; ");
           return invalid("invalid-chaos-config", "Invalid chaos experiment", detail, result.errors);
         }
-        return json({ active: true, ...result.active });
+        // The seed UI's all-off form stops chaos, and answers as DELETE does.
+        return json(result.active ? { active: true, ...result.active } : { active: false });
       },
       {
         detail: {
@@ -42,7 +44,9 @@ export function chaosAdminRoutes(injector: ChaosInjector) {
           description:
             'Body: `{"preset": "moderate"}` (with optional overrides such as `seed`), or fields such as ' +
             '`{"latency": true, "latency_ms": 5000, "crash_rate": 0.3, "partial_failure_rate": 0.2}`. ' +
-            "The experiment expires after `ttl_s` seconds (default 900).",
+            "The experiment expires after `ttl_s` seconds (default 900). Hang, crash and partial-failure rates " +
+            "that add up past 1 are scaled in proportion to add up to 1. A body with `\"latency\": false` and no " +
+            "rate above 0 (the seed UI's all-off form) stops chaos and answers `{\"active\": false}`.",
           tags: ["chaos"],
         },
       },

@@ -5,6 +5,7 @@ import { drawDecision } from "./fault-decision.ts";
 const config = (body: Record<string, unknown>): ChaosConfig => {
   const r = validateChaosConfig(body, { defaultSeed: 1 });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  if (!r.config) throw new Error("the body switches every fault off");
   return r.config;
 };
 /** Feeds exact numbers, so each branch is hit on purpose rather than by luck of a seed. */
@@ -43,6 +44,14 @@ describe("drawDecision", () => {
     expect(drawDecision(c, feed(0.9, 0, 0.16, 0), true)?.hang).toBe(true);
     expect(drawDecision(c, feed(0.9, 0, 0.4, 0), true)?.crash).toBe(500);
     expect(drawDecision(c, feed(0.9, 0, 0.99, 0), true)?.partial).toBe(500);
+  });
+
+  test("rates sent past 1 fault every request, in the ratio sent (crash 0.8 : partial 0.6)", () => {
+    const over = config({ crash_rate: 0.8, partial_failure_rate: 0.6, crash_mode: 503 });
+    // Crash takes 0.8 / 1.4 = 0.571… of the unit interval, partial failure the rest.
+    expect(drawDecision(over, feed(0.9, 0, 0.57, 0), false)).toEqual({ latencyMs: 0, crash: 503 });
+    expect(drawDecision(over, feed(0.9, 0, 0.58, 0), false)).toEqual({ latencyMs: 0, partial: 503 });
+    expect(drawDecision(over, feed(0.9, 0, 0.999999, 0), false)).toEqual({ latencyMs: 0, partial: 503 });
   });
 
   test("always draws exactly four numbers, whatever it decides", () => {

@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import type { Clock } from "../platform/clock.ts";
+import { noteOrderId } from "../platform/log-context.ts";
 import type { ChaosInjector, CrashKind, InventoryRoute } from "./injector.ts";
 
 /**
@@ -107,9 +108,12 @@ export function chaosHttp(injector: ChaosInjector, opts: ChaosHttpOptions = {}) 
     .onBeforeHandle({ as: "global" }, async ({ request, path, body, params }) => {
       const route = classify(request.method, path);
       if (!route) return;
+      const orderId = orderIdOf(body, params);
+      // A fault answers before the route does: name the order for the request's log line here.
+      noteOrderId(orderId);
       const decision = await injector.decide(route, {
         requestId: request.headers.get("x-request-id") ?? undefined,
-        orderId: orderIdOf(body, params),
+        orderId,
       });
       if (!decision) return;
       if (decision.latencyMs > 0 && !(await wait(decision.latencyMs, request.signal))) return resetResponse();

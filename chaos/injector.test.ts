@@ -12,6 +12,7 @@ async function started(body: unknown, opts: { kv?: KeyValueStore; clock?: Manual
   const chaos = createChaosInjector({ kv, clock });
   const r = await chaos.configure(body);
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  if (!r.active) throw new Error("the body switched chaos off");
   return { chaos, kv, clock, active: r.active };
 }
 
@@ -52,7 +53,20 @@ describe("configure and current", () => {
     const clock = new ManualClock();
     const chaos = createChaosInjector({ kv: createMemoryStore({ clock }), clock, random: () => 0.25 });
     const r = await chaos.configure({ crash_rate: 0.1 });
-    expect(r.ok && r.active.config.seed).toBe(2 ** 30);
+    expect(r.ok && r.active?.config.seed).toBe(2 ** 30);
+  });
+
+  test("the seed UI's all-off form stops the running experiment on every replica", async () => {
+    const { chaos, kv, clock } = await started({ crash_rate: 1, crash_mode: 503 });
+    const replica = createChaosInjector({ kv, clock });
+    expect(await replica.current()).not.toBeNull();
+    const r = await chaos.configure({ latency: false, latency_ms: 5000, crash_rate: 0, partial_failure_rate: 0 });
+    expect(r).toEqual({ ok: true, active: null });
+    expect(await kv.get("chaos:config")).toBeNull();
+    expect(await chaos.current()).toBeNull();
+    expect(await chaos.decide("deduct", { requestId: "after-off" })).toBeNull();
+    await clock.advance(5_000); // past the replica's cache
+    expect(await replica.current()).toBeNull();
   });
 
   test("expires by itself after ttl_s, on every replica", async () => {

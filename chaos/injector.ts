@@ -41,14 +41,16 @@ export interface ActiveChaos {
   seconds_left: number;
 }
 
-export type ConfigureResult = { ok: true; active: ActiveChaos } | { ok: false; errors: ChaosFieldError[] };
+/** `active: null`: the body switched every fault off (the seed UI's all-off form), and chaos is now off. */
+export type ConfigureResult = { ok: true; active: ActiveChaos | null } | { ok: false; errors: ChaosFieldError[] };
 
 export interface ChaosInjector {
   readonly clock: Clock;
   /**
    * Validates and stores an experiment for every replica, replacing any running one.
    * `await chaos.configure({ preset: "moderate", seed: 42 })` → `{ ok: true, active: { seconds_left: 900, … } }`;
-   * a bad body → `{ ok: false, errors: [{ field: "crash_rate", … }] }` (map to a 400 problem).
+   * a bad body → `{ ok: false, errors: [{ field: "crash_rate", … }] }` (map to a 400 problem);
+   * the seed UI's all-off form `{ latency: false, crash_rate: 0, … }` → disables, `{ ok: true, active: null }`.
    */
   configure(input: unknown): Promise<ConfigureResult>;
   /**
@@ -240,11 +242,21 @@ export function createChaosInjector(opts: ChaosInjectorOptions): ChaosInjector {
     return decision;
   };
 
+  const disable = async () => {
+    await kv.del(configKey);
+    cache = { stored: null, expiresAt: 0, readAt: clock.now() };
+    stream = null;
+  };
+
   return {
     clock,
     async configure(input) {
       const result = validateChaosConfig(input, { defaultSeed: seedFrom(random) });
       if (!result.ok) return result;
+      if (result.config === null) {
+        await disable();
+        return { ok: true, active: null };
+      }
       const now = clock.now();
       const stored: StoredExperiment = {
         v: 1,
@@ -259,11 +271,7 @@ export function createChaosInjector(opts: ChaosInjectorOptions): ChaosInjector {
       return { ok: true, active: view(stored, now + ttlMs) };
     },
     current,
-    async disable() {
-      await kv.del(configKey);
-      cache = { stored: null, expiresAt: 0, readAt: clock.now() };
-      stream = null;
-    },
+    disable,
     decide,
     record: emit,
     onEvent(listener) {

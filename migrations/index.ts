@@ -1,8 +1,9 @@
 import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import * as inventory0001 from "./inventory/0001_init.ts";
 import * as orders0001 from "./orders/0001_init.ts";
 import * as orders0002 from "./orders/0002_retry_queue.ts";
+import * as orders0003 from "./orders/0003_worker_lease.ts";
 
 /**
  * Migrations live in code, not read from disk at run time, so the compiled binary carries them.
@@ -10,7 +11,7 @@ import * as orders0002 from "./orders/0002_retry_queue.ts";
  */
 export const moduleMigrations = {
   inventory: { "0001_init": inventory0001 },
-  orders: { "0001_init": orders0001, "0002_retry_queue": orders0002 },
+  orders: { "0001_init": orders0001, "0002_retry_queue": orders0002, "0003_worker_lease": orders0003 },
 } satisfies Record<string, Record<string, Migration>>;
 
 export type MigratedModule = keyof typeof moduleMigrations;
@@ -22,12 +23,16 @@ class InCodeProvider implements MigrationProvider {
   }
 }
 
+function historyTable(module: MigratedModule): string {
+  return `valerix_${module}_migrations`;
+}
+
 function migratorFor(db: Kysely<any>, module: MigratedModule): Migrator {
   // The history table lives in `public` because the module's schema is created by its first migration.
   return new Migrator({
     db,
     provider: new InCodeProvider(moduleMigrations[module]),
-    migrationTableName: `valerix_${module}_migrations`,
+    migrationTableName: historyTable(module),
     migrationLockTableName: `valerix_${module}_migrations_lock`,
   });
 }
@@ -42,4 +47,30 @@ export async function migrateModule(db: Kysely<any>, module: MigratedModule): Pr
 export async function pendingMigrations(db: Kysely<any>, module: MigratedModule): Promise<string[]> {
   const all = await migratorFor(db, module).getMigrations();
   return all.filter((m) => !m.executedAt).map((m) => m.name);
+}
+
+export interface MigrationStatus {
+  module: MigratedModule;
+  /** In the order they run; `executedAt` from the module's history table. */
+  applied: Array<{ name: string; executedAt: Date }>;
+  pending: string[];
+  /** Recorded as applied but not in this build: the database was migrated by a newer release. */
+  unknown: string[];
+}
+
+/** Applied, pending and unknown migrations of a module; reads only, creates nothing. */
+export async function migrationStatus(db: Kysely<any>, module: MigratedModule): Promise<MigrationStatus> {
+  const known = await migratorFor(db, module).getMigrations();
+  const table = historyTable(module);
+  const { rows } = await sql<{ present: boolean }>`select to_regclass(${table}) is not null as present`.execute(db);
+  const recorded: string[] = rows[0]?.present
+    ? (await db.selectFrom(table).select("name").orderBy("name").execute()).map((r) => r.name as string)
+    : [];
+  const names = new Set(known.map((m) => m.name));
+  return {
+    module,
+    applied: known.filter((m) => m.executedAt).map((m) => ({ name: m.name, executedAt: m.executedAt! })),
+    pending: known.filter((m) => !m.executedAt).map((m) => m.name),
+    unknown: recorded.filter((n) => !names.has(n)),
+  };
 }

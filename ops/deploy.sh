@@ -13,6 +13,7 @@
 #   --secrets DIR        create or update the Secrets from DIR/<secret-name>.env files
 #   --output FILE        with --dry-run, write the manifests to FILE instead of stdout
 #   --timeout DURATION   how long to wait for each rollout (default 5m)
+# Environment: VALERIX_IMAGE_SOURCE, the repository URL for the images' OCI source label (--push).
 # Secrets the manifests reference (never kept in the repository): valerix-app,
 # valerix-postgres, valerix-redis, valerix-backup; keys in ops/README.md.
 set -euo pipefail
@@ -65,10 +66,10 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/valerix-deploy.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
 # A throw-away kustomization on top of the chosen overlay: images, and monitoring if asked.
-# kustomize refuses absolute paths to bases, hence the relative ones.
+# kustomize refuses absolute paths to resources, hence the relative ones.
 mkdir -p "$work/kustomize"
 {
-  echo "bases:"
+  echo "resources:"
   echo "  - $(realpath --relative-to="$work/kustomize" "$root/ops/k8s/overlays/$overlay")"
   if ((monitoring)); then
     echo "  - $(realpath --relative-to="$work/kustomize" "$root/ops/k8s/monitoring")"
@@ -110,10 +111,14 @@ if ((dry_run)); then
 fi
 
 if ((push)); then
+  # OCI labels: the tag, the commit (when built from a git checkout), and the repository URL
+  # from VALERIX_IMAGE_SOURCE if set (never read from the git remote, which may hold credentials).
+  revision="$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)"
   for target in runtime:valerix backup:valerix-backup; do
     ref="$registry/${target#*:}:$tag"
     log "building $ref"
-    docker build --target "${target%%:*}" --tag "$ref" "$root"
+    docker build --target "${target%%:*}" --tag "$ref" \
+      --build-arg VERSION="$tag" --build-arg REVISION="$revision" --build-arg SOURCE="${VALERIX_IMAGE_SOURCE:-}" "$root"
     docker push "$ref"
   done
 fi

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLogger, TickBufferedDestination } from "./logging.ts";
+import { createLogger, redactUrl, TickBufferedDestination } from "./logging.ts";
+import { noteOrderId, withLogContext } from "./log-context.ts";
 
 describe("log lines written once per event-loop turn", () => {
   const dirs: string[] = [];
@@ -65,5 +66,40 @@ describe("log lines written once per event-loop turn", () => {
     const code = await Promise.race([proc.exited, new Promise((r) => setTimeout(() => r("hung"), 10_000))]);
     if (code === "hung") proc.kill(9);
     expect(code).toBe(0);
+  });
+});
+
+describe("request ids on every line, secrets redacted", () => {
+  const capture = () => {
+    const lines: string[] = [];
+    return { lines, write: (s: string) => (lines.push(s.trim()), true) };
+  };
+
+  test("a line written in a log context carries its request_id and order_id once, whatever the call names", async () => {
+    const out = capture();
+    const logger = createLogger("info", { role: "all" }, out);
+    logger.info({ x: 1 }, "outside");
+    await withLogContext({ request_id: "r-1" }, async () => {
+      logger.info("before");
+      await Bun.sleep(1);
+      noteOrderId("o-1");
+      logger.warn({ request_id: "r-1", err: new Error("boom") }, "after");
+    });
+    expect(out.lines[0]).not.toContain("request_id");
+    expect(JSON.parse(out.lines[1]!)).toMatchObject({ request_id: "r-1", msg: "before" });
+    expect(JSON.parse(out.lines[1]!).order_id).toBeUndefined();
+    expect(JSON.parse(out.lines[2]!)).toMatchObject({ request_id: "r-1", order_id: "o-1", msg: "after" });
+    expect(out.lines[2]!.match(/"request_id"/g)).toHaveLength(1);
+  });
+
+  test("URLs lose their password only; tokens are censored", () => {
+    expect(redactUrl("postgres://app:pw@db:5432/valerix")).toBe("postgres://app:[redacted]@db:5432/valerix");
+    expect(redactUrl("postgres://db/valerix?user=app&password=pw&sslmode=require")).toBe("postgres://db/valerix?user=app&password=[redacted]&sslmode=require");
+    expect(redactUrl("rediss://:p%40ss@cache:6380/0")).toBe("rediss://:[redacted]@cache:6380/0");
+    expect(redactUrl("redis://cache:6379")).toBe("redis://cache:6379");
+    const out = capture();
+    createLogger("info", {}, out).info({ config: { adminToken: "t0k", databaseUrl: "postgres://app:pw@db/v", redisToken: undefined } }, "cfg");
+    const line = JSON.parse(out.lines[0]!);
+    expect(line.config).toEqual({ adminToken: "[redacted]", databaseUrl: "postgres://app:[redacted]@db/v" });
   });
 });

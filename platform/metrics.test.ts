@@ -45,3 +45,25 @@ describe("gauges refreshed on scrape", () => {
     expect(runs).toBe(2);
   });
 });
+
+describe("build and breaker gauges", () => {
+  test("valerix_build_info is 1 with the version given, and absent without one", async () => {
+    expect(await createMetrics({ version: "1.2.3" }).scrape()).toContain('valerix_build_info{version="1.2.3"} 1');
+    expect(await createMetrics().scrape()).not.toContain("valerix_build_info{");
+  });
+
+  test("the breaker is one coded gauge and one series per state, 1 for the current state only", async () => {
+    const metrics = createMetrics();
+    metrics.setBreakerState("closed");
+    let text = await metrics.scrape();
+    expect(text).toContain("circuit_breaker_state 0");
+    expect(text).toContain('circuit_breaker_current_state{state="closed"} 1');
+    expect(text).toContain('circuit_breaker_current_state{state="open"} 0');
+    expect(text).toContain('circuit_breaker_current_state{state="half-open"} 0');
+    metrics.setBreakerState("half-open");
+    text = await metrics.scrape();
+    expect(text).toContain("circuit_breaker_state 2");
+    expect(text).toContain('circuit_breaker_current_state{state="closed"} 0');
+    expect(text).toContain('circuit_breaker_current_state{state="half-open"} 1');
+  });
+});

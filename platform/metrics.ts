@@ -6,13 +6,23 @@ import { systemClock, type Clock } from "./clock.ts";
  * composition root subscribes to the modules' events and updates these. Label sets are bounded
  * (route templates, not paths; item ids from the catalog).
  */
-export function createMetrics(opts: { clock?: Clock | undefined } = {}) {
+/** The inventory circuit breaker's states, as `circuit_breaker_state` codes them. */
+export const BREAKER_STATES = { closed: 0, open: 1, "half-open": 2 } as const;
+export type BreakerStateName = keyof typeof BREAKER_STATES;
+
+export function createMetrics(opts: { clock?: Clock | undefined; version?: string } = {}) {
   // The scrape hooks' intervals run on this clock, so tests can step it instead of sleeping.
   const clock = opts.clock ?? systemClock;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const m = {
     registry,
+    buildInfo: new Gauge({
+      name: "valerix_build_info",
+      help: "Always 1; the version of the running binary is in its label",
+      labelNames: ["version"] as const,
+      registers: [registry],
+    }),
     httpDuration: new Histogram({
       name: "http_request_duration_seconds",
       help: "HTTP request duration by route template, method and status",
@@ -45,6 +55,11 @@ export function createMetrics(opts: { clock?: Clock | undefined } = {}) {
       help: "Replays answered from the key-value cache without a database read",
       registers: [registry],
     }),
+    idempotencyLookups: new Counter({
+      name: "idempotency_lookups_total",
+      help: "Lookups of an idempotency key that already existed (cache, then database); hits / lookups is the cache's hit ratio",
+      registers: [registry],
+    }),
     stockLevel: new Gauge({
       name: "inventory_stock_level",
       help: "Units in stock per item",
@@ -60,6 +75,12 @@ export function createMetrics(opts: { clock?: Clock | undefined } = {}) {
     breakerState: new Gauge({
       name: "circuit_breaker_state",
       help: "Inventory circuit breaker: 0 closed, 1 open, 2 half-open",
+      registers: [registry],
+    }),
+    breakerCurrentState: new Gauge({
+      name: "circuit_breaker_current_state",
+      help: "Inventory circuit breaker, one series per state: 1 for the state it is in, 0 for the others",
+      labelNames: ["state"] as const,
       registers: [registry],
     }),
     breakerTransitions: new Counter({
@@ -99,6 +120,12 @@ export function createMetrics(opts: { clock?: Clock | undefined } = {}) {
       registers: [registry],
     }),
     deadLetters: new Counter({ name: "retry_dead_letters_total", help: "Messages moved to the dead letters", registers: [registry] }),
+    inventoryMisconfigured: new Counter({
+      name: "inventory_misconfigured_calls_total",
+      help: "Calls to inventory refused for this process's own configuration (service token, INVENTORY_URL), by HTTP status",
+      labelNames: ["status"] as const,
+      registers: [registry],
+    }),
     chaosEvents: new Counter({
       name: "inventory_chaos_events_total",
       help: "Faults injected by the chaos injector, by type",
@@ -109,8 +136,14 @@ export function createMetrics(opts: { clock?: Clock | undefined } = {}) {
   // Gauges that cost a query are refreshed when someone scrapes, at most every `minIntervalMs`,
   // rather than on a timer that queries whether anyone looks or not.
   const hooks: Array<() => Promise<void>> = [];
+  if (opts.version !== undefined) m.buildInfo.labels(opts.version).set(1);
   return {
     ...m,
+    /** Sets both breaker gauges: the coded `circuit_breaker_state` and the per-state series. */
+    setBreakerState(state: BreakerStateName) {
+      m.breakerState.set(BREAKER_STATES[state]);
+      for (const s of Object.keys(BREAKER_STATES) as BreakerStateName[]) m.breakerCurrentState.labels(s).set(s === state ? 1 : 0);
+    },
     /** Runs `refresh` before a scrape, at most once per `minIntervalMs`; a failure leaves the last values. */
     refreshOnScrape(refresh: () => Promise<void>, minIntervalMs = 5_000) {
       let last = -Infinity;

@@ -29,6 +29,7 @@ const CATALOG = {
   unauthorized: { status: 401, title: "Authentication is required" },
   forbidden: { status: 403, title: "This action is not allowed" },
   cross_site_request: { status: 403, title: "Cross-site requests may not change anything" },
+  cors_not_allowed: { status: 403, title: "This cross-origin request is not allowed" },
   inventory_writes_closed: { status: 403, title: "Inventory writes are closed: no INVENTORY_TOKEN or ADMIN_TOKEN is configured" },
   admin_closed: { status: 403, title: "The admin API is closed: no ADMIN_TOKEN is configured" },
   not_found: { status: 404, title: "Not found" },

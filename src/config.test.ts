@@ -31,6 +31,20 @@ describe("configuration", () => {
     ["GROUP_COMMIT_MAX_BATCH", "many"],
     ["GROUP_COMMIT_IN_FLIGHT", "0"],
     ["GROUP_COMMIT_IN_FLIGHT", "17"],
+    ["CORS_ORIGINS", "*"],
+    ["CORS_ORIGINS", "https://*.shop.example"],
+    ["CORS_ORIGINS", "https://shop.example/"],
+    ["CORS_ORIGINS", "https://shop.example/checkout"],
+    ["CORS_ORIGINS", "https://shop.example?x=1"],
+    ["CORS_ORIGINS", "https://user@shop.example"],
+    ["CORS_ORIGINS", "https://Shop.Example"],
+    ["CORS_ORIGINS", "https://shop.example:443"],
+    ["CORS_ORIGINS", "shop.example"],
+    ["CORS_ORIGINS", "null"],
+    ["CORS_ORIGINS", "file:///tmp/shop.html"],
+    ["CORS_ORIGINS", "ftp://shop.example"],
+    ["CORS_ORIGINS", "https://a.example,,https://b.example"],
+    ["CORS_ORIGINS", "https://a.example https://b.example"],
   ])("%s=%s is refused with the variable named", (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);
@@ -54,9 +68,31 @@ describe("configuration", () => {
     expect(loadConfig({ VALERIX_ROLE: "inventory", RETRY_VISIBILITY_TIMEOUT_MS: "2000" }).retryVisibilityTimeoutMs).toBe(2_000);
   });
 
+  test("the sweeper waits out a live request: SWEEP_STRANDED_AFTER_MS of at least INVENTORY_TIMEOUT_MS + 1000", () => {
+    expect(loadConfig({}).sweepStrandedAfterMs).toBe(60_000);
+    expect(loadConfig({ SWEEP_STRANDED_AFTER_MS: "4000" }).sweepStrandedAfterMs).toBe(4_000);
+    expect(() => loadConfig({ SWEEP_STRANDED_AFTER_MS: "3999" })).toThrow("SWEEP_STRANDED_AFTER_MS");
+    expect(() => loadConfig({ SWEEP_STRANDED_AFTER_MS: "500" })).toThrow("INVENTORY_TIMEOUT_MS + 1000 = 4000 ms");
+    expect(loadConfig({ SWEEP_STRANDED_AFTER_MS: "1500", INVENTORY_TIMEOUT_MS: "500" }).sweepStrandedAfterMs).toBe(1_500);
+    // Unset, it grows with a long inventory timeout instead of refusing to start.
+    expect(loadConfig({ INVENTORY_TIMEOUT_MS: "60000" }).sweepStrandedAfterMs).toBe(61_000);
+    // The inventory role runs no sweeper.
+    expect(loadConfig({ VALERIX_ROLE: "inventory", SWEEP_STRANDED_AFTER_MS: "500" }).sweepStrandedAfterMs).toBe(500);
+  });
+
   test("TRUSTED_PROXIES: none by default; a comma-separated list of IPv4/IPv6 addresses and CIDR ranges", () => {
     expect(loadConfig({}).trustedProxies).toEqual([]);
     expect(loadConfig({ TRUSTED_PROXIES: "10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,::1" }).trustedProxies).toEqual(["10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::1"]);
+  });
+
+  test("CORS_ORIGINS: none by default; a comma-separated list of exact origins", () => {
+    expect(loadConfig({}).corsOrigins).toEqual([]);
+    expect(loadConfig({ CORS_ORIGINS: "https://shop.example, http://localhost:5173 ,http://[::1]:8080,https://shop.example" }).corsOrigins).toEqual([
+      "https://shop.example",
+      "http://localhost:5173",
+      "http://[::1]:8080",
+    ]);
+    expect(() => loadConfig({ CORS_ORIGINS: "https://shop.example/" })).toThrow("write https://shop.example");
   });
 
   test("group commit: up to 64 orders a statement, two statements in flight, 1 turns it off", () => {
@@ -71,6 +107,7 @@ describe("configuration", () => {
   test.each([
     ["PORT", "nope"],
     ["TRUSTED_PROXIES", "10.0.0.0/8,load-balancer"],
+    ["CORS_ORIGINS", "https://shop.example/*"],
   ])("a bad value stops the executable with exit code 2 and a clear message (%s=%s)", async (name, value) => {
     const proc = Bun.spawn(["bun", "src/main.ts"], { env: { ...process.env, [name]: value }, stderr: "pipe", stdout: "pipe", cwd: `${import.meta.dir}/..` });
     expect(await proc.exited).toBe(2);

@@ -47,6 +47,8 @@ export interface Config {
   groupCommitInFlight: number;
   /** Key for the pages' anti-forgery tokens; set it when several replicas serve the pages. */
   csrfSecret: string | undefined;
+  /** Origins (`scheme://host[:port]`) whose pages may call the public API from a browser; none by default. */
+  corsOrigins: string[];
 }
 
 export class ConfigError extends Error {
@@ -121,6 +123,35 @@ function addressRanges(env: Env, name: string): string[] {
 }
 
 /**
+ * A comma-separated list of exact web origins, each as a browser writes it in `Origin`:
+ * `https://shop.example` or `http://localhost:5173`. No wildcard, no path, no `null` (sandboxed
+ * frames and files all send that one origin), and the canonical spelling only (lower-case host,
+ * no default port), since browsers compare origins as strings and so do we.
+ */
+function origins(env: Env, name: string): string[] {
+  const raw = read(env, name);
+  if (raw === undefined) return [];
+  const entries = raw.split(",").map((e) => e.trim());
+  for (const entry of entries) {
+    if (entry === "") throw new ConfigError(name, `expected origins separated by commas, got an empty entry in "${raw}"`);
+    if (entry.includes("*")) throw new ConfigError(name, `"${entry}": wildcards are not allowed; list each origin exactly`);
+    let parsed: URL;
+    try {
+      parsed = new URL(entry);
+    } catch {
+      throw new ConfigError(name, `"${entry}" is not an origin; write scheme://host[:port], e.g. https://shop.example`);
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      throw new ConfigError(name, `"${entry}": the scheme must be http or https`);
+    }
+    if (parsed.origin !== entry) {
+      throw new ConfigError(name, `"${entry}" is not an exact origin (no path, query, user or trailing slash; lower-case host; no default port): write ${parsed.origin}`);
+    }
+  }
+  return [...new Set(entries)];
+}
+
+/**
  * The retry queue's visibility timeout. One delivery may take two inventory calls (a deduction,
  * then a release when inventory answers `released`), each up to INVENTORY_TIMEOUT_MS, plus a few
  * database and queue round trips; a shorter visibility would let another consumer take over a
@@ -139,8 +170,46 @@ function visibilityTimeout(env: Env, role: Role, inventoryTimeoutMs: number): nu
   return ms;
 }
 
+/**
+ * How long an unfinished order may sit untouched before the sweeper re-enqueues it. A live
+ * request holds its pending order for one inventory call (INVENTORY_TIMEOUT_MS) and a few
+ * database round trips; a sweep before that would hand the order to the retry worker while the
+ * request still runs, and the client would be told 202 for an order its own call was about to
+ * settle. Refused where the worker runs.
+ */
+function strandedAfter(env: Env, role: Role, inventoryTimeoutMs: number): number {
+  const floor = inventoryTimeoutMs + 1_000;
+  const ms = int(env, "SWEEP_STRANDED_AFTER_MS", Math.max(60_000, floor), 500, 86_400_000);
+  if (role !== "inventory" && ms < floor) {
+    throw new ConfigError(
+      "SWEEP_STRANDED_AFTER_MS",
+      `must be at least INVENTORY_TIMEOUT_MS + 1000 = ${floor} ms, so the sweeper never takes over an order a live request is still placing; got ${ms}`,
+    );
+  }
+  return ms;
+}
+
+/** What `valerix migrate` needs: which modules (by role) and which database. */
+export interface DatabaseConfig {
+  role: Role;
+  databaseUrl: string | undefined;
+  dataDir: string;
+}
+
+/**
+ * The database settings alone, checked as `loadConfig` checks them. `valerix migrate` reads only
+ * these, so a migration job needs no INVENTORY_URL, tokens or tuning it never uses.
+ */
+export function loadDatabaseConfig(env: Env = process.env): DatabaseConfig {
+  return {
+    role: oneOf(env, "VALERIX_ROLE", ["all", "orders", "inventory"] as const, "all"),
+    databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
+    dataDir: read(env, "VALERIX_DATA_DIR") ?? "./.valerix-data",
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
-  const role = oneOf(env, "VALERIX_ROLE", ["all", "orders", "inventory"] as const, "all");
+  const { role, databaseUrl, dataDir } = loadDatabaseConfig(env);
   const redisUrl = url(env, "REDIS_URL", ["redis:", "rediss:", "https:", "http:"]);
   const redisToken = read(env, "REDIS_TOKEN");
   if (redisUrl && /^https?:/.test(redisUrl) && !redisToken) {
@@ -157,8 +226,8 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, "PORT", 3000, 0, 65535),
     host: read(env, "HOST") ?? "0.0.0.0",
     role,
-    databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
-    dataDir: read(env, "VALERIX_DATA_DIR") ?? "./.valerix-data",
+    databaseUrl,
+    dataDir,
     redisUrl,
     redisToken,
     inventoryUrl,
@@ -176,11 +245,12 @@ export function loadConfig(env: Env = process.env): Config {
     retryMaxAttempts: int(env, "RETRY_MAX_ATTEMPTS", 15, 1, 1_000),
     retryBaseDelayMs: int(env, "RETRY_BASE_DELAY_MS", 500, 10, 60_000),
     retryMaxDelayMs: int(env, "RETRY_MAX_DELAY_MS", 30_000, 10, 3_600_000),
-    sweepStrandedAfterMs: int(env, "SWEEP_STRANDED_AFTER_MS", 60_000, 500, 86_400_000),
+    sweepStrandedAfterMs: strandedAfter(env, role, inventoryTimeoutMs),
     retryVisibilityTimeoutMs,
     healthWindowS: int(env, "HEALTH_WINDOW_S", 30, 1, 3_600),
     groupCommitMaxBatch: int(env, "GROUP_COMMIT_MAX_BATCH", 64, 1, 1_000),
     groupCommitInFlight: int(env, "GROUP_COMMIT_IN_FLIGHT", 2, 1, 16),
     csrfSecret: read(env, "CSRF_SECRET"),
+    corsOrigins: origins(env, "CORS_ORIGINS"),
   };
 }

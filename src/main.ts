@@ -1,21 +1,60 @@
-import { ConfigError, loadConfig } from "./config.ts";
+import { ConfigError, loadConfig, loadDatabaseConfig } from "./config.ts";
 import { startServer } from "./server.ts";
 import { createProcessLogger } from "../platform/logging.ts";
+import { parseCommandLine, USAGE } from "./cli.ts";
+import { runMigrateCommand } from "./migrate-command.ts";
+import { VERSION } from "./version.ts";
 
 /**
- * The executable's entry point. `valerix` runs the server; `valerix healthcheck` asks a running
- * one for /health/live (for container HEALTHCHECKs on images without curl).
+ * The executable's entry point. `valerix` runs the server; `valerix --help` lists the rest:
+ * `migrate` (and `migrate --status`), `healthcheck` (for container HEALTHCHECKs on images
+ * without curl), `--version`.
  */
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === "healthcheck") {
-    const port = Number(process.env.PORT || 3000);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/health/live`, { signal: AbortSignal.timeout(3000) });
-      return res.ok ? 0 : 1;
-    } catch {
-      return 1;
+  const command = parseCommandLine(argv);
+  switch (command.kind) {
+    case "usage-error":
+      console.error(`valerix: ${command.message}\n\n${USAGE}`);
+      return 2;
+    case "help":
+      console.log(USAGE);
+      return 0;
+    case "version":
+      console.log(VERSION);
+      return 0;
+    case "healthcheck":
+      return healthcheck();
+    case "migrate": {
+      let config;
+      try {
+        config = loadDatabaseConfig();
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          console.error(`valerix: invalid configuration: ${err.message}`);
+          return 2;
+        }
+        throw err;
+      }
+      return runMigrateCommand(config, { status: command.status });
     }
+    case "serve":
+      return serve();
   }
+}
+
+/** Asks a running server for /health/live: 0 when it answers 2xx, 1 otherwise. */
+async function healthcheck(): Promise<number> {
+  const port = Number(process.env.PORT || 3000);
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/health/live`, { signal: AbortSignal.timeout(3000) });
+    return res.ok ? 0 : 1;
+  } catch {
+    return 1;
+  }
+}
+
+/** Runs the server until SIGTERM or SIGINT; returns -1 so the process stays up. */
+async function serve(): Promise<number> {
   let config;
   try {
     config = loadConfig();

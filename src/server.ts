@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import type { Config } from "./config.ts";
 import { systemClock, type Clock } from "../platform/clock.ts";
 import { openDatabase, type Database } from "../platform/db.ts";
@@ -11,6 +12,9 @@ import { BUN_MAX_REQUEST_BODY_SIZE, createApp, createFetch, withSecurityHeaders 
 import { problem } from "./http/problem.ts";
 import { createRateLimitGate } from "./http/rate-limit.ts";
 import { createAdminGuard } from "./http/guards.ts";
+import { createCors } from "./http/cors.ts";
+import { logStartup } from "./startup-log.ts";
+import { VERSION } from "./version.ts";
 import type { HealthRegistry } from "./http/health.ts";
 import type { InventoryPort } from "../modules/inventory/index.ts";
 import type { InventoryPolicy, OrdersModule } from "../modules/orders/index.ts";
@@ -47,7 +51,7 @@ export interface RunningServer {
  */
 export async function startServer(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel, { role: config.role });
-  const metrics = createMetrics({ clock: opts.clock });
+  const metrics = createMetrics({ clock: opts.clock, version: VERSION });
   const window = new ResponseTimeWindow(config.healthWindowS * 1000, opts.clock);
   const hostsInventory = config.role === "all" || config.role === "inventory";
   const hostsOrders = config.role === "all" || config.role === "orders";
@@ -55,7 +59,14 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   const started = performance.now();
   const stoppers: Array<() => unknown> = [];
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const kv = createKeyValueStore({ redisUrl: config.redisUrl, redisToken: config.redisToken, prefix: "valerix:" });
+  // One name per process for its Redis connections, so an operator can tell them apart in CLIENT LIST.
+  const redisClientName = `valerix:${hostname()}-${process.pid}`;
+  const kv = createKeyValueStore({
+    redisUrl: config.redisUrl,
+    redisToken: config.redisToken,
+    prefix: "valerix:",
+    clientName: `${redisClientName}:kv`,
+  });
   const adminGuard = createAdminGuard(config);
   const onError = (err: unknown, context: string) => logger.warn({ err, context }, "recovered error");
 
@@ -98,7 +109,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   let ordersService: OrdersModule["service"] | undefined;
   let breaker: InventoryPolicy | undefined;
   if (hostsOrders) {
-    const side = await composeOrders({ config, database, kv, inventory, groupCommit, health, metrics, logger, onError });
+    const side = await composeOrders({ config, database, kv, inventory, groupCommit, health, metrics, logger, onError, redisClientName });
     inventory = side.inventory;
     ordersService = side.service;
     breaker = side.breaker;
@@ -131,10 +142,11 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   const fetch = createFetch(app, { logger, metrics }, {
     isDraining: () => draining,
     onFinished: ({ route, method, durationMs }) => {
-      if (method === "POST" && route === "/api/orders/") window.record(durationMs);
+      if (method === "POST" && route === "/api/orders") window.record(durationMs);
     },
     gate: createRateLimitGate(config.rateLimitPerMin, systemClock, { trustedProxies: config.trustedProxies }),
     adminGuard,
+    cors: createCors(config.corsOrigins),
   });
   const server = Bun.serve({
     port: config.port,
@@ -148,7 +160,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
       return withSecurityHeaders(problem("internal_error", "An unexpected error occurred; it has been logged."));
     },
   });
-  logger.info({ port: server.port, role: config.role, database: database.kind, kv: kv.kind, start_ms: Math.round(performance.now() - started) }, "valerix listening");
+  logStartup(logger, config, { port: server.port, database: database.kind, kv: kv.kind, startMs: performance.now() - started });
 
   return {
     url: `http://127.0.0.1:${server.port}`,

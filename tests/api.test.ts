@@ -178,8 +178,10 @@ for (const backend of BACKENDS) {
       const rel = await Promise.all([1, 2, 3].map(() => sys.post("/api/inventory/release", { order_id: orderId })));
       expect(rel.every((r) => r.status === 200)).toBe(true);
       expect(await stockOf(sys, itemId)).toBe(10);
+      // Release is final: the earlier "applied" is never replayed for a released order.
       const late = await sys.post("/api/inventory/deduct", { order_id: orderId, item_id: itemId, quantity: 4 });
-      expect(late.status).toBe(200); // the first outcome (applied, then released) still stands as the answer
+      expect(late.status).toBe(422);
+      expect(await late.json()).toMatchObject({ outcome: "rejected", reason: "released", replayed: true });
       expect(await stockOf(sys, itemId)).toBe(10);
 
       const never = randomUUID();

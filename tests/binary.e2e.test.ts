@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
+import { compiledBinary } from "./support/binary.ts";
 import { freePort, waitFor } from "./support/processes.ts";
 import { hasChromium, launchBrowser, watch } from "./browser/chromium.ts";
 
@@ -10,37 +11,29 @@ import { hasChromium, launchBrowser, watch } from "./browser/chromium.ts";
  * health, take an order for ps5 and keep it across a restart. Start-up times are printed, not
  * asserted (timings on shared CI machines are noise); the README and issue notes quote them.
  */
-const ROOT = resolve(import.meta.dir, "..");
-const BINARY = join(ROOT, "dist", "valerix-test");
-// Same file name as the real build's: the executable looks its template up by name.
-const TEMPLATE = join(ROOT, "dist", "test-template", "pglite-template.tar.gz");
-
 describe("compiled binary", () => {
+  let binary: string;
   let dir: string;
   const procs: Array<ReturnType<typeof Bun.spawn>> = [];
   beforeAll(async () => {
-    // The same two steps as `npm run build`, to file names of the test's own.
-    for (const cmd of [
-      ["bun", "platform/pglite-template.ts", TEMPLATE],
-      ["bun", "build", "--compile", "src/main.ts", TEMPLATE, "--asset-naming=[name].[ext]", "--outfile", BINARY],
-    ]) {
-      const step = Bun.spawnSync(cmd, { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-      if (step.exitCode !== 0) throw new Error(`${cmd.join(" ")} failed: ${step.stderr.toString()}`);
-    }
+    binary = await compiledBinary();
     dir = mkdtempSync(join(tmpdir(), "valerix-bin-"));
+    // The binary must not read a .env or bunfig.toml from the folder it starts in: either would
+    // break this test (no demo catalog to order from, or a preload that ends the process).
+    writeFileSync(join(dir, ".env"), "VALERIX_SEED_CATALOG=false\n");
+    writeFileSync(join(dir, "bunfig.toml"), 'preload = ["./preload.ts"]\n');
+    writeFileSync(join(dir, "preload.ts"), "process.exit(42);\n");
   });
   afterAll(() => {
     // A failed assertion must not leave a server running.
     for (const p of procs) p.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
-    rmSync(BINARY, { force: true });
-    rmSync(dirname(TEMPLATE), { recursive: true, force: true });
   });
 
   async function run(): Promise<{ proc: ReturnType<typeof Bun.spawn>; url: string; ms: number }> {
     const port = await freePort();
     const started = performance.now();
-    const proc = Bun.spawn([BINARY], { cwd: dir, env: { PATH: process.env.PATH ?? "", PORT: String(port), LOG_LEVEL: "warn" }, stdout: "ignore", stderr: "ignore" });
+    const proc = Bun.spawn([binary], { cwd: dir, env: { PATH: process.env.PATH ?? "", PORT: String(port), LOG_LEVEL: "warn" }, stdout: "ignore", stderr: "ignore" });
     procs.push(proc);
     const url = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${url}/health`)).status === 200, 60_000, "the binary's /health");

@@ -37,7 +37,7 @@ export function inventoryPortContract(name: string, make: () => { port: Inventor
       expect(big.outcome === "rejected" && big.reason).toBe("insufficient_stock");
     });
 
-    test("release restores a standing deduction once and blocks a later deduct", async () => {
+    test("release after an applied deduct: stock restored once, every later deduct refused as released", async () => {
       const { port, itemId } = make();
       const before = (await port.get(itemId))!.quantity;
       const orderId = randomUUID();
@@ -45,11 +45,54 @@ export function inventoryPortContract(name: string, make: () => { port: Inventor
       expect(await port.release(orderId)).toMatchObject({ order_id: orderId, restored: true, quantity: 3 });
       expect(await port.release(orderId)).toMatchObject({ restored: true, quantity: 3 });
       expect((await port.get(itemId))!.quantity).toBe(before);
+      // Release is final: a replayed deduct must not report the earlier "applied", or the caller
+      // would confirm an order whose stock was given back.
+      const late = await port.deduct({ order_id: orderId, item_id: itemId, quantity: 3 });
+      expect(late).toMatchObject({ outcome: "rejected", reason: "released", replayed: true });
+      const lateOther = await port.deduct({ order_id: orderId, item_id: itemId, quantity: 1 });
+      expect(lateOther).toMatchObject({ outcome: "rejected", reason: "released" });
+      expect((await port.get(itemId))!.quantity).toBe(before);
+    });
+
+    test("release before any deduct: nothing restored, every later deduct refused as released", async () => {
+      const { port, itemId } = make();
+      const before = (await port.get(itemId))!.quantity;
       const blocked = randomUUID();
-      expect(await port.release(blocked)).toMatchObject({ restored: false });
+      expect(await port.release(blocked)).toMatchObject({ restored: false, quantity: 0 });
+      expect(await port.release(blocked)).toMatchObject({ restored: false, quantity: 0 });
       const late = await port.deduct({ order_id: blocked, item_id: itemId, quantity: 1 });
       expect(late).toMatchObject({ outcome: "rejected", reason: "released" });
+      const again = await port.deduct({ order_id: blocked, item_id: itemId, quantity: 1 });
+      expect(again).toMatchObject({ outcome: "rejected", reason: "released" });
       expect((await port.get(itemId))!.quantity).toBe(before);
+    });
+
+    test("release after a refused deduct: nothing restored, the order stays closed", async () => {
+      const { port, itemId } = make();
+      const before = (await port.get(itemId))!.quantity;
+      const orderId = randomUUID();
+      const big = await port.deduct({ order_id: orderId, item_id: itemId, quantity: 10_000 });
+      expect(big).toMatchObject({ outcome: "rejected", reason: "insufficient_stock" });
+      expect(await port.release(orderId)).toMatchObject({ restored: false, quantity: 0 });
+      const late = await port.deduct({ order_id: orderId, item_id: itemId, quantity: 1 });
+      expect(late).toMatchObject({ outcome: "rejected", reason: "released" });
+      expect((await port.get(itemId))!.quantity).toBe(before);
+    });
+
+    test("deducts and releases of one order racing: stock moves at most once and ends restored", async () => {
+      const { port, itemId } = make();
+      const before = (await port.get(itemId))!.quantity;
+      for (let round = 0; round < 5; round++) {
+        const orderId = randomUUID();
+        const calls = Array.from({ length: 8 }, (_, i) =>
+          i % 2 === 0 ? port.deduct({ order_id: orderId, item_id: itemId, quantity: 2 }) : port.release(orderId),
+        );
+        await Promise.all(calls);
+        // Whatever the interleaving, once a release has finished the account is closed for good.
+        await port.release(orderId);
+        expect(await port.deduct({ order_id: orderId, item_id: itemId, quantity: 2 })).toMatchObject({ outcome: "rejected", reason: "released" });
+        expect((await port.get(itemId))!.quantity).toBe(before);
+      }
     });
 
     test("health reports its checks", async () => {

@@ -1,21 +1,24 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHttpInventory, createInventoryModule, InventoryUnavailableError, type InventoryPort } from "../modules/inventory/index.ts";
 import { inventoryPortContract } from "./inventory-port.contract.ts";
-import { startSystem, type TestSystem } from "./support/system.ts";
+import { BACKENDS, startSystem, type TestSystem } from "./support/system.ts";
 
-let inventoryRole: TestSystem;
-let inProcess: InventoryPort;
+// Every adapter on every database: the embedded PGlite and the real PostgreSQL.
+for (const backend of BACKENDS) {
+  let inventoryRole: TestSystem;
+  let inProcess: InventoryPort;
 
-beforeAll(async () => {
-  inventoryRole = await startSystem("pglite", { VALERIX_ROLE: "inventory" });
-  inProcess = createInventoryModule({ database: inventoryRole.server.database, adminGuard: () => undefined }).port;
-});
-afterAll(async () => {
-  await inventoryRole?.stop();
-});
+  beforeAll(async () => {
+    inventoryRole = await startSystem(backend, { VALERIX_ROLE: "inventory" });
+    inProcess = createInventoryModule({ database: inventoryRole.server.database, adminGuard: () => undefined }).port;
+  });
+  afterAll(async () => {
+    await inventoryRole?.stop();
+  });
 
-inventoryPortContract("in-process", () => ({ port: inProcess, itemId: "ps5" }));
-inventoryPortContract("http-client", () => ({ port: createHttpInventory(inventoryRole.url), itemId: "dualsense" }));
+  inventoryPortContract(`in-process on ${backend}`, () => ({ port: inProcess, itemId: "ps5" }));
+  inventoryPortContract(`http-client on ${backend}`, () => ({ port: createHttpInventory(inventoryRole.url), itemId: "dualsense" }));
+}
 
 describe("http-client failures leave the outcome unknown", () => {
   test("a refused connection is InventoryUnavailableError(transport)", async () => {

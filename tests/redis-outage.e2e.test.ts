@@ -45,6 +45,7 @@ describe.skipIf(!hasPostgres || !hasRedisServer)("Redis outage", () => {
       ADMIN_TOKEN: "outage-admin",
       RETRY_BASE_DELAY_MS: "100",
       RETRY_MAX_DELAY_MS: "1000",
+      INVENTORY_TIMEOUT_MS: "1000",
       SWEEP_STRANDED_AFTER_MS: "2000",
     });
     await app.start();

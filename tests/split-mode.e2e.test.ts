@@ -41,7 +41,7 @@ describe.skipIf(!hasPostgres || !hasRedis)("split mode over HTTP", () => {
       BREAKER_HALF_OPEN_MS: "1500",
       RETRY_BASE_DELAY_MS: "100",
       RETRY_MAX_DELAY_MS: "1000",
-      SWEEP_STRANDED_AFTER_MS: "3000",
+      SWEEP_STRANDED_AFTER_MS: "4000",
       // Messages the killed process held come back after this long: the lowest the default
       // INVENTORY_TIMEOUT_MS allows, instead of 30 s.
       RETRY_VISIBILITY_TIMEOUT_MS: "8000",

@@ -38,6 +38,8 @@ export interface RunOptions {
   jsonOrders: "all" | "affected" | "none";
   /** Caps the JSON's request-by-request orders (worst first); 0 for no cap. */
   jsonMaxOrders: number;
+  /** Settings for the roles the runner starts (`--env RETRY_MAX_ATTEMPTS=2`), over their defaults. */
+  roleEnv: Record<string, string>;
 }
 
 export class UsageError extends Error {
@@ -76,6 +78,8 @@ run could not be carried out.
   --json-orders MODE     all | affected | none: which orders the JSON lists request by request
                          (default all; the affected-orders table is always complete)
   --json-max-orders N    at most N of those, the worst first (default 0: no cap)
+  --env NAME=VALUE       a setting for the roles the runner starts, e.g. RETRY_MAX_ATTEMPTS=2
+                         (repeatable; shown in the report and its replay command)
   --keep                 keep databases, data folders and the Redis DB after the run
   --plain                progress as plain lines even on a terminal
   --quiet                no progress output
@@ -129,6 +133,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
         "settle-timeout": { type: "string" },
         "request-timeout": { type: "string" },
         "max-attempts": { type: "string" },
+        env: { type: "string", multiple: true },
         "duplicate-rate": { type: "string" },
         "unknown-rate": { type: "string" },
         "delay-threshold": { type: "string" },
@@ -199,7 +204,21 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     progress: v.quiet ? "off" : v.plain ? "plain" : "auto",
     jsonOrders,
     jsonMaxOrders: num("json-max-orders", v["json-max-orders"], 0, 0, 10_000_000),
+    roleEnv: roleEnv(v.env ?? []),
   };
+}
+
+/** `--env NAME=VALUE` pairs; the runner's own wiring (URLs, tokens, role, port) is not for them to change. */
+function roleEnv(pairs: readonly string[]): Record<string, string> {
+  const reserved = new Set(["DATABASE_URL", "REDIS_URL", "REDIS_TOKEN", "INVENTORY_URL", "ADMIN_TOKEN", "VALERIX_ROLE", "VALERIX_DATA_DIR", "PORT", "HOST"]);
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair);
+    if (!m) throw new UsageError(`--env takes NAME=VALUE with an upper-case NAME, got "${pair}"`);
+    if (reserved.has(m[1]!)) throw new UsageError(`--env ${m[1]} is set by the runner itself`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
 }
 
 /** The command that repeats a run, for the report. */
@@ -208,5 +227,6 @@ export function replayCommand(o: RunOptions): string {
   if (Object.keys(o.chaosOverride).length) parts.push(`--chaos '${JSON.stringify(o.chaosOverride)}'`);
   if (o.target) parts.push(`--target ${o.target}`);
   if (o.embedded) parts.push("--embedded");
+  for (const [k, val] of Object.entries(o.roleEnv)) parts.push(`--env ${k}=${val}`);
   return parts.join(" ");
 }

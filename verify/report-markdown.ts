@@ -54,6 +54,9 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
     ["system", r.environment.mode === "spawned" ? "split mode started by the runner: orders and inventory as separate processes" : `deployment at ${r.environment.urls.orders}`],
     ["database", r.environment.database],
     ["key-value store / retry queue", `${r.environment.key_value} / ${r.environment.retry_queue}`],
+    ...(Object.keys(r.environment.settings ?? {}).length
+      ? [["role settings", Object.entries(r.environment.settings!).map(([k, v]) => `\`${k}=${v}\``).join(", ")] as [string, string]]
+      : []),
     ["clients", `${r.options.concurrency} concurrent careful clients${Number(r.options.rate) > 0 ? `, paced at ${r.options.rate} orders/s` : ""}, ${r.options.max_attempts} requests per order at most, ${Math.round(Number(r.options.duplicate_rate) * 100)} % sent twice at once`],
     ["chaos", `${describeChaos(r.chaos.active)}${r.chaos.expired_during_load ? " — **expired before the load ended**" : ""}`],
     ["runtime", `${r.environment.runtime}, ${r.environment.platform}, ${r.environment.cpus} CPUs`],

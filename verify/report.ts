@@ -37,6 +37,8 @@ export interface RunEnvironment {
   database: "postgres" | "pglite" | "unknown";
   key_value: string;
   retry_queue: string;
+  /** Settings given to the started roles with `--env`, over their defaults. */
+  settings?: Record<string, string>;
   urls: { orders: string; inventory: string; chaos: string };
   runtime: string;
   platform: string;

@@ -65,7 +65,7 @@ export async function bringUp(o: RunOptions, runId: string, progress: Progress):
   const sys: System = {
     urls: { orders: "", inventory: "", chaos: "" },
     adminToken,
-    environment: { mode: "spawned", database: "pglite", key_value: "in-memory (per process)", retry_queue: "PostgreSQL table", urls: { orders: "", inventory: "", chaos: "" }, runtime, platform, cpus },
+    environment: { mode: "spawned", database: "pglite", key_value: "in-memory (per process)", retry_queue: "PostgreSQL table", settings: o.roleEnv, urls: { orders: "", inventory: "", chaos: "" }, runtime, platform, cpus },
     ledger: null,
     ledgerAfterStop: false,
     logDir,
@@ -86,7 +86,7 @@ export async function bringUp(o: RunOptions, runId: string, progress: Progress):
   try {
     const usePg = !o.embedded && (await postgresAnswers(o.pgUrl));
     const useRedis = !o.embedded && (await redisAnswers(o.redisUrl));
-    const base: Record<string, string> = { ADMIN_TOKEN: adminToken, DRAIN_TIMEOUT_S: "5", RATE_LIMIT_PER_MIN: "0", VALERIX_SEED_CATALOG: "false" };
+    const base: Record<string, string> = { ADMIN_TOKEN: adminToken, DRAIN_TIMEOUT_S: "5", RATE_LIMIT_PER_MIN: "0", VALERIX_SEED_CATALOG: "false", ...o.roleEnv };
     const invEnv: Record<string, string> = { ...base };
     const ordEnv: Record<string, string> = { ...base };
     if (usePg) {

@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { checkInvariants, type InvariantName, type InvariantVerdict } from "./invariants.ts";
 import { backoffMs, readAnswer, sendOrder, transportErrorKind, type CarefulClientOptions } from "./careful-client.ts";
 import { planItems, planOrders } from "./load-driver.ts";
-import { parseOptions, UsageError } from "./options.ts";
+import { parseOptions, replayCommand, UsageError } from "./options.ts";
 import { listeningPort } from "./processes.ts";
 import { renderBar } from "./progress.ts";
 import { buildReport, reportJson, type RunData } from "./report.ts";
@@ -328,6 +328,15 @@ describe("plan, options, progress, report", () => {
     expect(chaosTtlS({ orders: 2000, rate: 50 })).toBe(300);
     expect(chaosTtlS({ orders: 2000, rate: 5 })).toBe(1320);
     expect(chaosTtlS({ orders: 2000, rate: 0 })).toBe(1800);
+  });
+
+  test("options: --env settings reach the started roles and the replay command; the runner's own wiring is refused", () => {
+    const o = parseOptions(["--scenario", "extreme", "--seed", "3", "--env", "RETRY_MAX_ATTEMPTS=2", "--env", "RETRY_MAX_DELAY_MS=400"], {})!;
+    expect(o.roleEnv).toEqual({ RETRY_MAX_ATTEMPTS: "2", RETRY_MAX_DELAY_MS: "400" });
+    expect(replayCommand(o)).toEndWith("--env RETRY_MAX_ATTEMPTS=2 --env RETRY_MAX_DELAY_MS=400");
+    expect(parseOptions([], {})!.roleEnv).toEqual({});
+    expect(() => parseOptions(["--env", "retry=2"], {})).toThrow(/NAME=VALUE/);
+    expect(() => parseOptions(["--env", "DATABASE_URL=postgres://elsewhere"], {})).toThrow(/set by the runner itself/);
   });
 
   test("progress bar and the start-up line and metrics the runner reads", () => {

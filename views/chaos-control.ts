@@ -58,7 +58,7 @@ export function createChaosControl(injector: ChaosInjector): ChaosControl {
       const body = "preset" in request ? { preset: request.preset } : experimentToBody(request.experiment);
       const r = await injector.configure(body);
       if (!r.ok) throw new ChaosRefusedError(r.errors.map((e) => (e.field ? `${e.field}: ${e.detail}` : e.detail)).join("; "));
-      return view(r.active);
+      return r.active ? view(r.active) : null;
     },
     disable: () => injector.disable(),
     async events(limit: number) {

@@ -194,7 +194,10 @@ ${presets(session, opts.message)}
     }
   };
 
-  const started = (active: ChaosActive) => notice("success", html`<strong>${active.label}</strong> chaos is on for ${duration(active.secondsLeft)}.`);
+  const started = (active: ChaosActive | null) =>
+    active === null
+      ? notice("success", "All chaos is off.")
+      : notice("success", html`<strong>${active.label}</strong> chaos is on for ${duration(active.secondsLeft)}.`);
 
   return new Elysia({ name: "views-chaos", detail: { hide: true } })
     .get("/chaos", async ({ request }) => {

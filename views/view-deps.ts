@@ -84,8 +84,8 @@ export interface ChaosEventView {
 export interface ChaosControl {
   /** `await chaos.current()` → `{ label: "moderate", config: {…}, secondsLeft: 287 }`, or null when off. */
   current(): Promise<ChaosActive | null>;
-  /** `await chaos.configure({ preset: "extreme" })` → what now runs. */
-  configure(request: ChaosRequest): Promise<ChaosActive>;
+  /** `await chaos.configure({ preset: "extreme" })` → what now runs; null when the request switched every fault off. */
+  configure(request: ChaosRequest): Promise<ChaosActive | null>;
   /** `await chaos.disable()`; disabling when off is not an error. */
   disable(): Promise<void>;
   /** `await chaos.events(20)` → the newest injected faults, newest first. */

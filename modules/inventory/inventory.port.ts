@@ -66,11 +66,29 @@ export interface InventoryPort {
   health(ctx?: CallContext): Promise<InventoryHealth>;
 }
 
+export type UnavailableKind = "timeout" | "transport" | "server_error" | "breaker_open" | "misconfigured";
+
 /** The outcome of a call is unknown: timeout, reset connection, 5xx, open breaker. Retry with the same order id. */
 export class InventoryUnavailableError extends Error {
-  readonly code = "inventory_unavailable";
-  constructor(message: string, readonly cause_?: unknown, readonly kind: "timeout" | "transport" | "server_error" | "breaker_open" = "transport") {
+  readonly code: string = "inventory_unavailable";
+  constructor(message: string, readonly cause_?: unknown, readonly kind: UnavailableKind = "transport") {
     super(message);
     this.name = "InventoryUnavailableError";
+  }
+}
+
+/**
+ * Inventory refused the caller itself, not the request: a missing or wrong service token
+ * (401/403) or no such route at `INVENTORY_URL` (404/405, or another status the contract does
+ * not have). Nothing happened at inventory, and nothing will until an operator fixes the
+ * configuration, so it is kept apart from an outage: logged as an error saying what to fix,
+ * counted, and shown by health checks. It is still an `InventoryUnavailableError` for the order
+ * flow, which must keep the order safely queued until the fix lands.
+ */
+export class InventoryMisconfiguredError extends InventoryUnavailableError {
+  override readonly code = "inventory_misconfigured";
+  constructor(message: string, readonly status: number) {
+    super(message, undefined, "misconfigured");
+    this.name = "InventoryMisconfiguredError";
   }
 }

@@ -56,6 +56,8 @@ export interface OrdersModule {
   /** Applies this module's pending migrations; resolves to the names applied. */
   migrate(): Promise<string[]>;
   onOutcome(listener: (e: OrderOutcomeEvent) => void): () => void;
+  /** Each lookup of an idempotency key that already existed (a replay, a conflict or a reuse). */
+  onKeyLookup(listener: () => void): () => void;
   countByStatus(): Promise<Record<OrderStatus, number>>;
   /** The retry worker and sweeper for this module's queued orders (orders role only). */
   createRetryWorker(opts: Omit<RetryWorkerOptions, "database" | "inventory" | "policy">): RetryWorker;
@@ -69,6 +71,7 @@ export function createOrdersModule(deps: OrdersModuleDeps): OrdersModule {
     tables: ORDER_TABLES,
     migrate: () => migrateModule(deps.database.db, "orders"),
     onOutcome: (l) => service.onOutcome(l),
+    onKeyLookup: (l) => service.onKeyLookup(l),
     countByStatus: () => service.countByStatus(),
     createRetryWorker: (opts) =>
       new RetryWorker({ database: deps.database, inventory: deps.inventory, policy: deps.policy ?? directPolicy, ...opts }),

@@ -15,6 +15,8 @@ export interface KeyValueConfig {
   redisToken?: string | undefined;
   /** Prefix for every key; ignored by the memory store, which no other process can see. */
   prefix?: string | undefined;
+  /** The connection's name in Redis's `CLIENT LIST` (RESP only). */
+  clientName?: string | undefined;
 }
 
 /**
@@ -31,7 +33,7 @@ export function createKeyValueStore(cfg: KeyValueConfig): KeyValueStore {
   switch (scheme) {
     case "redis:":
     case "rediss:":
-      return createRedisStore(url, { prefix });
+      return createRedisStore(url, { prefix, ...(cfg.clientName !== undefined && { clientName: cfg.clientName }) });
     case "https:":
     case "http:":
       if (!cfg.redisToken) throw new KeyValueConfigError("an Upstash REST URL needs a token (REDIS_TOKEN)");

@@ -12,6 +12,8 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
   /** Ceiling of the pause between reconnection attempts while Redis stays down. */
   maxReconnectDelayMs?: number;
+  /** The connection's name in `CLIENT LIST`. */
+  clientName?: string;
 }
 
 /**
@@ -31,6 +33,7 @@ export function createRedisStore(url: string, opts: RedisStoreOptions = {}): Key
     // connection attempt per pause and the rest fall back at once.
     maxReconnectDelayMs: opts.maxReconnectDelayMs ?? 2_000,
     errors: KV_ERRORS,
+    ...(opts.clientName !== undefined && { name: opts.clientName }),
   });
   // Dial now so the first request does not pay for the handshake; failing here is fine.
   conn.connect().catch(() => {});

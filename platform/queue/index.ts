@@ -19,6 +19,8 @@ export interface RetryQueueConfig {
   prefix?: string;
   visibilityTimeoutMs?: number;
   clock?: Clock;
+  /** Prefix of the names of the Redis connections in `CLIENT LIST`. */
+  redisClientName?: string;
 }
 
 /** The retry queue for this process: Redis Streams when `REDIS_URL` speaks RESP, else the PostgreSQL table. */
@@ -29,6 +31,7 @@ export function createRetryQueue(cfg: RetryQueueConfig): RetryQueue {
       ...(cfg.prefix !== undefined && { prefix: cfg.prefix }),
       ...(cfg.visibilityTimeoutMs !== undefined && { visibilityTimeoutMs: cfg.visibilityTimeoutMs }),
       ...(cfg.clock && { clock: cfg.clock }),
+      ...(cfg.redisClientName !== undefined && { clientName: cfg.redisClientName }),
     });
   }
   return createPostgresQueue(cfg.database, {

@@ -235,6 +235,27 @@ export function queueContract(name: string, make: () => Promise<QueueUnderTest>,
       expect(elapsedSince(t1)).toBeLessThan(generousMs);
     }, testTimeoutMs);
 
+    test("many receives waiting at once on an idle queue each return [] after about waitMs, none fails", async () => {
+      // A process's retry worker runs several loops, each waiting in receive. Ten of them here,
+      // so that waits made one after another (one blocking read after the other) show up as
+      // receives far past waitMs, or as reads failing their own deadlines.
+      const q = await setup();
+      const waitMs = 1_000;
+      const t0 = performance.now();
+      const outcomes = await Promise.all(
+        Array.from({ length: 10 }, async () => {
+          const got = await q.receive(1, waitMs).catch((err: unknown) => err);
+          return { got, took: elapsedSince(t0) };
+        }),
+      );
+      expect(outcomes.map((o) => o.got)).toEqual(Array.from({ length: 10 }, () => []));
+      for (const { took } of outcomes) {
+        expect(took).toBeGreaterThanOrEqual(waitMs - 5);
+        // Room for a slow, shared machine; each wait is one waitMs, not a turn in a line of ten.
+        expect(took).toBeLessThan(waitMs + 1_500);
+      }
+    }, testTimeoutMs);
+
     test("a waiting receive returns as soon as a message arrives", async () => {
       await needsSecond(async (a, b) => {
         const id = order();

@@ -120,6 +120,21 @@ describe.skipIf(!hasRedis)("redis-streams on Redis", () => {
     expect(since(t0)).toBeLessThan(GENEROUS_MS);
   }, TEST_TIMEOUT);
 
+  test("receives waiting behind another's blocking read get what arrives without waiting out their poll", async () => {
+    // One blocking read at a time: the other receives wait for it and must look again as soon
+    // as it returns, not after their own 20 s poll.
+    const { q } = fresh({ pollMs: 20_000 });
+    const arrived: string[] = [];
+    for (let i = 0; i < 4; i++) void q.receive(1, 25_000).then((ds) => arrived.push(...ds.map((d) => d.orderId)));
+    await Bun.sleep(100); // real: lets the receives reach their waits, one of them Redis's BLOCK
+    const t0 = performance.now();
+    const ids = [message(), message(), message()];
+    for (const m of ids) await q.enqueue(m);
+    while (arrived.length < ids.length && since(t0) < GENEROUS_MS) await Bun.sleep(10);
+    expect(arrived.toSorted()).toEqual(ids.map((m) => m.orderId).toSorted());
+    expect(since(t0)).toBeLessThan(GENEROUS_MS);
+  }, TEST_TIMEOUT);
+
   test("losing the stream (flush, restart) loses its messages but not the queue", async () => {
     const { p, q } = fresh();
     const lost = message();

@@ -26,6 +26,8 @@ export interface RedisStreamsQueueOptions {
   pollMs?: number;
   /** The dead-letter stream is trimmed to about this many entries. Default 10 000. */
   deadLetterMaxLen?: number;
+  /** Names the connections in `CLIENT LIST`: `<clientName>:queue` and `<clientName>:queue-read`. */
+  clientName?: string;
 }
 
 /**
@@ -59,10 +61,20 @@ export function createRedisStreamsQueue(url: string, opts: RedisStreamsQueueOpti
     commandTimeoutMs: opts.commandTimeoutMs ?? 3_000,
     errors: QUEUE_ERRORS,
   };
-  const main = new RedisConnection(url, connOpts);
+  // The connections keep real time (see above): the injected clock only decides what is due,
+  // and a test moving it ahead must not run out the deadline of a read still in flight.
+  const named = (role: string) => (opts.clientName !== undefined ? { name: `${opts.clientName}:${role}` } : {});
+  const main = new RedisConnection(url, { ...connOpts, ...named("queue") });
   // A blocking XREADGROUP holds its connection until it returns; on the shared one it would
   // stall every ack and enqueue behind it.
-  const blocker = new RedisConnection(url, connOpts);
+  const blocker = new RedisConnection(url, { ...connOpts, ...named("queue-read") });
+  /**
+   * The blocking read in flight, settled as a value: one at a time. The worker's loops all wait
+   * in `receive`; reads of their own would queue up on the one blocking connection, each waiting
+   * out the ones before it, so a receive would take a multiple of its `waitMs`. The others wait
+   * for this read instead and then look again (an entry it left for them is taken then).
+   */
+  let reading: Promise<void> | null = null;
   let closed = false;
   let claimCursor = "0-0";
 
@@ -163,7 +175,20 @@ export function createRedisStreamsQueue(url: string, opts: RedisStreamsQueueOpti
           if (left <= 0 || closed) return [];
           let slice = Math.min(left, pollMs);
           if (nextDueMs !== null) slice = Math.min(slice, nextDueMs - clock.now());
-          const fresh = await blockingRead(count, Math.max(1, Math.ceil(slice)));
+          const blockMs = Math.max(1, Math.ceil(slice));
+          if (reading) {
+            await waitFor(reading, blockMs);
+            continue;
+          }
+          const read = blockingRead(count, blockMs);
+          const settled = (reading = read.then(
+            () => {},
+            () => {},
+          ));
+          void settled.then(() => {
+            if (reading === settled) reading = null;
+          });
+          const fresh = await read;
           if (fresh.length > 0) return fresh;
         }
       } catch (err) {
@@ -200,6 +225,16 @@ export function createRedisStreamsQueue(url: string, opts: RedisStreamsQueueOpti
       blocker.close();
     },
   };
+}
+
+/** Waits for `p` to settle, for `ms` of real time at most. */
+async function waitFor(p: Promise<void>, ms: number): Promise<void> {
+  const done = new AbortController();
+  try {
+    await Promise.race([p, systemClock.sleep(ms, done.signal)]);
+  } finally {
+    done.abort();
+  }
 }
 
 // Error replies stay as they are: the adapter reads NOSCRIPT, NOGROUP and BUSYGROUP from them.

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import { hasRedis, testRedis } from "../../tests/support/services.ts";
+import { ManualClock } from "../../tests/support/manual-clock.ts";
 import { RedisConnection, type RedisConnectionOptions, type RedisErrorMapping } from "./connection.ts";
 
 const GENEROUS_MS = 5_000;
@@ -38,6 +39,17 @@ afterEach(() => {
 
 const since = (t0: number) => performance.now() - t0;
 
+/** Whether `p` has settled, a few continuations after the call (nothing real to wait for). */
+async function settledYet(p: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  p.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  return settled;
+}
+
 /** A TCP server that accepts and never answers (a stalled or partitioned Redis), counting the connections it gets. */
 function silentServer() {
   let accepted = 0;
@@ -69,44 +81,66 @@ describe("RedisConnection without a Redis to talk to", () => {
     expect(since(t0)).toBeLessThan(GENEROUS_MS);
   });
 
+  // The connect timeouts below are far longer than the tests: Bun's own (real-time) connect
+  // timeout never fires, so only the deadline on the injected clock can end an attempt.
+  const SLOW_CONNECT_MS = 60_000;
+
+  /** A call that fails once the connect deadline has run out on the manual clock. */
+  const failedAfterConnectDeadline = async (clock: ManualClock, call: Promise<unknown>) => {
+    const outcome = call.catch((err: unknown) => err);
+    await clock.waitForSleepers(1);
+    await clock.advance(SLOW_CONNECT_MS);
+    return outcome;
+  };
+
   test("a server that never answers the handshake costs one connect timeout, not more", async () => {
     const silent = silentServer();
-    const conn = connect(silent.url, { connectTimeoutMs: 200 });
-    const t0 = performance.now();
-    await expect(conn.send("PING", [])).rejects.toBeInstanceOf(Down);
-    expect(since(t0)).toBeGreaterThanOrEqual(150);
-    expect(since(t0)).toBeLessThan(2_000);
+    const clock = new ManualClock();
+    const conn = connect(silent.url, { connectTimeoutMs: SLOW_CONNECT_MS, clock });
+    const call = conn.send("PING", []);
+    await clock.waitForSleepers(1);
+    await clock.advance(SLOW_CONNECT_MS - 1);
+    expect(await settledYet(call)).toBe(false);
+    await clock.advance(1);
+    await expect(call).rejects.toBeInstanceOf(Down);
+    await expect(call).rejects.toThrow(`connect timed out after ${SLOW_CONNECT_MS} ms`);
+    expect(silent.accepted).toBe(1);
   });
 
   test("without a reconnect pause every call dials again", async () => {
     const silent = silentServer();
-    const conn = connect(silent.url, { connectTimeoutMs: 200 });
-    await expect(conn.send("PING", [])).rejects.toBeInstanceOf(Down);
-    await expect(conn.send("PING", [])).rejects.toBeInstanceOf(Down);
+    const clock = new ManualClock();
+    const conn = connect(silent.url, { connectTimeoutMs: SLOW_CONNECT_MS, clock });
+    expect(await failedAfterConnectDeadline(clock, conn.send("PING", []))).toBeInstanceOf(Down);
+    expect(await failedAfterConnectDeadline(clock, conn.send("PING", []))).toBeInstanceOf(Down);
     expect(silent.accepted).toBe(2);
   });
 
   test("with a reconnect pause, calls in the pause fail at once and the next one after it dials", async () => {
     const silent = silentServer();
-    const conn = connect(silent.url, { connectTimeoutMs: 200, maxReconnectDelayMs: 2_000 });
-    await expect(conn.send("PING", [])).rejects.toBeInstanceOf(Down);
+    const clock = new ManualClock();
+    const conn = connect(silent.url, { connectTimeoutMs: SLOW_CONNECT_MS, maxReconnectDelayMs: 2_000, clock });
+    expect(await failedAfterConnectDeadline(clock, conn.send("PING", []))).toBeInstanceOf(Down);
     expect(silent.accepted).toBe(1);
-    // The first pause is 50 ms; a call made right away must not dial.
-    const t0 = performance.now();
-    await expect(conn.send("PING", [])).rejects.toThrow("next attempt in");
-    expect(since(t0)).toBeLessThan(100);
+    // The first pause is 50 ms: calls within it must not dial.
+    await expect(conn.send("PING", [])).rejects.toThrow("next attempt in 50 ms");
+    await clock.advance(49);
+    await expect(conn.send("PING", [])).rejects.toThrow("next attempt in 1 ms");
     expect(silent.accepted).toBe(1);
-    await Bun.sleep(100);
-    await expect(conn.send("PING", [])).rejects.toBeInstanceOf(Down);
+    await clock.advance(1);
+    expect(await failedAfterConnectDeadline(clock, conn.send("PING", []))).toBeInstanceOf(Down);
     expect(silent.accepted).toBe(2);
+    // The second failure doubles the pause.
+    await expect(conn.send("PING", [])).rejects.toThrow("next attempt in 100 ms");
   });
 
   test("close during a connection attempt rejects the waiting call with the caller's closed error", async () => {
     const silent = silentServer();
-    const conn = connect(silent.url, { connectTimeoutMs: 2_000 });
+    const clock = new ManualClock();
+    const conn = connect(silent.url, { connectTimeoutMs: SLOW_CONNECT_MS, clock });
     const t0 = performance.now();
     const waiting = conn.send("PING", []);
-    await Bun.sleep(50);
+    await clock.waitForSleepers(1); // the attempt is under way
     conn.close();
     await expect(waiting).rejects.toBeInstanceOf(Shut);
     // Cut short by close, not left to run into its own timeout.
@@ -133,8 +167,16 @@ describe.skipIf(!hasRedis)("RedisConnection on Redis", () => {
   const serverKeeps = async (id: number) => {
     const has = async () => String(await raw.send("CLIENT", ["LIST", "ID", String(id)])).trim() !== "";
     const until = Date.now() + GENEROUS_MS;
+    // Real sleeps: the close travels over a real socket to a real server.
     while ((await has()) && Date.now() < until) await Bun.sleep(20);
     return has();
+  };
+  /** Waits until the server runs `command` for client `id`; real polling, the command travels over a real socket. */
+  const untilServing = async (id: number, command: string) => {
+    const serving = async () => String(await raw.send("CLIENT", ["LIST", "ID", String(id)])).includes(` cmd=${command} `);
+    const until = Date.now() + GENEROUS_MS;
+    while (!(await serving()) && Date.now() < until) await Bun.sleep(5);
+    expect(await serving()).toBe(true);
   };
 
   test("concurrent first calls share one connection", async () => {
@@ -145,12 +187,16 @@ describe.skipIf(!hasRedis)("RedisConnection on Redis", () => {
   });
 
   test("a reply later than the deadline fails the call, and the next call runs on a new connection", async () => {
-    const conn = connect(url, { commandTimeoutMs: 200 });
+    const clock = new ManualClock();
+    const conn = connect(url, { commandTimeoutMs: 200, clock });
     const first = await idOf(conn);
-    const t0 = performance.now();
-    await expect(conn.send("BLPOP", [never, "5"])).rejects.toBeInstanceOf(Down);
-    expect(since(t0)).toBeGreaterThanOrEqual(150);
-    expect(since(t0)).toBeLessThan(2_000);
+    const call = conn.send("BLPOP", [never, "5"]);
+    await clock.waitForSleepers(1);
+    await clock.advance(199);
+    expect(await settledYet(call)).toBe(false);
+    await clock.advance(1);
+    await expect(call).rejects.toBeInstanceOf(Down);
+    await expect(call).rejects.toThrow("Redis did not answer BLPOP within 200 ms");
     // The late connection is closed, not kept around to deliver its reply to someone else.
     const second = await idOf(conn);
     expect(second).not.toBe(first);
@@ -158,17 +204,58 @@ describe.skipIf(!hasRedis)("RedisConnection on Redis", () => {
   }, TEST_TIMEOUT);
 
   test("a command's own blocking time is added to its deadline", async () => {
-    const conn = connect(url, { commandTimeoutMs: 200 });
+    const clock = new ManualClock();
+    const conn = connect(url, { commandTimeoutMs: 200, clock });
     const first = await idOf(conn);
-    expect(await conn.send("BLPOP", [never, "1"], 1_000)).toBeNull();
+    // Past the command timeout alone, within it plus the blocking time.
+    const call = conn.send("BLPOP", [never, "0.3"], 300);
+    await clock.waitForSleepers(1);
+    await clock.advance(499);
+    // The server blocks in real time: the null reply comes after a real 0.3 s.
+    expect(await call).toBeNull();
     expect(await idOf(conn)).toBe(first);
+  }, TEST_TIMEOUT);
+
+  test("blocking commands on one connection take turns: none fails for the time it waited behind another", async () => {
+    // The real clock, because the server blocks in real time: the fourth BLPOP is served only
+    // after the three before it (1.5 s), past the 1 s + 0.5 s a deadline counted from the send allows.
+    const conn = connect(url, { commandTimeoutMs: 1_000 });
+    const first = await idOf(conn);
+    const t0 = performance.now();
+    const replies = await Promise.all(Array.from({ length: 4 }, () => conn.send("BLPOP", [never, "0.5"], 500).catch((err: unknown) => err)));
+    expect(replies).toEqual([null, null, null, null]);
+    // They really did run one after the other, on the one connection.
+    expect(since(t0)).toBeGreaterThanOrEqual(4 * 500 - 50);
+    expect(await idOf(conn)).toBe(first);
+  }, TEST_TIMEOUT);
+
+  test("a blocking command past its deadline takes no command sent after it down", async () => {
+    const clock = new ManualClock();
+    const conn = connect(url, { commandTimeoutMs: 200, clock });
+    const first = await idOf(conn);
+    const late = conn.send("BLPOP", [never, "20"], 100).catch((err: unknown) => err);
+    await untilServing(first, "blpop");
+    const behind = [conn.send("PING", []).catch((err: unknown) => err), idOf(conn).catch((err: unknown) => err)];
+    await clock.waitForSleepers(1);
+    await clock.advance(299);
+    // Nothing is answered while the blocking command holds the connection.
+    expect(await settledYet(Promise.race(behind))).toBe(false);
+    await clock.advance(1);
+    expect(await late).toBeInstanceOf(Down);
+    // The commands behind it ran on the next connection instead of failing with the dropped one.
+    const [pong, second] = await Promise.all(behind);
+    expect(pong).toBe("PONG");
+    expect(typeof second).toBe("number");
+    expect(second).not.toBe(first);
+    expect(await serverKeeps(first)).toBe(false);
   }, TEST_TIMEOUT);
 
   test("the server dropping an idle connection (CLIENT KILL, or its idle timeout): the next call dials anew and succeeds", async () => {
     const conn = connect(url);
     const first = await idOf(conn);
     expect(Number(await raw.send("CLIENT", ["KILL", "ID", String(first)]))).toBe(1);
-    // Time for the close to reach the client; a call after that must not be spent on the dead socket.
+    // A real sleep: time for the close to reach the client over its real socket, which nothing
+    // outside the client can observe. A call after that must not be spent on the dead socket.
     await Bun.sleep(200);
     expect(await conn.send("PING", [])).toBe("PONG");
     expect(await idOf(conn)).not.toBe(first);
@@ -180,11 +267,27 @@ describe.skipIf(!hasRedis)("RedisConnection on Redis", () => {
     const t0 = performance.now();
     // Settled into a value at once: it fails while the kill's own reply is still on its way.
     const outcome = conn.send("BLPOP", [never, "20"], 20_000).catch((err: unknown) => err);
-    await Bun.sleep(100);
+    await untilServing(first, "blpop");
     expect(Number(await raw.send("CLIENT", ["KILL", "ID", String(first)]))).toBe(1);
     expect(await outcome).toBeInstanceOf(Down);
     expect(since(t0)).toBeLessThan(GENEROUS_MS);
     expect(await idOf(conn)).not.toBe(first);
+  }, TEST_TIMEOUT);
+
+  test("a name is set on every connection it opens", async () => {
+    const name = `valerix-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    const conn = connect(url, { name });
+    expect(await conn.send("CLIENT", ["GETNAME"])).toBe(name);
+    const first = await idOf(conn);
+    expect(Number(await raw.send("CLIENT", ["KILL", "ID", String(first)]))).toBe(1);
+    // A real sleep: the close reaches the client over its real socket (see the test above).
+    await Bun.sleep(200);
+    expect(await conn.send("CLIENT", ["GETNAME"])).toBe(name);
+    expect(await idOf(conn)).not.toBe(first);
+    // A name the server refuses (it has a space) leaves the connection unnamed but usable.
+    const refused = connect(url, { name: "two words" });
+    expect(await refused.send("PING", [])).toBe("PONG");
+    expect(await refused.send("CLIENT", ["GETNAME"])).toBeNull();
   }, TEST_TIMEOUT);
 
   test("an error reply passes through (or through the refused hook) and keeps the connection", async () => {
@@ -203,7 +306,7 @@ describe.skipIf(!hasRedis)("RedisConnection on Redis", () => {
     const conn = connect(url);
     const id = await idOf(conn);
     const waiting = conn.send("BLPOP", [never, "20"], 20_000);
-    await Bun.sleep(100);
+    await untilServing(id, "blpop");
     conn.close();
     await expect(waiting).rejects.toBeInstanceOf(Shut);
     await expect(conn.send("PING", [])).rejects.toBeInstanceOf(Shut);

@@ -1,4 +1,5 @@
 import { RedisClient } from "bun";
+import { systemClock, type Clock } from "../clock.ts";
 
 const SERVER_ERROR = "ERR_REDIS_SERVER_ERROR";
 const INVALID_ARGUMENT = "ERR_REDIS_INVALID_ARGUMENT";
@@ -29,6 +30,16 @@ export interface RedisConnectionOptions {
    */
   maxReconnectDelayMs?: number;
   errors: RedisErrorMapping;
+  /**
+   * Runs the connect and command deadlines and the reconnect pause. Default the system clock.
+   * Bun's own connect timeout (set to `connectTimeoutMs` as a second guard) stays on real time.
+   */
+  clock?: Clock;
+  /**
+   * Set on every connection with `CLIENT SETNAME`, so `CLIENT LIST` tells whose connection is
+   * whose (no spaces). A server that refuses the command leaves the connection unnamed.
+   */
+  name?: string;
 }
 
 /**
@@ -37,6 +48,13 @@ export interface RedisConnectionOptions {
  * forever for a reply on a connection that went silent; here offline queueing and
  * auto-reconnect are off, every command has a deadline, and the next command after a failure
  * opens a fresh connection. Nothing connects before the first `send` or `connect`.
+ *
+ * Redis serves a connection's commands one at a time, in order: a command pipelined behind a
+ * blocking one (`BLPOP`, `XREADGROUP … BLOCK`) is not even read before that one returns. So a
+ * command sent while a blocking command is outstanding waits here until it has settled, and
+ * only then goes out with its own deadline: none fails for time spent behind another, and a
+ * blocking command that runs out of time (its connection is dropped) takes nothing down with it.
+ * Plain commands sent together still share the connection as a pipeline.
  *
  * @example
  * const conn = new RedisConnection("redis://cache:6379/2", { connectTimeoutMs: 2_000, commandTimeoutMs: 3_000, errors });
@@ -51,22 +69,44 @@ export class RedisConnection {
   private failures = 0;
   private retryAt = 0;
   private lastError = "";
+  private readonly clock: Clock;
+  /** Settles once the last blocking command sent (or waiting its turn) has settled; null when none is outstanding. */
+  private blockingTail: Promise<void> | null = null;
 
   constructor(
     private readonly url: string,
     private readonly opts: RedisConnectionOptions,
-  ) {}
+  ) {
+    this.clock = opts.clock ?? systemClock;
+  }
 
   /**
-   * Sends one command. `extraMs`: how long the command itself may legitimately take (a
-   * blocking read), added to the command deadline.
+   * Sends one command. `blockMs`: how long the command itself may legitimately take (a blocking
+   * read), added to the command deadline; above 0 it marks the command as blocking, which
+   * commands sent after it wait for (see the class comment).
    */
-  async send(command: string, args: string[], extraMs = 0): Promise<unknown> {
+  send(command: string, args: string[], blockMs = 0): Promise<unknown> {
+    const ahead = this.blockingTail;
+    const call = ahead ? ahead.then(() => this.sendNow(command, args, blockMs)) : this.sendNow(command, args, blockMs);
+    if (blockMs > 0) {
+      const tail = call.then(
+        () => {},
+        () => {},
+      );
+      this.blockingTail = tail;
+      void tail.then(() => {
+        if (this.blockingTail === tail) this.blockingTail = null;
+      });
+    }
+    return call;
+  }
+
+  private async sendNow(command: string, args: string[], extraMs: number): Promise<unknown> {
     const { errors } = this.opts;
     const client = await this.connect();
     const deadlineMs = this.opts.commandTimeoutMs + extraMs;
     try {
-      return await withDeadline(client.send(command, args), deadlineMs, `Redis did not answer ${command} within ${deadlineMs} ms`);
+      return await withDeadline(this.clock, client.send(command, args), deadlineMs, `Redis did not answer ${command} within ${deadlineMs} ms`);
     } catch (err) {
       if (this.closed) throw errors.closed();
       const code = (err as { code?: string })?.code;
@@ -88,7 +128,7 @@ export class RedisConnection {
     if (this.closed) return Promise.reject(errors.closed());
     if (this.client?.connected) return Promise.resolve(this.client);
     if (this.connecting) return this.connecting;
-    const wait = this.retryAt - Date.now();
+    const wait = this.retryAt - this.clock.now();
     if (wait > 0) {
       return Promise.reject(errors.unavailable(`Redis is unreachable (${this.lastError}); next attempt in ${wait} ms`));
     }
@@ -120,7 +160,7 @@ export class RedisConnection {
       client.onclose = () => {};
       this.dialing = client;
       // Bun honours connectionTimeout; this deadline makes "never hangs" independent of it.
-      await withDeadline(client.connect(), connectTimeoutMs, `connect timed out after ${connectTimeoutMs} ms`);
+      await withDeadline(this.clock, this.handshake(client), connectTimeoutMs, `connect timed out after ${connectTimeoutMs} ms`);
     } catch (err) {
       this.dialing = null;
       if (client) closeQuietly(client);
@@ -128,7 +168,7 @@ export class RedisConnection {
       this.failures++;
       this.lastError = errorText(err);
       const ceiling = this.opts.maxReconnectDelayMs ?? 0;
-      if (ceiling > 0) this.retryAt = Date.now() + Math.min(ceiling, 50 * 2 ** Math.min(this.failures - 1, 20));
+      if (ceiling > 0) this.retryAt = this.clock.now() + Math.min(ceiling, 50 * 2 ** Math.min(this.failures - 1, 20));
       throw errors.unavailable(`cannot connect to Redis: ${this.lastError}`, err instanceof Late ? undefined : err);
     }
     this.dialing = null;
@@ -142,6 +182,18 @@ export class RedisConnection {
     return client;
   }
 
+  private async handshake(client: RedisClient): Promise<void> {
+    await client.connect();
+    const { name } = this.opts;
+    if (!name) return;
+    try {
+      await client.send("CLIENT", ["SETNAME", name]);
+    } catch (err) {
+      // A name is a convenience; an ACL without CLIENT must not keep the connection from being used.
+      if ((err as { code?: string })?.code !== SERVER_ERROR) throw err;
+    }
+  }
+
   private drop(client: RedisClient | null): void {
     if (!client || client !== this.client) return;
     this.client = null;
@@ -152,13 +204,14 @@ export class RedisConnection {
 /** A deadline of ours ran out; the caller's mapping turns it into its own error. */
 class Late extends Error {}
 
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Late(what)), ms);
+function withDeadline<T>(clock: Clock, p: Promise<T>, ms: number, what: string): Promise<T> {
+  const done = new AbortController();
+  const timeout = clock.sleep(ms, done.signal).then(() => {
+    throw new Late(what);
   });
-  // race() subscribes to p, so a late rejection of p is handled and cannot crash the process.
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  // race() subscribes to both, so neither a late rejection of p nor the aborted sleep can go
+  // unhandled and crash the process; aborting frees the timer once p has settled.
+  return Promise.race([p, timeout]).finally(() => done.abort());
 }
 
 function closeQuietly(client: RedisClient): void {

@@ -34,10 +34,9 @@ export async function observeInventory(mod: InventoryModule, metrics: Metrics): 
 
 /** The breaker in front of inventory: a gauge, a transition counter and a warning per change. */
 export function observeBreaker(policy: InventoryPolicy, metrics: Metrics, logger: Logger): void {
-  const BREAKER_CODE = { closed: 0, open: 1, "half-open": 2 } as const;
-  metrics.breakerState.set(0);
+  metrics.setBreakerState("closed");
   policy.onStateChange(({ from, to }) => {
-    metrics.breakerState.set(BREAKER_CODE[to]);
+    metrics.setBreakerState(to);
     metrics.breakerTransitions.labels(from, to).inc();
     logger.warn({ from, to }, "inventory circuit breaker changed state");
   });
@@ -55,6 +54,7 @@ export function observeOrders(orders: OrdersModule, worker: RetryWorker, queue: 
     if (e.cacheHit) metrics.idempotencyCacheHits.inc();
     if (e.outcome === "queued") metrics.fallbacks.labels("inventory_unavailable").inc();
   });
+  orders.onKeyLookup(() => metrics.idempotencyLookups.inc());
   const refreshStates = async () => {
     const counts = await orders.countByStatus();
     for (const [status, n] of Object.entries(counts)) metrics.ordersByState.labels(status).set(n);

@@ -6,7 +6,7 @@ import type { KeyValueStore } from "../../platform/kv/kv.port.ts";
 import type { Logger } from "../../platform/logging.ts";
 import type { Metrics } from "../../platform/metrics.ts";
 import { createRetryQueue } from "../../platform/queue/index.ts";
-import { createHttpInventory, type InventoryPort } from "../../modules/inventory/index.ts";
+import { createHttpInventory, InventoryMisconfiguredError, InventoryUnavailableError, type InventoryPort } from "../../modules/inventory/index.ts";
 import { createInventoryPolicy, createOrdersModule, type InventoryPolicy, type Orders } from "../../modules/orders/index.ts";
 import type { Config } from "../config.ts";
 import type { HealthRegistry } from "../http/health.ts";
@@ -39,6 +39,8 @@ export async function composeOrders(ctx: {
   metrics: Metrics;
   logger: Logger;
   onError: (err: unknown, context: string) => void;
+  /** The process's name for its Redis connections (CLIENT LIST). */
+  redisClientName: string;
 }): Promise<OrdersSide> {
   const { config, database, kv, groupCommit, health, metrics, logger, onError } = ctx;
   const plugins: AnyElysia[] = [];
@@ -51,6 +53,7 @@ export async function composeOrders(ctx: {
     const h = await policy.execute((signal) => inventory.health({ signal }));
     return { ok: h.ok, checks: h.checks };
   };
+  if (config.role === "orders") watchInventoryConfig(inventory, policy, { metrics, logger, health, timeoutMs: config.inventoryTimeoutMs });
   health.deep.circuit_breaker = async () => ({ ok: !policy.isOpen(), state: policy.state });
   const queue = createRetryQueue({
     redisUrl: config.redisUrl,
@@ -58,6 +61,7 @@ export async function composeOrders(ctx: {
     consumer: `${hostname()}-${process.pid}`,
     prefix: "valerix:",
     visibilityTimeoutMs: config.retryVisibilityTimeoutMs,
+    redisClientName: ctx.redisClientName,
   });
   const orders = createOrdersModule({
     database,
@@ -78,6 +82,7 @@ export async function composeOrders(ctx: {
     baseDelayMs: config.retryBaseDelayMs,
     maxDelayMs: config.retryMaxDelayMs,
     strandedAfterMs: config.sweepStrandedAfterMs,
+    leaseMs: config.retryVisibilityTimeoutMs,
     sweepIntervalMs: Math.min(5_000, config.sweepStrandedAfterMs),
   });
   observeOrders(orders, worker, queue, metrics);
@@ -96,5 +101,43 @@ export async function composeOrders(ctx: {
       await worker.stop();
       await queue.close().catch(() => {});
     },
+  };
+}
+
+/**
+ * Split mode: a token or URL that inventory refuses is this process's configuration fault, not
+ * an outage. Orders stay safely queued meanwhile, so the signal must come from here: an error
+ * log saying what to fix (at most once a minute while it lasts), a counter, and readiness red,
+ * probed with the same token and base URL the calls use. Inventory being down or slow is no
+ * reason to take this replica out of service: readiness stays green and `/health/deep` tells.
+ */
+function watchInventoryConfig(
+  inventory: InventoryPort,
+  policy: InventoryPolicy,
+  o: { metrics: Metrics; logger: Logger; health: HealthRegistry; timeoutMs: number },
+): void {
+  let lastLogged = -Infinity;
+  let suppressed = 0;
+  policy.onFailure(({ error }) => {
+    if (!(error instanceof InventoryMisconfiguredError)) return;
+    o.metrics.inventoryMisconfigured.labels(String(error.status)).inc();
+    const now = Date.now();
+    if (now - lastLogged < 60_000) {
+      suppressed++;
+      return;
+    }
+    o.logger.error({ status: error.status, suppressed }, error.message);
+    lastLogged = now;
+    suppressed = 0;
+  });
+  o.health.ready.inventory_config = async () => {
+    try {
+      await inventory.health({ signal: AbortSignal.timeout(Math.min(o.timeoutMs, 1_500)) });
+      return { ok: true };
+    } catch (err) {
+      if (err instanceof InventoryMisconfiguredError) return { ok: false, detail: err.message };
+      if (err instanceof InventoryUnavailableError) return { ok: true, detail: `inventory not reached (${err.kind}); not a configuration fault` };
+      throw err;
+    }
   };
 }

@@ -8,11 +8,13 @@ import { errorToProblem, problemFor } from "../../platform/problems.ts";
 import { problem, problemResponse } from "./problem.ts";
 import { HTTP_LIMITS as LIMITS } from "./limits.ts";
 import { swaggerRoutes } from "./swagger.ts";
-import { inspectJson, isJsonMediaType, jsonHazard, readBounded } from "./body-limits.ts";
+import { DRAIN, discard, inspectJson, isJsonMediaType, jsonHazard, readBounded } from "./body-limits.ts";
 import type { AdminGuard } from "./guards.ts";
+import type { Cors } from "./cors.ts";
 import type { HealthRegistry } from "./health.ts";
 import { healthRoutes } from "./health.ts";
 import { VERSION } from "../version.ts";
+import { withLogContext } from "../../platform/log-context.ts";
 
 export const SECURITY_HEADERS: Record<string, string> = {
   "x-content-type-options": "nosniff",
@@ -35,6 +37,15 @@ export interface AppDeps {
 
 /** Route template per request, for metrics and logs: never the raw path (unbounded labels). */
 const routeOf = new WeakMap<Request, string>();
+
+/**
+ * The route label of a template: without a trailing slash, so a prefixed plugin's `"/"` route
+ * (`/api/orders/`) is labelled as clients call it (`/api/orders`), as dashboards and alerts query it.
+ */
+export function routeLabel(template: string | undefined): string {
+  if (template === undefined) return "unmatched";
+  return template.length > 1 && template.endsWith("/") ? template.slice(0, -1) : template;
+}
 
 function validationProblem(error: unknown): Response {
   const all = (error as { all?: Array<{ path?: string; message?: string; summary?: string }> }).all ?? [];
@@ -60,7 +71,7 @@ export function createApp(deps: AppDeps) {
           return problem("unauthorized");
       }
       const p = errorToProblem(error);
-      if (p.status >= 500) deps.logger.error({ err: error, route: routeOf.get(request) }, "unhandled error");
+      if (p.status >= 500) deps.logger.error({ err: error, route: routeLabel(routeOf.get(request)) }, "unhandled error");
       return problemResponse(p);
     })
     .use(
@@ -106,12 +117,14 @@ export interface FetchOptions {
   gate?: (request: Request, clientIp: string) => Response | undefined;
   /** The admin check, applied to every path under `/api/admin` before the body is read. */
   adminGuard?: AdminGuard;
+  /** CORS for the public API (`CORS_ORIGINS`); without it, no preflight is answered. */
+  cors?: Cors;
 }
 
 /**
  * What Bun itself should allow (its `maxRequestBodySize`). Bun answers a Content-Length over its
  * limit with a bare 413 before our code runs; with its limit out of the way, `createFetch` answers
- * every oversized body itself, as a problem, and closes the connection instead of reading on.
+ * every oversized body itself, as a problem, after reading the rest of it within `DRAIN`'s bounds.
  */
 export const BUN_MAX_REQUEST_BODY_SIZE = Number.MAX_SAFE_INTEGER;
 
@@ -124,11 +137,33 @@ export function withSecurityHeaders(response: Response): Response {
 
 const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
-/** A refusal made before the body was read: the connection closes rather than drain an unread body. */
-const refuse = (response: Response, hasBody: boolean) => {
-  if (hasBody) response.headers.set("connection", "close");
-  return response;
-};
+/** Answers a request with a refusal, whatever is left of its body unread; see `createRefuser`. */
+type Refuse = (response: Response, request: Request, alreadyRead?: number) => Promise<Response>;
+
+/**
+ * Refusals made before the body was read (or all of it): the rest of the body is read and dropped
+ * within `DRAIN`'s bounds (why: see there), so a client that writes its whole body before reading
+ * still reads the answer; then the connection closes. Past a bound it closes unread.
+ */
+export function createRefuser(bounds: { bytesMax: number; timeoutMs: number; concurrentMax: number } = DRAIN): Refuse {
+  let inFlight = 0;
+  return async (response, request, alreadyRead = 0) => {
+    if (request.body === null) return response;
+    response.headers.set("connection", "close");
+    // A client that asked to hear first (`Expect: 100-continue`) has not sent its body and will
+    // not once it has the answer; reading would invite the body we are refusing.
+    if (request.headers.get("expect")?.toLowerCase() === "100-continue") return response;
+    const declared = Number(request.headers.get("content-length"));
+    if (declared > bounds.bytesMax || inFlight >= bounds.concurrentMax) return response;
+    inFlight++;
+    try {
+      await discard(request.body, { maxBytes: bounds.bytesMax - alreadyRead, timeoutMs: bounds.timeoutMs });
+    } finally {
+      inFlight--;
+    }
+    return response;
+  };
+}
 
 /**
  * The request's URL, also when Bun could not make an absolute one: without a Host header, or
@@ -154,18 +189,24 @@ function requestUrl(raw: string): URL | null {
  * route to `/api/orders`, past the rate limit's path check; with no host at all it misroutes
  * everything. Such requests get a URL Elysia reads the same way we do.
  */
-async function screen(request: Request, url: URL, clientIp: string, opts: FetchOptions): Promise<Request | Response> {
+async function screen(request: Request, url: URL, clientIp: string, opts: FetchOptions, refuse: Refuse): Promise<Request | Response> {
   const hasBody = request.body !== null;
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > LIMITS.bodyBytesMax) {
-    return refuse(problem("payload_too_large", `Bodies are limited to ${LIMITS.bodyBytesMax} bytes.`), true);
+    return refuse(problem("payload_too_large", `Bodies are limited to ${LIMITS.bodyBytesMax} bytes.`), request);
   }
   // Browsers say where a request comes from; a page on another site may not change anything
   // through the API (a form there could otherwise post to the admin API with the admin cookie
-  // attached). The pages refuse such posts themselves, with a page a person can read.
+  // attached). The pages refuse such posts themselves, with a page a person can read. The one
+  // exception is a storefront listed in CORS_ORIGINS placing an order, without a cookie.
   const site = request.headers.get("sec-fetch-site");
-  if (UNSAFE_METHODS.has(request.method) && (site === "cross-site" || site === "same-site") && url.pathname.startsWith("/api/")) {
-    return refuse(problem("cross_site_request", "This API takes no state-changing requests from other sites."), hasBody);
+  if (
+    UNSAFE_METHODS.has(request.method) &&
+    (site === "cross-site" || site === "same-site") &&
+    url.pathname.startsWith("/api/") &&
+    !opts.cors?.admits(request, url.pathname)
+  ) {
+    return refuse(problem("cross_site_request", "This API takes no state-changing requests from other sites."), request);
   }
   const isAdmin = url.pathname === "/api/admin" || url.pathname.startsWith("/api/admin/");
   const rewrite = url.host.length < 4 || !request.url.startsWith(`${url.origin}/`);
@@ -173,7 +214,7 @@ async function screen(request: Request, url: URL, clientIp: string, opts: FetchO
   // Gates read the URL too; they get one that parses (without the body, which they never read).
   const gated = rewrite ? new Request(target, { method: request.method, headers: request.headers }) : request;
   const refused = (isAdmin ? opts.adminGuard?.({ request: gated }) : undefined) ?? opts.gate?.(gated, clientIp);
-  if (refused) return refuse(refused, hasBody);
+  if (refused) return refuse(refused, request);
   if (!hasBody && !rewrite) return request;
   const headers = new Headers(request.headers);
   let body: Uint8Array<ArrayBuffer> | undefined;
@@ -181,7 +222,7 @@ async function screen(request: Request, url: URL, clientIp: string, opts: FetchO
     // With a Content-Length (already checked against the cap) HTTP framing bounds the body, and
     // Bun reads it natively; the stream reader is for chunked bodies, which may run on.
     const bytes = declared !== null ? await request.bytes() : await readBounded(request.body!, LIMITS.bodyBytesMax);
-    if (!bytes) return refuse(problem("payload_too_large", `Bodies are limited to ${LIMITS.bodyBytesMax} bytes.`), true);
+    if (!bytes) return refuse(problem("payload_too_large", `Bodies are limited to ${LIMITS.bodyBytesMax} bytes.`), request, LIMITS.bodyBytesMax);
     const type = request.headers.get("content-type");
     const json = isJsonMediaType(type);
     // The API speaks JSON only. Refusing other types also shuts out the one body a cross-site HTML
@@ -214,33 +255,41 @@ async function screen(request: Request, url: URL, clientIp: string, opts: FetchO
  */
 export function createFetch(app: Elysia<any, any, any, any, any, any, any>, deps: Pick<AppDeps, "logger" | "metrics">, opts: FetchOptions) {
   const handle = app.handle.bind(app);
-  return async function fetch(request: Request, server?: Server<unknown>): Promise<Response> {
+  const refuse = createRefuser();
+  return function fetch(request: Request, server?: Server<unknown>): Promise<Response> {
     const started = performance.now();
     let requestId = request.headers.get("x-request-id");
     if (!requestId || requestId.length > 128 || !/^[\x21-\x7e]+$/.test(requestId)) {
       requestId = randomUUID();
       request.headers.set("x-request-id", requestId);
     }
+    // Every line written while this request is served carries its id (and the order's, once known).
+    return withLogContext({ request_id: requestId }, () => serve(request, server, requestId, started));
+  };
+
+  async function serve(request: Request, server: Server<unknown> | undefined, requestId: string, started: number): Promise<Response> {
     let response: Response;
     let routed = request;
     const clientIp = server?.requestIP(request)?.address ?? "local";
     const url = requestUrl(request.url);
     if (!url) {
-      response = refuse(problem("invalid_request", "The request target is not a valid URL."), request.body !== null);
+      response = await refuse(problem("invalid_request", "The request target is not a valid URL."), request);
     } else if (opts.isDraining() && !url.pathname.startsWith("/health/live")) {
       response = problem("shutting_down", "This instance is draining; retry on another.", {}, { "retry-after": "1", connection: "close" });
     } else {
-      const screened = await screen(request, url, clientIp, opts);
+      const preflight = opts.cors?.preflight(request, url.pathname);
+      const screened = preflight ?? (await screen(request, url, clientIp, opts, refuse));
       if (screened instanceof Response) response = screened;
       else {
         routed = screened;
         response = await handle(routed);
       }
     }
+    if (url) opts.cors?.decorate(request, url.pathname, response);
     withSecurityHeaders(response);
     response.headers.set("x-request-id", requestId);
     const durationMs = performance.now() - started;
-    const route = routeOf.get(routed) ?? "unmatched";
+    const route = routeLabel(routeOf.get(routed));
     const status = response.status;
     deps.metrics.httpDuration.labels(route, request.method, String(status)).observe(durationMs / 1000);
     opts.onFinished?.({ route, method: request.method, status, durationMs });
@@ -248,5 +297,5 @@ export function createFetch(app: Elysia<any, any, any, any, any, any, any>, deps
       deps.logger.info({ request_id: requestId, method: request.method, route, status, duration_ms: Math.round(durationMs * 10) / 10 }, "request");
     }
     return response;
-  };
+  }
 }

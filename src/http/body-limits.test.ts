@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { inspectJson, isJsonMediaType, jsonHazard, readBounded } from "./body-limits.ts";
+import { discard, inspectJson, isJsonMediaType, jsonHazard, readBounded } from "./body-limits.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -102,7 +102,7 @@ describe("readBounded", () => {
     expect(await readBounded(stream([]), 10)).toEqual(new Uint8Array(0));
   });
 
-  test("gives up one byte past the limit and cancels the rest of the stream", async () => {
+  test("gives up one byte past the limit and leaves the rest unread for the caller to discard", async () => {
     let pulled = 0;
     let cancelled = false;
     const endless = new ReadableStream<Uint8Array<ArrayBuffer>>({
@@ -115,9 +115,59 @@ describe("readBounded", () => {
       },
     });
     expect(await readBounded(endless, 10_000)).toBeNull();
-    expect(cancelled).toBe(true);
+    expect(cancelled).toBe(false);
+    expect(endless.locked).toBe(false);
     expect(pulled).toBeLessThan(20);
+    expect(await discard(endless, { maxBytes: 5_000, timeoutMs: 5_000 })).toBe(false);
+    expect(cancelled).toBe(true);
     expect(await readBounded(stream([10, 1]), 10)).toBeNull();
+  });
+});
+
+describe("discard", () => {
+  const chunks = (n: number, size: number) => {
+    let sent = 0;
+    return new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent++ === n) return c.close();
+        c.enqueue(new Uint8Array(size));
+      },
+    });
+  };
+
+  test("reads a body to its end within the bounds", async () => {
+    expect(await discard(chunks(64, 1024), { maxBytes: 64 * 1024, timeoutMs: 5_000 })).toBe(true);
+    expect(await discard(chunks(0, 1024), { maxBytes: 0, timeoutMs: 5_000 })).toBe(true);
+  });
+
+  test("stops past maxBytes and cancels the stream", async () => {
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      pull: (c) => c.enqueue(new Uint8Array(1024)),
+      cancel: () => void (cancelled = true),
+    });
+    expect(await discard(body, { maxBytes: 10 * 1024, timeoutMs: 5_000 })).toBe(false);
+    expect(cancelled).toBe(true);
+  });
+
+  test("stops at the deadline when the client stalls mid-body, and cancels the stream", async () => {
+    let cancelled = false;
+    const stalled = new ReadableStream<Uint8Array>({
+      start: (c) => c.enqueue(new Uint8Array(10)),
+      cancel: () => void (cancelled = true),
+    });
+    const started = performance.now();
+    expect(await discard(stalled, { maxBytes: 1024, timeoutMs: 50 })).toBe(false);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(cancelled).toBe(true);
+  });
+
+  test("a client that goes away mid-body is not an error", async () => {
+    const broken = new ReadableStream<Uint8Array>({
+      start: (c) => c.enqueue(new Uint8Array(10)),
+      pull: (c) => c.error(new Error("connection reset")),
+    });
+    expect(await discard(broken, { maxBytes: 1024, timeoutMs: 5_000 })).toBe(false);
   });
 });
 

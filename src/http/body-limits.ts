@@ -36,23 +36,24 @@ export function inspectJson(text: string): { ok: true } | { ok: false; reason: "
 
 /**
  * Reads a body stream up to `max` bytes. Returns the bytes, or `null` as soon as the stream goes
- * past `max` (the rest is never read; the caller closes the connection).
+ * past `max`. The rest is left unread and the stream unlocked, for the caller to `discard`.
  *
- * @example const bytes = await readBounded(request.body!, 1024 * 1024); if (!bytes) return tooLarge();
+ * @example const bytes = await readBounded(request.body!, 1024 * 1024); if (!bytes) await discard(request.body!, DRAIN);
  */
 export async function readBounded(body: ReadableStream<Uint8Array<ArrayBuffer>>, max: number): Promise<Uint8Array<ArrayBuffer> | null> {
   const reader = body.getReader();
   const chunks: Uint8Array<ArrayBuffer>[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      return null;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > max) return null;
+      chunks.push(value);
     }
-    chunks.push(value);
+  } finally {
+    reader.releaseLock();
   }
   if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(total);
@@ -62,6 +63,57 @@ export async function readBounded(body: ReadableStream<Uint8Array<ArrayBuffer>>,
     at += c.byteLength;
   }
   return out;
+}
+
+/**
+ * How much of a refused body the server reads and throws away before it answers and closes.
+ *
+ * A server that answers and closes while the client is still sending leaves unread bytes in its
+ * socket; the kernel then resets the connection, and the reset can destroy the answer before the
+ * client reads it. Clients that read while they write (curl, Bun's and browsers' fetch) see the
+ * 413 anyway; Node's fetch writes the whole body first and sees only `EPIPE`, a transport error
+ * it may well retry, sending the same oversized body again. Reading the body to its end first
+ * lets every client read the problem.
+ *
+ * The bound: reading costs no memory (each chunk is dropped) but costs a connection's time and
+ * some CPU per byte, so it stops at 64 MiB of body (64 times the largest body we take: a mistaken
+ * upload of a file or a log is smaller; what is larger is not a client that made a mistake), at
+ * 10 s (a slow client does not hold the connection longer), and at 4 bodies drained at once
+ * per process. A body announced larger than the bound is not read at all. Past any bound the
+ * connection closes unread, as before: clients that read early still see the 413.
+ */
+export const DRAIN = { bytesMax: 64 * 1024 * 1024, timeoutMs: 10_000, concurrentMax: 4 } as const;
+
+/**
+ * Reads a body to its end and drops it, within `maxBytes` and `timeoutMs`. Returns true when the
+ * body ended in bounds; otherwise cancels the stream (the caller closes the connection).
+ *
+ * @example if (!(await discard(request.body!, { maxBytes: DRAIN.bytesMax, timeoutMs: DRAIN.timeoutMs }))) log("closed unread");
+ */
+export async function discard(body: ReadableStream<Uint8Array>, opts: { maxBytes: number; timeoutMs: number }): Promise<boolean> {
+  const reader = body.getReader();
+  let expired = false;
+  // Cancelling ends a pending read; racing each read against a timer instead doubled the CPU per byte.
+  const timer = setTimeout(() => {
+    expired = true;
+    reader.cancel().catch(() => {});
+  }, opts.timeoutMs);
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return !expired;
+      total += value.byteLength;
+      if (total > opts.maxBytes) break;
+    }
+    await reader.cancel().catch(() => {});
+    return false;
+  } catch {
+    // The client went away mid-body: nothing is left to read, and nobody to answer.
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** `application/json` and structured-syntax suffixes (`application/problem+json`), any parameters. */

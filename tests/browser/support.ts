@@ -17,6 +17,8 @@ export interface UiSystemOptions {
   clock?: Clock;
   /** Breaker cool-down before the half-open probe. */
   halfOpenAfterMs?: number;
+  /** Any other settings, as environment variables (`CORS_ORIGINS`, …). */
+  env?: Record<string, string>;
 }
 
 /** The quickest backend at hand, for suites that test the pages rather than the storage. */
@@ -37,7 +39,7 @@ export interface UiSystem {
  * the call policy) on port 0, with the handles the page tests drive directly.
  */
 export async function startUiSystem(opts: UiSystemOptions = {}): Promise<UiSystem> {
-  const env: Record<string, string> = { HEALTH_WINDOW_S: String(Math.max(1, Math.round((opts.windowMs ?? 30_000) / 1000))) };
+  const env: Record<string, string> = { HEALTH_WINDOW_S: String(Math.max(1, Math.round((opts.windowMs ?? 30_000) / 1000))), ...opts.env };
   if (opts.adminToken) env.ADMIN_TOKEN = opts.adminToken;
   if (opts.nodeEnv) env.NODE_ENV = opts.nodeEnv;
   if (opts.halfOpenAfterMs) env.BREAKER_HALF_OPEN_MS = String(opts.halfOpenAfterMs);

@@ -152,6 +152,37 @@ describe("Dockerfile", () => {
     expect(image.split(":")[1].split("-")[0]).toBe(dockerfile.stages[1]!.from.split(":")[1]!.split("-")[0]);
   });
 
+  test("both images carry OCI labels, version, revision and source from build arguments with neutral defaults", async () => {
+    for (const name of ["runtime", "backup"]) {
+      const args = Object.fromEntries(
+        stage(name)
+          .filter((i) => i.op === "ARG")
+          .map((i) => [i.args.split("=")[0], i.args.includes("=") ? i.args.slice(i.args.indexOf("=") + 1) : undefined]),
+      );
+      const labels: Record<string, string> = {};
+      for (const l of stage(name).filter((i) => i.op === "LABEL")) {
+        for (const m of l.args.matchAll(/([\w.-]+)="([^"]*)"/g)) labels[m[1]!] = m[2]!;
+      }
+      expect({ name, version: labels["org.opencontainers.image.version"], revision: labels["org.opencontainers.image.revision"], source: labels["org.opencontainers.image.source"] }).toEqual({
+        name,
+        version: "${VERSION}",
+        revision: "${REVISION}",
+        source: "${SOURCE}",
+      });
+      expect(labels["org.opencontainers.image.title"]).toBeTruthy();
+      expect(labels["org.opencontainers.image.licenses"]).toBe((await Bun.file(join(ROOT, "package.json")).json()).license);
+      // Declared in the stage (an ARG before FROM is not visible inside it), with defaults that name no host.
+      expect(Object.keys(args).sort()).toEqual(["REVISION", "SOURCE", "VERSION"]);
+      for (const v of Object.values(args)) expect(v ?? "").not.toMatch(/:\/\//);
+      // After the last RUN and COPY: a new revision must not rebuild a layer.
+      const at = (op: string) => stage(name).findLastIndex((i) => i.op === op);
+      expect(stage(name).findIndex((i) => i.op === "ARG")).toBeGreaterThan(Math.max(at("RUN"), at("COPY")));
+    }
+    // deploy.sh fills them in when it builds.
+    const deploy = await Bun.file(join(OPS, "deploy.sh")).text();
+    for (const arg of ["VERSION", "REVISION", "SOURCE"]) expect(deploy).toContain(`--build-arg ${arg}=`);
+  });
+
   test("no remote ADD, no piped installers, no secrets in ENV or ARG", () => {
     for (const i of dockerfile.instructions) {
       if (i.op === "ADD") expect(i.args).not.toMatch(/https?:\/\//);

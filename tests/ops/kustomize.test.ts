@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { schemasInstalled, validateAll, validateObject, type K8sObject } from "../../ops/k8s/validate.ts";
 import { find, ingressAllowed, kubectl, ofKind, podTemplate, render, selects, workloads, type Peer } from "./k8s.ts";
-import { inCI, OPS, readYaml, ROOT } from "./support.ts";
+import { inCI, OPS, readYaml, ROOT, run } from "./support.ts";
 
 const schemas = { available: schemasInstalled(), skip: !schemasInstalled() && !inCI };
 const README = join(OPS, "README.md");
@@ -14,6 +14,29 @@ const SECRET_NAMES = ["valerix-app", "valerix-postgres", "valerix-redis", "valer
 const SENSITIVE_ENV = /^(?!.*_(FILE|DIR)$).*(TOKEN|PASSWORD|SECRET|DATABASE_URL|REDIS_URL|UPLOAD_URL)/;
 
 const RENDERED = ["overlays/single", "overlays/split", "monitoring", "tools"];
+
+/**
+ * What ops/README.md ("Sizing") measured, and what the manifests are sized for. Change these
+ * with the table there: the tests below hold the manifests to them.
+ */
+const SIZING = {
+  /** Highest peak RSS (VmHWM) of one process under load, MiB: the all role, 64 connections. */
+  peakRssMiB: { all: 139, orders: 126, inventory: 111 } as Record<string, number>,
+  /** CPU per order of the all role at ~2,000 orders/s on a quiet machine (npm run bench), upper end. */
+  cpuMsPerOrder: 0.2,
+  /** Orders/s one replica is planned to carry; the CPU request must cover it. */
+  plannedOrdersPerS: 1000,
+  /** PostgreSQL connections one process opens under load: its two pools (src/platform/db.ts, 20 + 5). */
+  connectionsPerProcess: 25,
+};
+
+const mib = (q: string): number => {
+  const m = /^(\d+(?:\.\d+)?)(Mi|Gi|M|G)?$/.exec(q);
+  if (!m) throw new Error(`unreadable memory quantity ${q}`);
+  const n = Number(m[1]);
+  return { Mi: n, Gi: n * 1024, M: (n * 1e6) / 2 ** 20, G: (n * 1e9) / 2 ** 20 }[m[2] ?? ""] ?? n / 2 ** 20;
+};
+const cores = (q: string): number => (q.endsWith("m") ? Number(q.slice(0, -1)) / 1000 : Number(q));
 const overlays: Record<string, K8sObject[]> = {};
 
 /** Pod and container security settings and resources that every workload must carry. */
@@ -37,9 +60,14 @@ function expectLockedDown(objs: K8sObject[]) {
         ro: true,
         drop: ["ALL"],
       });
-      for (const kind of ["requests", "limits"]) {
-        expect({ where, kind, cpu: !!c.resources?.[kind]?.cpu, memory: !!c.resources?.[kind]?.memory }).toEqual({ where, kind, cpu: true, memory: true });
-      }
+      // Requests for the scheduler, a memory limit against leaks; a CPU limit is each workload's choice.
+      expect({ where, c: c.name, cpu: !!c.resources?.requests?.cpu, memory: !!c.resources?.requests?.memory, limit: !!c.resources?.limits?.memory }).toEqual({
+        where,
+        c: c.name,
+        cpu: true,
+        memory: true,
+        limit: true,
+      });
       expect({ where, image: c.image }).toEqual({ where, image: expect.stringMatching(/:[\w][\w.-]*$/) });
       expect(c.image).not.toEndWith(":latest");
     }
@@ -153,6 +181,66 @@ describe.skipIf(kubectl.skip)("kubectl kustomize", () => {
         }
       });
 
+      test("the app is sized from the measurements: memory request over the peak RSS, a memory limit, no CPU limit", () => {
+        const apps = ofKind(objs(), "Deployment").filter((d) => d.metadata.labels?.["app.kubernetes.io/name"] === "valerix");
+        for (const d of apps) {
+          const role = d.metadata.labels!["app.kubernetes.io/component"]!;
+          const { requests, limits } = podTemplate(d)!.spec.containers[0].resources;
+          const where = d.metadata.name;
+          const peak = SIZING.peakRssMiB[role]!;
+          expect({ where, peak }).toEqual({ where, peak: expect.any(Number) });
+          // The request is what the scheduler sets aside: at least the measured peak, with 10 % to spare.
+          expect({ where, request: requests.memory, peak, over: mib(requests.memory) >= peak * 1.1 }).toEqual({ where, request: requests.memory, peak, over: true });
+          // The limit leaves room for bursts over the request, which a pod killed for memory would lose.
+          expect({ where, limit: limits.memory, twice: mib(limits.memory) >= 2 * mib(requests.memory) }).toEqual({ where, limit: limits.memory, twice: true });
+          // CPU is compressible: the request is the share under contention; a quota would throttle the event loop.
+          expect({ where, cpuLimit: limits.cpu }).toEqual({ where, cpuLimit: undefined });
+          expect(cores(requests.cpu)).toBeGreaterThanOrEqual((SIZING.plannedOrdersPerS * SIZING.cpuMsPerOrder) / 1000);
+        }
+      });
+
+      test("the autoscaler's CPU target is a real load level below the planned one", () => {
+        for (const hpa of ofKind(objs(), "HorizontalPodAutoscaler") as Any[]) {
+          const d = find(objs(), "Deployment", hpa.spec.scaleTargetRef.name);
+          const request = cores(podTemplate(d)!.spec.containers[0].resources.requests.cpu);
+          const target = hpa.spec.metrics.find((m: Any) => m.type === "Resource" && m.resource.name === "cpu").resource.target;
+          expect(target.type).toBe("Utilization");
+          // The orders/s per replica at which it scales out: enough to mean load, below the plan.
+          const ordersPerS = (request * (target.averageUtilization / 100) * 1000) / SIZING.cpuMsPerOrder;
+          const where = hpa.metadata.name;
+          expect({ where, ordersPerS, real: ordersPerS >= 500 && ordersPerS < SIZING.plannedOrdersPerS }).toEqual({ where, ordersPerS, real: true });
+        }
+      });
+
+      test("at their autoscalers' maximum, the app's connections fit PostgreSQL's max_connections", () => {
+        const processes = (ofKind(objs(), "HorizontalPodAutoscaler") as Any[]).reduce((n, h) => n + h.spec.maxReplicas, 0);
+        const pg = find(objs(), "StatefulSet", "postgres") as Any;
+        const args: string[] = pg.spec.template.spec.containers[0].args ?? [];
+        const max = Number(args.map((a) => /^max_connections=(\d+)$/.exec(a)?.[1]).find(Boolean) ?? 100);
+        // Three are reserved for the superuser; the backup job and a restore shell take one each.
+        expect(processes * SIZING.connectionsPerProcess + 3 + 2).toBeLessThanOrEqual(max);
+      });
+
+      test("replicas spread over nodes (a hard rule, counted per rollout) and over zones (a wish)", () => {
+        for (const d of ofKind(objs(), "Deployment")) {
+          if (d.metadata.labels?.["app.kubernetes.io/name"] !== "valerix") continue;
+          const { metadata, spec } = podTemplate(d)!;
+          const byKey = Object.fromEntries((spec.topologySpreadConstraints ?? []).map((t: Any) => [t.topologyKey, t]));
+          const host = byKey["kubernetes.io/hostname"];
+          const zone = byKey["topology.kubernetes.io/zone"];
+          expect({ where: d.metadata.name, host: !!host, zone: !!zone }).toEqual({ where: d.metadata.name, host: true, zone: true });
+          expect([host.whenUnsatisfiable, host.maxSkew, host.nodeTaintsPolicy]).toEqual(["DoNotSchedule", 1, "Honor"]);
+          expect([zone.whenUnsatisfiable, zone.maxSkew]).toEqual(["ScheduleAnyway", 1]);
+          for (const t of [host, zone]) {
+            expect(t.matchLabelKeys).toEqual(["pod-template-hash"]);
+            // It counts this Deployment's pods and no one else's (split: orders and inventory apart).
+            const counted = workloads(objs()).filter((w) => selects(t.labelSelector, podTemplate(w)!.metadata.labels)).map((w) => w.metadata.name);
+            expect(counted).toEqual([d.metadata.name]);
+            expect(selects(t.labelSelector, metadata.labels)).toBe(true);
+          }
+        }
+      });
+
       test("every Deployment has an autoscaler and a disruption budget that select exactly its pods", () => {
         const deployments = ofKind(objs(), "Deployment");
         const allPods = workloads(objs()).map((w) => ({ owner: w.metadata.name, labels: podTemplate(w)!.metadata.labels }));
@@ -229,6 +317,27 @@ describe.skipIf(kubectl.skip)("kubectl kustomize", () => {
       });
     });
   }
+
+  test("kustomizations use no deprecated field, and kustomize warns of nothing", async () => {
+    const files = (await Array.fromAsync(new Bun.Glob("k8s/**/kustomization.yaml").scan({ cwd: OPS }))).sort();
+    expect(files.length).toBeGreaterThan(5);
+    for (const f of files) {
+      const k = await readYaml(join(OPS, f));
+      for (const field of ["bases", "commonLabels", "patchesStrategicMerge", "patchesJson6902", "vars"]) {
+        expect({ file: f, field, present: field in (k ?? {}) }).toEqual({ file: f, field, present: false });
+      }
+    }
+    for (const dir of RENDERED) {
+      const { code, stderr } = await run([kubectl.need(), "kustomize", join(OPS, "k8s", dir)]);
+      expect({ dir, code, warnings: stderr.split("\n").filter((l) => /warning|deprecated/i.test(l)) }).toEqual({ dir, code: 0, warnings: [] });
+    }
+  });
+
+  test("ops/README.md states the Kubernetes version the manifests need", async () => {
+    const readme = await Bun.file(README).text();
+    // preStop's sleep action is on by default from 1.30; matchLabelKeys and nodeTaintsPolicy earlier.
+    expect({ stated: /Kubernetes 1\.30 or later/.test(readme) }).toEqual({ stated: true });
+  });
 
   test("tools: the restore shell is locked down like the backup jobs and may reach PostgreSQL", () => {
     expectLockedDown(overlays["tools"]!);

@@ -67,6 +67,18 @@ describe("alert rules", () => {
     }
   });
 
+  test("the unit tests feed series the app really emits: catalogued names, labels and values; route labels as the app writes them", async () => {
+    const catalog = await loadCatalog();
+    const tests = await readYaml<{ tests: { input_series: { series: string }[] }[] }>(join(DIR, "alerts.test.yml"));
+    const series = tests.tests.flatMap((t) => t.input_series.map((s) => s.series));
+    expect(series.length).toBeGreaterThan(0);
+    expect(series.flatMap((s) => checkExpression(catalog, s).map((p) => `${s}: ${p}`))).toEqual([]);
+    // The app labels a route without a trailing slash (src/http/app.ts, routeLabel): "/api/orders".
+    const routes = series.flatMap((s) => [...s.matchAll(/\broute="([^"]*)"/g)].map((m) => m[1]!));
+    expect(routes.length).toBeGreaterThan(0);
+    expect(routes.filter((r) => r.length > 1 && r.endsWith("/"))).toEqual([]);
+  });
+
   test("every alert has a unit test in alerts.test.yml", async () => {
     const { groups } = await readYaml<{ groups: { rules: Rule[] }[] }>(join(DIR, "alerts.yml"));
     const tests = await readYaml<{ tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] }>(join(DIR, "alerts.test.yml"));

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { HTTP_LIMITS } from "../../src/http/limits.ts";
 import { INVENTORY_LIMITS } from "../../modules/inventory/index.ts";
 import { ORDER_LIMITS } from "../../modules/orders/index.ts";
+import { DRAIN } from "../../src/http/body-limits.ts";
 import { newKey, startSystem, type TestSystem } from "../support/system.ts";
 import { CONFIG_BACKEND, expectRefusal, rawRequest, snapshot } from "./support.ts";
 
@@ -73,8 +74,8 @@ describe("body size: 1 MiB", () => {
     expect(res.closed).toBe(true);
   });
 
-  test("a chunked stream that never ends is cut off after 1 MiB with a 413 problem", async () => {
-    const res = await rawRequest(sys.server.port, `POST /api/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: endless\r\nTransfer-Encoding: chunked\r\n\r\n`, { streamBytes: 64 * MiB });
+  test(`a chunked stream that never ends is read up to ${DRAIN.bytesMax / MiB} MiB, then cut off with a 413 problem`, async () => {
+    const res = await rawRequest(sys.server.port, `POST /api/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nIdempotency-Key: endless\r\nTransfer-Encoding: chunked\r\n\r\n`, { streamBytes: 2 * DRAIN.bytesMax, timeoutMs: 30_000 });
     expect(res.status).toBe(413);
     expect(JSON.parse(res.body).type).toEndWith("/payload-too-large");
     expect(res.closed).toBe(true);

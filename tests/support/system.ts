@@ -41,8 +41,8 @@ export interface TestSystem {
   server: RunningServer;
   url: string;
   config: Config;
-  /** Restarts the server on the same data (same folder or database). */
-  restart(): Promise<void>;
+  /** Restarts the server on the same data (same folder or database), with `env` changed if given. */
+  restart(env?: Record<string, string>): Promise<void>;
   stop(): Promise<void>;
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
   get(path: string, headers?: Record<string, string>): Promise<Response>;
@@ -61,7 +61,7 @@ export async function startSystem(backend: Backend, env: Record<string, string> 
     vars.DATABASE_URL = db.url;
     dropDb = db.drop;
   }
-  const config = loadConfig(vars);
+  let config = loadConfig(vars);
   let server = await startServer(config, opts);
   const sys: TestSystem = {
     get server() {
@@ -70,9 +70,12 @@ export async function startSystem(backend: Backend, env: Record<string, string> 
     get url() {
       return server.url;
     },
-    config,
-    async restart() {
+    get config() {
+      return config;
+    },
+    async restart(env) {
       await server.stop();
+      if (env) config = loadConfig({ ...vars, ...env });
       server = await startServer(config, opts);
     },
     async stop() {

@@ -1,4 +1,5 @@
 import {
+  InventoryMisconfiguredError,
   InventoryUnavailableError,
   type CallContext,
   type DeductResult,
@@ -10,9 +11,14 @@ import {
 
 /**
  * Split mode: InventoryPort over HTTP. Every failure that leaves the outcome unknown (network
- * error, reset, abort, 5xx) becomes `InventoryUnavailableError`; a 422 refusal is an answer and
- * comes back as `outcome: "rejected"`. Timeouts and the breaker are the caller's policy.
+ * error, reset, abort, 5xx, 408, 429) becomes `InventoryUnavailableError`; a 422 refusal is an
+ * answer and comes back as `outcome: "rejected"`; any other status means inventory refused the
+ * caller itself (token, route) and becomes `InventoryMisconfiguredError`, naming what to fix.
+ * Timeouts and the breaker are the caller's policy.
  */
+/** Inventory's health behind the service guard: what the orders role asks in split mode. */
+export const SERVICE_HEALTH_PATH = "/api/inventory/service/health";
+
 export function createHttpInventory(baseUrl: string, opts: { fetch?: typeof fetch; token?: string | undefined } = {}): InventoryPort {
   const base = baseUrl.replace(/\/+$/, "");
   const doFetch = opts.fetch ?? fetch;
@@ -29,11 +35,26 @@ export function createHttpInventory(baseUrl: string, opts: { fetch?: typeof fetc
       const aborted = ctx?.signal?.aborted;
       throw new InventoryUnavailableError(`inventory ${method} ${path}: ${aborted ? "aborted" : (err as Error).message}`, err, aborted ? "timeout" : "transport");
     }
-    if (res.status >= 500) {
+    if (res.status >= 500 || res.status === 408 || res.status === 429) {
       await res.body?.cancel().catch(() => {});
       throw new InventoryUnavailableError(`inventory ${method} ${path} answered ${res.status}`, undefined, "server_error");
     }
     return res;
+  }
+
+  /** A status the contract does not have for this call: the caller is misconfigured, not inventory down. */
+  async function misconfigured(res: Response, method: string, path: string): Promise<never> {
+    await res.body?.cancel().catch(() => {});
+    const where = `${method} ${base}${path}`;
+    const fix =
+      res.status === 401 || res.status === 403
+        ? opts.token
+          ? "the service token was refused: set INVENTORY_TOKEN on the orders role to the inventory role's INVENTORY_TOKEN (or ADMIN_TOKEN)"
+          : "no service token was sent: set INVENTORY_TOKEN on the orders role to the inventory role's INVENTORY_TOKEN (or ADMIN_TOKEN)"
+        : res.status === 404 || res.status === 405
+          ? "no such route there: check that INVENTORY_URL points at the inventory role's base URL (scheme, host, port, no path)"
+          : "inventory does not speak this client's contract: check that INVENTORY_URL points at an inventory role of the same version";
+    throw new InventoryMisconfiguredError(`inventory ${where} answered ${res.status}: ${fix}`, res.status);
   }
 
   async function json<T>(res: Response, what: string): Promise<T> {
@@ -45,10 +66,6 @@ export function createHttpInventory(baseUrl: string, opts: { fetch?: typeof fetc
     }
   }
 
-  function unexpected(res: Response, what: string): never {
-    throw new Error(`inventory ${what} answered ${res.status}`);
-  }
-
   return {
     async deduct(req, ctx) {
       const res = await call("POST", "/api/inventory/deduct", ctx, req);
@@ -57,35 +74,38 @@ export function createHttpInventory(baseUrl: string, opts: { fetch?: typeof fetc
         const p = await json<DeductResult & { outcome?: string }>(res, "deduct");
         if (p.outcome === "rejected") return p;
       }
-      return unexpected(res, "deduct");
+      return misconfigured(res, "POST", "/api/inventory/deduct");
     },
     async release(orderId, ctx) {
       const res = await call("POST", "/api/inventory/release", ctx, { order_id: orderId });
       if (res.status === 200) return json<ReleaseResult>(res, "release");
-      return unexpected(res, "release");
+      return misconfigured(res, "POST", "/api/inventory/release");
     },
     async get(itemId, ctx) {
       const res = await call("GET", `/api/inventory/${encodeURIComponent(itemId)}`, ctx);
       if (res.status === 404 || res.status === 400) return null;
       if (res.status === 200) return json<InventoryItem>(res, "get");
-      return unexpected(res, "get");
+      return misconfigured(res, "GET", "/api/inventory/{item_id}");
     },
     async list(ctx) {
       const res = await call("GET", "/api/inventory", ctx);
       if (res.status === 200) return json<InventoryItem[]>(res, "list");
-      return unexpected(res, "list");
+      return misconfigured(res, "GET", "/api/inventory");
     },
     async health(ctx) {
+      // The service's own health route sits behind the same guard and token as deduct and
+      // release, so a token or URL that would fail every order fails this check too.
       let res: Response;
       try {
-        res = await call("GET", "/api/inventory/health", ctx);
+        res = await call("GET", SERVICE_HEALTH_PATH, ctx);
       } catch (err) {
         if (err instanceof InventoryUnavailableError && err.kind === "server_error") {
           return { ok: false, checks: { inventory: { ok: false, detail: err.message } } };
         }
         throw err;
       }
-      return json<InventoryHealth>(res, "health");
+      if (res.status === 200) return json<InventoryHealth>(res, "health");
+      return misconfigured(res, "GET", SERVICE_HEALTH_PATH);
     },
   };
 }

@@ -51,13 +51,20 @@ values ($1::uuid, $2, 'deduct', 0, $3)
 on conflict (order_id, type) do nothing
 returning outcome`;
 
+// The first outcome of an order's deduct, unless the order's account has since been closed: a
+// release row (written by every release that found a deduct row) makes every later answer
+// 'released', so an "applied" that was given back is never replayed as standing.
 const FIRST_DEDUCT_SQL = `
-select item_id, -quantity_change as quantity, outcome
-from inventory.inventory_transactions where order_id = $1::uuid and type = 'deduct'`;
+select d.item_id, -d.quantity_change as quantity,
+  case when exists (
+    select 1 from inventory.inventory_transactions r where r.order_id = d.order_id and r.type = 'release'
+  ) then 'released' else d.outcome end as outcome
+from inventory.inventory_transactions d where d.order_id = $1::uuid and d.type = 'deduct'`;
 
 // A release first claims the deduct slot itself (outcome 'released'), so no later deduct can
-// ever apply; if a deduct already stood, the release row is claimed and the stock restored,
-// once, in one statement.
+// ever apply. If a deduct already stood, a second statement (it must see that row, committed
+// after this statement's snapshot) writes the release row, once: restoring an applied
+// deduction's stock, or, for a refused one, recording with quantity 0 that the account is closed.
 const BLOCK_SQL = `
 insert into inventory.inventory_transactions (order_id, item_id, type, quantity_change, outcome)
 values ($1::uuid, '', 'deduct', 0, 'released')
@@ -66,16 +73,17 @@ returning id`;
 
 const RESTORE_SQL = `
 with d as (
-  select item_id, -quantity_change as qty from inventory.inventory_transactions
-  where order_id = $1::uuid and type = 'deduct' and outcome = 'applied'
+  select item_id, case when outcome = 'applied' then -quantity_change else 0 end as qty
+  from inventory.inventory_transactions
+  where order_id = $1::uuid and type = 'deduct' and outcome <> 'released'
 ), rel as (
   insert into inventory.inventory_transactions (order_id, item_id, type, quantity_change, outcome)
-  select $1::uuid, item_id, 'release', qty, 'applied' from d
+  select $1::uuid, item_id, 'release', qty, case when qty > 0 then 'applied' else 'released' end from d
   on conflict (order_id, type) do nothing
   returning item_id, quantity_change
 ), upd as (
   update inventory.inventory i set quantity = i.quantity + rel.quantity_change, updated_at = now()
-  from rel where i.item_id = rel.item_id
+  from rel where i.item_id = rel.item_id and rel.quantity_change > 0
   returning rel.quantity_change
 )
 select (select qty from d) as deducted, (select quantity_change from upd) as restored_now`;

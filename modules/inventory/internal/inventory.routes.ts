@@ -1,6 +1,7 @@
 import { Elysia, t } from "elysia";
 import { problemFor, type ProblemCode } from "../../../platform/problems.ts";
 import type { InventoryService } from "./inventory.service.ts";
+import { noteOrderId } from "../../../platform/log-context.ts";
 import { CreateItemBody, DeductBody, InventoryItemSchema, ItemParams, ReleaseBody, RestockBody } from "./inventory.model.ts";
 
 const REJECTION_CODE = { unknown_item: "unknown_item", insufficient_stock: "insufficient_stock", released: "order_released" } as const;
@@ -29,7 +30,19 @@ export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuar
       const h = await service.health();
       if (!h.ok) set.status = 503;
       return h;
-    }, { detail: { summary: "Inventory module health (used by the orders role)" } })
+    }, { detail: { summary: "Inventory module health" } })
+    .get("/service/health", async ({ set }) => {
+      const h = await service.health();
+      if (!h.ok) set.status = 503;
+      return h;
+    }, {
+      beforeHandle: serviceGuard,
+      detail: {
+        security: [{ bearer: [] }],
+        summary: "Inventory module health behind the service token (what the orders role checks)",
+        description: "Answers as `/api/inventory/health` does, but only to the service token that deduct and release take, so a wrong token or URL shows on the orders role's health before any order fails.",
+      },
+    })
     .get("/:item_id", ({ params }) => service.require(params.item_id), {
       params: ItemParams,
       response: { 200: InventoryItemSchema },
@@ -38,6 +51,7 @@ export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuar
     .post(
       "/deduct",
       async ({ body }) => {
+        noteOrderId(body.order_id);
         const r = await service.deduct(body);
         if (r.outcome === "applied") return r;
         // A refusal is an answer, not a failure: 422 with the outcome, so the HTTP client can
@@ -54,7 +68,10 @@ export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuar
         },
       },
     )
-    .post("/release", ({ body }) => service.release(body.order_id), {
+    .post("/release", ({ body }) => {
+      noteOrderId(body.order_id);
+      return service.release(body.order_id);
+    }, {
       beforeHandle: serviceGuard,
       body: ReleaseBody,
       detail: { summary: "Close an order's account: restore a standing deduction and block later ones (idempotent)", security: [{ bearer: [] }] },

@@ -125,6 +125,11 @@ export const DEMO_CATALOG: ReadonlyArray<{ item_id: string; item_name: string; q
   { item_id: "steam-deck", item_name: "Steam Deck OLED", quantity: 1200 },
   { item_id: "dualsense", item_name: "DualSense Controller", quantity: 5000 },
   { item_id: "quest-3", item_name: "Meta Quest 3", quantity: 1000 },
+  // The ids the seed project's front end and k6 scripts order, so they work unchanged.
+  { item_id: "xbox", item_name: "Xbox Series S", quantity: 1000 },
+  { item_id: "switch", item_name: "Nintendo Switch OLED", quantity: 1000 },
+  { item_id: "laptop", item_name: "Laptop", quantity: 1000 },
+  { item_id: "monitor", item_name: "Monitor", quantity: 1000 },
 ];
 
 export async function seedCatalog(service: InventoryService): Promise<number> {

@@ -67,6 +67,42 @@ with o as (
 )
 select count(*)::int as n from o`;
 
+// The retry worker's form of TRANSITION_SQL: only while the worker's lease ($9) stands, and
+// letting go of it, so a worker whose lease ran out and was taken over moves nothing. (Written
+// out rather than generated: `npm run bench` reads TRANSITION_SQL's text for pgbench.)
+const LEASED_TRANSITION_SQL = `
+with o as (
+  update orders.orders set status = $2, reason = $3, updated_at = $4::timestamptz, attempts = attempts + $5::int,
+    lease_id = null, leased_until = null
+  where order_id = $1::uuid and status = any($6::text[]) and lease_id = $9::uuid
+  returning order_id
+), h as (
+  insert into orders.order_history (order_id, status, reason, at) select order_id, $2, $3, $4::timestamptz from o
+), k as (
+  update orders.idempotency_keys set state = 'done', response_status = $7::int, response_body = $8, updated_at = $4::timestamptz
+  where order_id = $1::uuid and state = 'in_flight' and $7::int is not null and exists (select 1 from o)
+)
+select count(*)::int as n from o`;
+
+// The retry worker claims an unfinished order before it calls inventory for it: only while no
+// other worker's lease is live, and a pending order (its request died) joins the queued ones in
+// the same statement. FOR UPDATE re-reads the row if a concurrent transition moved it first.
+const CLAIM_WORK_SQL = `
+with prev as (
+  select order_id, status from orders.orders
+  where order_id = $1::uuid and status in ('pending', 'queued') and (leased_until is null or leased_until <= $2::timestamptz)
+  for update
+), o as (
+  update orders.orders o set status = 'queued',
+    reason = case when prev.status = 'pending' then 'recovered' else o.reason end,
+    lease_id = $3::uuid, leased_until = $2::timestamptz + $4::int * interval '1 millisecond', updated_at = $2::timestamptz
+  from prev where o.order_id = prev.order_id
+  returning o.order_id, o.item_id, o.quantity, o.status, o.reason, o.attempts, o.request_id, o.created_at, o.updated_at, prev.status as was
+), h as (
+  insert into orders.order_history (order_id, status, reason, at) select order_id, 'queued', 'recovered', $2::timestamptz from o where was = 'pending'
+)
+select order_id, item_id, quantity, status, reason, attempts, request_id, created_at, updated_at from o`;
+
 // The batch forms of the three statements above, for group commit: one row per order, passed
 // as parallel arrays. Keys are claimed in key order and orders updated in id order, so two
 // batches running at once take their row locks in the same order. (The lone forms repeat their
@@ -195,6 +231,34 @@ export async function transition(database: Database, t: Transition): Promise<boo
   return (rows[0]?.n ?? 0) > 0;
 }
 
+/** The worker's transition: as `transition`, and only while `leaseId` is the order's lease (then let go). */
+export async function leasedTransition(database: Database, t: Transition & { leaseId: string }): Promise<boolean> {
+  const rows = await database.query<{ n: number }>("ord_leased_transition", LEASED_TRANSITION_SQL, [
+    t.orderId, t.to, t.reason, t.at.toISOString(), t.attempt ?? 0, t.from, t.response?.status ?? null, t.response?.body ?? null, t.leaseId,
+  ]);
+  return (rows[0]?.n ?? 0) > 0;
+}
+
+/**
+ * Claims an unfinished order for one worker delivery: `leaseId` until `at + leaseMs`. Null when
+ * the order is missing, final, or held by another worker's live lease. A pending order becomes
+ * queued (reason `recovered`, with its history row).
+ */
+export async function claimForWork(database: Database, c: { orderId: string; at: Date; leaseId: string; leaseMs: number }): Promise<OrderRow | null> {
+  const rows = await database.query<OrderRow>("ord_claim_work", CLAIM_WORK_SQL, [c.orderId, c.at.toISOString(), c.leaseId, Math.round(c.leaseMs)]);
+  return rows[0] ?? null;
+}
+
+/** Lets go of a worker's lease without moving the order (it stays queued for a later delivery). */
+export async function letGo(database: Database, orderId: string, leaseId: string): Promise<void> {
+  await typed(database)
+    .updateTable("orders.orders")
+    .set({ lease_id: null, leased_until: null })
+    .where("order_id", "=", orderId)
+    .where("lease_id", "=", leaseId)
+    .execute();
+}
+
 export async function findKey(database: Database, key: string): Promise<KeyRow | null> {
   const rows = await database.query<KeyRow>("ord_key", KEY_SQL, [key]);
   return rows[0] ?? null;
@@ -224,7 +288,7 @@ export async function orderHistory(database: Database, orderId: string) {
     .execute();
 }
 
-/** Orders no one is working on: pending or queued and untouched for `olderThanMs`. */
+/** Orders no one is working on: pending or queued, untouched for `olderThanMs`, and held by no live worker lease. */
 export async function findStranded(database: Database, now: Date, olderThanMs: number, limit: number): Promise<OrderRow[]> {
   const before = new Date(now.getTime() - olderThanMs);
   return (await typed(database)
@@ -232,22 +296,31 @@ export async function findStranded(database: Database, now: Date, olderThanMs: n
     .select(orderColumns)
     .where("status", "in", ["pending", "queued"])
     .where("updated_at", "<", before)
+    .where((eb) => eb.or([eb("leased_until", "is", null), eb("leased_until", "<=", now)]))
     .orderBy("updated_at")
     .limit(limit)
     .execute()) as OrderRow[];
 }
 
-/** Records a retry that did not settle the order: its reason and count change, its state does not (no history row). */
-export async function recordAttempt(database: Database, orderId: string, reason: string, at: Date): Promise<void> {
+/**
+ * Records a worker's delivery that did not settle the order and lets go of its lease: the reason
+ * changes, and the attempt count grows by `counted` (an attempt that reached inventory counts;
+ * one refused by a configuration fault does not), the state does not (no history row).
+ */
+export async function recordAttempt(
+  database: Database,
+  a: { orderId: string; leaseId: string; reason: string; at: Date; counted: boolean },
+): Promise<void> {
   await typed(database)
     .updateTable("orders.orders")
-    .set((eb) => ({ reason, updated_at: at, attempts: eb("attempts", "+", 1) }))
-    .where("order_id", "=", orderId)
+    .set((eb) => ({ reason: a.reason, updated_at: a.at, attempts: eb("attempts", "+", a.counted ? 1 : 0), lease_id: null, leased_until: null }))
+    .where("order_id", "=", a.orderId)
     .where("status", "=", "queued")
+    .where("lease_id", "=", a.leaseId)
     .execute();
 }
 
-/** Marks an order as touched so the sweeper leaves it alone while the worker holds it. */
+/** Marks an order as touched so the sweeper leaves it alone for another `strandedAfterMs`. */
 export async function touch(database: Database, orderId: string, at: Date): Promise<void> {
   await typed(database).updateTable("orders.orders").set({ updated_at: at }).where("order_id", "=", orderId).execute();
 }

@@ -9,6 +9,7 @@ import type { OrderView } from "./order.model.ts";
 import { fingerprint, IdempotencyKeyInUseError, IdempotencyKeyReusedError, responseBodyFor, statusCodeFor, toView, type OrderResponse } from "./order.reply.ts";
 import type { OrderStatus } from "./order.tables.ts";
 import { groupCommitLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
+import { noteOrderId } from "../../../platform/log-context.ts";
 
 /**
  * What the orders module needs from the resilience layer: run a call under timeout and breaker,
@@ -57,6 +58,7 @@ export class OrderService {
   private readonly policy: CallPolicy;
   private readonly leaseMs: number;
   private readonly listeners = new Set<(e: OrderOutcomeEvent) => void>();
+  private readonly lookupListeners = new Set<() => void>();
   private readonly writer: repo.OrderWriter;
 
   constructor(private readonly deps: OrderServiceDeps) {
@@ -69,6 +71,15 @@ export class OrderService {
   onOutcome(listener: (e: OrderOutcomeEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Called each time an idempotency key turned out to exist already and was looked up (cache,
+   * then database): the denominator of the cache's hit ratio.
+   */
+  onKeyLookup(listener: () => void): () => void {
+    this.lookupListeners.add(listener);
+    return () => this.lookupListeners.delete(listener);
   }
 
   private emit(e: OrderOutcomeEvent) {
@@ -109,6 +120,7 @@ export class OrderService {
       const queued = { ...view, status: "queued" as const, reason: "inventory_unavailable" };
       const body = JSON.stringify(queued);
       if (!(await this.writer.claimQueued(order, body, "inventory_unavailable"))) return this.existing(key, fp, started);
+      noteOrderId(order.orderId);
       // Off the latency path: the order is durably queued in PostgreSQL, and the sweeper enqueues
       // any queued order whose message went missing.
       void this.enqueue(order.orderId, requestId);
@@ -116,6 +128,7 @@ export class OrderService {
     }
 
     if (!(await this.writer.claim(order))) return this.existing(key, fp, started);
+    noteOrderId(order.orderId);
 
     let result: DeductResult | null = null;
     let unavailable: string | null = null;
@@ -172,10 +185,12 @@ export class OrderService {
 
   /** The key was taken: replay, refuse as reused, or say it is still in flight. */
   private async existing(key: string, fp: string, started: number): Promise<OrderResponse> {
+    for (const l of this.lookupListeners) l();
     const cached = await this.deps.kv.get(CACHE_PREFIX + key).catch(() => null);
     if (cached) {
       const c = JSON.parse(cached) as { fp: string; status: number; body: string; order_id: string | null };
       if (c.fp !== fp) throw this.reused(key);
+      noteOrderId(c.order_id);
       this.emit({ outcome: "replayed", status: c.status, durationMs: this.clock.now() - started, cacheHit: true });
       return { status: c.status, body: c.body, replayed: true, orderId: c.order_id };
     }
@@ -185,6 +200,7 @@ export class OrderService {
       throw new IdempotencyKeyInUseError("The key changed hands while this request ran; retry it.");
     }
     if (row.fingerprint !== fp) throw this.reused(key);
+    noteOrderId(row.order_id);
     if (row.state === "done" && row.response_status !== null && row.response_body !== null) {
       const res = { status: row.response_status, body: row.response_body, replayed: true, orderId: row.order_id };
       void this.deps.kv

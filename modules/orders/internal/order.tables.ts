@@ -15,6 +15,9 @@ export interface OrderTable {
   request_id: string | null;
   created_at: ColumnType<Date, Date | undefined, never>;
   updated_at: ColumnType<Date, Date | undefined, Date>;
+  /** The retry worker's lease: a token and its end, null while no worker holds the order. */
+  lease_id: string | null;
+  leased_until: Date | null;
 }
 
 export interface OrderHistoryTable {

@@ -1,11 +1,13 @@
+import { randomUUID } from "node:crypto";
 import type { Database } from "../../../platform/db.ts";
 import { systemClock, type Clock, type Random } from "../../../platform/clock.ts";
 import type { Delivery, RetryQueue } from "../../../platform/queue/queue.port.ts";
-import { InventoryUnavailableError, type DeductResult, type InventoryPort } from "../../inventory/index.ts";
+import { InventoryMisconfiguredError, InventoryUnavailableError, type DeductResult, type InventoryPort } from "../../inventory/index.ts";
 import * as repo from "./order.repository.ts";
 import { responseBodyFor, statusCodeFor, toView } from "./order.reply.ts";
 import type { CallPolicy } from "./order.service.ts";
 import type { OrderStatus } from "./order.tables.ts";
+import { withLogContext } from "../../../platform/log-context.ts";
 
 export interface RetryWorkerOptions {
   database: Database;
@@ -23,21 +25,45 @@ export interface RetryWorkerOptions {
   sweepIntervalMs?: number;
   /** An unfinished order untouched this long has no one working on it (crash, lost message). */
   strandedAfterMs?: number;
+  /**
+   * How long one delivery may hold an order (two inventory calls and a few writes). Another
+   * delivery of the same order waits until it is over; a worker that outlives it can no longer
+   * move the order. Default 30 000 (the retry queue's visibility timeout is the natural value).
+   */
+  leaseMs?: number;
   onError?: (err: unknown, context: string) => void;
 }
 
-export type RetryResult = "confirmed" | "rejected" | "failed" | "retry" | "breaker_open" | "already_final" | "missing" | "dead_letter";
+export type RetryResult =
+  | "confirmed"
+  | "rejected"
+  | "failed"
+  | "retry"
+  | "breaker_open"
+  | "misconfigured"
+  | "busy"
+  | "already_final"
+  | "missing"
+  | "dead_letter";
 
 /**
  * Finishes what the request path could not: takes queued orders from the retry queue, calls
  * inventory with the same order id (so a deduction that already committed is simply reported
  * again), backs off exponentially with jitter, respects the breaker, and moves each order to a
  * final state. An order becomes `failed` only after inventory has released its order id.
+ *
+ * Every delivery first claims the order with a lease (`claimForWork`) and moves it only through
+ * transitions that carry that lease: a delivery acts only on transitions it actually made, so
+ * two deliveries of one order (a duplicate message, a sweep) never both act, and a confirmed
+ * order is never released. Attempts live on the order row, not in the message, so a sweep that
+ * re-enqueues an order carries on its count rather than starting it again.
  */
 export class RetryWorker {
   private readonly clock: Clock;
   private readonly random: Random;
-  private readonly o: Required<Pick<RetryWorkerOptions, "maxAttempts" | "baseDelayMs" | "maxDelayMs" | "concurrency" | "sweepIntervalMs" | "strandedAfterMs">>;
+  private readonly o: Required<
+    Pick<RetryWorkerOptions, "maxAttempts" | "baseDelayMs" | "maxDelayMs" | "concurrency" | "sweepIntervalMs" | "strandedAfterMs" | "leaseMs">
+  >;
   private running = false;
   private loops: Promise<void>[] = [];
   private sweeper: ReturnType<typeof setInterval> | undefined;
@@ -53,6 +79,7 @@ export class RetryWorker {
       concurrency: deps.concurrency ?? 4,
       sweepIntervalMs: deps.sweepIntervalMs ?? 5_000,
       strandedAfterMs: deps.strandedAfterMs ?? 60_000,
+      leaseMs: deps.leaseMs ?? 30_000,
     };
   }
 
@@ -105,8 +132,15 @@ export class RetryWorker {
     for (const l of this.listeners) l(r, orderId);
   }
 
-  /** Works one delivery to its next step. Public so tests can drive the worker step by step. */
-  async handle(d: Delivery): Promise<RetryResult> {
+  /**
+   * Works one delivery to its next step. Public so tests can drive the worker step by step. What
+   * it logs carries the order id and the id of the request that placed the order, when known.
+   */
+  handle(d: Delivery): Promise<RetryResult> {
+    return withLogContext({ order_id: d.orderId, request_id: d.requestId ?? undefined }, () => this.handleDelivery(d));
+  }
+
+  private async handleDelivery(d: Delivery): Promise<RetryResult> {
     const r = await this.work(d).catch(async (err) => {
       this.deps.onError?.(err, "retry handle");
       if (d.attempt + 1 >= this.o.maxAttempts) {
@@ -122,7 +156,57 @@ export class RetryWorker {
 
   private async work(d: Delivery): Promise<RetryResult> {
     const db = this.deps.database;
-    const order = await repo.findOrder(db, d.orderId);
+    const leaseId = randomUUID();
+    const order = await repo.claimForWork(db, { orderId: d.orderId, at: this.now(), leaseId, leaseMs: this.o.leaseMs });
+    if (!order) return this.unclaimed(d);
+    const lease = { order, leaseId, d };
+
+    if (this.deps.policy.isOpen()) {
+      await repo.letGo(db, order.order_id, leaseId);
+      await d.retryLater(this.backoffMs(order.attempts));
+      return "breaker_open";
+    }
+
+    const ctx = (signal: AbortSignal) => ({ requestId: d.requestId ?? order.request_id ?? undefined, signal });
+    const exhausted = order.attempts + 1 >= this.o.maxAttempts;
+    let result: DeductResult | null = null;
+    if (!exhausted) {
+      try {
+        result = await this.deps.policy.execute((signal) =>
+          this.deps.inventory.deduct({ order_id: order.order_id, item_id: order.item_id, quantity: order.quantity }, ctx(signal)),
+        );
+      } catch (err) {
+        if (!(err instanceof InventoryUnavailableError)) throw err;
+        return this.notYet(lease, err);
+      }
+    }
+
+    if (result === null || (result.outcome === "rejected" && result.reason === "released")) {
+      // Give up only once inventory has closed the order's account: a late deduction can then
+      // never stand for a failed order (and a standing one is restored). The lease guarantees no
+      // other delivery confirms the order meanwhile.
+      try {
+        await this.deps.policy.execute((signal) => this.deps.inventory.release(order.order_id, ctx(signal)));
+      } catch (err) {
+        if (!(err instanceof InventoryUnavailableError)) throw err;
+        // Released or not, the order stays queued and this delivery comes back to release it.
+        await repo.letGo(db, order.order_id, leaseId);
+        await d.retryLater(err instanceof InventoryMisconfiguredError ? this.o.maxDelayMs : this.backoffMs(order.attempts));
+        return err instanceof InventoryMisconfiguredError ? "misconfigured" : "retry";
+      }
+      return this.finish(lease, "failed", result === null ? "retries_exhausted" : "order_released");
+    }
+    if (result.outcome === "applied") return this.finish(lease, "confirmed", null);
+    return this.finish(lease, "rejected", result.reason);
+  }
+
+  private now(): Date {
+    return new Date(this.clock.now());
+  }
+
+  /** No claim: the order is gone, final, or another delivery holds it (that one will finish it). */
+  private async unclaimed(d: Delivery): Promise<RetryResult> {
+    const order = await repo.findOrder(this.deps.database, d.orderId);
     if (!order) {
       await d.ack();
       return "missing";
@@ -131,72 +215,50 @@ export class RetryWorker {
       await d.ack();
       return "already_final";
     }
-    const now = () => new Date(this.clock.now());
-    if (order.status === "pending") {
-      // Left pending by a request that died: it joins the queued orders first.
-      await repo.transition(db, { orderId: order.order_id, to: "queued", from: ["pending"], reason: "recovered", at: now() });
-    } else {
-      await repo.touch(db, order.order_id, now());
-    }
-    if (this.deps.policy.isOpen()) {
-      await d.retryLater(this.backoffMs(d.attempt));
-      return "breaker_open";
-    }
-
-    const exhausted = d.attempt + 1 >= this.o.maxAttempts;
-    let result: DeductResult | null = null;
-    if (!exhausted) {
-      try {
-        result = await this.deps.policy.execute((signal) =>
-          this.deps.inventory.deduct(
-            { order_id: order.order_id, item_id: order.item_id, quantity: order.quantity },
-            { requestId: d.requestId ?? order.request_id ?? undefined, signal },
-          ),
-        );
-      } catch (err) {
-        if (!(err instanceof InventoryUnavailableError)) throw err;
-        await repo.recordAttempt(db, order.order_id, `inventory_unavailable:${err.kind}`, now());
-        await d.retryLater(this.backoffMs(d.attempt));
-        return "retry";
-      }
-    }
-
-    if (result === null || (result.outcome === "rejected" && result.reason === "released")) {
-      // Give up only once inventory has closed the order's account: a late deduction can then
-      // never stand for a failed order (and a standing one is restored).
-      try {
-        await this.deps.policy.execute((signal) => this.deps.inventory.release(order.order_id, { signal, requestId: d.requestId }));
-      } catch (err) {
-        if (!(err instanceof InventoryUnavailableError)) throw err;
-        await d.retryLater(this.o.maxDelayMs);
-        return "retry";
-      }
-      await this.finish(order, "failed", "retries_exhausted");
-      await d.ack();
-      return "failed";
-    }
-    if (result.outcome === "applied") {
-      await this.finish(order, "confirmed", null);
-      await d.ack();
-      return "confirmed";
-    }
-    await this.finish(order, "rejected", result.reason);
-    await d.ack();
-    return "rejected";
+    await d.retryLater(this.backoffMs(order.attempts));
+    return "busy";
   }
 
-  private async finish(order: repo.OrderRow, to: OrderStatus, reason: string | null) {
-    const at = new Date(this.clock.now());
-    const view = { ...toView(order), status: to, reason, attempts: order.attempts + 1, updated_at: at.toISOString() };
-    await repo.transition(this.deps.database, {
-      orderId: order.order_id,
+  /**
+   * Inventory did not settle the order: back off and come again. An attempt that reached (or may
+   * have reached) inventory counts toward giving up; one refused for this process's own
+   * configuration does not, so orders wait, queued, for the operator's fix instead of failing.
+   */
+  private async notYet(l: { order: repo.OrderRow; leaseId: string; d: Delivery }, err: InventoryUnavailableError): Promise<RetryResult> {
+    const misconfigured = err instanceof InventoryMisconfiguredError;
+    await repo.recordAttempt(this.deps.database, {
+      orderId: l.order.order_id,
+      leaseId: l.leaseId,
+      reason: `inventory_unavailable:${err.kind}`,
+      at: this.now(),
+      counted: !misconfigured,
+    });
+    await l.d.retryLater(misconfigured ? this.o.maxDelayMs : this.backoffMs(l.order.attempts));
+    return misconfigured ? "misconfigured" : "retry";
+  }
+
+  /** Moves the order to its final state under this delivery's lease; acks only a move it made. */
+  private async finish(l: { order: repo.OrderRow; leaseId: string; d: Delivery }, to: OrderStatus, reason: string | null): Promise<RetryResult> {
+    const at = this.now();
+    const view = { ...toView(l.order), status: to, reason, attempts: l.order.attempts + 1, updated_at: at.toISOString() };
+    const moved = await repo.leasedTransition(this.deps.database, {
+      orderId: l.order.order_id,
       to,
       from: ["queued"],
       reason,
       at,
       attempt: 1,
       response: { status: statusCodeFor(to), body: responseBodyFor(view) },
+      leaseId: l.leaseId,
     });
+    if (!moved) {
+      // This delivery outlived its lease and another took the order over: what it learned is
+      // stale, so it moves nothing and lets the holder (or a later delivery) settle the order.
+      this.deps.onError?.(new Error(`lease on order ${l.order.order_id} was lost before it could become ${to}`), "retry finish");
+      return this.unclaimed(l.d);
+    }
+    await l.d.ack();
+    return to as "confirmed" | "rejected" | "failed";
   }
 
   /** Re-enqueues orders no one is working on. Returns how many it found. */
@@ -204,6 +266,7 @@ export class RetryWorker {
     const stranded = await repo.findStranded(this.deps.database, new Date(this.clock.now()), this.o.strandedAfterMs, 200);
     for (const o of stranded) {
       await repo.touch(this.deps.database, o.order_id, new Date(this.clock.now()));
+      // The count that decides giving up is the order's own; the message's is informational.
       await this.deps.queue.enqueue({ orderId: o.order_id, attempt: Math.min(o.attempts, this.o.maxAttempts - 1), requestId: o.request_id ?? undefined });
     }
     await repo.deleteExpiredKeys(this.deps.database, new Date(this.clock.now())).catch(() => 0);

@@ -47,7 +47,16 @@ export interface Config {
   groupCommitInFlight: number;
   /** Key for the pages' anti-forgery tokens; set it when several replicas serve the pages. */
   csrfSecret: string | undefined;
+  /** PostgreSQL connections one process may hold, all pools together (see `DATABASE_POOL_SIZE`). */
+  databasePoolSize: number;
 }
+
+/**
+ * Connections per process by role (README, "Connections"): the order path runs on group-committed
+ * statements, at most GROUP_COMMIT_IN_FLIGHT of each kind at once, so a handful serves it; the
+ * rest is the Kysely pool (admin, lists, the retry worker's bookkeeping, health).
+ */
+export const DEFAULT_POOL_SIZE: Record<Role, number> = { all: 12, orders: 10, inventory: 8 };
 
 export class ConfigError extends Error {
   constructor(readonly variable: string, message: string) {
@@ -201,5 +210,6 @@ export function loadConfig(env: Env = process.env): Config {
     groupCommitMaxBatch: int(env, "GROUP_COMMIT_MAX_BATCH", 64, 1, 1_000),
     groupCommitInFlight: int(env, "GROUP_COMMIT_IN_FLIGHT", 2, 1, 16),
     csrfSecret: read(env, "CSRF_SECRET"),
+    databasePoolSize: int(env, "DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE[role], 2, 1_000),
   };
 }

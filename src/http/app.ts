@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import type { Server } from "bun";
 import type { Logger } from "../platform/logging.ts";
 import type { Metrics } from "../platform/metrics.ts";
-import { errorToProblem, problem, problemFor, problemResponse } from "./problem.ts";
+import { errorHeaders, errorToProblem, problem, problemFor, problemResponse } from "./problem.ts";
 import { LIMITS } from "./schemas.ts";
 import { swaggerRoutes } from "./swagger.ts";
 import { inspectJson, isJsonMediaType, jsonHazard, readBounded } from "./body-limits.ts";
@@ -59,8 +59,10 @@ export function createApp(deps: AppDeps) {
           return problem("unauthorized");
       }
       const p = errorToProblem(error);
-      if (p.status >= 500) deps.logger.error({ err: error, route: routeOf.get(request) }, "unhandled error");
-      return problemResponse(p);
+      // An outage is logged where it is noticed (the pools); one line per refused request is enough.
+      if (p.status === 503) deps.logger.warn({ code: p.type, route: routeOf.get(request), reason: (error as { reason?: unknown }).reason }, "unavailable");
+      else if (p.status >= 500) deps.logger.error({ err: error, route: routeOf.get(request) }, "unhandled error");
+      return problemResponse(p, errorHeaders(error));
     })
     .use(
       openapi({

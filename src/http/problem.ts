@@ -1,4 +1,5 @@
 import { AppError } from "../platform/errors.ts";
+import { databaseError } from "../platform/db-errors.ts";
 
 /**
  * RFC 9457 problem details, in one place. Every error a client sees is
@@ -43,6 +44,7 @@ const CATALOG: Record<string, { status: number; title: string }> = {
   rate_limited: { status: 429, title: "Too many requests" },
   internal_error: { status: 500, title: "Internal server error" },
   inventory_unavailable: { status: 503, title: "Inventory is unavailable" },
+  database_unavailable: { status: 503, title: "The database is unavailable" },
   shutting_down: { status: 503, title: "The server is shutting down" },
 };
 
@@ -75,6 +77,14 @@ export function statusOf(code: string): number {
 }
 
 export function errorToProblem(err: unknown): Problem {
+  // A driver's connection failure that reached here unwrapped is still an outage, not a bug.
+  err = databaseError(err);
   if (err instanceof AppError) return problemFor(err.code, err.message, err.extensions);
   return problemFor("internal_error", "An unexpected error occurred; it has been logged.");
+}
+
+/** Response headers an error asks for: `Retry-After` when it says when to come back. */
+export function errorHeaders(err: unknown): Record<string, string> {
+  const after = (databaseError(err) as { retryAfterS?: unknown } | null)?.retryAfterS;
+  return typeof after === "number" && after > 0 ? { "retry-after": String(Math.ceil(after)) } : {};
 }

@@ -9,6 +9,8 @@ import { InventoryUnavailableError, type DeductResult, type InventoryPort } from
 import * as repo from "./order.repository.ts";
 import { ORDER_TABLES, type OrderStatus } from "./order.tables.ts";
 import { groupCommitLimits, type GroupCommitSettings } from "../../../src/platform/group-commit.ts";
+import { DatabaseUnavailableError } from "../../../src/platform/db-errors.ts";
+import { AbandonedKeys } from "./abandoned-keys.ts";
 
 export class IdempotencyKeyReusedError extends AppError {
   readonly code = "idempotency_key_reused";
@@ -73,7 +75,12 @@ export interface OrderServiceDeps {
   enqueue?: (orderId: string, requestId: string | null) => Promise<void>;
   idempotencyTtlS: number;
   clock?: Clock;
-  /** A key still in flight after this long belongs to a request that died; answer from the order. */
+  /**
+   * A key still in flight after this long belongs to a request that died; answer from the order.
+   * A live request holds its key for one inventory call and a few statements, so the server sets
+   * it to the inventory timeout plus a margin. A key whose request failed here on the database is
+   * answered from the order at once.
+   */
   inFlightLeaseMs?: number;
   onError?: (err: unknown, context: string) => void;
   /** Group commit on the order path (default: `groupCommitLimits` for the database). */
@@ -137,12 +144,14 @@ export class OrderService {
   private readonly leaseMs: number;
   private readonly listeners = new Set<(e: OrderOutcomeEvent) => void>();
   private readonly writer: repo.OrderWriter;
+  private readonly abandoned: AbandonedKeys;
 
   constructor(private readonly deps: OrderServiceDeps) {
     this.writer = new repo.OrderWriter(deps.database, deps.groupCommit ?? groupCommitLimits(deps.database.kind));
     this.clock = deps.clock ?? systemClock;
     this.policy = deps.policy ?? directPolicy;
     this.leaseMs = deps.inFlightLeaseMs ?? 30_000;
+    this.abandoned = new AbandonedKeys(this.leaseMs);
   }
 
   onOutcome(listener: (e: OrderOutcomeEvent) => void): () => void {
@@ -183,6 +192,18 @@ export class OrderService {
       updated_at: at.toISOString(),
     };
 
+    try {
+      return await this.place(order, view, requestId, started);
+    } catch (err) {
+      // The database went away mid-request: the client gets a 503 and will retry this key. No
+      // request here holds it any more, whatever the claim did (it may have committed unseen).
+      if (err instanceof DatabaseUnavailableError) this.abandoned.add(key, order.orderId, this.clock.now());
+      throw err;
+    }
+  }
+
+  private async place(order: repo.NewOrder, view: OrderView, requestId: string | null, started: number): Promise<OrderResponse> {
+    const { key, fingerprint: fp } = order;
     // Breaker open: no point calling inventory. Record the order as queued, with its 202, in one statement.
     if (this.policy.isOpen()) {
       const queued = { ...view, status: "queued" as const, reason: "inventory_unavailable" };
@@ -274,9 +295,11 @@ export class OrderService {
       this.emit({ outcome: "replayed", status: res.status, durationMs: this.clock.now() - started, cacheHit: false });
       return res;
     }
-    if (this.clock.now() - new Date(row.updated_at).getTime() > this.leaseMs) {
-      // The request that claimed it died mid-flight; the order itself tells the truth now.
-      const r = await this.fromOrder(row.order_id, started);
+    const now = this.clock.now();
+    if (now - new Date(row.updated_at).getTime() > this.leaseMs || this.abandoned.has(key, row.order_id, now)) {
+      // The request that claimed it died mid-flight; the order itself tells the truth now, and a
+      // pending one goes to the retry worker rather than wait for the sweeper.
+      const r = await this.fromOrder(row.order_id, started, { recover: true });
       return { ...r, replayed: true };
     }
     this.emit({ outcome: "conflict", status: 409, durationMs: this.clock.now() - started });
@@ -290,10 +313,13 @@ export class OrderService {
     return new IdempotencyKeyReusedError(`Idempotency-Key "${key}" was already used with a different request body.`);
   }
 
-  private async fromOrder(orderId: string, started: number): Promise<OrderResponse> {
+  private async fromOrder(orderId: string, started: number, opts: { recover?: boolean } = {}): Promise<OrderResponse> {
     const row = await repo.findOrder(this.deps.database, orderId);
     if (!row) throw new NotFoundError(`Order ${orderId} not found`);
     const view = toView(row);
+    // The worker claims it under a lease (pending becomes queued, `recovered`); a duplicate
+    // message finds it claimed or final and is dropped.
+    if (opts.recover && view.status === "pending") void this.enqueue(orderId, row.request_id);
     const status = statusCodeFor(view.status);
     this.emit({ outcome: "replayed", status, durationMs: this.clock.now() - started });
     return { status, body: responseBodyFor(view), replayed: false, orderId };

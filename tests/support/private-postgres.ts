@@ -141,9 +141,9 @@ export class PrivatePostgres {
     return u.toString();
   }
 
-  /** Runs a query on the admin database with a fresh connection. */
-  async query<R = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<R[]> {
-    const c = new pg.Client({ connectionString: this.url });
+  /** Runs a query with a fresh connection, on the admin database unless another URL is given. */
+  async query<R = Record<string, unknown>>(text: string, params: unknown[] = [], url = this.url): Promise<R[]> {
+    const c = new pg.Client({ connectionString: url });
     c.on("error", () => {});
     await c.connect();
     try {

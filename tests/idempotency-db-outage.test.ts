@@ -128,6 +128,48 @@ describe("an order request caught by a database outage", () => {
     expect(await ordersForKey("outage-3")).toBe(1);
   });
 
+  test("a group-committed claim that committed but lost its answer: the request answers from its own order, not 409", async () => {
+    const clock = new ManualClock(Date.now());
+    let lose = true;
+    const lossy: Database = {
+      ...database,
+      async query<R>(name: string, text: string, params: unknown[]) {
+        const rows = await database.query<R>(name, text, params);
+        // The batch commits; its connection dies before the answer arrives.
+        if (name === "ord_claim_batch" && lose) {
+          lose = false;
+          throw new DatabaseUnavailableError("The database is unavailable", "connection_lost");
+        }
+        return rows;
+      },
+    };
+    const inv = createInventoryModule({ database, adminGuard: () => undefined });
+    const enqueued: string[] = [];
+    const mod = createOrdersModule({
+      database: lossy,
+      inventory: inv.port,
+      kv: createMemoryStore({ clock }),
+      idempotencyTtlS: 86_400,
+      inFlightLeaseMs: 5_000,
+      clock,
+      enqueue: async (orderId) => void enqueued.push(orderId),
+      groupCommit: { maxBatch: 64, maxInFlight: 1, gatherTurn: true },
+    });
+    await mod.migrate();
+    const [a, b] = await Promise.all([
+      mod.service.create("lost-a", { item_id: "ps5", quantity: 1 }, null),
+      mod.service.create("lost-b", { item_id: "ps5", quantity: 1 }, null),
+    ]);
+    for (const res of [a, b]) {
+      expect(res.status).toBe(202);
+      expect(res.replayed).toBe(false);
+      expect(JSON.parse(res.body)).toMatchObject({ status: "pending" });
+    }
+    expect(enqueued.sort()).toEqual([a.orderId, b.orderId].sort() as string[]);
+    expect(await ordersForKey("lost-a")).toBe(1);
+    expect(await ordersForKey("lost-b")).toBe(1);
+  });
+
   test("a later claim of an abandoned key, by a live request, still gets its 409", async () => {
     const clock = new ManualClock(Date.now());
     const db = switchable(database);

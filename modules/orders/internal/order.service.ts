@@ -215,7 +215,7 @@ export class OrderService {
       return this.finish({ status: 202, body, replayed: false, orderId: order.orderId }, "queued", started);
     }
 
-    if (!(await this.writer.claim(order))) return this.existing(key, fp, started);
+    if (!(await this.writer.claim(order))) return this.existing(key, fp, started, order.orderId);
 
     let result: DeductResult | null = null;
     let unavailable: string | null = null;
@@ -271,7 +271,7 @@ export class OrderService {
   }
 
   /** The key was taken: replay, refuse as reused, or say it is still in flight. */
-  private async existing(key: string, fp: string, started: number): Promise<OrderResponse> {
+  private async existing(key: string, fp: string, started: number, ownOrderId?: string): Promise<OrderResponse> {
     const cached = await this.deps.kv.get(CACHE_PREFIX + key).catch(() => null);
     if (cached) {
       const c = JSON.parse(cached) as { fp: string; status: number; body: string; order_id: string | null };
@@ -296,11 +296,14 @@ export class OrderService {
       return res;
     }
     const now = this.clock.now();
-    if (now - new Date(row.updated_at).getTime() > this.leaseMs || this.abandoned.has(key, row.order_id, now)) {
+    // Our own order under the key: a group-committed claim committed, but its answer was lost
+    // with its connection, and the lone retry found the key taken. Nobody else holds it.
+    const ours = row.order_id === ownOrderId;
+    if (ours || now - new Date(row.updated_at).getTime() > this.leaseMs || this.abandoned.has(key, row.order_id, now)) {
       // The request that claimed it died mid-flight; the order itself tells the truth now, and a
       // pending one goes to the retry worker rather than wait for the sweeper.
       const r = await this.fromOrder(row.order_id, started, { recover: true });
-      return { ...r, replayed: true };
+      return { ...r, replayed: !ours };
     }
     this.emit({ outcome: "conflict", status: 409, durationMs: this.clock.now() - started });
     throw new IdempotencyKeyInUseError("A request with this Idempotency-Key is still being processed; retry shortly.", {

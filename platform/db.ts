@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { PGlite } from "@electric-sql/pglite";
 import { PglitePgConnection } from "@electric-sql/pglite/node-postgres";
+import { databaseError, rethrowDatabaseError } from "./db-errors.ts";
 // Embedded so that `bun build --compile` carries PGlite inside the executable; in `bun run`
 // these resolve to the files in node_modules. Same code path either way.
 import pgliteWasmPath from "@electric-sql/pglite/pglite.wasm" with { type: "file" };
@@ -27,15 +28,44 @@ export interface Database {
 export interface DatabaseOptions {
   databaseUrl?: string | undefined;
   dataDir: string;
+  /** PostgreSQL connections this process may open, both pools together (see `poolSizes`). */
   poolSize?: number;
+  /** PostgreSQL's `application_name` for every connection, so `pg_stat_activity` tells processes apart. */
+  applicationName?: string;
+  /** Told when a pooled connection fails outside any query (the server went away); the pool replaces it. */
+  onConnectionError?: (err: Error) => void;
 }
+
+/**
+ * How `poolSize` splits: the order path's pool (`query`) and Kysely's (admin, lists, the retry
+ * worker's bookkeeping, health, migrations). Group commit caps the order path's statements in
+ * flight per kind, so the hot pool need not be large; Kysely's needs a few.
+ */
+export function poolSizes(total: number): { hot: number; side: number } {
+  if (!(Number.isInteger(total) && total >= 2)) throw new RangeError(`poolSize must be a whole number of at least 2, got ${total}`);
+  const side = Math.min(4, Math.max(1, Math.round(total / 4)));
+  return { hot: total - side, side };
+}
+
+/**
+ * Time bounds, so no request waits on PostgreSQL past Bun's 30 s idle timeout, even when the
+ * server stops answering without closing its sockets (a frozen host, a partition):
+ * - connecting (both pools) and waiting for a free Kysely client: 3 s; a server that is up
+ *   accepts in milliseconds, one that is down refuses at once.
+ * - order-path statements: 5 s in the server (`statement_timeout`: they take milliseconds, a
+ *   batch of 64 well under one second) and 7 s at the client, which also covers a silent server.
+ * - Kysely's statements: 10 s at the client (`query_timeout`), none in the server: migrations and
+ *   the state counts behind /metrics may legitimately run longer there, and rarely run on a request.
+ * The worst order request (claim, inventory call of 3 s, transition, a read) stays under 30 s.
+ */
+export const DB_TIMEOUTS = { connectMs: 3_000, hotStatementMs: 5_000, hotClientMs: 7_000, sideQueryMs: 10_000 } as const;
 
 // int8 and numeric come back as strings by default; our counts and sums fit in a double.
 pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
-  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.poolSize ?? 20) : openPGlite(opts.dataDir);
+  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts) : openPGlite(opts.dataDir);
 }
 
 // int8 and numeric, parsed to numbers like the pg parsers above.
@@ -48,12 +78,24 @@ const NUMERIC_TYPES = new Set([20, 1700]);
  */
 async function bunQuery<R>(client: InstanceType<typeof Bun.SQL>, text: string, params: unknown[]): Promise<R[]> {
   let res: Awaited<ReturnType<typeof client.unsafe>>;
+  const query = client.unsafe(text, params as any[]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    res = await client.unsafe(text, params as any[]);
+    res = await Promise.race([
+      query,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          query.cancel();
+          reject(Object.assign(new Error(`no answer from PostgreSQL within ${DB_TIMEOUTS.hotClientMs} ms`), { code: "ETIMEDOUT" }));
+        }, DB_TIMEOUTS.hotClientMs);
+      }),
+    ]);
   } catch (err) {
     const sqlstate = (err as { errno?: unknown }).errno;
     if (typeof sqlstate === "string") Object.defineProperty(err, "code", { value: sqlstate, configurable: true });
-    throw err;
+    throw databaseError(err);
+  } finally {
+    clearTimeout(timer);
   }
   const columns = (res as unknown as { columns?: Array<{ name: string; type: number }> }).columns ?? [];
   const numeric = columns.filter((c) => NUMERIC_TYPES.has(c.type)).map((c) => c.name);
@@ -65,14 +107,52 @@ async function bunQuery<R>(client: InstanceType<typeof Bun.SQL>, text: string, p
   return res as unknown as R[];
 }
 
-function openPostgres(url: string, max: number): Database {
+function openPostgres(url: string, opts: DatabaseOptions): Database {
+  const { hot, side } = poolSizes(opts.poolSize ?? 12);
+  // A name given in the URL (`?application_name=`) wins.
+  const applicationName = new URL(url).searchParams.has("application_name") ? undefined : opts.applicationName;
   // Kysely's pool serves what is off the order path (admin, lists, the retry worker); the order
-  // path runs on `fast`. Kept small so two pools per process do not double the connections.
-  const pool = new pg.Pool({ connectionString: url, max: Math.min(max, 5), connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 });
-  // An idle client losing its server must not crash the process; the next checkout reconnects.
-  pool.on("error", () => {});
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
-  const fast = new Bun.SQL(url, { max, idleTimeout: 30, connectionTimeout: 5 });
+  // path runs on `fast`.
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: side,
+    connectionTimeoutMillis: DB_TIMEOUTS.connectMs,
+    query_timeout: DB_TIMEOUTS.sideQueryMs,
+    idleTimeoutMillis: 30_000,
+    ...(applicationName ? { application_name: applicationName } : {}),
+  });
+  const lost = (err: Error) => opts.onConnectionError?.(err);
+  // `error` on the pool covers idle clients only. A client Kysely has checked out (a transaction
+  // between statements) gets PostgreSQL's goodbye (57P01 on a fast shutdown, or a bare end of the
+  // stream) as an `error` event of its own; without a listener that event ends the process.
+  // Every client gets one; the failed client is not queryable and the pool drops it on release.
+  pool.on("connect", (client) => client.on("error", lost));
+  pool.on("error", lost);
+  const wrapped = new WeakSet<pg.PoolClient>();
+  // What Kysely sees: connection failures as `DatabaseUnavailableError`, from checkout and queries.
+  const kyselyPool = {
+    options: pool.options,
+    async connect() {
+      const client = await pool.connect().catch(rethrowDatabaseError);
+      if (!wrapped.has(client)) {
+        wrapped.add(client);
+        const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+        (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+          const r = query(...args);
+          return r instanceof Promise ? r.catch(rethrowDatabaseError) : r;
+        };
+      }
+      return client;
+    },
+    end: () => pool.end(),
+  };
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: kyselyPool }) });
+  const fast = new Bun.SQL(url, {
+    max: hot,
+    idleTimeout: 30,
+    connectionTimeout: DB_TIMEOUTS.connectMs / 1000,
+    connection: { statement_timeout: DB_TIMEOUTS.hotStatementMs, ...(applicationName ? { application_name: applicationName } : {}) },
+  });
   return {
     kind: "postgres",
     db,
@@ -80,7 +160,7 @@ function openPostgres(url: string, max: number): Database {
       return bunQuery<R>(fast, text, params);
     },
     async ping() {
-      await pool.query("select 1");
+      await pool.query("select 1").catch(rethrowDatabaseError);
     },
     async close() {
       await fast.close();

@@ -106,7 +106,9 @@ export class GroupCommit<I, O> {
       try {
         results = await this.opts.runBatch(batch.map((w) => w.item));
       } catch {
-        // Nothing of a failed statement was committed: each item goes again on its own below.
+        // Each item goes again on its own below. A failed statement committed nothing, unless its
+        // connection died after the commit: then each lone retry meets its own rows (a claim
+        // finds its key taken by its own order, a transition finds the order already moved).
       }
       if (results) {
         if (results.length !== batch.length) {

@@ -1,4 +1,5 @@
 import { AppError } from "./errors.ts";
+import { databaseError } from "./db-errors.ts";
 
 /**
  * RFC 9457 problem details, in one place. Every error a client sees is
@@ -47,6 +48,7 @@ const CATALOG = {
   rate_limited: { status: 429, title: "Too many requests" },
   internal_error: { status: 500, title: "Internal server error" },
   inventory_unavailable: { status: 503, title: "Inventory is unavailable" },
+  database_unavailable: { status: 503, title: "The database is unavailable" },
   shutting_down: { status: 503, title: "The server is shutting down" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
@@ -77,6 +79,8 @@ export function statusOf(code: string): number {
 }
 
 export function errorToProblem(err: unknown): Problem {
+  // A driver's connection failure that reached here unwrapped is still an outage, not a bug.
+  err = databaseError(err);
   if (err instanceof AppError) return problemFor(err.code, err.message, err.extensions);
   return problemFor("internal_error", "An unexpected error occurred; it has been logged.");
 }

@@ -100,6 +100,14 @@ describe("configuration", () => {
     expect(loadConfig({ GROUP_COMMIT_MAX_BATCH: "1", GROUP_COMMIT_IN_FLIGHT: "1" })).toMatchObject({ groupCommitMaxBatch: 1, groupCommitInFlight: 1 });
   });
 
+  test("database connections per process: by role unless DATABASE_POOL_SIZE says, at least 2", () => {
+    expect(loadConfig({}).databasePoolSize).toBe(12);
+    expect(loadConfig({ VALERIX_ROLE: "orders", INVENTORY_URL: "http://inventory:3000" }).databasePoolSize).toBe(10);
+    expect(loadConfig({ VALERIX_ROLE: "inventory" }).databasePoolSize).toBe(8);
+    expect(loadConfig({ DATABASE_POOL_SIZE: "20" }).databasePoolSize).toBe(20);
+    expect(() => loadConfig({ DATABASE_POOL_SIZE: "1" })).toThrow(/DATABASE_POOL_SIZE/);
+  });
+
   test("production turns rate limiting on by default", () => {
     expect(loadConfig({ NODE_ENV: "production" }).rateLimitPerMin).toBe(600);
   });

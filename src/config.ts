@@ -49,7 +49,16 @@ export interface Config {
   csrfSecret: string | undefined;
   /** Origins (`scheme://host[:port]`) whose pages may call the public API from a browser; none by default. */
   corsOrigins: string[];
+  /** PostgreSQL connections one process may hold, all pools together (see `DATABASE_POOL_SIZE`). */
+  databasePoolSize: number;
 }
+
+/**
+ * Connections per process by role (README, "Connections"): the order path runs on group-committed
+ * statements, at most GROUP_COMMIT_IN_FLIGHT of each kind at once, so a handful serves it; the
+ * rest is the Kysely pool (admin, lists, the retry worker's bookkeeping, health).
+ */
+export const DEFAULT_POOL_SIZE: Record<Role, number> = { all: 12, orders: 10, inventory: 8 };
 
 export class ConfigError extends Error {
   constructor(readonly variable: string, message: string) {
@@ -252,5 +261,6 @@ export function loadConfig(env: Env = process.env): Config {
     groupCommitInFlight: int(env, "GROUP_COMMIT_IN_FLIGHT", 2, 1, 16),
     csrfSecret: read(env, "CSRF_SECRET"),
     corsOrigins: origins(env, "CORS_ORIGINS"),
+    databasePoolSize: int(env, "DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE[role], 2, 1_000),
   };
 }

@@ -58,9 +58,16 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
 
   const started = performance.now();
   const stoppers: Array<() => unknown> = [];
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  // One name per process for its Redis connections, so an operator can tell them apart in CLIENT LIST.
+  // One name per process for its Redis and PostgreSQL connections, so an operator can tell them
+  // apart in CLIENT LIST and pg_stat_activity (PostgreSQL keeps 63 bytes of application_name).
   const redisClientName = `valerix:${hostname()}-${process.pid}`;
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+    applicationName: `valerix:${config.role}:${hostname()}-${process.pid}`.slice(0, 63),
+    onConnectionError: (err) => logger.warn({ err: { message: err.message, code: (err as { code?: unknown }).code } }, "database connection lost; the pool replaces it"),
+  });
   const kv = createKeyValueStore({
     redisUrl: config.redisUrl,
     redisToken: config.redisToken,

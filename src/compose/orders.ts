@@ -70,6 +70,8 @@ export async function composeOrders(ctx: {
     policy,
     enqueue: (orderId, requestId) => queue.enqueue({ orderId, attempt: 0, requestId: requestId ?? undefined }),
     idempotencyTtlS: config.idempotencyTtlS,
+    // A live request holds its key for one inventory call and a few statements.
+    inFlightLeaseMs: config.inventoryTimeoutMs + 2_000,
     onError,
     groupCommit,
   });

@@ -7,6 +7,7 @@ import type { Metrics } from "../../platform/metrics.ts";
 import { errorToProblem, problemFor } from "../../platform/problems.ts";
 import { problem, problemResponse } from "./problem.ts";
 import { HTTP_LIMITS as LIMITS } from "./limits.ts";
+import { errorHeaders } from "./problem.ts";
 import { swaggerRoutes } from "./swagger.ts";
 import { DRAIN, discard, inspectJson, isJsonMediaType, jsonHazard, readBounded } from "./body-limits.ts";
 import type { AdminGuard } from "./guards.ts";
@@ -71,8 +72,10 @@ export function createApp(deps: AppDeps) {
           return problem("unauthorized");
       }
       const p = errorToProblem(error);
-      if (p.status >= 500) deps.logger.error({ err: error, route: routeLabel(routeOf.get(request)) }, "unhandled error");
-      return problemResponse(p);
+      // An outage is logged where it is noticed (the pools); one line per refused request is enough.
+      if (p.status === 503) deps.logger.warn({ code: p.type, route: routeLabel(routeOf.get(request)), reason: (error as { reason?: unknown }).reason }, "unavailable");
+      else if (p.status >= 500) deps.logger.error({ err: error, route: routeLabel(routeOf.get(request)) }, "unhandled error");
+      return problemResponse(p, errorHeaders(error));
     })
     .use(
       openapi({

@@ -1,4 +1,5 @@
 import { problemFor, type Problem, type ProblemCode } from "../../platform/problems.ts";
+import { databaseError } from "../../platform/db-errors.ts";
 
 /**
  * Problems as HTTP responses: the catalog (codes, titles, statuses) is `platform/problems.ts`;
@@ -13,4 +14,10 @@ export function problemResponse(problem: Problem, headers: Record<string, string
 
 export function problem(code: ProblemCode, detail?: string, extensions: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
   return problemResponse(problemFor(code, detail, extensions), headers);
+}
+
+/** Response headers an error asks for: `Retry-After` when it says when to come back. */
+export function errorHeaders(err: unknown): Record<string, string> {
+  const after = (databaseError(err) as { retryAfterS?: unknown } | null)?.retryAfterS;
+  return typeof after === "number" && after > 0 ? { "retry-after": String(Math.ceil(after)) } : {};
 }

@@ -25,7 +25,7 @@ export function orderRoutes(service: OrderService) {
         detail: {
           summary: "Create an order (idempotent by Idempotency-Key)",
           description:
-            "201 confirmed; 202 queued (inventory slow or down; follow Location); 422 rejected (unknown item, insufficient stock) or key reused with another body; 409 same key still in flight; 400 missing or malformed key or body. A finished request is replayed byte for byte with `Idempotent-Replayed: true` for 24 h.",
+            "201 confirmed; 202 queued (inventory slow or down; follow Location); 422 rejected (unknown item, insufficient stock) or key reused with another body; 409 same key still in flight; 503 with Retry-After while the database is unavailable (retry with the same key); 400 missing or malformed key or body. A finished request is replayed byte for byte with `Idempotent-Replayed: true` for 24 h.",
           parameters: [
             { name: "Idempotency-Key", in: "header", required: true, schema: { type: "string", minLength: 1, maxLength: ORDER_LIMITS.idempotencyKeyMax }, example: "order-7f3c2a" },
           ],
@@ -35,6 +35,7 @@ export function orderRoutes(service: OrderService) {
             400: { description: "Missing or malformed key or body (problem+json)" },
             409: { description: "Same key still in flight (problem+json)" },
             422: { description: "Rejected order or key reused with a different body (problem+json)" },
+            503: { description: "The database is unavailable (problem+json, Retry-After): nothing was accepted; retry with the same key" },
           },
         },
       },

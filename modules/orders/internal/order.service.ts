@@ -10,6 +10,8 @@ import { fingerprint, IdempotencyKeyInUseError, IdempotencyKeyReusedError, respo
 import type { OrderStatus } from "./order.tables.ts";
 import { groupCommitLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
 import { noteOrderId } from "../../../platform/log-context.ts";
+import { DatabaseUnavailableError } from "../../../platform/db-errors.ts";
+import { AbandonedKeys } from "./abandoned-keys.ts";
 
 /**
  * What the orders module needs from the resilience layer: run a call under timeout and breaker,
@@ -44,7 +46,12 @@ export interface OrderServiceDeps {
   enqueue?: (orderId: string, requestId: string | null) => Promise<void>;
   idempotencyTtlS: number;
   clock?: Clock;
-  /** A key still in flight after this long belongs to a request that died; answer from the order. */
+  /**
+   * A key still in flight after this long belongs to a request that died; answer from the order.
+   * A live request holds its key for one inventory call and a few statements, so the server sets
+   * it to the inventory timeout plus a margin. A key whose request failed here on the database is
+   * answered from the order at once.
+   */
   inFlightLeaseMs?: number;
   onError?: (err: unknown, context: string) => void;
   /** Group commit on the order path (default: `groupCommitLimits` for the database). */
@@ -60,12 +67,14 @@ export class OrderService {
   private readonly listeners = new Set<(e: OrderOutcomeEvent) => void>();
   private readonly lookupListeners = new Set<() => void>();
   private readonly writer: repo.OrderWriter;
+  private readonly abandoned: AbandonedKeys;
 
   constructor(private readonly deps: OrderServiceDeps) {
     this.writer = new repo.OrderWriter(deps.database, deps.groupCommit ?? groupCommitLimits(deps.database.kind));
     this.clock = deps.clock ?? systemClock;
     this.policy = deps.policy ?? directPolicy;
     this.leaseMs = deps.inFlightLeaseMs ?? 30_000;
+    this.abandoned = new AbandonedKeys(this.leaseMs);
   }
 
   onOutcome(listener: (e: OrderOutcomeEvent) => void): () => void {
@@ -115,6 +124,18 @@ export class OrderService {
       updated_at: at.toISOString(),
     };
 
+    try {
+      return await this.place(order, view, requestId, started);
+    } catch (err) {
+      // The database went away mid-request: the client gets a 503 and will retry this key. No
+      // request here holds it any more, whatever the claim did (it may have committed unseen).
+      if (err instanceof DatabaseUnavailableError) this.abandoned.add(key, order.orderId, this.clock.now());
+      throw err;
+    }
+  }
+
+  private async place(order: repo.NewOrder, view: OrderView, requestId: string | null, started: number): Promise<OrderResponse> {
+    const { key, fingerprint: fp } = order;
     // Breaker open: no point calling inventory. Record the order as queued, with its 202, in one statement.
     if (this.policy.isOpen()) {
       const queued = { ...view, status: "queued" as const, reason: "inventory_unavailable" };
@@ -127,7 +148,7 @@ export class OrderService {
       return this.finish({ status: 202, body, replayed: false, orderId: order.orderId }, "queued", started);
     }
 
-    if (!(await this.writer.claim(order))) return this.existing(key, fp, started);
+    if (!(await this.writer.claim(order))) return this.existing(key, fp, started, order.orderId);
     noteOrderId(order.orderId);
 
     let result: DeductResult | null = null;
@@ -184,7 +205,7 @@ export class OrderService {
   }
 
   /** The key was taken: replay, refuse as reused, or say it is still in flight. */
-  private async existing(key: string, fp: string, started: number): Promise<OrderResponse> {
+  private async existing(key: string, fp: string, started: number, ownOrderId?: string): Promise<OrderResponse> {
     for (const l of this.lookupListeners) l();
     const cached = await this.deps.kv.get(CACHE_PREFIX + key).catch(() => null);
     if (cached) {
@@ -211,10 +232,15 @@ export class OrderService {
       this.emit({ outcome: "replayed", status: res.status, durationMs: this.clock.now() - started, cacheHit: false });
       return res;
     }
-    if (this.clock.now() - new Date(row.updated_at).getTime() > this.leaseMs) {
-      // The request that claimed it died mid-flight; the order itself tells the truth now.
-      const r = await this.fromOrder(row.order_id, started);
-      return { ...r, replayed: true };
+    const now = this.clock.now();
+    // Our own order under the key: a group-committed claim committed, but its answer was lost
+    // with its connection, and the lone retry found the key taken. Nobody else holds it.
+    const ours = row.order_id === ownOrderId;
+    if (ours || now - new Date(row.updated_at).getTime() > this.leaseMs || this.abandoned.has(key, row.order_id, now)) {
+      // The request that claimed it died mid-flight; the order itself tells the truth now, and a
+      // pending one goes to the retry worker rather than wait for the sweeper.
+      const r = await this.fromOrder(row.order_id, started, { recover: true });
+      return { ...r, replayed: !ours };
     }
     this.emit({ outcome: "conflict", status: 409, durationMs: this.clock.now() - started });
     throw new IdempotencyKeyInUseError("A request with this Idempotency-Key is still being processed; retry shortly.", {
@@ -227,10 +253,13 @@ export class OrderService {
     return new IdempotencyKeyReusedError(`Idempotency-Key "${key}" was already used with a different request body.`);
   }
 
-  private async fromOrder(orderId: string, started: number): Promise<OrderResponse> {
+  private async fromOrder(orderId: string, started: number, opts: { recover?: boolean } = {}): Promise<OrderResponse> {
     const row = await repo.findOrder(this.deps.database, orderId);
     if (!row) throw new NotFoundError(`Order ${orderId} not found`);
     const view = toView(row);
+    // The worker claims it under a lease (pending becomes queued, `recovered`); a duplicate
+    // message finds it claimed or final and is dropped.
+    if (opts.recover && view.status === "pending") void this.enqueue(orderId, row.request_id);
     const status = statusCodeFor(view.status);
     this.emit({ outcome: "replayed", status, durationMs: this.clock.now() - started });
     return { status, body: responseBodyFor(view), replayed: false, orderId };

@@ -4,7 +4,7 @@ import { PrivatePostgres, privatePostgresAvailable } from "../tests/support/priv
 import { waitFor } from "../tests/support/processes.ts";
 import { poolSizes } from "./db.ts";
 
-const ROOT = resolve(import.meta.dir, "../..");
+const ROOT = resolve(import.meta.dir, "..");
 
 /** A child that opens the database as Valerix does and holds a connection; its stdout, line by line. */
 function holder(url: string) {

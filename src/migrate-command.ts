@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { DatabaseConfig, Role } from "./config.ts";
 import { openDatabase, type Database } from "../platform/db.ts";
+import { DatabaseUnavailableError } from "../platform/db-errors.ts";
 import { migrateModule, migrationStatus, moduleMigrations, type MigratedModule, type MigrationStatus } from "../migrations/index.ts";
 import { EXIT_PENDING } from "./cli.ts";
 import { VERSION } from "./version.ts";
@@ -37,6 +38,9 @@ export function errorLine(err: unknown): string {
   if (err instanceof AggregateError && err.errors.length) {
     return [...new Set(err.errors.map(errorLine))].join("; ");
   }
+  // An operator reads the driver's own reason (refused, unknown host, bad password), not the
+  // generic outage wording the HTTP layer answers with.
+  if (err instanceof DatabaseUnavailableError && err.cause !== undefined) return errorLine(err.cause);
   const e = err as { message?: unknown; code?: unknown } | null;
   const message = typeof e?.message === "string" && e.message.trim() ? e.message : typeof e?.code === "string" ? e.code : String(err);
   return message.trim().replace(/\s*\n\s*/g, " ");

@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { ChaosFieldError } from "./chaos.config.ts";
 import type { ChaosInjector } from "./injector.ts";
+import { jsonResponse, problemResponses } from "../platform/openapi.ts";
 
 /**
  * The chaos admin API. Authentication is not done here: mount this under the admin guard.
@@ -25,10 +26,19 @@ function invalid(kind: "invalid-chaos-config" | "invalid-query", title: string, 
   });
 }
 
+const STATE = {
+  type: "object",
+  required: ["active"],
+  properties: { active: { type: "boolean" }, seconds_left: { type: "number" } },
+  additionalProperties: true,
+  description: "`{active: false}`, or the running experiment's settings with `seconds_left`",
+};
+const state = (description: string) => ({ 200: jsonResponse(description, STATE, { active: false }) });
+
 export function chaosAdminRoutes(injector: ChaosInjector) {
   return new Elysia({ prefix: "/api/admin/chaos" })
     .post(
-      "/",
+      "",
       async ({ body }) => {
         const result = await injector.configure(body ?? {});
         if (!result.ok) {
@@ -40,7 +50,13 @@ export function chaosAdminRoutes(injector: ChaosInjector) {
       },
       {
         detail: {
+          operationId: "startChaos",
           summary: "Start or replace a chaos experiment",
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: { type: "object" as const, additionalProperties: true }, example: { preset: "moderate", seed: 42 } } },
+          },
+          responses: { ...state("The experiment now running, or `{active: false}` for the all-off form"), ...problemResponses("invalid_chaos_config") },
           description:
             'Body: `{"preset": "moderate"}` (with optional overrides such as `seed`), or fields such as ' +
             '`{"latency": true, "latency_ms": 5000, "crash_rate": 0.3, "partial_failure_rate": 0.2}`. ' +
@@ -52,20 +68,20 @@ export function chaosAdminRoutes(injector: ChaosInjector) {
       },
     )
     .get(
-      "/",
+      "",
       async () => {
         const active = await injector.current({ fresh: true });
         return json(active ? { active: true, ...active } : { active: false });
       },
-      { detail: { summary: "The running chaos experiment", tags: ["chaos"] } },
+      { detail: { operationId: "getChaos", summary: "The running chaos experiment", tags: ["chaos"], responses: state("The running experiment, or `{active: false}`") } },
     )
     .delete(
-      "/",
+      "",
       async () => {
         await injector.disable();
         return json({ active: false });
       },
-      { detail: { summary: "Stop chaos on every replica", tags: ["chaos"] } },
+      { detail: { operationId: "stopChaos", summary: "Stop chaos on every replica", tags: ["chaos"], responses: state("Stopped") } },
     )
     .get(
       "/events",
@@ -82,6 +98,21 @@ export function chaosAdminRoutes(injector: ChaosInjector) {
         }
         return json({ events: await injector.events(limit), counts: injector.counts() });
       },
-      { detail: { summary: "Recently injected faults", tags: ["chaos"] } },
+      {
+        detail: {
+          operationId: "chaosEvents",
+          summary: "Recently injected faults",
+          tags: ["chaos"],
+          parameters: [{ name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 200, default: 50 } }],
+          responses: {
+            200: jsonResponse("The newest faults and this process's counts", {
+              type: "object",
+              required: ["events", "counts"],
+              properties: { events: { type: "array", items: { type: "object" } }, counts: { type: "object" } },
+            }),
+            ...problemResponses("invalid_query"),
+          },
+        },
+      },
     );
 }

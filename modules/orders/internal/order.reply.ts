@@ -33,8 +33,9 @@ export interface OrderResponse {
 }
 
 const KEY_MAX = ORDER_LIMITS.idempotencyKeyMax;
-/** Printable ASCII, no space at either end, at most `KEY_MAX` characters. */
-const KEY_PATTERN = new RegExp(`^[\\x21-\\x7e](?:[\\x20-\\x7e]{0,${KEY_MAX - 2}}[\\x21-\\x7e])?$`);
+/** Printable ASCII, no space at either end, at most `KEY_MAX` characters; the API description shows the same pattern. */
+export const IDEMPOTENCY_KEY_PATTERN = `^[\\x21-\\x7e](?:[\\x20-\\x7e]{0,${KEY_MAX - 2}}[\\x21-\\x7e])?$`;
+const KEY_PATTERN = new RegExp(IDEMPOTENCY_KEY_PATTERN);
 
 /**
  * Parses an `Idempotency-Key` header. The IETF draft makes it a structured-field string

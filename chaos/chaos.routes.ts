@@ -2,6 +2,7 @@ import { Elysia } from "elysia";
 import type { ChaosFieldError } from "./chaos.config.ts";
 import type { ChaosInjector } from "./injector.ts";
 import { jsonResponse, problemResponses } from "../platform/openapi.ts";
+import { problemFor } from "../platform/problems.ts";
 
 /**
  * The chaos admin API. Authentication is not done here: mount this under the admin guard.
@@ -14,13 +15,12 @@ import { jsonResponse, problemResponses } from "../platform/openapi.ts";
  * - `GET /api/admin/chaos/events?limit=50` — the newest injected faults and this process's counts.
  */
 
-const PROBLEM_BASE = "https://valerix.dev/problems";
 const json = (body: unknown, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 
-function invalid(kind: "invalid-chaos-config" | "invalid-query", title: string, detail: string, errors: ChaosFieldError[]): Response {
-  const type = `${PROBLEM_BASE}/${kind}`;
-  return new Response(JSON.stringify({ type, title, status: 400, detail, errors }), {
+/** A 400 from the problem catalog, so its `type` and title are the ones the API document lists. */
+function invalid(code: "invalid_chaos_config" | "invalid_query", detail: string, errors: ChaosFieldError[]): Response {
+  return new Response(JSON.stringify(problemFor(code, detail, { errors })), {
     status: 400,
     headers: { "content-type": "application/problem+json" },
   });
@@ -43,7 +43,7 @@ export function chaosAdminRoutes(injector: ChaosInjector) {
         const result = await injector.configure(body ?? {});
         if (!result.ok) {
           const detail = result.errors.map((e) => (e.field ? `${e.field}: ${e.detail}` : e.detail)).join("; ");
-          return invalid("invalid-chaos-config", "Invalid chaos experiment", detail, result.errors);
+          return invalid("invalid_chaos_config", detail, result.errors);
         }
         // The seed UI's all-off form stops chaos, and answers as DELETE does.
         return json(result.active ? { active: true, ...result.active } : { active: false });
@@ -91,7 +91,7 @@ export function chaosAdminRoutes(injector: ChaosInjector) {
         if (raw !== undefined) {
           limit = Number(raw);
           if (!Number.isInteger(limit) || limit < 1 || limit > 200) {
-            return invalid("invalid-query", "Invalid query", "limit must be an integer from 1 to 200", [
+            return invalid("invalid_query", "limit must be an integer from 1 to 200", [
               { field: "limit", pointer: "", detail: `must be an integer from 1 to 200, got ${JSON.stringify(raw)}` },
             ]);
           }

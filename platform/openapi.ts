@@ -34,13 +34,6 @@ export const PROBLEM_SCHEMA: JsonObject = {
   additionalProperties: true,
 };
 
-/** The catalog code behind a problem `type` URI, or undefined. */
-export function codeOfType(type: string): ProblemCode | undefined {
-  if (!type.startsWith(PROBLEM_BASE)) return undefined;
-  const code = type.slice(PROBLEM_BASE.length).replaceAll("-", "_");
-  return isProblemCode(code) ? code : undefined;
-}
-
 const PROBLEM_MEDIA = "application/problem+json";
 
 /** One status's problem answer: the `Problem` schema with `type` narrowed to `codes`, an example for each. */

@@ -1,6 +1,6 @@
 import { toOpenAPISchema } from "@elysiajs/openapi";
 import type { AnyElysia } from "elysia";
-import { PROBLEM_SCHEMA, problemResponses, withProblems, type ApiResponse, type JsonObject } from "../../platform/openapi.ts";
+import { PROBLEM_SCHEMA, withProblems, type ApiResponse, type JsonObject } from "../../platform/openapi.ts";
 import type { ProblemCode } from "../../platform/problems.ts";
 import { VERSION } from "../version.ts";
 
@@ -31,24 +31,24 @@ const toOpenApiPath = (path: string) => {
   return p.length > 1 && p.endsWith("/") ? p.slice(0, -1) : p;
 };
 
-/** The problems the outer layer and the guards can answer on an operation, before the route runs. */
-function outerProblems(path: string, method: string, op: Operation, hasInputSchema: boolean): ProblemCode[] {
-  const codes: ProblemCode[] = [];
-  const api = path.startsWith("/api/");
-  // A request target no URL can hold; a Content-Length over the cap on any path.
-  codes.push("invalid_request", "payload_too_large");
+/**
+ * The problems the outer layer (`createFetch`) and the guards can answer on an operation before
+ * its route runs. They screen the request, not the route: a GET to `/api/` that carries a form
+ * body is a 415 like a POST, so the body refusals apply to every `/api/` operation.
+ */
+function outerProblems(path: string, method: string, op: Operation): ProblemCode[] {
+  // Any path: a request target no URL can hold (400), a Content-Length over the cap (413), an error (500).
+  const codes: ProblemCode[] = ["invalid_request", "payload_too_large", "internal_error"];
   if (path !== "/health/live") codes.push("shutting_down");
-  if (api) codes.push("internal_error");
-  if (api && UNSAFE.has(method)) codes.push("cross_site_request");
-  if (api && op.requestBody) codes.push("malformed_json", "json_too_deep", "invalid_characters", "unsupported_media_type");
-  if (hasInputSchema) codes.push("invalid_request");
+  if (path.startsWith("/api/")) codes.push("malformed_json", "json_too_deep", "invalid_characters", "unsupported_media_type");
+  if (path.startsWith("/api/") && UNSAFE.has(method)) codes.push("cross_site_request");
   if (path === "/api/admin" || path.startsWith("/api/admin/")) codes.push("unauthorized", "admin_closed");
   else if (Array.isArray(op.security) && op.security.length > 0) codes.push("unauthorized", "inventory_writes_closed");
   if (path === "/api/orders" && method === "post") codes.push("rate_limited");
   return codes;
 }
 
-/** Builds the document for `app` (routes as registered); `serverUrl` is where this copy was asked from. */
+/** Builds the document for `app`, from the routes as registered; `servers` is added per request. */
 export function buildDocument(app: AnyElysia, opts: { schemas: Record<string, JsonObject> }): Document {
   const generated = toOpenAPISchema(app, { staticFile: true }) as unknown as { paths: Record<string, Record<string, Operation>> };
   const paths: Document["paths"] = {};
@@ -58,7 +58,7 @@ export function buildDocument(app: AnyElysia, opts: { schemas: Record<string, Js
   }
   // The generator replaces a route's declared responses and parameters with the ones its schemas
   // imply; the route's own declaration is the fuller one, so it is laid back on top.
-  type Route = { method: string; path: string; hooks?: { detail?: Operation & { hide?: boolean }; body?: unknown; params?: unknown; query?: unknown } };
+  type Route = { method: string; path: string; hooks?: { detail?: Operation & { hide?: boolean } } };
   // The same list the generator reads (protected in Elysia's types, public at run time).
   const routes = (app as unknown as { getGlobalRoutes(): Route[] }).getGlobalRoutes();
   for (const route of routes) {
@@ -77,14 +77,11 @@ export function buildDocument(app: AnyElysia, opts: { schemas: Record<string, Js
       const declaredJson = ((detail.requestBody.content ?? {}) as Record<string, JsonObject>)["application/json"] ?? {};
       op.requestBody = { ...op.requestBody, content: { "application/json": { ...generatedJson, ...declaredJson } } };
     }
-    (op as JsonObject)["x-input-schema"] = Boolean(route.hooks?.body || route.hooks?.params || route.hooks?.query);
   }
   for (const [path, item] of Object.entries(paths)) {
     for (const method of METHODS) {
       const op = item[method];
       if (!op) continue;
-      const hasInputSchema = op["x-input-schema"] === true;
-      delete op["x-input-schema"];
       // The API reads JSON only: the outer layer answers 415 to anything else.
       if (op.requestBody) {
         const content = (op.requestBody.content ?? {}) as Record<string, JsonObject>;
@@ -92,7 +89,7 @@ export function buildDocument(app: AnyElysia, opts: { schemas: Record<string, Js
         if (op.requestBody.description === undefined) delete op.requestBody.description;
       }
       if (path === "/api/admin" || path.startsWith("/api/admin/")) op.security = [{ bearer: [] }];
-      op.responses = withProblems(op.responses ?? {}, outerProblems(path, method, op, hasInputSchema));
+      op.responses = withProblems(op.responses ?? {}, outerProblems(path, method, op));
       // Public: said outright, so a reader (and a linter) can tell it from a forgotten one.
       op.security ??= [];
     }
@@ -130,4 +127,3 @@ export function openapiDocumentRoute(app: AnyElysia, opts: { schemas: Record<str
   };
 }
 
-export { problemResponses };

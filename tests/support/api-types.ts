@@ -432,6 +432,18 @@ export interface operations {
                     };
                 };
             };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
         };
     };
     ready: {
@@ -497,6 +509,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
                     };
                 };
             };
@@ -593,6 +617,18 @@ export interface operations {
                     };
                 };
             };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
             /** @description A check failed; each check says why; The server is shutting down */
             503: {
                 headers: {
@@ -686,6 +722,18 @@ export interface operations {
                     };
                 };
             };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
             /** @description A check failed; each check says why; The server is shutting down */
             503: {
                 headers: {
@@ -755,6 +803,18 @@ export interface operations {
                     };
                 };
             };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
             /** @description The server is shutting down */
             503: {
                 headers: {
@@ -797,7 +857,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request is not valid */
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -805,7 +865,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        type?: "https://valerix.dev/problems/invalid-request";
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
                     };
                 };
             };
@@ -842,6 +902,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
                     };
                 };
             };
@@ -1025,7 +1097,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request is not valid */
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1033,7 +1105,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        type?: "https://valerix.dev/problems/invalid-request";
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
                     };
                 };
             };
@@ -1070,6 +1142,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
                     };
                 };
             };
@@ -1122,7 +1206,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Invalid query; The request is not valid */
+            /** @description Invalid query; The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1130,7 +1214,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        type?: "https://valerix.dev/problems/invalid-query" | "https://valerix.dev/problems/invalid-request";
+                        type?: "https://valerix.dev/problems/invalid-query" | "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
                     };
                 };
             };
@@ -1167,6 +1251,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
                     };
                 };
             };
@@ -1225,7 +1321,7 @@ export interface operations {
                     "application/json": components["schemas"]["InventoryItem"][];
                 };
             };
-            /** @description The request is not valid */
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1233,7 +1329,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        type?: "https://valerix.dev/problems/invalid-request";
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
                     };
                 };
             };
@@ -1246,6 +1342,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
                     };
                 };
             };
@@ -1311,7 +1419,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request is not valid */
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1319,7 +1427,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        type?: "https://valerix.dev/problems/invalid-request";
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
                     };
                 };
             };
@@ -1332,6 +1440,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
                     };
                 };
             };
@@ -1406,7 +1526,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request is not valid */
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1414,7 +1534,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        type?: "https://valerix.dev/problems/invalid-request";
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
                     };
                 };
             };
@@ -1451,6 +1571,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
                     };
                 };
             };
@@ -1518,7 +1650,7 @@ export interface operations {
                     "application/json": components["schemas"]["InventoryItem"];
                 };
             };
-            /** @description The request is not valid */
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1526,7 +1658,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        type?: "https://valerix.dev/problems/invalid-request";
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
                     };
                 };
             };
@@ -1551,6 +1683,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
                     };
                 };
             };
@@ -2167,7 +2311,7 @@ export interface operations {
                     "application/json": components["schemas"]["Order"][];
                 };
             };
-            /** @description The request is not valid */
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2175,7 +2319,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        type?: "https://valerix.dev/problems/invalid-request";
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
                     };
                 };
             };
@@ -2188,6 +2332,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
                     };
                 };
             };
@@ -2458,7 +2614,7 @@ export interface operations {
                     "application/json": components["schemas"]["Order"];
                 };
             };
-            /** @description The request is not valid */
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2466,7 +2622,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        type?: "https://valerix.dev/problems/invalid-request";
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
                     };
                 };
             };
@@ -2491,6 +2647,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
                     };
                 };
             };

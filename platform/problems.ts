@@ -25,6 +25,8 @@ const CATALOG = {
   malformed_json: { status: 400, title: "The request body is not valid JSON" },
   json_too_deep: { status: 400, title: "The JSON body is nested too deeply" },
   invalid_characters: { status: 400, title: "The body contains characters that cannot be stored" },
+  invalid_chaos_config: { status: 400, title: "Invalid chaos experiment" },
+  invalid_query: { status: 400, title: "Invalid query" },
   missing_idempotency_key: { status: 400, title: "An Idempotency-Key header is required" },
   invalid_idempotency_key: { status: 400, title: "The Idempotency-Key header is malformed" },
   unauthorized: { status: 401, title: "Authentication is required" },

@@ -16,8 +16,8 @@ import { createCors } from "./http/cors.ts";
 import { logStartup } from "./startup-log.ts";
 import { VERSION } from "./version.ts";
 import type { HealthRegistry } from "./http/health.ts";
-import type { InventoryPort } from "../modules/inventory/index.ts";
-import type { InventoryPolicy, OrdersModule } from "../modules/orders/index.ts";
+import { INVENTORY_SCHEMAS, type InventoryPort } from "../modules/inventory/index.ts";
+import { ORDER_SCHEMAS, type InventoryPolicy, type OrdersModule } from "../modules/orders/index.ts";
 import { createViews, type ChaosControl } from "../views/index.ts";
 import { createChaosControl } from "../views/chaos-control.ts";
 import { Elysia, type AnyElysia } from "elysia";
@@ -145,7 +145,8 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   stoppers.push(await watchReadiness(health, metrics));
 
   let draining = false;
-  const app = createApp({ logger, metrics, health, plugins, role: config.role });
+  const schemas = { ...(hostsInventory ? INVENTORY_SCHEMAS : {}), ...(hostsOrders ? ORDER_SCHEMAS : {}) };
+  const app = createApp({ logger, metrics, health, plugins, role: config.role, schemas });
   const fetch = createFetch(app, { logger, metrics }, {
     isDraining: () => draining,
     onFinished: ({ route, method, durationMs }) => {

@@ -70,6 +70,18 @@ for (const backend of BACKENDS) {
       expect((await sys.get("/api/orders?status=bogus")).status).toBe(400);
     });
 
+    test("the documented paths have no trailing slash, and the slashed spelling still answers", async () => {
+      for (const path of ["/api/orders", "/api/inventory", "/api/admin/chaos"]) {
+        const bare = await sys.get(path);
+        const slashed = await sys.get(`${path}/`);
+        expect(bare.status).toBe(200);
+        expect(slashed.status).toBe(200);
+      }
+      const res = await sys.post("/api/orders/", { item_id: "ps5", quantity: 1 }, { "Idempotency-Key": newKey() });
+      expect(res.status).toBe(201);
+      expect(((await res.json()) as { message: string }).message).toBe("Order confirmed.");
+    });
+
     test("a finished request is replayed byte for byte with Idempotent-Replayed: true", async () => {
       const key = newKey();
       const first = await sys.post("/api/orders", { item_id: "ps5", quantity: 1 }, { "Idempotency-Key": key });
@@ -285,7 +297,7 @@ for (const backend of BACKENDS) {
         expect((await sys.get(path)).status).toBe(200);
       }
       const spec = (await (await sys.get("/swagger/json")).json()) as { paths: Record<string, unknown> };
-      expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(["/api/orders/", "/api/orders/{id}", "/api/inventory/deduct"]));
+      expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(["/api/orders", "/api/orders/{id}", "/api/inventory/deduct"]));
     });
   });
 }

@@ -35,7 +35,7 @@ export { CSRF_COOKIE, CSRF_FIELD } from "./ui-security.ts";
 /**
  * `app.use(createViews({ window, orders: orders.service, inventory, health, config }))`.
  * Orders placed from the pages are recorded in `deps.window` here, so the composition root's
- * own recording must stay limited to `POST /api/orders/`.
+ * own recording must stay limited to `POST /api/orders`.
  */
 export function createViews(deps: ViewDeps) {
   const ctx = createViewContext(deps);

@@ -1,5 +1,4 @@
 import { Elysia } from "elysia";
-import { openapi } from "@elysiajs/openapi";
 import { randomUUID } from "node:crypto";
 import type { Server } from "bun";
 import type { Logger } from "../../platform/logging.ts";
@@ -14,7 +13,8 @@ import type { AdminGuard } from "./guards.ts";
 import type { Cors } from "./cors.ts";
 import type { HealthRegistry } from "./health.ts";
 import { healthRoutes } from "./health.ts";
-import { VERSION } from "../version.ts";
+import { openapiDocumentRoute } from "./openapi.ts";
+import type { JsonObject } from "../../platform/openapi.ts";
 import { withLogContext } from "../../platform/log-context.ts";
 
 export const SECURITY_HEADERS: Record<string, string> = {
@@ -34,6 +34,8 @@ export interface AppDeps {
   /** Route plugins contributed by the modules this role hosts (and the pages). */
   plugins: Elysia<any, any, any, any, any, any, any>[];
   role: string;
+  /** Schemas the hosted modules' routes refer to (`#/components/schemas/Order`, …), for the OpenAPI document. */
+  schemas?: Record<string, unknown>;
 }
 
 /** Route template per request, for metrics and logs: never the raw path (unbounded labels). */
@@ -77,37 +79,26 @@ export function createApp(deps: AppDeps) {
       else if (p.status >= 500) deps.logger.error({ err: error, route: routeLabel(routeOf.get(request)) }, "unhandled error");
       return problemResponse(p, errorHeaders(error));
     })
-    .use(
-      openapi({
-        provider: null,
-        path: "/swagger",
-        specPath: "/swagger/json",
-        documentation: {
-          info: {
-            title: "Valerix API",
-            version: VERSION,
-            description:
-              "Orders and inventory that stay correct when things break. Errors are RFC 9457 problem details (application/problem+json).",
-          },
-          tags: [
-            { name: "orders", description: "Idempotent order creation and lookup" },
-            { name: "inventory", description: "Stock levels and at-most-once deductions" },
-            { name: "admin", description: "Catalog and chaos administration (Bearer ADMIN_TOKEN)" },
-            { name: "ops", description: "Health and metrics" },
-          ],
-          components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
-        },
-      }),
-    )
     .use(swaggerRoutes())
     .use(healthRoutes(deps.health))
     .get(
       "/metrics",
       async () =>
         new Response(await deps.metrics.scrape(), { headers: { "content-type": deps.metrics.registry.contentType } }),
-      { detail: { tags: ["ops"], summary: "Prometheus metrics" } },
+      {
+        detail: {
+          tags: ["ops"],
+          operationId: "metrics",
+          summary: "Prometheus metrics",
+          responses: { 200: { description: "Prometheus text exposition format", content: { "text/plain": { schema: { type: "string" } } } } },
+        },
+      },
     );
   for (const p of deps.plugins) app.use(p);
+  // Plain JSON: the TypeBox schemas carry symbols the document has no use for.
+  const schemas = JSON.parse(JSON.stringify(deps.schemas ?? {})) as Record<string, JsonObject>;
+  const document = openapiDocumentRoute(app, { schemas });
+  app.get("/swagger/json", ({ request }) => document(request), { detail: { hide: true } });
   return app;
 }
 

@@ -1,4 +1,19 @@
 import { Elysia } from "elysia";
+import { jsonResponse } from "../../platform/openapi.ts";
+
+const REPORT = {
+  type: "object",
+  required: ["status", "role"],
+  properties: {
+    status: { type: "string", enum: ["ok", "degraded"] },
+    role: { type: "string", enum: ["all", "orders", "inventory"] },
+    checks: { type: "object", additionalProperties: { type: "object", required: ["ok"], properties: { ok: { type: "boolean" }, detail: { type: "string" }, duration_ms: { type: "integer" } } } },
+  },
+};
+const report = (ok: string) => ({
+  200: jsonResponse(ok, REPORT, { status: "ok", role: "all", checks: { database: { ok: true, duration_ms: 1 } } }),
+  503: jsonResponse("A check failed; each check says why", REPORT),
+});
 
 export interface CheckResult {
   ok: boolean;
@@ -48,15 +63,15 @@ function answer(role: string, result: { ok: boolean; checks: Record<string, Chec
 export function healthRoutes(registry: HealthRegistry) {
   return new Elysia({ name: "health", detail: { tags: ["ops"] } })
     .get("/health/live", () => new Response(JSON.stringify({ status: "ok", role: registry.role }), { headers: { "content-type": "application/json", "cache-control": "no-store" } }), {
-      detail: { summary: "Liveness: the process runs" },
+      detail: { operationId: "live", summary: "Liveness: the process runs", responses: { 200: jsonResponse("The process runs", REPORT, { status: "ok", role: "all" }) } },
     })
     .get("/health/ready", async () => answer(registry.role, await runChecks(registry.ready)), {
-      detail: { summary: "Readiness: dependencies answer and migrations are applied" },
+      detail: { operationId: "ready", summary: "Readiness: dependencies answer and migrations are applied", responses: report("Ready") },
     })
     .get("/health", async () => answer(registry.role, await runChecks(registry.ready)), {
-      detail: { summary: "Health with per-check detail; 503 when any check fails" },
+      detail: { operationId: "health", summary: "Health with per-check detail; 503 when any check fails", responses: report("Healthy") },
     })
     .get("/health/deep", async () => answer(registry.role, await runChecks({ ...registry.ready, ...registry.deep })), {
-      detail: { summary: "Health plus what this role depends on further away (inventory, breaker)" },
+      detail: { operationId: "deepHealth", summary: "Health plus what this role depends on further away (inventory, breaker)", responses: report("Healthy, and so is what it depends on") },
     });
 }

@@ -1,4 +1,6 @@
 import { t } from "elysia";
+// Plain TypeBox integers for what the API answers: Elysia's `t.Integer` also admits numeric strings (for input), which the document would then promise.
+import { Type } from "@sinclair/typebox";
 import { Int, OrderId, Timestamp } from "../../../platform/schemas.ts";
 import { INVENTORY_LIMITS, ItemId } from "../inventory.rules.ts";
 
@@ -23,10 +25,13 @@ export const DeductQuantity = Int({ minimum: 1, maximum: INVENTORY_LIMITS.deduct
 export const InventoryItemSchema = t.Object({
   item_id: t.String(),
   item_name: t.String(),
-  quantity: t.Integer(),
-  reserved_quantity: t.Integer(),
+  quantity: Type.Integer(),
+  reserved_quantity: Type.Integer(),
   updated_at: Timestamp,
 });
+
+/** The schemas the inventory routes refer to by name in the OpenAPI document. */
+export const INVENTORY_SCHEMAS = { InventoryItem: InventoryItemSchema } as const;
 
 export const DeductBody = t.Object({ order_id: OrderId, item_id: ItemId, quantity: DeductQuantity }, strict);
 export const ReleaseBody = t.Object({ order_id: OrderId }, strict);

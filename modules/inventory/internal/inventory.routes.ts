@@ -2,6 +2,7 @@ import { Elysia, t } from "elysia";
 import { problemFor, type ProblemCode } from "../../../platform/problems.ts";
 import type { InventoryService } from "./inventory.service.ts";
 import { noteOrderId } from "../../../platform/log-context.ts";
+import { jsonResponse, problemResponses, schemaRef } from "../../../platform/openapi.ts";
 import { CreateItemBody, DeductBody, InventoryItemSchema, ItemParams, ReleaseBody, RestockBody } from "./inventory.model.ts";
 
 const REJECTION_CODE = { unknown_item: "unknown_item", insufficient_stock: "insufficient_stock", released: "order_released" } as const;
@@ -19,18 +20,50 @@ function refusal(code: ProblemCode, detail: string, extensions: Record<string, u
   return new Response(JSON.stringify(body), { status: body.status, headers: { "content-type": "application/problem+json" } });
 }
 
+const ITEM_EXAMPLE = { item_id: "ps5", item_name: "PlayStation 5", quantity: 42, reserved_quantity: 0, updated_at: "2026-01-05T10:00:00.000Z" };
+const HEALTH = {
+  type: "object",
+  required: ["ok", "checks"],
+  properties: { ok: { type: "boolean" }, checks: { type: "object", additionalProperties: { type: "object", properties: { ok: { type: "boolean" }, detail: { type: "string" } } } } },
+};
+const healthResponses = {
+  200: jsonResponse("Inventory can serve", HEALTH, { ok: true, checks: { database: { ok: true } } }),
+  503: jsonResponse("Inventory cannot serve; the failing check says why", HEALTH),
+};
+const DEDUCT_RESULT = {
+  type: "object",
+  required: ["outcome", "order_id", "item_id", "quantity", "replayed"],
+  properties: {
+    outcome: { type: "string", enum: ["applied"] },
+    order_id: { type: "string", format: "uuid" },
+    item_id: { type: "string" },
+    quantity: { type: "integer" },
+    remaining: { type: ["integer", "null"] },
+    replayed: { type: "boolean", description: "True when this order id was deducted before: the first outcome, repeated" },
+  },
+};
+const RELEASE_RESULT = {
+  type: "object",
+  required: ["order_id", "restored", "quantity"],
+  properties: { order_id: { type: "string", format: "uuid" }, restored: { type: "boolean" }, quantity: { type: "integer" } },
+};
+
 /** Inventory's HTTP surface: public reads, the internal deduct/release used by orders in split mode, and admin writes. */
 export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuard, serviceGuard: RouteGuard) {
   const api = new Elysia({ prefix: "/api/inventory", name: "inventory-routes", detail: { tags: ["inventory"] } })
-    .get("/", () => service.list(), {
+    .get("", () => service.list(), {
       response: t.Array(InventoryItemSchema),
-      detail: { summary: "List every item with its stock" },
+      detail: {
+        operationId: "listInventory",
+        summary: "List every item with its stock",
+        responses: { 200: jsonResponse("Every item, ordered by item_id", { type: "array", items: schemaRef("InventoryItem") }, [ITEM_EXAMPLE]) },
+      },
     })
     .get("/health", async ({ set }) => {
       const h = await service.health();
       if (!h.ok) set.status = 503;
       return h;
-    }, { detail: { summary: "Inventory module health" } })
+    }, { detail: { operationId: "inventoryHealth", summary: "Inventory module health", responses: healthResponses } })
     .get("/service/health", async ({ set }) => {
       const h = await service.health();
       if (!h.ok) set.status = 503;
@@ -39,14 +72,20 @@ export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuar
       beforeHandle: serviceGuard,
       detail: {
         security: [{ bearer: [] }],
+        operationId: "inventoryServiceHealth",
         summary: "Inventory module health behind the service token (what the orders role checks)",
+        responses: healthResponses,
         description: "Answers as `/api/inventory/health` does, but only to the service token that deduct and release take, so a wrong token or URL shows on the orders role's health before any order fails.",
       },
     })
     .get("/:item_id", ({ params }) => service.require(params.item_id), {
       params: ItemParams,
       response: { 200: InventoryItemSchema },
-      detail: { summary: "One item with its stock" },
+      detail: {
+        operationId: "getInventoryItem",
+        summary: "One item with its stock",
+        responses: { 200: jsonResponse("The item", schemaRef("InventoryItem"), ITEM_EXAMPLE), ...problemResponses("invalid_request", "not_found") },
+      },
     })
     .post(
       "/deduct",
@@ -63,7 +102,12 @@ export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuar
         body: DeductBody,
         detail: {
           security: [{ bearer: [] }],
+          operationId: "deductStock",
           summary: "Deduct stock for one order, at most once per order_id",
+          responses: {
+            200: jsonResponse("Applied (now or before: see `replayed`)", DEDUCT_RESULT),
+            ...problemResponses("invalid_request", "unknown_item", "insufficient_stock", "order_released"),
+          },
           description: "A repeat with the same order_id returns the first outcome with `replayed: true`. Refusals are 422 problems carrying `outcome` and `reason`.",
         },
       },
@@ -74,24 +118,50 @@ export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuar
     }, {
       beforeHandle: serviceGuard,
       body: ReleaseBody,
-      detail: { summary: "Close an order's account: restore a standing deduction and block later ones (idempotent)", security: [{ bearer: [] }] },
+      detail: {
+        operationId: "releaseStock",
+        summary: "Close an order's account: restore a standing deduction and block later ones (idempotent)",
+        security: [{ bearer: [] }],
+        responses: { 200: jsonResponse("Released; `restored` tells whether stock came back", RELEASE_RESULT), ...problemResponses("invalid_request") },
+      },
     });
 
   const admin = new Elysia({ prefix: "/api/admin/inventory", name: "inventory-admin-routes", detail: { tags: ["admin"] } })
     .onBeforeHandle(adminGuard)
     .post(
-      "/",
+      "",
       async ({ body, set }) => {
         const item = await service.createItem(body.item_id, body.item_name, body.quantity);
         set.status = 201;
         return item;
       },
-      { body: CreateItemBody, detail: { summary: "Create an item with its opening stock", security: [{ bearer: [] }] } },
+      {
+        body: CreateItemBody,
+        detail: {
+          operationId: "createInventoryItem",
+          summary: "Create an item with its opening stock",
+          security: [{ bearer: [] }],
+          requestBody: { required: true, content: { "application/json": { example: { item_id: "deck", item_name: "Steam Deck", quantity: 50 } } } },
+          responses: {
+            201: jsonResponse("Created", schemaRef("InventoryItem"), { ...ITEM_EXAMPLE, item_id: "deck", item_name: "Steam Deck", quantity: 50 }),
+            ...problemResponses("invalid_request", "item_exists"),
+          },
+        },
+      },
     )
     .post("/:item_id/restock", ({ params, body }) => service.restock(params.item_id, body.quantity), {
       params: ItemParams,
       body: RestockBody,
-      detail: { summary: "Add stock, recorded as a transaction", security: [{ bearer: [] }] },
+      detail: {
+        operationId: "restockInventoryItem",
+        summary: "Add stock, recorded as a transaction",
+        security: [{ bearer: [] }],
+        requestBody: { required: true, content: { "application/json": { example: { quantity: 10 } } } },
+        responses: {
+          200: jsonResponse("The item with its new stock", schemaRef("InventoryItem"), ITEM_EXAMPLE),
+          ...problemResponses("invalid_request", "not_found", "stock_limit"),
+        },
+      },
     });
 
   return new Elysia({ name: "inventory" }).use(api).use(admin);

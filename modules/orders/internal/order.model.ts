@@ -1,4 +1,6 @@
 import { t } from "elysia";
+// Plain TypeBox integers for what the API answers: Elysia's `t.Integer` also admits numeric strings (for input), which the document would then promise.
+import { Type } from "@sinclair/typebox";
 import type { Static } from "@sinclair/typebox";
 import { Int, OrderId, Timestamp } from "../../../platform/schemas.ts";
 import { ItemId } from "../../inventory/index.ts";
@@ -31,13 +33,22 @@ void statusesAgree;
 export const OrderSchema = t.Object({
   order_id: t.String({ format: "uuid" }),
   item_id: t.String(),
-  quantity: t.Integer(),
+  quantity: Type.Integer(),
   status: OrderStatusSchema,
-  reason: t.Union([t.String(), t.Null()]),
-  attempts: t.Integer(),
+  reason: t.Union([t.String(), t.Null()], { description: "Why the order is in its state, for machines: `insufficient_stock`, `unknown_item`, `released`, `inventory_unavailable:<kind>`, or null" }),
+  message: t.String({ description: "The same, for people: what a client shows (\"Order confirmed.\", \"Not enough stock for ps5.\")" }),
+  attempts: Type.Integer(),
   created_at: Timestamp,
   updated_at: Timestamp,
+  history: t.Optional(
+    t.Array(t.Object({ status: t.String(), reason: t.Union([t.String(), t.Null()]), at: Timestamp }), {
+      description: "Every state the order has been in, oldest first (on `GET /api/orders/{id}` only)",
+    }),
+  ),
 });
+
+/** The schemas the order routes refer to by name in the OpenAPI document. */
+export const ORDER_SCHEMAS = { Order: OrderSchema } as const;
 
 /**
  * An order as the API shows it, derived from the schema that describes it: the table

@@ -33,8 +33,9 @@ export interface OrderResponse {
 }
 
 const KEY_MAX = ORDER_LIMITS.idempotencyKeyMax;
-/** Printable ASCII, no space at either end, at most `KEY_MAX` characters. */
-const KEY_PATTERN = new RegExp(`^[\\x21-\\x7e](?:[\\x20-\\x7e]{0,${KEY_MAX - 2}}[\\x21-\\x7e])?$`);
+/** Printable ASCII, no space at either end, at most `KEY_MAX` characters; the API description shows the same pattern. */
+export const IDEMPOTENCY_KEY_PATTERN = `^[\\x21-\\x7e](?:[\\x20-\\x7e]{0,${KEY_MAX - 2}}[\\x21-\\x7e])?$`;
+const KEY_PATTERN = new RegExp(IDEMPOTENCY_KEY_PATTERN);
 
 /**
  * Parses an `Idempotency-Key` header. The IETF draft makes it a structured-field string
@@ -56,17 +57,41 @@ export function fingerprint(itemId: string, quantity: number): string {
   return createHash("sha256").update(`POST /api/orders\n${JSON.stringify({ item_id: itemId, quantity })}`).digest("base64url");
 }
 
+/** What a person is told about an order in this state: the `message` beside the machine's `reason`. */
+export function messageFor(order: { status: OrderStatus; reason: string | null; item_id: string }): string {
+  switch (order.status) {
+    case "pending":
+      return "Order received; waiting for inventory.";
+    case "confirmed":
+      return "Order confirmed.";
+    case "queued":
+      return "Inventory is slow to answer; the order is queued and will be finished shortly.";
+    case "rejected":
+      if (order.reason === "insufficient_stock") return `Not enough stock for ${order.item_id}.`;
+      if (order.reason === "unknown_item") return `There is no item ${order.item_id}.`;
+      return "The order was refused: it was cancelled and can no longer take stock.";
+    case "failed":
+      return "The order could not be finished: inventory did not answer in time, and no stock was taken.";
+  }
+}
+
+/** The view with its `message` written for its current state (views are often copied with a new state). */
+export function withMessage(view: OrderView): OrderView {
+  return { ...view, message: messageFor(view) };
+}
+
 export function toView(r: OrderRow): OrderView {
-  return {
+  return withMessage({
     order_id: r.order_id,
     item_id: r.item_id,
     quantity: r.quantity,
     status: r.status,
     reason: r.reason,
+    message: "",
     attempts: r.attempts,
     created_at: new Date(r.created_at).toISOString(),
     updated_at: new Date(r.updated_at).toISOString(),
-  };
+  });
 }
 
 export function statusCodeFor(status: OrderStatus): number {
@@ -74,7 +99,8 @@ export function statusCodeFor(status: OrderStatus): number {
 }
 
 /** The body for an order in a given state: the order itself, or a problem carrying it for refusals. */
-export function responseBodyFor(view: OrderView): string {
+export function responseBodyFor(current: OrderView): string {
+  const view = withMessage(current);
   if (view.status === "rejected" || view.status === "failed") {
     const code = view.reason === "insufficient_stock" || view.reason === "unknown_item" ? view.reason : "order_released";
     // RFC 9457 reserves `status` for the HTTP status, so the order's own state travels as `order_status`.

@@ -1,13 +1,61 @@
 import { Elysia, t } from "elysia";
-import { CreateOrderBody, ListQuery, ORDER_LIMITS, OrderParams, OrderSchema } from "./order.model.ts";
-import { parseIdempotencyKey } from "./order.reply.ts";
+import { jsonResponse, problemResponses, schemaRef, withProblems, type ApiResponse } from "../../../platform/openapi.ts";
+import { problemFor } from "../../../platform/problems.ts";
+import { CreateOrderBody, ListQuery, ORDER_LIMITS, OrderParams, OrderSchema, type OrderView } from "./order.model.ts";
+import { IDEMPOTENCY_KEY_PATTERN, messageFor, parseIdempotencyKey } from "./order.reply.ts";
 import type { OrderService } from "./order.service.ts";
+
+const ORDER_ID = "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10";
+
+/** An order as the document shows it in examples. */
+function example(status: OrderView["status"], reason: string | null): OrderView {
+  return {
+    order_id: ORDER_ID,
+    item_id: "ps5",
+    quantity: 1,
+    status,
+    reason,
+    message: messageFor({ status, reason, item_id: "ps5" }),
+    attempts: status === "queued" ? 1 : 0,
+    created_at: "2026-01-05T10:00:00.000Z",
+    updated_at: "2026-01-05T10:00:00.012Z",
+  };
+}
+
+const IDEMPOTENCY_KEY_PARAMETER = {
+  name: "Idempotency-Key",
+  in: "header" as const,
+  required: true,
+  description:
+    "One key per logical order, kept across retries: a retry with the same key and body is answered with the first answer. 1–255 printable ASCII characters, no space at either end; the IETF draft's quoted form (`\"abc\"`) is accepted too.",
+  schema: { type: "string" as const, minLength: 1, maxLength: ORDER_LIMITS.idempotencyKeyMax, pattern: IDEMPOTENCY_KEY_PATTERN },
+  example: "7d0c6a1e-order-1",
+};
+
+const ORDER_HEADERS = {
+  Location: { description: "Where the order can be read: `/api/orders/{order_id}`", schema: { type: "string" } },
+  "Idempotent-Replayed": { description: "`true` when this is the stored answer to an earlier request with the same key", schema: { type: "string", enum: ["true"] } },
+};
+
+/** A refused order is a problem that still carries the order; its state travels as `order_status`. */
+function rejectedExample(reason: "insufficient_stock" | "unknown_item") {
+  const { status, ...order } = { ...example("rejected", reason), quantity: 5000 };
+  return problemFor(reason, `Order ${ORDER_ID} was ${status}: ${reason}`, { ...order, order_status: status });
+}
+const rejectedResponse = (() => {
+  const base = withProblems({}, ["insufficient_stock", "unknown_item", "order_released", "idempotency_key_reused"])["422"]!;
+  const content = base.content as Record<string, { examples: Record<string, { summary: string; value: unknown }> }>;
+  const media = content["application/problem+json"]!;
+  media.examples.insufficient_stock!.value = rejectedExample("insufficient_stock");
+  media.examples.unknown_item!.value = rejectedExample("unknown_item");
+  return { ...base, headers: ORDER_HEADERS } as ApiResponse;
+})();
 
 /** The order API. The request id (set by the app from `x-request-id`) follows the order to inventory. */
 export function orderRoutes(service: OrderService) {
   return new Elysia({ prefix: "/api/orders", name: "order-routes", detail: { tags: ["orders"] } })
     .post(
-      "/",
+      "",
       async ({ body, request }) => {
         const key = parseIdempotencyKey(request.headers.get("idempotency-key"));
         const requestId = request.headers.get("x-request-id");
@@ -21,32 +69,51 @@ export function orderRoutes(service: OrderService) {
       },
       {
         body: CreateOrderBody,
-        headers: t.Object({ "idempotency-key": t.Optional(t.String({ maxLength: 1024 })) }),
         detail: {
+          operationId: "createOrder",
           summary: "Create an order (idempotent by Idempotency-Key)",
           description:
-            "201 confirmed; 202 queued (inventory slow or down; follow Location); 422 rejected (unknown item, insufficient stock) or key reused with another body; 409 same key still in flight; 503 with Retry-After while the database is unavailable (retry with the same key); 400 missing or malformed key or body. A finished request is replayed byte for byte with `Idempotent-Replayed: true` for 24 h.",
-          parameters: [
-            { name: "Idempotency-Key", in: "header", required: true, schema: { type: "string", minLength: 1, maxLength: ORDER_LIMITS.idempotencyKeyMax }, example: "order-7f3c2a" },
-          ],
+            "201 confirmed; 202 queued (inventory slow or down; follow Location); 422 rejected (unknown item, insufficient stock) or key reused with another body; 409 same key still in flight; 400 missing or malformed key or body; 503 with Retry-After while the database is away (nothing was accepted: retry with the same key). A finished request is replayed byte for byte with `Idempotent-Replayed: true` for 24 h.",
+          parameters: [IDEMPOTENCY_KEY_PARAMETER],
+          requestBody: { required: true, content: { "application/json": { example: { item_id: "ps5", quantity: 1 } } } },
           responses: {
-            201: { description: "Confirmed", content: { "application/json": { schema: { $ref: "#/components/schemas/Order" } } } },
-            202: { description: "Queued for retry; follow Location" },
-            400: { description: "Missing or malformed key or body (problem+json)" },
-            409: { description: "Same key still in flight (problem+json)" },
-            422: { description: "Rejected order or key reused with a different body (problem+json)" },
-            503: { description: "The database is unavailable (problem+json, Retry-After): nothing was accepted; retry with the same key" },
+            201: jsonResponse("Confirmed: stock was deducted", schemaRef("Order"), example("confirmed", null), ORDER_HEADERS),
+            202: jsonResponse(
+              "Queued: inventory did not answer in time; the order will be finished from the retry queue. Follow Location for its state.",
+              schemaRef("Order"),
+              example("queued", "inventory_unavailable:timeout"),
+              ORDER_HEADERS,
+            ),
+            ...problemResponses("missing_idempotency_key", "invalid_idempotency_key", "invalid_request", "idempotency_key_in_use"),
+            422: rejectedResponse,
           },
         },
       },
     )
-    .get("/", ({ query }) => service.list({ status: query.status, limit: query.limit }), {
+    .get("", ({ query }) => service.list({ status: query.status, limit: query.limit }), {
       query: ListQuery,
       response: t.Array(OrderSchema),
-      detail: { summary: "The last 100 orders, newest first, optionally filtered by status" },
+      detail: {
+        operationId: "listOrders",
+        summary: "The last 100 orders, newest first, optionally filtered by status",
+        responses: { 200: jsonResponse("Orders, newest first", { type: "array", items: schemaRef("Order") }, [example("confirmed", null)]) },
+      },
     })
     .get("/:id", ({ params }) => service.get(params.id), {
       params: OrderParams,
-      detail: { summary: "One order with its state history" },
+      detail: {
+        operationId: "getOrder",
+        summary: "One order with its state history",
+        responses: {
+          200: jsonResponse("The order and every state it has been in", schemaRef("Order"), {
+            ...example("confirmed", null),
+            history: [
+              { status: "pending", reason: null, at: "2026-01-05T10:00:00.000Z" },
+              { status: "confirmed", reason: null, at: "2026-01-05T10:00:00.012Z" },
+            ],
+          }),
+          ...problemResponses("invalid_request", "not_found"),
+        },
+      },
     });
 }

@@ -6,7 +6,7 @@ import type { KeyValueStore } from "../../../platform/kv/kv.port.ts";
 import { InventoryUnavailableError, type DeductResult, type InventoryPort } from "../../inventory/index.ts";
 import * as repo from "./order.repository.ts";
 import type { OrderView } from "./order.model.ts";
-import { fingerprint, IdempotencyKeyInUseError, IdempotencyKeyReusedError, responseBodyFor, statusCodeFor, toView, type OrderResponse } from "./order.reply.ts";
+import { fingerprint, IdempotencyKeyInUseError, IdempotencyKeyReusedError, messageFor, responseBodyFor, statusCodeFor, toView, type OrderResponse } from "./order.reply.ts";
 import type { OrderStatus } from "./order.tables.ts";
 import { groupCommitLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
 import { noteOrderId } from "../../../platform/log-context.ts";
@@ -119,6 +119,7 @@ export class OrderService {
       quantity: order.quantity,
       status: "pending",
       reason: null,
+      message: messageFor({ status: "pending", reason: null, item_id: order.itemId }),
       attempts: 0,
       created_at: at.toISOString(),
       updated_at: at.toISOString(),
@@ -139,7 +140,7 @@ export class OrderService {
     // Breaker open: no point calling inventory. Record the order as queued, with its 202, in one statement.
     if (this.policy.isOpen()) {
       const queued = { ...view, status: "queued" as const, reason: "inventory_unavailable" };
-      const body = JSON.stringify(queued);
+      const body = responseBodyFor(queued);
       if (!(await this.writer.claimQueued(order, body, "inventory_unavailable"))) return this.existing(key, fp, started);
       noteOrderId(order.orderId);
       // Off the latency path: the order is durably queued in PostgreSQL, and the sweeper enqueues

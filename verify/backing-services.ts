@@ -7,8 +7,11 @@ import pg from "pg";
  * and the in-memory key-value store with the PostgreSQL-table retry queue.
  */
 
-export async function postgresAnswers(adminUrl: string): Promise<boolean> {
-  const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2_000 });
+/** True when a connection and `select 1` succeed within `timeoutMs`. */
+export async function postgresAnswers(adminUrl: string, timeoutMs = 2_000): Promise<boolean> {
+  const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: timeoutMs });
+  // A server that goes away mid-check must not end the process with an unheard `error` event.
+  c.on("error", () => {});
   try {
     await c.connect();
     await c.query("select 1");

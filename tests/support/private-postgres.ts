@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { postgresAnswers } from "../../verify/backing-services.ts";
 import { freePort, waitFor } from "./processes.ts";
 
 /**
@@ -113,18 +114,8 @@ export class PrivatePostgres {
   }
 
   /** True when a connection and `select 1` succeed. */
-  async answers(): Promise<boolean> {
-    const c = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 1_000 });
-    c.on("error", () => {});
-    try {
-      await c.connect();
-      await c.query("select 1");
-      return true;
-    } catch {
-      return false;
-    } finally {
-      await c.end().catch(() => {});
-    }
+  answers(): Promise<boolean> {
+    return postgresAnswers(this.url, 1_000);
   }
 
   /** Creates a database and returns its URL. */

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { schemasInstalled, validateAll, validateObject, type K8sObject } from "../../ops/k8s/validate.ts";
 import { find, ingressAllowed, kubectl, ofKind, podTemplate, render, selects, workloads, type Peer } from "./k8s.ts";
 import { inCI, OPS, readYaml, ROOT, run } from "./support.ts";
+import { DEFAULT_POOL_SIZE, type Role } from "../../src/config.ts";
 
 const schemas = { available: schemasInstalled(), skip: !schemasInstalled() && !inCI };
 const README = join(OPS, "README.md");
@@ -26,8 +27,6 @@ const SIZING = {
   cpuMsPerOrder: 0.2,
   /** Orders/s one replica is planned to carry; the CPU request must cover it. */
   plannedOrdersPerS: 1000,
-  /** PostgreSQL connections one process opens under load: its two pools (src/platform/db.ts, 20 + 5). */
-  connectionsPerProcess: 25,
 };
 
 const mib = (q: string): number => {
@@ -212,13 +211,20 @@ describe.skipIf(kubectl.skip)("kubectl kustomize", () => {
         }
       });
 
-      test("at their autoscalers' maximum, the app's connections fit PostgreSQL's max_connections", () => {
-        const processes = (ofKind(objs(), "HorizontalPodAutoscaler") as Any[]).reduce((n, h) => n + h.spec.maxReplicas, 0);
+      test("at their autoscalers' maximum, during a rollout, the app's connections fit PostgreSQL's max_connections", () => {
+        // Each process holds at most DATABASE_POOL_SIZE connections (both pools together), by
+        // default its role's (src/config.ts); a rollout adds one surge pod per Deployment.
+        const connections = (ofKind(objs(), "HorizontalPodAutoscaler") as Any[]).reduce((n, h) => {
+          const env: Array<{ name: string; value?: string }> = podTemplate(find(objs(), "Deployment", h.spec.scaleTargetRef.name))!.spec.containers[0].env ?? [];
+          const role = (env.find((e) => e.name === "VALERIX_ROLE")?.value ?? "all") as Role;
+          const pool = Number(env.find((e) => e.name === "DATABASE_POOL_SIZE")?.value ?? DEFAULT_POOL_SIZE[role]);
+          return n + (h.spec.maxReplicas + 1) * pool;
+        }, 0);
         const pg = find(objs(), "StatefulSet", "postgres") as Any;
         const args: string[] = pg.spec.template.spec.containers[0].args ?? [];
         const max = Number(args.map((a) => /^max_connections=(\d+)$/.exec(a)?.[1]).find(Boolean) ?? 100);
         // Three are reserved for the superuser; the backup job and a restore shell take one each.
-        expect(processes * SIZING.connectionsPerProcess + 3 + 2).toBeLessThanOrEqual(max);
+        expect(connections + 3 + 2).toBeLessThanOrEqual(max);
       });
 
       test("replicas spread over nodes (a hard rule, counted per rollout) and over zones (a wish)", () => {

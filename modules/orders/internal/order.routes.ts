@@ -73,7 +73,7 @@ export function orderRoutes(service: OrderService) {
           operationId: "createOrder",
           summary: "Create an order (idempotent by Idempotency-Key)",
           description:
-            "201 confirmed; 202 queued (inventory slow or down; follow Location); 422 rejected (unknown item, insufficient stock) or key reused with another body; 409 same key still in flight; 400 missing or malformed key or body; 503 with Retry-After while the database is away (nothing was accepted: retry with the same key). A finished request is replayed byte for byte with `Idempotent-Replayed: true` for 24 h.",
+            "201 confirmed; 202 queued (inventory slow or down; follow Location); 422 rejected (unknown item, insufficient stock) or key reused with another body; 409 same key still in flight; 400 missing or malformed key or body; 503 with Retry-After while the database is away (the outcome is unknown: retry with the same key). A finished request is replayed byte for byte with `Idempotent-Replayed: true` for 24 h.",
           parameters: [IDEMPOTENCY_KEY_PARAMETER],
           requestBody: { required: true, content: { "application/json": { example: { item_id: "ps5", quantity: 1 } } } },
           responses: {

@@ -268,14 +268,3 @@ export async function restock(database: Database, itemId: string, quantity: numb
       return toItem(r);
     });
 }
-
-/** Counts of applied movements by type, for metrics and the invariant checker. */
-export async function transactionCounts(database: Database): Promise<Record<string, number>> {
-  const rows = await typed(database)
-    .selectFrom("inventory.inventory_transactions")
-    .select(["type", (eb) => eb.fn.countAll<number>().as("n")])
-    .where("outcome", "=", "applied")
-    .groupBy("type")
-    .execute();
-  return Object.fromEntries(rows.map((r) => [r.type, Number(r.n)]));
-}

@@ -1,15 +1,15 @@
 import { Elysia } from "elysia";
 import { randomUUID } from "node:crypto";
 import { INVENTORY_LIMITS, type InventoryItem } from "../modules/inventory/index.ts";
-import { ORDER_LIMITS } from "../modules/orders/index.ts";
+import { IDEMPOTENCY_KEY_PATTERN, ORDER_LIMITS } from "../modules/orders/index.ts";
 import { html, type Html } from "./html.ts";
 import { count, shortId, stateBadge } from "./components/format.ts";
 import { CSRF_FIELD, type UiSession } from "./ui-security.ts";
 import { formField, htmlResponse, isHtmx, notice, type ViewContext } from "./view-context.ts";
 
 const ITEM_ID = new RegExp(INVENTORY_LIMITS.itemIdPattern);
-/** The API's rule for keys (printable ASCII, no outer spaces, at most 255). */
-const KEY = /^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$/;
+/** The API's own rule for keys, so a form key is refused here exactly when the API would refuse it. */
+const KEY = new RegExp(IDEMPOTENCY_KEY_PATTERN);
 const LOW_STOCK = 10;
 
 const newKey = () => `ui-${randomUUID()}`;

@@ -18,6 +18,7 @@ export type { BreakerState, BreakerStateChange, InventoryPolicy, InventoryPolicy
 export type { RetryResult, RetryWorkerOptions } from "./internal/retry-worker.ts";
 export type { RetryWorker } from "./internal/retry-worker.ts";
 export { ORDER_LIMITS } from "./internal/order.model.ts";
+export { IDEMPOTENCY_KEY_PATTERN } from "./internal/order.reply.ts";
 export { ORDER_SCHEMAS } from "./internal/order.model.ts";
 export { ORDER_STATUSES, FINAL_STATUSES, type OrderStatus } from "./internal/order.tables.ts";
 

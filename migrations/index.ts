@@ -1,6 +1,7 @@
 import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
 import { sql, type Kysely } from "kysely";
 import * as inventory0001 from "./inventory/0001_init.ts";
+import * as inventory0002 from "./inventory/0002_ledger.ts";
 import * as orders0001 from "./orders/0001_init.ts";
 import * as orders0002 from "./orders/0002_retry_queue.ts";
 import * as orders0003 from "./orders/0003_worker_lease.ts";
@@ -10,7 +11,7 @@ import * as orders0003 from "./orders/0003_worker_lease.ts";
  * Each module owns a schema and its own migration history table inside it.
  */
 export const moduleMigrations = {
-  inventory: { "0001_init": inventory0001 },
+  inventory: { "0001_init": inventory0001, "0002_ledger": inventory0002 },
   orders: { "0001_init": orders0001, "0002_retry_queue": orders0002, "0003_worker_lease": orders0003 },
 } satisfies Record<string, Record<string, Migration>>;
 

@@ -94,7 +94,7 @@ describe.skipIf(!hasPostgres || !hasRedis)("split mode over HTTP", () => {
     await c.connect();
     try {
       const rows = await c.query(
-        "select order_id::text, count(*)::int as n from inventory.inventory_transactions where type = 'deduct' and outcome = 'applied' and order_id = any($1::uuid[]) group by order_id",
+        "select order_id::text, count(*)::int as n from inventory.movements where type = 'deduct' and order_id = any($1::uuid[]) group by order_id",
         [ids],
       );
       const m = new Map(rows.rows.map((r) => [r.order_id, r.n]));

@@ -10,8 +10,8 @@ import type { LedgerRow } from "./types.ts";
 export type LedgerSource = { databaseUrl: string } | { dataDir: string };
 
 const LEDGER_SQL = `
-select order_id::text as order_id, item_id, type, quantity_change, outcome
-from inventory.inventory_transactions
+select order_id::text as order_id, item_id, type, quantity_change, 'applied' as outcome
+from inventory.movements
 where item_id = any($1::text[]) or order_id = any($2::uuid[])
 order by id`;
 

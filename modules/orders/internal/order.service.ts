@@ -156,7 +156,7 @@ export class OrderService {
     let unavailable: string | null = null;
     try {
       result = await this.policy.execute((signal) =>
-        this.deps.inventory.deduct({ order_id: order.orderId, item_id: order.itemId, quantity: order.quantity }, { requestId: requestId ?? undefined, signal }),
+        this.deps.inventory.deduct({ order_id: order.orderId, lines: [{ item_id: order.itemId, quantity: order.quantity }] }, { requestId: requestId ?? undefined, signal }),
       );
     } catch (err) {
       // Anything but an answer leaves the outcome unknown: queue it; the retry reuses the order id.

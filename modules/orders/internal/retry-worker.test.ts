@@ -154,8 +154,8 @@ for (const backend of BACKENDS) {
     const standing = async (orderId: string) => {
       const rows = await database.query<{ n: number }>(
         "t_standing",
-        `select (count(*) filter (where type = 'deduct' and outcome = 'applied') - count(*) filter (where type = 'release' and outcome = 'applied'))::int as n
-         from inventory.inventory_transactions where order_id = $1::uuid`,
+        `select (count(*) filter (where type = 'deduct') - count(*) filter (where type = 'release'))::int as n
+         from inventory.movements where order_id = $1::uuid`,
         [orderId],
       );
       return rows[0]!.n;
@@ -176,7 +176,7 @@ for (const backend of BACKENDS) {
       await real.query(
         "t_truncate",
         `truncate orders.orders, orders.order_history, orders.idempotency_keys, orders.retry_queue, orders.retry_dead_letters,
-           inventory.inventory_transactions, inventory.inventory`,
+           inventory.movements, inventory.order_accounts, inventory.request_keys, inventory.inventory`,
         [],
       );
       failOnce = new Set();
@@ -245,7 +245,7 @@ for (const backend of BACKENDS) {
       expect(await stockOf(itemId)).toBe(10);
       expect(await standing(placed.body.order_id)).toBe(0);
       // Closed for good: a deduct arriving now is refused.
-      expect(await inventory.deduct({ order_id: placed.body.order_id, item_id: itemId, quantity: 1 })).toMatchObject({ outcome: "rejected", reason: "released" });
+      expect(await inventory.deduct({ order_id: placed.body.order_id, lines: [{ item_id: itemId, quantity: 1 }] })).toMatchObject({ outcome: "rejected", reason: "released" });
     });
 
     test("defect: a release that restored stock, then a later delivery, never ends confirmed", async () => {

@@ -173,7 +173,7 @@ export class RetryWorker {
     if (!exhausted) {
       try {
         result = await this.deps.policy.execute((signal) =>
-          this.deps.inventory.deduct({ order_id: order.order_id, item_id: order.item_id, quantity: order.quantity }, ctx(signal)),
+          this.deps.inventory.deduct({ order_id: order.order_id, lines: [{ item_id: order.item_id, quantity: order.quantity }] }, ctx(signal)),
         );
       } catch (err) {
         if (!(err instanceof InventoryUnavailableError)) throw err;

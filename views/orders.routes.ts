@@ -25,8 +25,8 @@ function ordersTable(orders: OrderView[], now: number, status: OrderStatus | und
     ${orders.map(
       (o) => html`<tr id="order-${o.order_id}" data-state="${o.status}">
       <td><a href="/orders/${o.order_id}"><code>${shortId(o.order_id)}</code></a></td>
-      <td><code>${o.item_id}</code></td>
-      <td class="num">${count(o.quantity)}</td>
+      <td>${o.lines.map((l, i) => html`${i ? ", " : ""}<code>${l.item_id}</code>`)}</td>
+      <td class="num">${count(o.lines.reduce((n, l) => n + l.quantity, 0))}</td>
       <td>${stateBadge(o.status)}</td>
       <td class="muted">${o.reason ?? ""}</td>
       <td class="num">${o.attempts}</td>
@@ -44,8 +44,7 @@ function detailBody(o: OrderWithHistory, now: number): Html {
   return html`<section id="order-detail" class="card order-detail" data-state="${o.status}"${live}>
   <dl class="facts">
     <div><dt>State</dt><dd>${stateBadge(o.status)}${final ? "" : html` <span class="muted">(refreshing)</span>`}</dd></div>
-    <div><dt>Item</dt><dd><code>${o.item_id}</code></dd></div>
-    <div><dt>Quantity</dt><dd>${count(o.quantity)}</dd></div>
+    <div><dt>Lines</dt><dd>${o.lines.map((l, i) => html`${i ? ", " : ""}<code>${l.item_id}</code> × ${count(l.quantity)}`)}</dd></div>
     <div><dt>Attempts</dt><dd>${o.attempts}</dd></div>
     <div><dt>Reason</dt><dd>${o.reason ?? "–"}</dd></div>
     <div><dt>Created</dt><dd>${time(o.created_at, now)}</dd></div>

@@ -2456,21 +2456,21 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description Either `lines`, or `item_id` with `quantity` (one line); not both */
         requestBody: {
             content: {
                 "application/json": {
                     /** @description 1–50 lines, each item at most once */
-                    lines: {
+                    lines?: {
                         /** @description Item id: 1–64 of A–Z a–z 0–9 . _ - */
                         item_id: string;
                         /** @description Whole number of units */
                         quantity: number;
                     }[];
-                } | {
                     /** @description Item id: 1–64 of A–Z a–z 0–9 . _ - */
-                    item_id: string;
+                    item_id?: string;
                     /** @description Whole number of units */
-                    quantity: number;
+                    quantity?: number;
                 };
             };
         };

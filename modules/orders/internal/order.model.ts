@@ -3,6 +3,7 @@ import { t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import type { Static } from "@sinclair/typebox";
 import { Int, OrderId, Timestamp } from "../../../platform/schemas.ts";
+import { InvalidRequestError } from "../../../platform/errors.ts";
 import { INVENTORY_LIMITS, ItemId } from "../../inventory/index.ts";
 import type { OrderStatus } from "./order.tables.ts";
 
@@ -17,20 +18,36 @@ export const OrderQuantity = Int({ minimum: 1, maximum: ORDER_LIMITS.quantityMax
 
 export const OrderLineBody = t.Object({ item_id: ItemId, quantity: OrderQuantity }, { additionalProperties: false });
 
-/** `{"lines": [...]}`, or the seed's one-item `{"item_id", "quantity"}` (one line); both at once is a 400. */
-export const CreateOrderBody = t.Union([
-  t.Object(
-    {
-      lines: t.Array(OrderLineBody, {
+/**
+ * `{"lines": [...]}`, or the seed's one-item `{"item_id", "quantity"}` (one line). One object
+ * with every field optional rather than a union, so a bad line is named in the 400 (a union can
+ * only say "matches neither"); `orderLines` checks that exactly one form was sent.
+ */
+export const CreateOrderBody = t.Object(
+  {
+    lines: t.Optional(
+      t.Array(OrderLineBody, {
         minItems: 1,
         maxItems: INVENTORY_LIMITS.linesMax,
         description: `1–${INVENTORY_LIMITS.linesMax} lines, each item at most once`,
       }),
-    },
-    { additionalProperties: false },
-  ),
-  t.Object({ item_id: ItemId, quantity: OrderQuantity }, { additionalProperties: false }),
-]);
+    ),
+    item_id: t.Optional(ItemId),
+    quantity: t.Optional(OrderQuantity),
+  },
+  { additionalProperties: false, description: "Either `lines`, or `item_id` with `quantity` (one line); not both" },
+);
+
+/** The lines a create body asks for; a body with both forms, or neither, is a 400. */
+export function orderLines(body: Static<typeof CreateOrderBody>): Array<{ item_id: string; quantity: number }> {
+  const single = body.item_id !== undefined || body.quantity !== undefined;
+  if (body.lines && single) throw new InvalidRequestError('Send either "lines" or "item_id" with "quantity", not both.');
+  if (body.lines) return body.lines;
+  if (body.item_id === undefined || body.quantity === undefined) {
+    throw new InvalidRequestError('Send "lines": [{"item_id", "quantity"}, …], or "item_id" with "quantity" for one line.');
+  }
+  return [{ item_id: body.item_id, quantity: body.quantity }];
+}
 
 /** What cancels an order: an optional reason, kept in its history. */
 export const CancelOrderBody = t.Object(

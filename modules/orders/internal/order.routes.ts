@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import { jsonResponse, problemResponses, schemaRef, withProblems, type ApiResponse } from "../../../platform/openapi.ts";
 import { problemFor } from "../../../platform/problems.ts";
-import { CancelOrderBody, CreateOrderBody, ListQuery, ORDER_LIMITS, OrderParams, OrderSchema, type OrderView } from "./order.model.ts";
+import { CancelOrderBody, CreateOrderBody, orderLines, ListQuery, ORDER_LIMITS, OrderParams, OrderSchema, type OrderView } from "./order.model.ts";
 import { IDEMPOTENCY_KEY_PATTERN, messageFor, parseIdempotencyKey, type OrderResponse } from "./order.reply.ts";
 import type { OrderService } from "./order.service.ts";
 
@@ -72,7 +72,7 @@ export function orderRoutes(service: OrderService) {
       "",
       async ({ body, request }) => {
         const key = parseIdempotencyKey(request.headers.get("idempotency-key"));
-        return answer(await service.create(key, body, request.headers.get("x-request-id")));
+        return answer(await service.create(key, { lines: orderLines(body) }, request.headers.get("x-request-id")));
       },
       {
         body: CreateOrderBody,

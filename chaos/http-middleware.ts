@@ -20,7 +20,7 @@ const BASE = "/api/inventory";
 
 /**
  * The default map from the inventory HTTP API to port calls:
- * `POST /api/inventory/deduct` → deduct, `…/release…` → release, `GET /api/inventory` → list,
+ * `POST /api/inventory/deduct` → deduct, `…/release…` → release, `…/pay` → pay, `…/expire` → expire, `GET /api/inventory` → list,
  * `GET /api/inventory/:item_id` → get, `…/health` → health. Admin paths are never touched.
  */
 export const classifyInventoryRoute: RouteClassifier = (method, path) => {
@@ -30,6 +30,8 @@ export const classifyInventoryRoute: RouteClassifier = (method, path) => {
   if (segments.length === 0) return method === "GET" ? "list" : null;
   if (segments.includes("deduct")) return "deduct";
   if (segments.includes("release")) return "release";
+  if (method === "POST" && segments.length === 1 && segments[0] === "pay") return "pay";
+  if (method === "POST" && segments.length === 1 && segments[0] === "expire") return "expire";
   if (segments[segments.length - 1] === "health") return "health";
   if (method === "GET" && segments.length === 1) return "get";
   return null;

@@ -12,7 +12,7 @@ export type { CrashKind, FaultDecision } from "./fault-decision.ts";
  * injected. Transport-specific application lives in `in-process.ts` and `http-middleware.ts`.
  */
 
-export type InventoryRoute = "deduct" | "release" | "get" | "list" | "health";
+export type InventoryRoute = "deduct" | "release" | "pay" | "expire" | "get" | "list" | "health";
 export interface DecideContext {
   requestId?: string | undefined;
   orderId?: string | undefined;

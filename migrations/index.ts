@@ -2,6 +2,7 @@ import { Migrator, type Migration, type MigrationProvider } from "kysely/migrati
 import { sql, type Kysely } from "kysely";
 import * as inventory0001 from "./inventory/0001_init.ts";
 import * as inventory0002 from "./inventory/0002_ledger.ts";
+import * as inventory0003 from "./inventory/0003_holds.ts";
 import * as orders0001 from "./orders/0001_init.ts";
 import * as orders0002 from "./orders/0002_retry_queue.ts";
 import * as orders0003 from "./orders/0003_worker_lease.ts";
@@ -12,7 +13,7 @@ import * as orders0004 from "./orders/0004_lines_and_cancel.ts";
  * Each module owns a schema and its own migration history table inside it.
  */
 export const moduleMigrations = {
-  inventory: { "0001_init": inventory0001, "0002_ledger": inventory0002 },
+  inventory: { "0001_init": inventory0001, "0002_ledger": inventory0002, "0003_holds": inventory0003 },
   orders: { "0001_init": orders0001, "0002_retry_queue": orders0002, "0003_worker_lease": orders0003, "0004_lines_and_cancel": orders0004 },
 } satisfies Record<string, Record<string, Migration>>;
 

@@ -34,6 +34,8 @@ export function createMemoryInventory(stock: Record<string, number>): InventoryP
     deductions: (orderId) => applied.get(orderId) ?? 0,
     async deduct(req) {
       calls.push(`deduct:${req.order_id}`);
+      // The chaos tests sell; holds are the real adapters' business (their contract suite).
+      if (req.hold_s !== undefined) throw new Error("the memory inventory does not hold stock");
       const first = outcomes.get(req.order_id);
       if (first) return { ...first, replayed: true };
       const lines = req.lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity }));
@@ -67,6 +69,14 @@ export function createMemoryInventory(stock: Record<string, number>): InventoryP
       }
       released.set(orderId, result);
       return result;
+    },
+    async pay(orderId) {
+      calls.push(`pay:${orderId}`);
+      return { order_id: orderId, outcome: released.has(orderId) ? "released" : "not_held", hold_expires_at: null };
+    },
+    async expire(orderId) {
+      calls.push(`expire:${orderId}`);
+      return { order_id: orderId, outcome: released.has(orderId) ? "released" : "not_held", hold_expires_at: null };
     },
     async get(itemId) {
       calls.push(`get:${itemId}`);

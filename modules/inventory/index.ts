@@ -5,6 +5,7 @@
 import type { AnyElysia } from "elysia";
 import type { Database } from "../../platform/db.ts";
 import type { GroupCommitSettings } from "../../platform/group-commit.ts";
+import type { Clock } from "../../platform/clock.ts";
 import { migrateModule } from "../../migrations/index.ts";
 import { createInProcessInventory } from "./adapters/in-process.ts";
 import type { InventoryPort } from "./inventory.port.ts";
@@ -27,6 +28,8 @@ export interface InventoryModuleDeps {
   serviceGuard?: RouteGuard;
   /** Group commit for deductions (default: `groupCommitLimits` for the database). */
   groupCommit?: GroupCommitSettings;
+  /** Decides holds' deadlines (default: the system clock). */
+  clock?: Clock;
 }
 
 /** What the composition root gets from `createInventoryModule`. */
@@ -46,7 +49,7 @@ export interface InventoryModule {
 }
 
 export function createInventoryModule(deps: InventoryModuleDeps): InventoryModule {
-  const service = new InventoryService(deps.database, deps.groupCommit);
+  const service = new InventoryService(deps.database, deps.groupCommit, deps.clock);
   return {
     port: createInProcessInventory(service),
     routes: inventoryRoutes(service, deps.adminGuard, deps.serviceGuard ?? deps.adminGuard),

@@ -26,6 +26,12 @@ export interface DeductRequest {
   order_id: string;
   /** 1–50 lines, each item at most once; applied all together or not at all. */
   lines: OrderLine[];
+  /**
+   * Reserve the lines for this many seconds (60–86,400) instead of selling them: they leave the
+   * available quantity for `reserved_quantity` until paid (`pay`) or expired (`expire`). The
+   * deadline counts from the moment inventory makes the hold.
+   */
+  hold_s?: number;
 }
 
 export type LineRejectionReason = "unknown_item" | "insufficient_stock";
@@ -43,7 +49,14 @@ export interface AppliedLine extends OrderLine {
 }
 
 export type DeductResult =
-  | { outcome: "applied"; order_id: string; lines: AppliedLine[]; replayed: boolean }
+  | {
+      outcome: "applied";
+      order_id: string;
+      lines: AppliedLine[];
+      /** When the lines were reserved rather than sold: the hold's deadline (ISO 8601). */
+      hold_expires_at?: string;
+      replayed: boolean;
+    }
   | {
       outcome: "rejected";
       order_id: string;
@@ -63,6 +76,19 @@ export interface ReleaseResult {
   quantity: number;
   /** The lines restored, in item order (empty when nothing stood). */
   lines: OrderLine[];
+}
+
+/**
+ * How a hold ended, or stands: `paid` (sold), `expired` (deadline passed, stock back),
+ * `released` (the order was cancelled), `held` (still live: its deadline has not passed), or
+ * `not_held` (the order holds nothing: it was sold outright, refused, or never deducted).
+ */
+export type HoldOutcome = "paid" | "expired" | "released" | "held" | "not_held";
+
+export interface HoldResult {
+  order_id: string;
+  outcome: HoldOutcome;
+  hold_expires_at: string | null;
 }
 
 export interface InventoryHealth {
@@ -89,6 +115,18 @@ export interface InventoryPort {
    * `await inventory.release("0b6f…")` → `{ restored: true, quantity: 1, lines: [{ item_id: "ps5", quantity: 1 }] }`. Idempotent.
    */
   release(orderId: string, ctx?: CallContext): Promise<ReleaseResult>;
+  /**
+   * Turns a live hold into a sale, if it was paid before its deadline: `paidAt` is when the
+   * customer paid (ISO 8601). Paid too late, the hold expires now instead. Payment and expiry
+   * decide on the order's account under one lock, so exactly one of them wins.
+   * `await inventory.pay("0b6f…", "2026-01-05T10:00:59Z")` → `{ outcome: "paid", … }`. Idempotent.
+   */
+  pay(orderId: string, paidAt: string, ctx?: CallContext): Promise<HoldResult>;
+  /**
+   * Releases a hold whose deadline has passed (stock back, the account closed); a live hold
+   * answers `held`, a paid one `paid`. `await inventory.expire("0b6f…")` → `{ outcome: "expired" }`. Idempotent.
+   */
+  expire(orderId: string, ctx?: CallContext): Promise<HoldResult>;
   /** `await inventory.get("ps5")` → the item, or null. */
   get(itemId: string, ctx?: CallContext): Promise<InventoryItem | null>;
   /** `await inventory.list()` → every item, ordered by `item_id`. */

@@ -16,6 +16,9 @@ export const INVENTORY_LIMITS = {
   linesMax: 50,
   /** Reasons given to adjustments, restocks and cancellations. */
   reasonMax: 200,
+  /** How long a hold may last, in seconds. */
+  holdMinS: 60,
+  holdMaxS: 86_400,
 } as const;
 
 export const ItemId = t.String({

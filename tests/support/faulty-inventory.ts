@@ -53,6 +53,22 @@ export class FaultyInventory implements InventoryPort {
     if (fault === "lost_response") throw new InventoryUnavailableError("injected: answer lost after commit", undefined, "transport");
     return r;
   }
+  /** Faults for the next payments and expiries, as `faults` for deducts. */
+  readonly settleFaults: Fault[] = [];
+
+  async pay(orderId: string, paidAt: string) {
+    return this.settle(() => this.real.pay(orderId, paidAt));
+  }
+  async expire(orderId: string) {
+    return this.settle(() => this.real.expire(orderId));
+  }
+  private async settle<T>(call: () => Promise<T>): Promise<T> {
+    const fault = this.settleFaults.shift();
+    if (fault === "unavailable") throw new InventoryUnavailableError("injected: no answer", undefined, "timeout");
+    const r = await call();
+    if (fault === "lost_response") throw new InventoryUnavailableError("injected: answer lost after commit", undefined, "transport");
+    return r;
+  }
   get(itemId: string) {
     return this.real.get(itemId);
   }

@@ -3,6 +3,7 @@ import {
   InventoryUnavailableError,
   type CallContext,
   type DeductResult,
+  type HoldResult,
   type InventoryHealth,
   type InventoryItem,
   type InventoryPort,
@@ -80,6 +81,16 @@ export function createHttpInventory(baseUrl: string, opts: { fetch?: typeof fetc
       const res = await call("POST", "/api/inventory/release", ctx, { order_id: orderId });
       if (res.status === 200) return json<ReleaseResult>(res, "release");
       return misconfigured(res, "POST", "/api/inventory/release");
+    },
+    async pay(orderId, paidAt, ctx) {
+      const res = await call("POST", "/api/inventory/pay", ctx, { order_id: orderId, paid_at: paidAt });
+      if (res.status === 200) return json<HoldResult>(res, "pay");
+      return misconfigured(res, "POST", "/api/inventory/pay");
+    },
+    async expire(orderId, ctx) {
+      const res = await call("POST", "/api/inventory/expire", ctx, { order_id: orderId });
+      if (res.status === 200) return json<HoldResult>(res, "expire");
+      return misconfigured(res, "POST", "/api/inventory/expire");
     },
     async get(itemId, ctx) {
       const res = await call("GET", `/api/inventory/${encodeURIComponent(itemId)}`, ctx);

@@ -6,6 +6,8 @@ export function createInProcessInventory(service: InventoryService): InventoryPo
   return {
     deduct: (req) => service.deduct(req),
     release: (orderId) => service.release(orderId),
+    pay: (orderId, paidAt) => service.pay(orderId, paidAt),
+    expire: (orderId) => service.expire(orderId),
     get: (itemId) => service.get(itemId),
     list: () => service.list(),
     health: () => service.health(),

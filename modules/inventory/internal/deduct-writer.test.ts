@@ -84,7 +84,10 @@ for (const backend of BACKENDS) {
       ]);
       expect(out[0]).toEqual({ kind: "applied", remaining: [7] });
       expect(out[1]).toEqual({ kind: "refused", rejected: [{ item_id: "no-such-item", reason: "unknown_item" }] });
-      const firstApplied = (q: number) => ({ kind: "first", account: { outcome: "applied", lines: [{ item_id: it, quantity: q }], rejected_lines: [], released: false } });
+      const firstApplied = (q: number) => ({
+        kind: "first",
+        account: { outcome: "applied", lines: [{ item_id: it, quantity: q }], rejected_lines: [], released: false, hold_expires_at: null, settled: null },
+      });
       expect(out[2] as unknown).toEqual(firstApplied(2));
       expect(out[3]).toEqual({ kind: "applied", remaining: [4] });
       expect(out[4] as unknown).toEqual(firstApplied(3));

@@ -40,10 +40,16 @@ export const OrderLines = t.Array(OrderLineSchema, {
   description: `1–${INVENTORY_LIMITS.linesMax} lines, each item at most once`,
 });
 /** `{order_id, lines}`, or the seed's one-item `{order_id, item_id, quantity}` (one line). */
+export const HoldSeconds = Int({
+  minimum: INVENTORY_LIMITS.holdMinS,
+  maximum: INVENTORY_LIMITS.holdMaxS,
+  description: `Reserve instead of sell, for this many seconds (${INVENTORY_LIMITS.holdMinS}–${INVENTORY_LIMITS.holdMaxS})`,
+});
 export const DeductBody = t.Union([
-  t.Object({ order_id: OrderId, lines: OrderLines }, strict),
+  t.Object({ order_id: OrderId, lines: OrderLines, hold_s: t.Optional(HoldSeconds) }, strict),
   t.Object({ order_id: OrderId, item_id: ItemId, quantity: DeductQuantity }, strict),
 ]);
+export const PayBody = t.Object({ order_id: OrderId, paid_at: t.String({ format: "date-time", description: "When the customer paid" }) }, strict);
 export const ReleaseBody = t.Object({ order_id: OrderId }, strict);
 export const CreateItemBody = t.Object(
   {

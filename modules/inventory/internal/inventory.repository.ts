@@ -1,7 +1,7 @@
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../../../platform/db.ts";
 import { GroupCommit, statementLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
-import type { InventoryItem, LineRejection, OrderLine } from "../inventory.port.ts";
+import type { HoldOutcome, InventoryItem, LineRejection, OrderLine } from "../inventory.port.ts";
 import type { InventoryTables } from "./inventory.tables.ts";
 
 /**
@@ -46,14 +46,18 @@ select l.order_id, l.item_id, upd.quantity as remaining from lines l join upd us
 export interface DeductInput {
   orderId: string;
   lines: readonly OrderLine[];
+  /** Reserve instead of sell, until this moment. */
+  holdUntil?: Date;
 }
 
 /** An order's account: its first outcome, and whether a release has closed it since. */
 export interface Account {
-  outcome: "applied" | "rejected" | "released";
+  outcome: "applied" | "rejected" | "released" | "held";
   lines: OrderLine[];
   rejected_lines: LineRejection[];
   released: boolean;
+  hold_expires_at: Date | null;
+  settled: "sold" | "expired" | "cancelled" | null;
 }
 
 export type DeductRow =
@@ -98,6 +102,8 @@ async function deductStatement(database: Database, name: string, items: readonly
 
 /** Deducts one order alone: the statement, and when it settles nothing, the careful path. */
 export async function deduct(database: Database, r: DeductInput): Promise<DeductRow> {
+  // Holds are made on the careful path: they are few, and move two numbers per line.
+  if (r.holdUntil) return decideAlone(database, r);
   try {
     const [remaining] = await deductStatement(database, "inv_deduct", [r]);
     if (remaining) return { kind: "applied", remaining };
@@ -124,7 +130,7 @@ export class DeductWriter {
   }
 
   deduct(r: DeductInput): Promise<DeductRow> {
-    return this.group.submit(r);
+    return r.holdUntil ? deduct(this.database, r) : this.group.submit(r);
   }
 
   /** Statements run and deductions carried. */
@@ -145,8 +151,10 @@ export class DeductWriter {
  */
 async function decideAlone(database: Database, r: DeductInput): Promise<DeductRow> {
   const row = await database.db.transaction().execute(async (trx): Promise<DeductRow | null> => {
+    const hold = r.holdUntil?.toISOString() ?? null;
     const claimed = await sql`
-      insert into inventory.order_accounts (order_id, outcome, lines) values (${r.orderId}::uuid, 'applied', ${JSON.stringify(r.lines)}::jsonb)
+      insert into inventory.order_accounts (order_id, outcome, lines, hold_expires_at)
+      values (${r.orderId}::uuid, ${hold ? "held" : "applied"}, ${JSON.stringify(r.lines)}::jsonb, ${hold}::timestamptz)
       on conflict (order_id) do nothing returning order_id`.execute(trx);
     if (claimed.rows.length === 0) return null;
     const ids = r.lines.map((l) => l.item_id);
@@ -160,15 +168,18 @@ async function decideAlone(database: Database, r: DeductInput): Promise<DeductRo
       else if (q < l.quantity) rejected.push({ item_id: l.item_id, reason: "insufficient_stock" });
     }
     if (rejected.length > 0) {
-      await sql`update inventory.order_accounts set outcome = 'rejected', rejected_lines = ${JSON.stringify(rejected)}::jsonb
+      await sql`update inventory.order_accounts set outcome = 'rejected', rejected_lines = ${JSON.stringify(rejected)}::jsonb, hold_expires_at = null
         where order_id = ${r.orderId}::uuid`.execute(trx);
       return { kind: "refused", rejected };
     }
     const qty = r.lines.map((l) => l.quantity);
-    await sql`update inventory.inventory i set quantity = i.quantity - l.quantity, updated_at = now()
+    // A hold moves each line from available to reserved; a sale takes it.
+    const reserved = hold ? 1 : 0;
+    await sql`update inventory.inventory i set quantity = i.quantity - l.quantity, reserved_quantity = i.reserved_quantity + ${reserved}::int * l.quantity, updated_at = now()
       from unnest(${ids}::text[], ${qty}::int[]) as l(item_id, quantity) where i.item_id = l.item_id`.execute(trx);
-    await sql`insert into inventory.movements (item_id, type, quantity_change, order_id)
-      select item_id, 'deduct', -quantity, ${r.orderId}::uuid from unnest(${ids}::text[], ${qty}::int[]) with ordinality as l(item_id, quantity, n) order by n`.execute(trx);
+    await sql`insert into inventory.movements (item_id, type, quantity_change, reserved_change, order_id)
+      select item_id, ${hold ? "hold" : "deduct"}, -quantity, ${reserved}::int * quantity, ${r.orderId}::uuid
+      from unnest(${ids}::text[], ${qty}::int[]) with ordinality as l(item_id, quantity, n) order by n`.execute(trx);
     return { kind: "applied", remaining: r.lines.map((l) => have.get(l.item_id)! - l.quantity) };
   });
   if (row) return row;
@@ -180,11 +191,92 @@ async function decideAlone(database: Database, r: DeductInput): Promise<DeductRo
 export async function findAccount(database: Database, orderId: string): Promise<Account | null> {
   const r = await typed(database)
     .selectFrom("inventory.order_accounts")
-    .select(["outcome", "lines", "rejected_lines", "released_at"])
+    .select(["outcome", "lines", "rejected_lines", "released_at", "hold_expires_at", "settled"])
     .where("order_id", "=", orderId)
     .executeTakeFirst();
   if (!r) return null;
-  return { outcome: r.outcome, lines: r.lines, rejected_lines: r.rejected_lines ?? [], released: r.released_at !== null || r.outcome === "released" };
+  return {
+    outcome: r.outcome,
+    lines: r.lines,
+    rejected_lines: r.rejected_lines ?? [],
+    released: r.released_at !== null || r.outcome === "released",
+    hold_expires_at: r.hold_expires_at ? new Date(r.hold_expires_at) : null,
+    settled: r.settled,
+  };
+}
+
+/** Per item, what an order's movements leave standing: units sold to it, and units reserved for it. */
+async function standing(trx: Kysely<any>, orderId: string): Promise<Array<{ item_id: string; sold: number; held: number }>> {
+  const r = await sql<{ item_id: string; sold: number; held: number }>`
+    select item_id, (-sum(quantity_change) - sum(reserved_change))::int as sold, sum(reserved_change)::int as held
+    from inventory.movements where order_id = ${orderId}::uuid group by item_id order by item_id`.execute(trx);
+  return r.rows.map((x) => ({ item_id: x.item_id, sold: Number(x.sold), held: Number(x.held) }));
+}
+
+/**
+ * Gives back what an order holds, line by line in item order: reserved units leave
+ * `reserved_quantity` for `quantity` (`hold_release`), sold units return to `quantity`
+ * (`release`). Each kind of movement happens at most once per line (the ledger's unique index).
+ */
+async function giveBack(trx: Kysely<any>, orderId: string, parts: { sold: boolean; held: boolean }): Promise<OrderLine[]> {
+  const rows = (await standing(trx, orderId)).map((x) => ({ ...x, sold: parts.sold ? x.sold : 0, held: parts.held ? x.held : 0 }));
+  const moving = rows.filter((x) => x.sold > 0 || x.held > 0);
+  if (moving.length === 0) return [];
+  const ids = moving.map((x) => x.item_id);
+  await sql`select item_id from inventory.inventory where item_id = any(${ids}::text[]) order by item_id for update`.execute(trx);
+  await sql`update inventory.inventory i set quantity = i.quantity + l.sold + l.held, reserved_quantity = i.reserved_quantity - l.held, updated_at = now()
+    from unnest(${ids}::text[], ${moving.map((x) => x.sold)}::int[], ${moving.map((x) => x.held)}::int[]) as l(item_id, sold, held)
+    where i.item_id = l.item_id`.execute(trx);
+  await sql`insert into inventory.movements (item_id, type, quantity_change, reserved_change, order_id)
+    select item_id, 'release', sold, 0, ${orderId}::uuid from unnest(${ids}::text[], ${moving.map((x) => x.sold)}::int[]) as l(item_id, sold) where sold > 0
+    union all
+    select item_id, 'hold_release', held, -held, ${orderId}::uuid from unnest(${ids}::text[], ${moving.map((x) => x.held)}::int[]) as l(item_id, held) where held > 0`.execute(trx);
+  return moving.map((x) => ({ item_id: x.item_id, quantity: x.sold + x.held }));
+}
+
+/**
+ * Settles a live hold, under the account's row lock, so a payment and an expiry arriving together
+ * are decided one after the other and exactly one wins: `pay` sells the reservation if it was paid
+ * before the deadline (otherwise the hold expires now); `expire` gives the stock back once the
+ * deadline has passed. A settled hold answers how it was settled.
+ */
+export async function settleHold(
+  database: Database,
+  orderId: string,
+  how: { kind: "pay"; paidAt: Date; at: Date } | { kind: "expire"; at: Date },
+): Promise<{ outcome: HoldOutcome; hold_expires_at: Date | null; moved: OrderLine[] }> {
+  return database.db.transaction().execute(async (trx) => {
+    const acc = await sql<{ outcome: string; hold_expires_at: Date | null; settled: string | null; released_at: Date | null }>`
+      select outcome, hold_expires_at, settled, released_at from inventory.order_accounts where order_id = ${orderId}::uuid for update`.execute(trx);
+    const a = acc.rows[0];
+    if (!a) return { outcome: "not_held" as const, hold_expires_at: null, moved: [] };
+    const expiresAt = a.hold_expires_at ? new Date(a.hold_expires_at) : null;
+    const done = (outcome: HoldOutcome, moved: OrderLine[] = []) => ({ outcome, hold_expires_at: expiresAt, moved });
+    if (a.outcome === "released") return done("released");
+    if (a.outcome !== "held" || !expiresAt) return done("not_held");
+    if (a.settled === "sold") return done("paid");
+    if (a.settled === "expired") return done("expired");
+    if (a.settled === "cancelled" || a.released_at) return done("released");
+    const paidInTime = how.kind === "pay" && how.paidAt.getTime() < expiresAt.getTime();
+    if (paidInTime) {
+      // The reservation becomes a sale: the units leave `reserved_quantity`; available is untouched.
+      const held = (await standing(trx, orderId)).filter((x) => x.held > 0);
+      const ids = held.map((x) => x.item_id);
+      const qty = held.map((x) => x.held);
+      await sql`select item_id from inventory.inventory where item_id = any(${ids}::text[]) order by item_id for update`.execute(trx);
+      await sql`update inventory.inventory i set reserved_quantity = i.reserved_quantity - l.q, updated_at = now()
+        from unnest(${ids}::text[], ${qty}::int[]) as l(item_id, q) where i.item_id = l.item_id`.execute(trx);
+      await sql`insert into inventory.movements (item_id, type, quantity_change, reserved_change, order_id)
+        select item_id, 'sale', 0, -q, ${orderId}::uuid from unnest(${ids}::text[], ${qty}::int[]) as l(item_id, q)`.execute(trx);
+      await sql`update inventory.order_accounts set settled = 'sold', settled_at = ${how.at.toISOString()}::timestamptz where order_id = ${orderId}::uuid`.execute(trx);
+      return done("paid", held.map((x) => ({ item_id: x.item_id, quantity: x.held })));
+    }
+    if (how.at.getTime() < expiresAt.getTime()) return done("held");
+    const moved = await giveBack(trx, orderId, { sold: false, held: true });
+    await sql`update inventory.order_accounts set settled = 'expired', settled_at = ${how.at.toISOString()}::timestamptz, released_at = ${how.at.toISOString()}::timestamptz
+      where order_id = ${orderId}::uuid`.execute(trx);
+    return done("expired", moved);
+  });
 }
 
 /**
@@ -198,25 +290,28 @@ export async function release(database: Database, orderId: string): Promise<{ re
       insert into inventory.order_accounts (order_id, outcome, lines, released_at) values (${orderId}::uuid, 'released', '[]'::jsonb, now())
       on conflict (order_id) do nothing returning order_id`.execute(trx);
     if (blocked.rows.length > 0) return { restored: false, lines: [], restoredNow: false };
-    const account = await sql<{ released_at: Date | null }>`
-      select released_at from inventory.order_accounts where order_id = ${orderId}::uuid for update`.execute(trx);
-    const deducted = await sql<{ item_id: string; quantity: number }>`
-      select item_id, -quantity_change as quantity from inventory.movements
-      where order_id = ${orderId}::uuid and type = 'deduct' order by item_id`.execute(trx);
-    const lines = deducted.rows.map((d) => ({ item_id: d.item_id, quantity: Number(d.quantity) }));
-    if (account.rows[0]?.released_at) return { restored: lines.length > 0, lines, restoredNow: false };
-    await sql`update inventory.order_accounts set released_at = now() where order_id = ${orderId}::uuid`.execute(trx);
-    if (lines.length > 0) {
-      const ids = lines.map((l) => l.item_id);
-      const qty = lines.map((l) => l.quantity);
-      await sql`select item_id from inventory.inventory where item_id = any(${ids}::text[]) order by item_id for update`.execute(trx);
-      await sql`update inventory.inventory i set quantity = i.quantity + l.quantity, updated_at = now()
-        from unnest(${ids}::text[], ${qty}::int[]) as l(item_id, quantity) where i.item_id = l.item_id`.execute(trx);
-      await sql`insert into inventory.movements (item_id, type, quantity_change, order_id)
-        select item_id, 'release', quantity, ${orderId}::uuid from unnest(${ids}::text[], ${qty}::int[]) as l(item_id, quantity)`.execute(trx);
+    const account = await sql<{ released_at: Date | null; outcome: string; settled: string | null }>`
+      select released_at, outcome, settled from inventory.order_accounts where order_id = ${orderId}::uuid for update`.execute(trx);
+    const a = account.rows[0];
+    if (a?.released_at) {
+      const before = await givenBack(trx, orderId);
+      return { restored: before.length > 0, lines: before, restoredNow: false };
     }
+    const live = a?.outcome === "held" && a.settled === null;
+    await sql`update inventory.order_accounts set released_at = now(),
+      settled = case when ${live} then 'cancelled' else settled end, settled_at = case when ${live} then now() else settled_at end
+      where order_id = ${orderId}::uuid`.execute(trx);
+    const lines = await giveBack(trx, orderId, { sold: true, held: true });
     return { restored: lines.length > 0, lines, restoredNow: lines.length > 0 };
   });
+}
+
+/** What earlier releases (or an expiry) gave back, per item in item order. */
+async function givenBack(trx: Kysely<any>, orderId: string): Promise<OrderLine[]> {
+  const r = await sql<{ item_id: string; quantity: number }>`
+    select item_id, sum(quantity_change)::int as quantity from inventory.movements
+    where order_id = ${orderId}::uuid and type in ('release', 'hold_release') group by item_id order by item_id`.execute(trx);
+  return r.rows.map((x) => ({ item_id: x.item_id, quantity: Number(x.quantity) }));
 }
 
 const typed = (database: Database) => database.db as Kysely<InventoryTables>;

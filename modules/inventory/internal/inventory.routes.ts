@@ -3,7 +3,7 @@ import { problemFor, type ProblemCode } from "../../../platform/problems.ts";
 import type { InventoryService } from "./inventory.service.ts";
 import { noteOrderId } from "../../../platform/log-context.ts";
 import { jsonResponse, problemResponses, schemaRef } from "../../../platform/openapi.ts";
-import { CreateItemBody, DeductBody, InventoryItemSchema, ItemParams, ReleaseBody, RestockBody } from "./inventory.model.ts";
+import { CreateItemBody, DeductBody, InventoryItemSchema, ItemParams, PayBody, ReleaseBody, RestockBody } from "./inventory.model.ts";
 
 const REJECTION_CODE = { unknown_item: "unknown_item", insufficient_stock: "insufficient_stock", released: "order_released" } as const;
 
@@ -46,10 +46,24 @@ const DEDUCT_RESULT = {
       items: { ...LINE, required: ["item_id", "quantity", "remaining"], properties: { ...LINE.properties, remaining: { type: ["integer", "null"] } } },
       description: "Every line, in the order sent, with the item's stock right after it (null on a replay)",
     },
+    hold_expires_at: { type: "string", format: "date-time", description: "With `hold_s`: the lines are reserved, not sold, until this moment" },
     item_id: { type: "string", description: "The seed's one-item body only: its item" },
     quantity: { type: "integer", description: "The seed's one-item body only: its quantity" },
     remaining: { type: ["integer", "null"], description: "The seed's one-item body only: the stock left" },
     replayed: { type: "boolean", description: "True when this order id was deducted before: the first outcome, repeated" },
+  },
+};
+const HOLD_RESULT = {
+  type: "object",
+  required: ["order_id", "outcome", "hold_expires_at"],
+  properties: {
+    order_id: { type: "string", format: "uuid" },
+    outcome: {
+      type: "string",
+      enum: ["paid", "expired", "released", "held", "not_held"],
+      description: "paid: sold; expired: deadline passed, stock back; released: cancelled; held: still live; not_held: the order holds nothing",
+    },
+    hold_expires_at: { type: ["string", "null"], format: "date-time" },
   },
 };
 const RELEASE_RESULT = {
@@ -108,7 +122,7 @@ export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuar
         noteOrderId(body.order_id);
         const seedForm = !("lines" in body);
         const lines = "lines" in body ? body.lines : [{ item_id: body.item_id, quantity: body.quantity }];
-        const r = await service.deduct({ order_id: body.order_id, lines });
+        const r = await service.deduct({ order_id: body.order_id, lines, ...("hold_s" in body && body.hold_s !== undefined ? { hold_s: body.hold_s } : {}) });
         // The seed's one-item body is answered with its one line at the top level too.
         const single = seedForm ? { item_id: lines[0]!.item_id, quantity: lines[0]!.quantity } : {};
         if (r.outcome === "applied") return { ...r, ...single, ...(seedForm ? { remaining: r.lines[0]?.remaining ?? null } : {}) };
@@ -132,6 +146,33 @@ export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuar
         },
       },
     )
+    .post("/pay", ({ body }) => {
+      noteOrderId(body.order_id);
+      return service.pay(body.order_id, body.paid_at);
+    }, {
+      beforeHandle: serviceGuard,
+      body: PayBody,
+      detail: {
+        operationId: "payHold",
+        summary: "Turn a live hold into a sale, if it was paid before its deadline (idempotent)",
+        description: "Decided under the order's account lock against the deadline recorded when the hold was made: paid in time, the reservation becomes a sale (`paid`); paid too late, the hold expires now (`expired`). Exactly one of payment and expiry wins.",
+        security: [{ bearer: [] }],
+        responses: { 200: jsonResponse("How the hold stands now", HOLD_RESULT, { order_id: "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10", outcome: "paid", hold_expires_at: "2026-01-05T10:15:00.000Z" }), ...problemResponses("invalid_request") },
+      },
+    })
+    .post("/expire", ({ body }) => {
+      noteOrderId(body.order_id);
+      return service.expire(body.order_id);
+    }, {
+      beforeHandle: serviceGuard,
+      body: ReleaseBody,
+      detail: {
+        operationId: "expireHold",
+        summary: "Release a hold whose deadline has passed (idempotent; a live hold answers `held`)",
+        security: [{ bearer: [] }],
+        responses: { 200: jsonResponse("How the hold stands now", HOLD_RESULT, { order_id: "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10", outcome: "expired", hold_expires_at: "2026-01-05T10:15:00.000Z" }), ...problemResponses("invalid_request") },
+      },
+    })
     .post("/release", ({ body }) => {
       noteOrderId(body.order_id);
       return service.release(body.order_id);

@@ -1,7 +1,8 @@
 import type { Database } from "../../../platform/db.ts";
 import { tablesAnswer } from "../../../platform/db.ts";
 import { AppError, InvalidRequestError, NotFoundError } from "../../../platform/errors.ts";
-import type { DeductRequest, DeductResult, InventoryHealth, InventoryItem, ReleaseResult } from "../inventory.port.ts";
+import type { DeductRequest, DeductResult, HoldResult, InventoryHealth, InventoryItem, ReleaseResult } from "../inventory.port.ts";
+import { systemClock, type Clock } from "../../../platform/clock.ts";
 import { INVENTORY_LIMITS, linesProblem } from "../inventory.rules.ts";
 import * as repo from "./inventory.repository.ts";
 import { groupCommitLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
@@ -31,6 +32,8 @@ export class InventoryService {
   constructor(
     private readonly database: Database,
     groupCommit: GroupCommitSettings = groupCommitLimits(database.kind),
+    /** Decides holds' deadlines; injected so tests can stand one tick either side of one. */
+    private readonly clock: Clock = systemClock,
   ) {
     this.deductions = new repo.DeductWriter(database, groupCommit);
   }
@@ -49,13 +52,17 @@ export class InventoryService {
     if (problem) {
       throw new InvalidRequestError(problem.detail, problem.item_id ? { item_id: problem.item_id } : {}, problem.item_id ? "duplicate_line_item" : "invalid_request");
     }
+    if (req.hold_s !== undefined && !(Number.isInteger(req.hold_s) && req.hold_s >= INVENTORY_LIMITS.holdMinS && req.hold_s <= INVENTORY_LIMITS.holdMaxS)) {
+      throw new InvalidRequestError(`hold_s must be a whole number of seconds from ${INVENTORY_LIMITS.holdMinS} to ${INVENTORY_LIMITS.holdMaxS}.`);
+    }
     const lines = req.lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity }));
-    const row = await this.deductions.deduct({ orderId: req.order_id, lines });
+    const holdUntil = req.hold_s === undefined ? undefined : new Date(this.clock.now() + req.hold_s * 1000);
+    const row = await this.deductions.deduct({ orderId: req.order_id, lines, ...(holdUntil ? { holdUntil } : {}) });
     switch (row.kind) {
       case "applied": {
         const applied = lines.map((l, i) => ({ ...l, remaining: row.remaining[i]! }));
-        for (const l of applied) this.emit({ type: "deduct", item_id: l.item_id, quantity: l.quantity, remaining: l.remaining });
-        return { outcome: "applied", order_id: req.order_id, lines: applied, replayed: false };
+        for (const l of applied) this.emit({ type: holdUntil ? "hold" : "deduct", item_id: l.item_id, quantity: l.quantity, remaining: l.remaining });
+        return { outcome: "applied", order_id: req.order_id, lines: applied, ...(holdUntil ? { hold_expires_at: holdUntil.toISOString() } : {}), replayed: false };
       }
       case "refused":
         return { outcome: "rejected", order_id: req.order_id, lines, reason: row.rejected[0]!.reason, rejected_lines: row.rejected, replayed: false };
@@ -66,8 +73,9 @@ export class InventoryService {
         if (a.released) {
           return { outcome: "rejected", order_id: req.order_id, lines: a.lines.length ? a.lines : lines, reason: "released", rejected_lines: [], replayed: true };
         }
-        if (a.outcome === "applied") {
-          return { outcome: "applied", order_id: req.order_id, lines: a.lines.map((l) => ({ ...l, remaining: null })), replayed: true };
+        if (a.outcome === "applied" || a.outcome === "held") {
+          const hold = a.hold_expires_at ? { hold_expires_at: a.hold_expires_at.toISOString() } : {};
+          return { outcome: "applied", order_id: req.order_id, lines: a.lines.map((l) => ({ ...l, remaining: null })), ...hold, replayed: true };
         }
         const first = a.rejected_lines[0]?.reason ?? "unknown_item";
         return { outcome: "rejected", order_id: req.order_id, lines: a.lines, reason: first, rejected_lines: a.rejected_lines, replayed: true };
@@ -79,6 +87,25 @@ export class InventoryService {
     const r = await repo.release(this.database, orderId);
     if (r.restoredNow) for (const l of r.lines) this.emit({ type: "release", item_id: l.item_id, quantity: l.quantity, remaining: null });
     return { order_id: orderId, restored: r.restored, quantity: r.lines.reduce((n, l) => n + l.quantity, 0), lines: r.lines };
+  }
+
+  /** Sells a live hold paid before its deadline (`paidAt`, ISO 8601); paid too late, it expires now. */
+  async pay(orderId: string, paidAt: string): Promise<HoldResult> {
+    const when = new Date(paidAt);
+    if (Number.isNaN(when.getTime())) throw new InvalidRequestError("paid_at must be an ISO 8601 time.");
+    return this.settle(orderId, { kind: "pay", paidAt: when, at: new Date(this.clock.now()) });
+  }
+
+  /** Releases a hold whose deadline has passed. */
+  expire(orderId: string): Promise<HoldResult> {
+    return this.settle(orderId, { kind: "expire", at: new Date(this.clock.now()) });
+  }
+
+  private async settle(orderId: string, how: Parameters<typeof repo.settleHold>[2]): Promise<HoldResult> {
+    const r = await repo.settleHold(this.database, orderId, how);
+    const type = r.outcome === "paid" ? "sale" : "hold_release";
+    for (const l of r.moved) this.emit({ type, item_id: l.item_id, quantity: l.quantity, remaining: null });
+    return { order_id: orderId, outcome: r.outcome, hold_expires_at: r.hold_expires_at?.toISOString() ?? null };
   }
 
   get(itemId: string): Promise<InventoryItem | null> {

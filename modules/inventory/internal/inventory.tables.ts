@@ -10,7 +10,7 @@ export interface InventoryTable {
   updated_at: ColumnType<Date, Date | undefined, Date>;
 }
 
-export const MOVEMENT_TYPES = ["create", "deduct", "release", "restock", "adjust"] as const;
+export const MOVEMENT_TYPES = ["create", "deduct", "release", "restock", "adjust", "hold", "hold_release", "sale"] as const;
 export type MovementType = (typeof MOVEMENT_TYPES)[number];
 
 /** The ledger: one row per change of an item's quantity. */
@@ -19,6 +19,8 @@ export interface MovementTable {
   item_id: string;
   type: MovementType;
   quantity_change: number;
+  /** The change of `reserved_quantity` (holds): Σ of it is the item's reserved quantity. */
+  reserved_change: Generated<number>;
   order_id: string | null;
   reason: string | null;
   created_at: ColumnType<Date, Date | undefined, never>;
@@ -27,10 +29,15 @@ export interface MovementTable {
 /** An order's account at inventory: its first outcome, and whether a release has closed it. */
 export interface OrderAccountTable {
   order_id: string;
-  outcome: "applied" | "rejected" | "released";
+  outcome: "applied" | "rejected" | "released" | "held";
   lines: ColumnType<OrderLine[], string, string>;
   rejected_lines: ColumnType<LineRejection[] | null, string | null, string | null>;
   released_at: Date | null;
+  /** A hold's deadline; null for a sale. */
+  hold_expires_at: Date | null;
+  /** How a hold ended: paid (`sold`), `expired`, or `cancelled`; null while live. */
+  settled: "sold" | "expired" | "cancelled" | null;
+  settled_at: Date | null;
   created_at: ColumnType<Date, Date | undefined, never>;
 }
 

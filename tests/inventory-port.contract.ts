@@ -114,6 +114,28 @@ export function inventoryPortContract(name: string, make: () => { port: Inventor
       expect([(await port.get(itemId))!.quantity, (await port.get(otherItemId))!.quantity]).toEqual([a0, b0]);
     });
 
+    test("a hold reserves its lines; paid in time it is sold; expiry before the deadline leaves it held; a cancel gives it back", async () => {
+      const { port, itemId } = make();
+      const before = (await port.get(itemId))!;
+      const paid = randomUUID();
+      const held = await port.deduct({ order_id: paid, lines: [{ item_id: itemId, quantity: 2 }], hold_s: 600 });
+      expect(held).toMatchObject({ outcome: "applied" });
+      const deadline = held.outcome === "applied" ? held.hold_expires_at! : "";
+      expect(new Date(deadline).getTime()).toBeGreaterThan(Date.now() + 590_000);
+      expect(await port.get(itemId)).toMatchObject({ quantity: before.quantity - 2, reserved_quantity: before.reserved_quantity + 2 });
+      expect(await port.expire(paid)).toMatchObject({ order_id: paid, outcome: "held", hold_expires_at: deadline });
+      expect(await port.pay(paid, new Date().toISOString())).toMatchObject({ outcome: "paid" });
+      expect(await port.pay(paid, new Date().toISOString())).toMatchObject({ outcome: "paid" });
+      expect(await port.get(itemId)).toMatchObject({ quantity: before.quantity - 2, reserved_quantity: before.reserved_quantity });
+      const cancelled = randomUUID();
+      await port.deduct({ order_id: cancelled, lines: [{ item_id: itemId, quantity: 1 }], hold_s: 600 });
+      expect(await port.release(cancelled)).toMatchObject({ restored: true, quantity: 1 });
+      expect(await port.pay(cancelled, new Date().toISOString())).toMatchObject({ outcome: "released" });
+      expect(await port.release(paid)).toMatchObject({ restored: true, quantity: 2 });
+      expect(await port.get(itemId)).toMatchObject({ quantity: before.quantity, reserved_quantity: before.reserved_quantity });
+      expect(await port.expire(randomUUID())).toMatchObject({ outcome: "not_held" });
+    });
+
     test("an item on two lines is refused before anything happens", async () => {
       const { port, itemId } = make();
       const err = await port.deduct({ order_id: randomUUID(), lines: [{ item_id: itemId, quantity: 1 }, { item_id: itemId, quantity: 1 }] }).catch((e) => e);

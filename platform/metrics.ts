@@ -43,6 +43,22 @@ export function createMetrics(opts: { clock?: Clock | undefined; version?: strin
       labelNames: ["status"] as const,
       registers: [registry],
     }),
+    orderPayments: new Counter({
+      name: "order_payments_total",
+      help: "Pay requests answered, by outcome",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+    ordersExpired: new Counter({
+      name: "orders_expired_total",
+      help: "Reserved orders whose hold expired before payment (stock given back)",
+      registers: [registry],
+    }),
+    holdsActive: new Gauge({
+      name: "inventory_holds_active",
+      help: "Live holds: orders whose lines are reserved, neither paid nor expired nor cancelled",
+      registers: [registry],
+    }),
     orderCancellations: new Counter({
       name: "order_cancellations_total",
       help: "Cancel requests answered, by outcome",

@@ -42,6 +42,8 @@ const CATALOG = {
   item_exists: { status: 409, title: "An item with this id already exists" },
   idempotency_key_in_use: { status: 409, title: "A request with this Idempotency-Key is still being processed" },
   order_not_cancellable: { status: 409, title: "This order cannot be cancelled" },
+  order_not_payable: { status: 409, title: "This order holds no stock to pay for" },
+  hold_expired: { status: 409, title: "The hold expired before payment" },
   stock_below_zero: { status: 409, title: "The change would take stock below zero" },
   payload_too_large: { status: 413, title: "The request body is too large" },
   unsupported_media_type: { status: 415, title: "Unsupported media type" },

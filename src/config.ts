@@ -37,6 +37,8 @@ export interface Config {
   retryBaseDelayMs: number;
   retryMaxDelayMs: number;
   sweepStrandedAfterMs: number;
+  /** How often holds past their deadline are expired: a hold lasts at most this much longer. */
+  holdSweepIntervalMs: number;
   /** How long a delivered retry message stays hidden before another consumer may take it over. */
   retryVisibilityTimeoutMs: number;
   /** The rolling window behind the health banner (seconds). */
@@ -255,6 +257,7 @@ export function loadConfig(env: Env = process.env): Config {
     retryBaseDelayMs: int(env, "RETRY_BASE_DELAY_MS", 500, 10, 60_000),
     retryMaxDelayMs: int(env, "RETRY_MAX_DELAY_MS", 30_000, 10, 3_600_000),
     sweepStrandedAfterMs: strandedAfter(env, role, inventoryTimeoutMs),
+    holdSweepIntervalMs: int(env, "HOLD_SWEEP_INTERVAL_MS", 1_000, 100, 60_000),
     retryVisibilityTimeoutMs,
     healthWindowS: int(env, "HEALTH_WINDOW_S", 30, 1, 3_600),
     groupCommitMaxBatch: int(env, "GROUP_COMMIT_MAX_BATCH", 64, 1, 1_000),

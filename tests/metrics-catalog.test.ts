@@ -39,6 +39,7 @@ describe("metrics catalog", () => {
       rejected: true,
       failed: true,
       cancelled: true,
+      expired: true,
       retry: true,
       breaker_open: true,
       misconfigured: true,

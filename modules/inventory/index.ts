@@ -12,6 +12,7 @@ import type { InventoryPort } from "./inventory.port.ts";
 import { InventoryService, seedCatalog, type StockMovement } from "./internal/inventory.service.ts";
 import { inventoryRoutes, type RouteGuard } from "./internal/inventory.routes.ts";
 import { INVENTORY_TABLES } from "./internal/inventory.tables.ts";
+import { countLiveHolds } from "./internal/inventory.repository.ts";
 
 export * from "./inventory.port.ts";
 export { INVENTORY_LIMITS, ItemId, linesProblem } from "./inventory.rules.ts";
@@ -44,6 +45,8 @@ export interface InventoryModule {
   migrate(): Promise<string[]>;
   /** Creates the demo catalog when no item exists yet; resolves to the number of items created. */
   seedDemoCatalog(): Promise<number>;
+  /** `await inventory.liveHolds()` → how many orders hold reserved stock right now. */
+  liveHolds(): Promise<number>;
   /** `inventory.onMovement((m) => gauge.set(m.remaining))`: every applied stock movement; returns an unsubscribe. */
   onMovement(listener: (m: StockMovement) => void): () => void;
 }
@@ -57,5 +60,6 @@ export function createInventoryModule(deps: InventoryModuleDeps): InventoryModul
     migrate: () => migrateModule(deps.database.db, "inventory"),
     seedDemoCatalog: () => seedCatalog(service),
     onMovement: (listener) => service.onMovement(listener),
+    liveHolds: () => countLiveHolds(deps.database),
   };
 }

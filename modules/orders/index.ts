@@ -3,14 +3,14 @@
  */
 import type { AnyElysia } from "elysia";
 import { migrateModule } from "../../migrations/index.ts";
-import { OrderService, directPolicy, type CancelOutcome, type OrderInput, type OrderOutcomeEvent, type OrderServiceDeps } from "./internal/order.service.ts";
+import { OrderService, directPolicy, type CancelOutcome, type OrderInput, type OrderOutcomeEvent, type OrderServiceDeps, type PayOutcome } from "./internal/order.service.ts";
 import type { OrderView } from "./internal/order.model.ts";
 import type { OrderResponse } from "./internal/order.reply.ts";
 import { orderRoutes } from "./internal/order.routes.ts";
 import { ORDER_TABLES, type OrderStatus } from "./internal/order.tables.ts";
 import { RetryWorker, type RetryWorkerOptions } from "./internal/retry-worker.ts";
 
-export type { CallPolicy, CancelOutcome, OrderInput, OrderOutcomeEvent, OrderServiceDeps } from "./internal/order.service.ts";
+export type { CallPolicy, CancelOutcome, OrderInput, OrderOutcomeEvent, OrderServiceDeps, PayOutcome } from "./internal/order.service.ts";
 export type { OrderView } from "./internal/order.model.ts";
 export type { OrderResponse } from "./internal/order.reply.ts";
 export { createInventoryPolicy } from "./internal/inventory-policy.ts";
@@ -44,6 +44,12 @@ export interface Orders {
    * `await orders.cancel(id, "c-1", { reason: "changed my mind" }, requestId, "web")`.
    */
   cancel(orderId: string, key: string, input: { reason?: string | undefined }, requestId: string | null, actor: string): Promise<OrderResponse>;
+  /**
+   * Pays for a reserved order under an idempotency key: `{ status: 200 }` confirmed, `202`
+   * payment recorded (finished from the retry queue), `409` hold expired or nothing to pay for.
+   * `await orders.pay(id, "p-1", requestId)`.
+   */
+  pay(orderId: string, key: string, requestId: string | null): Promise<OrderResponse>;
   /** `await orders.get(id)` → the order and its state history; throws a `not_found` error. */
   get(orderId: string): Promise<OrderWithHistory>;
   /** `await orders.list({ status: "queued", limit: 50 })` → at most 100, newest first. */
@@ -68,6 +74,8 @@ export interface OrdersModule {
   onKeyLookup(listener: () => void): () => void;
   /** Every answered cancel request, by outcome. */
   onCancel(listener: (outcome: CancelOutcome) => void): () => void;
+  /** Every answered pay request, by outcome. */
+  onPay(listener: (outcome: PayOutcome) => void): () => void;
   countByStatus(): Promise<Record<OrderStatus, number>>;
   /** The retry worker and sweeper for this module's queued orders (orders role only). */
   createRetryWorker(opts: Omit<RetryWorkerOptions, "database" | "inventory" | "policy">): RetryWorker;
@@ -83,6 +91,7 @@ export function createOrdersModule(deps: OrdersModuleDeps): OrdersModule {
     onOutcome: (l) => service.onOutcome(l),
     onKeyLookup: (l) => service.onKeyLookup(l),
     onCancel: (l) => service.onCancel(l),
+    onPay: (l) => service.onPay(l),
     countByStatus: () => service.countByStatus(),
     createRetryWorker: (opts) =>
       new RetryWorker({ database: deps.database, inventory: deps.inventory, policy: deps.policy ?? directPolicy, ...opts }),

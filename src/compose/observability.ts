@@ -30,6 +30,8 @@ export async function observeInventory(mod: InventoryModule, metrics: Metrics): 
     if (m.remaining !== null && m.item_id) metrics.stockLevel.labels(m.item_id).set(m.remaining);
   });
   for (const item of await mod.port.list()) metrics.stockLevel.labels(item.item_id).set(item.quantity);
+  // Counting live holds reads their partial index: only when scraped.
+  metrics.refreshOnScrape(async () => metrics.holdsActive.set(await mod.liveHolds()));
 }
 
 /** The breaker in front of inventory: a gauge, a transition counter and a warning per change. */
@@ -46,6 +48,7 @@ export function observeBreaker(policy: InventoryPolicy, metrics: Metrics, logger
 export function observeOrders(orders: OrdersModule, worker: RetryWorker, queue: RetryQueue, metrics: Metrics): void {
   worker.onResult((r) => {
     metrics.retries.labels(r).inc();
+    if (r === "expired") metrics.ordersExpired.inc();
     if (r === "dead_letter") metrics.deadLetters.inc();
   });
   orders.onOutcome((e) => {
@@ -56,6 +59,10 @@ export function observeOrders(orders: OrdersModule, worker: RetryWorker, queue: 
   });
   orders.onKeyLookup(() => metrics.idempotencyLookups.inc());
   orders.onCancel((outcome) => metrics.orderCancellations.labels(outcome).inc());
+  orders.onPay((outcome) => {
+    metrics.orderPayments.labels(outcome).inc();
+    if (outcome === "expired") metrics.ordersExpired.inc();
+  });
   const refreshStates = async () => {
     const counts = await orders.countByStatus();
     for (const [status, n] of Object.entries(counts)) metrics.ordersByState.labels(status).set(n);

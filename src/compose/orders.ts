@@ -86,6 +86,7 @@ export async function composeOrders(ctx: {
     strandedAfterMs: config.sweepStrandedAfterMs,
     leaseMs: config.retryVisibilityTimeoutMs,
     sweepIntervalMs: Math.min(5_000, config.sweepStrandedAfterMs),
+    holdSweepIntervalMs: config.holdSweepIntervalMs,
   });
   observeOrders(orders, worker, queue, metrics);
   worker.start();

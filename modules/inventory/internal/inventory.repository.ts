@@ -188,6 +188,17 @@ async function decideAlone(database: Database, r: DeductInput): Promise<DeductRo
   return { kind: "first", account };
 }
 
+/** Orders holding reserved stock now: neither paid, expired nor cancelled. */
+export async function countLiveHolds(database: Database): Promise<number> {
+  const r = await typed(database)
+    .selectFrom("inventory.order_accounts")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("outcome", "=", "held")
+    .where("settled", "is", null)
+    .executeTakeFirst();
+  return Number(r?.n ?? 0);
+}
+
 export async function findAccount(database: Database, orderId: string): Promise<Account | null> {
   const r = await typed(database)
     .selectFrom("inventory.order_accounts")

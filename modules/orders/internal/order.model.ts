@@ -34,8 +34,15 @@ export const CreateOrderBody = t.Object(
     ),
     item_id: t.Optional(ItemId),
     quantity: t.Optional(OrderQuantity),
+    hold_s: t.Optional(
+      Int({
+        minimum: INVENTORY_LIMITS.holdMinS,
+        maximum: INVENTORY_LIMITS.holdMaxS,
+        description: `Reserve the lines for this many seconds (${INVENTORY_LIMITS.holdMinS}–${INVENTORY_LIMITS.holdMaxS}) instead of selling them: the order becomes \`reserved\` until paid (\`POST /api/orders/{id}/pay\`) or expired`,
+      }),
+    ),
   },
-  { additionalProperties: false, description: "Either `lines`, or `item_id` with `quantity` (one line); not both" },
+  { additionalProperties: false, description: "Either `lines`, or `item_id` with `quantity` (one line); not both. `hold_s` reserves instead of selling." },
 );
 
 /** The lines a create body asks for; a body with both forms, or neither, is a 400. */
@@ -63,6 +70,8 @@ export const OrderStatusSchema = t.Union([
   t.Literal("failed"),
   t.Literal("cancelling"),
   t.Literal("cancelled"),
+  t.Literal("reserved"),
+  t.Literal("expired"),
 ]);
 // The schema spells out the table's statuses (a mapped union loses its literal types in Elysia's
 // inference); this fails the type check the day the two lists part.
@@ -82,6 +91,8 @@ export const OrderSchema = t.Object({
     description:
       "Why the order is in its state, for machines: `insufficient_stock`, `unknown_item`, `released`, `inventory_unavailable:<kind>`, `cancelled`, or null",
   }),
+  hold_expires_at: t.Optional(Timestamp),
+  paid_at: t.Optional(Timestamp),
   rejected_lines: t.Optional(
     t.Array(t.Object({ item_id: t.String(), reason: t.String() }), { description: "When rejected by inventory: every line that failed, and why" }),
   ),

@@ -24,9 +24,7 @@ export class MissingIdempotencyKeyError extends AppError {
 export class InvalidIdempotencyKeyError extends AppError {
   readonly code = "invalid_idempotency_key";
 }
-export class OrderNotCancellableError extends AppError {
-  readonly code = "order_not_cancellable";
-}
+
 
 /** A finished HTTP answer for an order request: what is sent now and replayed later, byte for byte. */
 export interface OrderResponse {
@@ -61,9 +59,16 @@ export function parseIdempotencyKey(header: string | null | undefined): string {
  * What makes two order requests the same. A one-line order hashes as the seed's one-item body
  * did, so keys stored before orders had lines still match their retries.
  */
-export function fingerprint(lines: readonly OrderLine[]): string {
-  const body = lines.length === 1 ? { item_id: lines[0]!.item_id, quantity: lines[0]!.quantity } : { lines: lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity })) };
+export function fingerprint(lines: readonly OrderLine[], holdS?: number): string {
+  const body: Record<string, unknown> =
+    lines.length === 1 ? { item_id: lines[0]!.item_id, quantity: lines[0]!.quantity } : { lines: lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity })) };
+  if (holdS !== undefined) body.hold_s = holdS;
   return createHash("sha256").update(`POST /api/orders\n${JSON.stringify(body)}`).digest("base64url");
+}
+
+/** What makes two pay requests for one order the same: the order. */
+export function payFingerprint(orderId: string): string {
+  return createHash("sha256").update(`POST /api/orders/${orderId}/pay`).digest("base64url");
 }
 
 /** What makes two cancel requests for one order the same: the order and the reason. */
@@ -74,7 +79,7 @@ export function cancelFingerprint(orderId: string, reason: string | null): strin
 const names = (ids: readonly string[]) => (ids.length <= 1 ? (ids[0] ?? "") : `${ids.slice(0, -1).join(", ")} and ${ids[ids.length - 1]}`);
 
 /** What a person is told about an order in this state: the `message` beside the machine's `reason`. */
-export function messageFor(order: Pick<OrderView, "status" | "reason" | "lines" | "rejected_lines">): string {
+export function messageFor(order: Pick<OrderView, "status" | "reason" | "lines" | "rejected_lines" | "hold_expires_at" | "paid_at">): string {
   switch (order.status) {
     case "pending":
       return "Order received; waiting for inventory.";
@@ -96,6 +101,12 @@ export function messageFor(order: Pick<OrderView, "status" | "reason" | "lines" 
       return "Cancelling: the stock is being given back.";
     case "cancelled":
       return "Order cancelled; its stock was given back.";
+    case "reserved":
+      return order.paid_at
+        ? "Payment received; confirming it with inventory."
+        : `Reserved until ${order.hold_expires_at ?? "its deadline"}: pay before then to confirm the order.`;
+    case "expired":
+      return "The hold expired before payment; its stock was given back.";
   }
 }
 
@@ -123,6 +134,8 @@ export function toView(r: OrderRow): OrderView {
     status: r.status,
     reason: r.reason,
     ...(r.rejected_lines?.length ? { rejected_lines: r.rejected_lines } : {}),
+    ...(r.hold_expires_at ? { hold_expires_at: new Date(r.hold_expires_at).toISOString() } : {}),
+    ...(r.paid_at ? { paid_at: new Date(r.paid_at).toISOString() } : {}),
     message: "",
     attempts: r.attempts,
     created_at: new Date(r.created_at).toISOString(),
@@ -133,8 +146,10 @@ export function toView(r: OrderRow): OrderView {
 export function statusCodeFor(status: OrderStatus): number {
   switch (status) {
     case "confirmed":
+    case "reserved":
       return 201;
     case "cancelled":
+    case "expired":
       return 200;
     case "rejected":
     case "failed":

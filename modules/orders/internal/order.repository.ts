@@ -22,8 +22,8 @@ with claim as (
   where orders.idempotency_keys.expires_at < excluded.created_at
   returning order_id
 ), ord as (
-  insert into orders.orders (order_id, item_id, quantity, lines, status, request_id, created_at, updated_at)
-  select order_id, $4, $5::int, $9::text::jsonb, 'pending', $8, $6::timestamptz, $6::timestamptz from claim
+  insert into orders.orders (order_id, item_id, quantity, lines, hold_s, status, request_id, created_at, updated_at)
+  select order_id, $4, $5::int, $9::text::jsonb, $10::int, 'pending', $8, $6::timestamptz, $6::timestamptz from claim
   returning order_id
 ), hist as (
   insert into orders.order_history (order_id, status, at) select order_id, 'pending', $6::timestamptz from ord
@@ -42,8 +42,8 @@ with claim as (
   where orders.idempotency_keys.expires_at < excluded.created_at
   returning order_id
 ), ord as (
-  insert into orders.orders (order_id, item_id, quantity, lines, status, reason, request_id, created_at, updated_at)
-  select order_id, $4, $5::int, $11::text::jsonb, 'queued', $10, $8, $6::timestamptz, $6::timestamptz from claim
+  insert into orders.orders (order_id, item_id, quantity, lines, hold_s, status, reason, request_id, created_at, updated_at)
+  select order_id, $4, $5::int, $11::text::jsonb, $12::int, 'queued', $10, $8, $6::timestamptz, $6::timestamptz from claim
   returning order_id
 ), hist as (
   insert into orders.order_history (order_id, status, reason, at)
@@ -58,7 +58,7 @@ select order_id from ord`;
 const TRANSITION_SQL = `
 with o as (
   update orders.orders set status = $2, reason = $3, updated_at = $4::timestamptz, attempts = attempts + $5::int,
-    rejected_lines = coalesce($9::text::jsonb, rejected_lines)
+    rejected_lines = coalesce($9::text::jsonb, rejected_lines), hold_expires_at = coalesce($10::timestamptz, hold_expires_at)
   where order_id = $1::uuid and status = any($6::text[])
   returning order_id
 ), h as (
@@ -75,7 +75,8 @@ select count(*)::int as n from o`;
 const LEASED_TRANSITION_SQL = `
 with o as (
   update orders.orders set status = $2, reason = $3, updated_at = $4::timestamptz, attempts = attempts + $5::int,
-    rejected_lines = coalesce($10::text::jsonb, rejected_lines), lease_id = null, leased_until = null
+    rejected_lines = coalesce($10::text::jsonb, rejected_lines), hold_expires_at = coalesce($11::timestamptz, hold_expires_at),
+    lease_id = null, leased_until = null
   where order_id = $1::uuid and status = any($6::text[]) and lease_id = $9::uuid
   returning order_id
 ), h as (
@@ -92,26 +93,28 @@ select count(*)::int as n from o`;
 const CLAIM_WORK_SQL = `
 with prev as (
   select order_id, status from orders.orders
-  where order_id = $1::uuid and status in ('pending', 'queued', 'cancelling') and (leased_until is null or leased_until <= $2::timestamptz)
+  where order_id = $1::uuid and (leased_until is null or leased_until <= $2::timestamptz)
+    and (status in ('pending', 'queued', 'cancelling') or (status = 'reserved' and (paid_at is not null or hold_expires_at <= $2::timestamptz)))
   for update
 ), o as (
-  update orders.orders o set status = case when prev.status = 'cancelling' then 'cancelling' else 'queued' end,
+  update orders.orders o set status = case when prev.status in ('cancelling', 'reserved') then prev.status else 'queued' end,
     reason = case when prev.status = 'pending' then 'recovered' else o.reason end,
     lease_id = $3::uuid, leased_until = $2::timestamptz + $4::int * interval '1 millisecond', updated_at = $2::timestamptz
   from prev where o.order_id = prev.order_id
-  returning o.order_id, o.item_id, o.quantity, o.lines, o.rejected_lines, o.status, o.reason, o.attempts, o.request_id, o.created_at, o.updated_at, prev.status as was
+  returning o.order_id, o.item_id, o.quantity, o.lines, o.rejected_lines, o.hold_s, o.hold_expires_at, o.paid_at,
+    o.status, o.reason, o.attempts, o.request_id, o.created_at, o.updated_at, prev.status as was
 ), h as (
   insert into orders.order_history (order_id, status, reason, at) select order_id, 'queued', 'recovered', $2::timestamptz from o where was = 'pending'
 )
-select order_id, item_id, quantity, lines, rejected_lines, status, reason, attempts, request_id, created_at, updated_at from o`;
+select order_id, item_id, quantity, lines, rejected_lines, hold_s, hold_expires_at, paid_at, status, reason, attempts, request_id, created_at, updated_at from o`;
 
 // The batch forms of the three statements above, for group commit: one row per order, passed
 // as parallel arrays. Keys are claimed in key order and orders updated in id order, so two
 // batches running at once take their row locks in the same order. (The lone forms repeat their
 // ON CONFLICT clauses literally: `npm run bench` reads them as text for pgbench.)
 const BATCH_INPUT_SQL = `
-  select * from unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::int[], $6::timestamptz[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[])
-    with ordinality as r(key, fingerprint, order_id, item_id, quantity, at, ttl_s, request_id, response_body, reason, lines, n)`;
+  select * from unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::int[], $6::timestamptz[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int[])
+    with ordinality as r(key, fingerprint, order_id, item_id, quantity, at, ttl_s, request_id, response_body, reason, lines, hold_s, n)`;
 
 const CLAIM_BATCH_SQL = `
 with req as (${BATCH_INPUT_SQL}
@@ -125,8 +128,8 @@ with req as (${BATCH_INPUT_SQL}
   where orders.idempotency_keys.expires_at < excluded.created_at
   returning order_id
 ), ord as (
-  insert into orders.orders (order_id, item_id, quantity, lines, status, request_id, created_at, updated_at)
-  select r.order_id, r.item_id, r.quantity, r.lines::jsonb, 'pending', r.request_id, r.at, r.at from req r join claim using (order_id)
+  insert into orders.orders (order_id, item_id, quantity, lines, hold_s, status, request_id, created_at, updated_at)
+  select r.order_id, r.item_id, r.quantity, r.lines::jsonb, r.hold_s, 'pending', r.request_id, r.at, r.at from req r join claim using (order_id)
   returning order_id
 ), hist as (
   insert into orders.order_history (order_id, status, at) select r.order_id, 'pending', r.at from req r join ord using (order_id)
@@ -145,8 +148,8 @@ with req as (${BATCH_INPUT_SQL}
   where orders.idempotency_keys.expires_at < excluded.created_at
   returning order_id
 ), ord as (
-  insert into orders.orders (order_id, item_id, quantity, lines, status, reason, request_id, created_at, updated_at)
-  select r.order_id, r.item_id, r.quantity, r.lines::jsonb, 'queued', r.reason, r.request_id, r.at, r.at from req r join claim using (order_id)
+  insert into orders.orders (order_id, item_id, quantity, lines, hold_s, status, reason, request_id, created_at, updated_at)
+  select r.order_id, r.item_id, r.quantity, r.lines::jsonb, r.hold_s, 'queued', r.reason, r.request_id, r.at, r.at from req r join claim using (order_id)
   returning order_id
 ), hist as (
   insert into orders.order_history (order_id, status, reason, at)
@@ -158,11 +161,11 @@ select order_id from ord`;
 
 const TRANSITION_BATCH_SQL = `
 with req as (
-  select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::int[], $6::text[], $7::int[], $8::text[], $9::text[])
-    as r(order_id, to_status, reason, at, attempt, from_status, response_status, response_body, rejected_lines)
+  select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::int[], $6::text[], $7::int[], $8::text[], $9::text[], $10::timestamptz[])
+    as r(order_id, to_status, reason, at, attempt, from_status, response_status, response_body, rejected_lines, hold_expires_at)
 ), o as (
   update orders.orders o set status = r.to_status, reason = r.reason, updated_at = r.at, attempts = o.attempts + r.attempt,
-    rejected_lines = coalesce(r.rejected_lines::jsonb, o.rejected_lines)
+    rejected_lines = coalesce(r.rejected_lines::jsonb, o.rejected_lines), hold_expires_at = coalesce(r.hold_expires_at, o.hold_expires_at)
   from (select * from req order by order_id) r
   where o.order_id = r.order_id and o.status = r.from_status
   returning o.order_id
@@ -194,6 +197,8 @@ export interface NewOrder {
   orderId: string;
   /** Every line as sent; a one-line order is also stored in `item_id` and `quantity`. */
   lines: readonly OrderLine[];
+  /** Reserve for this many seconds instead of selling. */
+  holdS?: number | undefined;
   at: Date;
   ttlS: number;
   requestId: string | null;
@@ -207,14 +212,14 @@ function single(o: NewOrder): [string | null, number | null] {
 /** Claims the key and inserts the pending order; false when the key is already taken (and live). */
 export async function claim(database: Database, o: NewOrder): Promise<boolean> {
   const rows = await database.query("ord_claim", CLAIM_SQL, [
-    o.key, o.fingerprint, o.orderId, ...single(o), o.at.toISOString(), o.ttlS, o.requestId, JSON.stringify(o.lines),
+    o.key, o.fingerprint, o.orderId, ...single(o), o.at.toISOString(), o.ttlS, o.requestId, JSON.stringify(o.lines), o.holdS ?? null,
   ]);
   return rows.length > 0;
 }
 
 export async function claimQueued(database: Database, o: NewOrder, responseBody: string, reason: string): Promise<boolean> {
   const rows = await database.query("ord_claim_queued", CLAIM_QUEUED_SQL, [
-    o.key, o.fingerprint, o.orderId, ...single(o), o.at.toISOString(), o.ttlS, o.requestId, responseBody, reason, JSON.stringify(o.lines),
+    o.key, o.fingerprint, o.orderId, ...single(o), o.at.toISOString(), o.ttlS, o.requestId, responseBody, reason, JSON.stringify(o.lines), o.holdS ?? null,
   ]);
   return rows.length > 0;
 }
@@ -231,6 +236,8 @@ export interface Transition {
   response?: { status: number; body: string } | null;
   /** The lines inventory refused, for a rejection. */
   rejectedLines?: readonly LineRejection[] | null;
+  /** The deadline inventory recorded, for a hold. */
+  holdExpiresAt?: string | null;
 }
 
 const rejectedJson = (t: Transition) => (t.rejectedLines?.length ? JSON.stringify(t.rejectedLines) : null);
@@ -238,7 +245,7 @@ const rejectedJson = (t: Transition) => (t.rejectedLines?.length ? JSON.stringif
 /** Applies a state transition if the order is in one of `from`; returns whether it did. */
 export async function transition(database: Database, t: Transition): Promise<boolean> {
   const rows = await database.query<{ n: number }>("ord_transition", TRANSITION_SQL, [
-    t.orderId, t.to, t.reason, t.at.toISOString(), t.attempt ?? 0, t.from, t.response?.status ?? null, t.response?.body ?? null, rejectedJson(t),
+    t.orderId, t.to, t.reason, t.at.toISOString(), t.attempt ?? 0, t.from, t.response?.status ?? null, t.response?.body ?? null, rejectedJson(t), t.holdExpiresAt ?? null,
   ]);
   return (rows[0]?.n ?? 0) > 0;
 }
@@ -247,6 +254,7 @@ export async function transition(database: Database, t: Transition): Promise<boo
 export async function leasedTransition(database: Database, t: Transition & { leaseId: string }): Promise<boolean> {
   const rows = await database.query<{ n: number }>("ord_leased_transition", LEASED_TRANSITION_SQL, [
     t.orderId, t.to, t.reason, t.at.toISOString(), t.attempt ?? 0, t.from, t.response?.status ?? null, t.response?.body ?? null, t.leaseId, rejectedJson(t),
+    t.holdExpiresAt ?? null,
   ]);
   return (rows[0]?.n ?? 0) > 0;
 }
@@ -259,6 +267,40 @@ export async function leasedTransition(database: Database, t: Transition & { lea
 export async function claimForWork(database: Database, c: { orderId: string; at: Date; leaseId: string; leaseMs: number }): Promise<OrderRow | null> {
   const rows = await database.query<OrderRow>("ord_claim_work", CLAIM_WORK_SQL, [c.orderId, c.at.toISOString(), c.leaseId, Math.round(c.leaseMs)]);
   return rows[0] ?? null;
+}
+
+/**
+ * Records that the customer paid a reserved order, once: the first payment's time stands, so a
+ * payment finished later (from the retry queue) is judged by when it was made. Null when the
+ * order is not reserved.
+ */
+export async function recordPayment(database: Database, orderId: string, at: Date): Promise<Date | null> {
+  const r = await typed(database)
+    .updateTable("orders.orders")
+    .set((eb) => ({ paid_at: eb.fn.coalesce("paid_at", eb.val(at)), updated_at: at }))
+    .where("order_id", "=", orderId)
+    .where("status", "=", "reserved")
+    .returning("paid_at")
+    .executeTakeFirst();
+  return r?.paid_at ? new Date(r.paid_at) : null;
+}
+
+/**
+ * Reserved orders past their deadline and held by no live worker lease, oldest deadline first:
+ * unpaid ones to expire, and paid ones whose payment inventory has not yet heard of (it will
+ * sell them if the payment came in time).
+ */
+export async function findDueHolds(database: Database, now: Date, limit: number): Promise<string[]> {
+  const rows = await typed(database)
+    .selectFrom("orders.orders")
+    .select("order_id")
+    .where("status", "=", "reserved")
+    .where("hold_expires_at", "<=", now)
+    .where((eb) => eb.or([eb("leased_until", "is", null), eb("leased_until", "<=", now)]))
+    .orderBy("hold_expires_at")
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.order_id);
 }
 
 /** Lets go of a worker's lease without moving the order (it stays queued for a later delivery). */
@@ -332,7 +374,10 @@ export async function findKey(database: Database, key: string): Promise<KeyRow |
 
 const typed = (database: Database) => database.db as Kysely<OrdersTables>;
 
-const orderColumns = ["order_id", "item_id", "quantity", "lines", "rejected_lines", "status", "reason", "attempts", "request_id", "created_at", "updated_at"] as const;
+const orderColumns = [
+  "order_id", "item_id", "quantity", "lines", "rejected_lines", "hold_s", "hold_expires_at", "paid_at",
+  "status", "reason", "attempts", "request_id", "created_at", "updated_at",
+] as const;
 
 export async function findOrder(database: Database, orderId: string): Promise<OrderRow | null> {
   const r = await typed(database).selectFrom("orders.orders").select(orderColumns).where("order_id", "=", orderId).executeTakeFirst();
@@ -360,7 +405,7 @@ export async function findStranded(database: Database, now: Date, olderThanMs: n
   return (await typed(database)
     .selectFrom("orders.orders")
     .select(orderColumns)
-    .where("status", "in", ["pending", "queued", "cancelling"])
+    .where((eb) => eb.or([eb("status", "in", ["pending", "queued", "cancelling"]), eb.and([eb("status", "=", "reserved"), eb("paid_at", "is not", null)])]))
     .where("updated_at", "<", before)
     .where((eb) => eb.or([eb("leased_until", "is", null), eb("leased_until", "<=", now)]))
     .orderBy("updated_at")
@@ -427,6 +472,7 @@ function batchParams(items: readonly QueuedClaim[]): unknown[] {
     col((c) => c.responseBody),
     col((c) => c.reason),
     col((c) => JSON.stringify(c.order.lines)),
+    col((c) => c.order.holdS ?? null),
   ];
 }
 
@@ -479,6 +525,7 @@ export class OrderWriter {
           col((t) => t.response?.status ?? null),
           col((t) => t.response?.body ?? null),
           col((t) => rejectedJson(t)),
+          col((t) => t.holdExpiresAt ?? null),
         ]);
         const moved = new Set(rows.map((r) => r.order_id));
         return items.map((t) => moved.has(t.orderId));

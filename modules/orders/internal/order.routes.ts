@@ -72,7 +72,8 @@ export function orderRoutes(service: OrderService) {
       "",
       async ({ body, request }) => {
         const key = parseIdempotencyKey(request.headers.get("idempotency-key"));
-        return answer(await service.create(key, { lines: orderLines(body) }, request.headers.get("x-request-id")));
+        const input = { lines: orderLines(body), ...(body.hold_s !== undefined ? { hold_s: body.hold_s } : {}) };
+        return answer(await service.create(key, input, request.headers.get("x-request-id")));
       },
       {
         body: CreateOrderBody,
@@ -94,7 +95,9 @@ export function orderRoutes(service: OrderService) {
             },
           },
           responses: {
-            201: jsonResponse("Confirmed: stock was deducted", schemaRef("Order"), example("confirmed", null), ORDER_HEADERS),
+            201: {
+              ...jsonResponse("Confirmed: stock was deducted; or, with `hold_s`, reserved until `hold_expires_at`", schemaRef("Order"), example("confirmed", null), ORDER_HEADERS),
+            },
             202: jsonResponse(
               "Queued: inventory did not answer in time; the order will be finished from the retry queue. Follow Location for its state.",
               schemaRef("Order"),
@@ -150,6 +153,42 @@ export function orderRoutes(service: OrderService) {
               "not_found",
               "idempotency_key_in_use",
               "order_not_cancellable",
+              "idempotency_key_reused",
+            ),
+          },
+        },
+      },
+    )
+    .post(
+      "/:id/pay",
+      async ({ params, request }) => {
+        const key = parseIdempotencyKey(request.headers.get("idempotency-key"));
+        return answer(await service.pay(params.id, key, request.headers.get("x-request-id")));
+      },
+      {
+        params: OrderParams,
+        detail: {
+          operationId: "payOrder",
+          summary: "Pay for a reserved order: its hold becomes a sale (idempotent by Idempotency-Key)",
+          description:
+            "200 `confirmed` when inventory sold the hold: the payment (the first `pay`'s moment, `paid_at`) came before `hold_expires_at`. 409 `hold-expired` when it did not: the order is `expired` and its stock is back. 202 when inventory cannot be reached: the order stays `reserved` with `paid_at` and the retry queue finishes it, judged by the same moment. 409 `order-not-payable` for an order with no live hold (placed without `hold_s`, still queued, cancelled). Payment and expiry racing at the deadline: inventory decides, and exactly one wins.",
+          parameters: [IDEMPOTENCY_KEY_PARAMETER],
+          responses: {
+            200: jsonResponse("Paid: the order is confirmed", schemaRef("Order"), { ...example("confirmed", "paid"), hold_expires_at: "2026-01-05T10:15:00.000Z", paid_at: "2026-01-05T10:03:00.000Z" }, ORDER_HEADERS),
+            202: jsonResponse(
+              "Payment recorded; inventory could not be reached, the retry queue finishes it. Follow Location.",
+              schemaRef("Order"),
+              { ...example("reserved", null), hold_expires_at: "2026-01-05T10:15:00.000Z", paid_at: "2026-01-05T10:03:00.000Z" },
+              ORDER_HEADERS,
+            ),
+            ...problemResponses(
+              "missing_idempotency_key",
+              "invalid_idempotency_key",
+              "invalid_request",
+              "not_found",
+              "idempotency_key_in_use",
+              "hold_expired",
+              "order_not_payable",
               "idempotency_key_reused",
             ),
           },

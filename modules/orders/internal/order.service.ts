@@ -3,10 +3,18 @@ import type { Database } from "../../../platform/db.ts";
 import { InvalidRequestError, NotFoundError } from "../../../platform/errors.ts";
 import { systemClock, type Clock } from "../../../platform/clock.ts";
 import type { KeyValueStore } from "../../../platform/kv/kv.port.ts";
-import { InventoryUnavailableError, linesProblem, type DeductResult, type InventoryPort, type OrderLine } from "../../inventory/index.ts";
+import {
+  InventoryUnavailableError,
+  linesProblem,
+  type DeductRequest,
+  type DeductResult,
+  type HoldOutcome,
+  type InventoryPort,
+  type OrderLine,
+} from "../../inventory/index.ts";
 import * as repo from "./order.repository.ts";
 import type { OrderView } from "./order.model.ts";
-import { cancelFingerprint, fingerprint, IdempotencyKeyInUseError, IdempotencyKeyReusedError, lineFields, messageFor, responseBodyFor, statusCodeFor, toView, type OrderResponse } from "./order.reply.ts";
+import { cancelFingerprint, payFingerprint, fingerprint, IdempotencyKeyInUseError, IdempotencyKeyReusedError, lineFields, messageFor, responseBodyFor, statusCodeFor, toView, type OrderResponse } from "./order.reply.ts";
 import { CANCELLABLE_STATUSES, type OrderStatus } from "./order.tables.ts";
 import { problemFor } from "../../../platform/problems.ts";
 import { groupCommitLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
@@ -64,8 +72,27 @@ const CACHE_PREFIX = "idem:";
 /** How a cancel request ended: done, left to the retry worker, refused, or replayed from its key. */
 export type CancelOutcome = "cancelled" | "cancelling" | "not_cancellable" | "replayed";
 
-/** What an order asks for: lines, or the seed's one item (one line). */
-export type OrderInput = { lines: readonly OrderLine[] } | { item_id: string; quantity: number };
+/** How a pay request ended: confirmed, left to the retry worker (`paying`), expired, refused, or replayed. */
+export type PayOutcome = "confirmed" | "paying" | "expired" | "not_payable" | "replayed";
+
+/**
+ * Moves a reserved order the way inventory settled its hold: `paid` → confirmed, `expired` →
+ * expired. Any other answer (a cancel released it; still held) moves nothing. `leaseId` makes it
+ * the retry worker's leased transition. Returns whether the order moved.
+ */
+export async function applyHoldOutcome(database: Database, orderId: string, outcome: HoldOutcome, at: Date, leaseId?: string): Promise<boolean> {
+  if (outcome !== "paid" && outcome !== "expired") return false;
+  const t = { orderId, to: outcome === "paid" ? ("confirmed" as const) : ("expired" as const), from: ["reserved" as const], reason: outcome === "paid" ? "paid" : "hold_expired", at };
+  return leaseId ? repo.leasedTransition(database, { ...t, leaseId }) : repo.transition(database, t);
+}
+
+/** What an order asks for: lines, or the seed's one item (one line); with `hold_s`, reserved rather than sold. */
+export type OrderInput = ({ lines: readonly OrderLine[] } | { item_id: string; quantity: number }) & { hold_s?: number | undefined };
+
+/** The inventory request for an order: its lines, and its hold if it asked for one. */
+export function deductRequest(orderId: string, lines: readonly OrderLine[], holdS: number | null | undefined): DeductRequest {
+  return { order_id: orderId, lines: lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity })), ...(holdS ? { hold_s: holdS } : {}) };
+}
 
 export class OrderService {
   private readonly clock: Clock;
@@ -74,6 +101,7 @@ export class OrderService {
   private readonly listeners = new Set<(e: OrderOutcomeEvent) => void>();
   private readonly lookupListeners = new Set<() => void>();
   private readonly cancelListeners = new Set<(outcome: CancelOutcome) => void>();
+  private readonly payListeners = new Set<(outcome: PayOutcome) => void>();
   private readonly writer: repo.OrderWriter;
   private readonly abandoned: AbandonedKeys;
 
@@ -115,13 +143,15 @@ export class OrderService {
     if (problem) {
       throw new InvalidRequestError(problem.detail, problem.item_id ? { item_id: problem.item_id } : {}, problem.item_id ? "duplicate_line_item" : "invalid_request");
     }
-    const fp = fingerprint(lines);
+    const holdS = input.hold_s;
+    const fp = fingerprint(lines, holdS);
     const order: repo.NewOrder = {
       key,
       fingerprint: fp,
       orderId: randomUUID(),
       lines,
       at,
+      holdS,
       ttlS: this.deps.idempotencyTtlS,
       requestId,
     };
@@ -167,7 +197,7 @@ export class OrderService {
     let unavailable: string | null = null;
     try {
       result = await this.policy.execute((signal) =>
-        this.deps.inventory.deduct({ order_id: order.orderId, lines: order.lines.map((l) => ({ ...l })) }, { requestId: requestId ?? undefined, signal }),
+        this.deps.inventory.deduct(deductRequest(order.orderId, order.lines, order.holdS), { requestId: requestId ?? undefined, signal }),
       );
     } catch (err) {
       // Anything but an answer leaves the outcome unknown: queue it; the retry reuses the order id.
@@ -178,7 +208,9 @@ export class OrderService {
     const now = new Date(this.clock.now());
     const next: OrderView =
       result?.outcome === "applied"
-        ? { ...view, status: "confirmed", updated_at: now.toISOString() }
+        ? result.hold_expires_at
+          ? { ...view, status: "reserved", hold_expires_at: result.hold_expires_at, updated_at: now.toISOString() }
+          : { ...view, status: "confirmed", updated_at: now.toISOString() }
         : result?.outcome === "rejected"
           ? { ...view, status: "rejected", reason: result.reason, ...(result.rejected_lines.length ? { rejected_lines: result.rejected_lines } : {}), updated_at: now.toISOString() }
           : { ...view, status: "queued", reason: `inventory_unavailable:${unavailable}`, updated_at: now.toISOString() };
@@ -191,13 +223,15 @@ export class OrderService {
       at: now,
       response,
       rejectedLines: result?.outcome === "rejected" ? result.rejected_lines : null,
+      holdExpiresAt: next.hold_expires_at ?? null,
     });
     if (!moved) {
       // The sweeper took this order over (we were slower than the lease): answer with what stands.
       return this.fromOrder(order.orderId, started);
     }
     if (next.status === "queued") await this.enqueue(order.orderId, requestId);
-    return this.finish({ ...response, replayed: false, orderId: order.orderId }, next.status as "confirmed" | "rejected" | "queued", started);
+    const outcome = next.status === "reserved" ? "confirmed" : (next.status as "confirmed" | "rejected" | "queued");
+    return this.finish({ ...response, replayed: false, orderId: order.orderId }, outcome, started);
   }
 
   // No cache write for a new order: PostgreSQL already holds its response, most keys are never
@@ -286,29 +320,119 @@ export class OrderService {
    * nothing; a rejected or failed one is a 409. The key's first answer is replayed.
    */
   async cancel(orderId: string, key: string, input: { reason?: string | undefined }, requestId: string | null, actor: string): Promise<OrderResponse> {
+    const note = input.reason ?? null;
+    return this.onOrderWithKey(orderId, key, cancelFingerprint(orderId, note), "cancel", (row) => this.runCancel(row, { note, actor, requestId }), () =>
+      this.emitCancel("replayed"),
+    );
+  }
+
+  /**
+   * Pays for a reserved order under an idempotency key: inventory sells the hold if the payment
+   * (the first `pay`'s moment) came before the deadline, and the order is `confirmed` (200);
+   * otherwise the hold has expired, the stock is back, and the answer is 409 `hold-expired`. If
+   * inventory cannot be reached the answer is 202 (still `reserved`, with `paid_at`) and the retry
+   * worker finishes it, judged by the same moment. Any other state is a 409 `order-not-payable`.
+   */
+  async pay(orderId: string, key: string, requestId: string | null): Promise<OrderResponse> {
+    return this.onOrderWithKey(orderId, key, payFingerprint(orderId), "pay", (row) => this.runPay(row, requestId), () => this.emitPay("replayed"));
+  }
+
+  /**
+   * Runs an action on an existing order (cancel, pay) under an idempotency key: the key's first
+   * answer is replayed, another request under it is a 422, one still in flight a 409. An action
+   * whose request died mid-way is safe to run again: each is idempotent on the order.
+   */
+  private async onOrderWithKey(
+    orderId: string,
+    key: string,
+    fp: string,
+    what: string,
+    run: (row: repo.OrderRow) => Promise<OrderResponse>,
+    onReplay: () => void,
+  ): Promise<OrderResponse> {
     const db = this.deps.database;
     const row = await repo.findOrder(db, orderId);
     if (!row) throw new NotFoundError(`Order ${orderId} not found`, { order_id: orderId });
     noteOrderId(orderId);
-    const note = input.reason ?? null;
-    const fp = cancelFingerprint(orderId, note);
     const now = this.clock.now();
     if (!(await repo.claimKey(db, { key, fingerprint: fp, orderId, at: new Date(now), ttlS: this.deps.idempotencyTtlS }))) {
       const k = await repo.findKey(db, key);
       if (!k) throw new IdempotencyKeyInUseError("The key changed hands while this request ran; retry it.");
       if (k.fingerprint !== fp) throw this.reused(key);
       if (k.state === "done" && k.response_status !== null && k.response_body !== null) {
-        this.emitCancel("replayed");
+        onReplay();
         return { status: k.response_status, body: k.response_body, replayed: true, orderId };
       }
-      // Still in flight: a live request answers soon; one that died left a cancel that is safe to run again.
       if (now - new Date(k.updated_at).getTime() <= this.leaseMs) {
-        throw new IdempotencyKeyInUseError("A cancel with this Idempotency-Key is still being processed; retry shortly.", { order_id: orderId });
+        throw new IdempotencyKeyInUseError(`A ${what} with this Idempotency-Key is still being processed; retry shortly.`, { order_id: orderId });
       }
     }
-    const res = await this.runCancel(row, { note, actor, requestId });
+    const res = await run(row);
     await repo.storeKeyResponse(db, { key, orderId, status: res.status, body: res.body, at: new Date(this.clock.now()) });
     return res;
+  }
+
+  private async runPay(row: repo.OrderRow, requestId: string | null): Promise<OrderResponse> {
+    const db = this.deps.database;
+    const orderId = row.order_id;
+    let current: repo.OrderRow = row;
+    if (current.status === "reserved") {
+      const paidAt = await repo.recordPayment(db, orderId, new Date(this.clock.now()));
+      if (paidAt) {
+        const outcome = await this.settleHold(orderId, paidAt, requestId);
+        if (outcome === null) {
+          await this.enqueue(orderId, requestId);
+        } else {
+          await applyHoldOutcome(db, orderId, outcome, new Date(this.clock.now()));
+        }
+      }
+      current = (await repo.findOrder(db, orderId)) ?? current;
+    }
+    return this.payAnswer(current);
+  }
+
+  /** The answer to a pay request for an order in this state. */
+  private payAnswer(row: repo.OrderRow): OrderResponse {
+    const view = toView(row);
+    const orderId = row.order_id;
+    if (view.status === "confirmed" && row.hold_s !== null) {
+      this.emitPay("confirmed");
+      return { status: 200, body: responseBodyFor(view), replayed: false, orderId };
+    }
+    if (view.status === "reserved") {
+      this.emitPay("paying");
+      return { status: 202, body: responseBodyFor(view), replayed: false, orderId };
+    }
+    const { status, ...order } = view;
+    if (status === "expired") {
+      this.emitPay("expired");
+      const detail = `The hold on order ${orderId} expired at ${view.hold_expires_at ?? "its deadline"}, before payment; its stock was given back.`;
+      return { status: 409, body: JSON.stringify(problemFor("hold_expired", detail, { ...order, order_status: status })), replayed: false, orderId };
+    }
+    this.emitPay("not_payable");
+    const detail = row.hold_s === null ? `Order ${orderId} holds no stock: it was placed without hold_s.` : `Order ${orderId} is ${status}: there is no live hold to pay for.`;
+    return { status: 409, body: JSON.stringify(problemFor("order_not_payable", detail, { ...order, order_status: status })), replayed: false, orderId };
+  }
+
+  /** Asks inventory to sell the hold as paid at `paidAt`; null when it could not be reached (the worker will). */
+  private async settleHold(orderId: string, paidAt: Date, requestId: string | null): Promise<HoldOutcome | null> {
+    if (this.policy.isOpen()) return null;
+    try {
+      const r = await this.policy.execute((signal) => this.deps.inventory.pay(orderId, paidAt.toISOString(), { requestId: requestId ?? undefined, signal }));
+      return r.outcome;
+    } catch (err) {
+      if (!(err instanceof InventoryUnavailableError)) throw err;
+      return null;
+    }
+  }
+
+  onPay(listener: (outcome: PayOutcome) => void): () => void {
+    this.payListeners.add(listener);
+    return () => this.payListeners.delete(listener);
+  }
+
+  private emitPay(outcome: PayOutcome) {
+    for (const l of this.payListeners) l(outcome);
   }
 
   private async runCancel(row: repo.OrderRow, who: { note: string | null; actor: string; requestId: string | null }): Promise<OrderResponse> {

@@ -1,13 +1,13 @@
 import type { ColumnType, Generated } from "kysely";
 import type { LineRejection, OrderLine } from "../../inventory/index.ts";
 
-const STATUSES = ["pending", "confirmed", "rejected", "queued", "failed", "cancelling", "cancelled"] as const;
+const STATUSES = ["pending", "confirmed", "rejected", "queued", "failed", "cancelling", "cancelled", "reserved", "expired"] as const;
 export type OrderStatus = (typeof STATUSES)[number];
 export const ORDER_STATUSES: readonly OrderStatus[] = STATUSES;
 /** Settled: nothing is working on the order (a confirmed order may still be cancelled). */
-export const FINAL_STATUSES: readonly OrderStatus[] = ["confirmed", "rejected", "failed", "cancelled"];
+export const FINAL_STATUSES: readonly OrderStatus[] = ["confirmed", "rejected", "failed", "cancelled", "expired"];
 /** States a cancel may start from. */
-export const CANCELLABLE_STATUSES: readonly OrderStatus[] = ["pending", "queued", "confirmed"];
+export const CANCELLABLE_STATUSES: readonly OrderStatus[] = ["pending", "queued", "confirmed", "reserved"];
 
 export interface OrderTable {
   order_id: string;
@@ -16,6 +16,11 @@ export interface OrderTable {
   quantity: number | null;
   /** Every line as sent; null on rows from before orders had lines (their one line is item_id, quantity). */
   lines: ColumnType<OrderLine[] | null, string | null, string | null>;
+  /** The hold the order asked for, in seconds (null: a sale), and the deadline inventory recorded. */
+  hold_s: number | null;
+  hold_expires_at: Date | null;
+  /** When the customer paid (the first `pay`); inventory sells the hold if it is before the deadline. */
+  paid_at: Date | null;
   /** The lines inventory refused, when it refused the order. */
   rejected_lines: ColumnType<LineRejection[] | null, string | null, string | null>;
   status: OrderStatus;

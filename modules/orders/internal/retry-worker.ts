@@ -2,10 +2,17 @@ import { randomUUID } from "node:crypto";
 import type { Database } from "../../../platform/db.ts";
 import { systemClock, type Clock, type Random } from "../../../platform/clock.ts";
 import type { Delivery, RetryQueue } from "../../../platform/queue/queue.port.ts";
-import { InventoryMisconfiguredError, InventoryUnavailableError, type DeductResult, type InventoryPort, type LineRejection } from "../../inventory/index.ts";
+import {
+  InventoryMisconfiguredError,
+  InventoryUnavailableError,
+  type DeductResult,
+  type HoldOutcome,
+  type InventoryPort,
+  type LineRejection,
+} from "../../inventory/index.ts";
 import * as repo from "./order.repository.ts";
 import { linesOf, responseBodyFor, statusCodeFor, toView } from "./order.reply.ts";
-import type { CallPolicy } from "./order.service.ts";
+import { applyHoldOutcome, deductRequest, type CallPolicy } from "./order.service.ts";
 import type { OrderStatus } from "./order.tables.ts";
 import { withLogContext } from "../../../platform/log-context.ts";
 
@@ -23,6 +30,8 @@ export interface RetryWorkerOptions {
   /** How many deliveries are worked on at once. */
   concurrency?: number;
   sweepIntervalMs?: number;
+  /** How often holds past their deadline are looked for and expired. Default 1000. */
+  holdSweepIntervalMs?: number;
   /** An unfinished order untouched this long has no one working on it (crash, lost message). */
   strandedAfterMs?: number;
   /**
@@ -46,6 +55,7 @@ export type RetryResult =
   | "rejected"
   | "failed"
   | "cancelled"
+  | "expired"
   | "retry"
   | "breaker_open"
   | "misconfigured"
@@ -70,11 +80,16 @@ export class RetryWorker {
   private readonly clock: Clock;
   private readonly random: Random;
   private readonly o: Required<
-    Pick<RetryWorkerOptions, "maxAttempts" | "baseDelayMs" | "maxDelayMs" | "concurrency" | "sweepIntervalMs" | "strandedAfterMs" | "leaseMs">
+    Pick<
+      RetryWorkerOptions,
+      "maxAttempts" | "baseDelayMs" | "maxDelayMs" | "concurrency" | "sweepIntervalMs" | "holdSweepIntervalMs" | "strandedAfterMs" | "leaseMs"
+    >
   >;
   private running = false;
   private loops: Promise<void>[] = [];
   private sweeper: ReturnType<typeof setInterval> | undefined;
+  private holdSweeper: ReturnType<typeof setInterval> | undefined;
+  private holdSweeping = false;
   private readonly listeners = new Set<(r: RetryResult, orderId: string) => void>();
 
   constructor(private readonly deps: RetryWorkerOptions) {
@@ -86,6 +101,7 @@ export class RetryWorker {
       maxDelayMs: deps.maxDelayMs ?? 30_000,
       concurrency: deps.concurrency ?? 4,
       sweepIntervalMs: deps.sweepIntervalMs ?? 5_000,
+      holdSweepIntervalMs: deps.holdSweepIntervalMs ?? 1_000,
       strandedAfterMs: deps.strandedAfterMs ?? 60_000,
       leaseMs: deps.leaseMs ?? 30_000,
     };
@@ -108,12 +124,21 @@ export class RetryWorker {
     for (let i = 0; i < this.o.concurrency; i++) this.loops.push(this.loop());
     void this.sweep().catch((err) => this.deps.onError?.(err, "sweep"));
     this.sweeper = setInterval(() => void this.sweep().catch((err) => this.deps.onError?.(err, "sweep")), this.o.sweepIntervalMs);
+    this.holdSweeper = setInterval(() => {
+      // One sweep at a time: a slow inventory must not pile sweeps up.
+      if (this.holdSweeping) return;
+      this.holdSweeping = true;
+      void this.sweepHolds()
+        .catch((err) => this.deps.onError?.(err, "hold sweep"))
+        .finally(() => (this.holdSweeping = false));
+    }, this.o.holdSweepIntervalMs);
   }
 
   /** Stops taking new work and waits for what it holds to finish. */
   async stop(): Promise<void> {
     this.running = false;
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.holdSweeper) clearInterval(this.holdSweeper);
     await Promise.all(this.loops.splice(0));
   }
 
@@ -178,12 +203,14 @@ export class RetryWorker {
     const ctx = (signal: AbortSignal) => ({ requestId: d.requestId ?? order.request_id ?? undefined, signal });
     // A cancel was asked for and inventory has not yet released the order: that is the work.
     if (order.status === "cancelling") return this.finishCancel(lease, ctx);
+    // A hold that was paid (inventory did not answer the payment) or whose deadline passed.
+    if (order.status === "reserved") return this.settleReservedDelivery(lease, ctx);
     const exhausted = order.attempts + 1 >= this.o.maxAttempts;
     let result: DeductResult | null = null;
     if (!exhausted) {
       try {
         result = await this.deps.policy.execute((signal) =>
-          this.deps.inventory.deduct({ order_id: order.order_id, lines: linesOf(order) }, ctx(signal)),
+          this.deps.inventory.deduct(deductRequest(order.order_id, linesOf(order), order.hold_s), ctx(signal)),
         );
       } catch (err) {
         if (!(err instanceof InventoryUnavailableError)) throw err;
@@ -206,7 +233,9 @@ export class RetryWorker {
       }
       return this.finish(lease, "failed", result === null ? "retries_exhausted" : "order_released");
     }
-    if (result.outcome === "applied") return this.finish(lease, "confirmed", null);
+    if (result.outcome === "applied") {
+      return result.hold_expires_at ? this.finish(lease, "reserved", null, [], result.hold_expires_at) : this.finish(lease, "confirmed", null);
+    }
     return this.finish(lease, "rejected", result.reason, result.rejected_lines);
   }
 
@@ -250,7 +279,7 @@ export class RetryWorker {
       await d.ack();
       return "missing";
     }
-    if (order.status !== "pending" && order.status !== "queued" && order.status !== "cancelling") {
+    if (order.status !== "pending" && order.status !== "queued" && order.status !== "cancelling" && !(order.status === "reserved" && order.paid_at)) {
       await d.ack();
       return "already_final";
     }
@@ -277,12 +306,13 @@ export class RetryWorker {
   }
 
   /** Moves the order to its final state under this delivery's lease; acks only a move it made. */
-  private async finish(l: Lease, to: OrderStatus, reason: string | null, rejectedLines: readonly LineRejection[] = []): Promise<RetryResult> {
+  private async finish(l: Lease, to: OrderStatus, reason: string | null, rejectedLines: readonly LineRejection[] = [], holdExpiresAt?: string): Promise<RetryResult> {
     const at = this.now();
     const view = {
       ...toView(l.order),
       status: to,
       reason,
+      ...(holdExpiresAt ? { hold_expires_at: holdExpiresAt } : {}),
       ...(rejectedLines.length ? { rejected_lines: rejectedLines.map((r) => ({ ...r })) } : {}),
       attempts: l.order.attempts + 1,
       updated_at: at.toISOString(),
@@ -296,6 +326,7 @@ export class RetryWorker {
       attempt: 1,
       response: { status: statusCodeFor(to), body: responseBodyFor(view) },
       rejectedLines,
+      holdExpiresAt: holdExpiresAt ?? null,
       leaseId: l.leaseId,
     });
     if (!moved) {
@@ -305,7 +336,75 @@ export class RetryWorker {
       return this.unclaimed(l.d);
     }
     await l.d.ack();
-    return to as "confirmed" | "rejected" | "failed";
+    return to === "reserved" ? "confirmed" : (to as "confirmed" | "rejected" | "failed");
+  }
+
+  /**
+   * Settles a reserved order at inventory under this lease: a paid one is sold if its payment
+   * (`paid_at`) came before the deadline, an unpaid one past its deadline expires. Inventory
+   * decides both against the deadline it recorded, so payment and expiry never both win.
+   */
+  private async settleReserved(
+    order: repo.OrderRow,
+    leaseId: string,
+    ctx: (signal: AbortSignal) => { requestId: string | undefined; signal: AbortSignal },
+  ): Promise<"confirmed" | "expired" | "unavailable" | "held" | "gone"> {
+    let outcome: HoldOutcome;
+    try {
+      const r = await this.deps.policy.execute((signal) =>
+        order.paid_at ? this.deps.inventory.pay(order.order_id, new Date(order.paid_at).toISOString(), ctx(signal)) : this.deps.inventory.expire(order.order_id, ctx(signal)),
+      );
+      outcome = r.outcome;
+    } catch (err) {
+      if (!(err instanceof InventoryUnavailableError)) throw err;
+      await repo.letGo(this.deps.database, order.order_id, leaseId);
+      return "unavailable";
+    }
+    if (outcome === "held") {
+      await repo.letGo(this.deps.database, order.order_id, leaseId);
+      return "held";
+    }
+    if (await applyHoldOutcome(this.deps.database, order.order_id, outcome, this.now(), leaseId)) return outcome === "paid" ? "confirmed" : "expired";
+    // Released (a cancel got there first) or moved by someone else: nothing for this delivery.
+    await repo.letGo(this.deps.database, order.order_id, leaseId);
+    return "gone";
+  }
+
+  private async settleReservedDelivery(l: Lease, ctx: Parameters<RetryWorker["settleReserved"]>[2]): Promise<RetryResult> {
+    const r = await this.settleReserved(l.order, l.leaseId, ctx);
+    if (r === "confirmed" || r === "expired") {
+      await l.d.ack();
+      return r;
+    }
+    if (r === "gone") return this.unclaimed(l.d);
+    const untilDeadline = l.order.hold_expires_at ? new Date(l.order.hold_expires_at).getTime() - this.clock.now() : 0;
+    await l.d.retryLater(r === "held" ? Math.max(untilDeadline, this.o.baseDelayMs) : this.backoffMs(l.order.attempts));
+    return "retry";
+  }
+
+  /**
+   * Settles the holds whose deadline has passed: unpaid ones expire, paid ones inventory has not
+   * yet heard of are sold if paid in time. Each is claimed under a lease, so replicas sweeping at
+   * once work different orders, and inventory releases each hold once whatever happens. Returns
+   * how many expired.
+   */
+  async sweepHolds(): Promise<number> {
+    const now = this.now();
+    let expired = 0;
+    for (const orderId of await repo.findDueHolds(this.deps.database, now, 200)) {
+      const leaseId = randomUUID();
+      const order = await repo.claimForWork(this.deps.database, { orderId, at: this.now(), leaseId, leaseMs: this.o.leaseMs });
+      if (!order || order.status !== "reserved") {
+        if (order) await repo.letGo(this.deps.database, orderId, leaseId);
+        continue;
+      }
+      const r = await withLogContext({ order_id: orderId, request_id: order.request_id ?? undefined }, () =>
+        this.settleReserved(order, leaseId, (signal) => ({ requestId: order.request_id ?? undefined, signal })),
+      );
+      if (r === "expired" || r === "confirmed") this.emit(r, orderId);
+      if (r === "expired") expired++;
+    }
+    return expired;
   }
 
   /** Re-enqueues orders no one is working on. Returns how many it found. */

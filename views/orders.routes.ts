@@ -76,7 +76,7 @@ function linesTable(o: OrderView, names: ReadonlyMap<string, string>): Html {
     </tr>`;
     })}
   </tbody>
-  ${o.lines.length > 1 ? html`<tfoot><tr><th scope="row" colspan="2">${count(o.lines.length)} lines</th><td class="num">${count(units(o.lines))}</td>${showOutcome ? html`<td></td>` : ""}</tr></tfoot>` : ""}
+  ${o.lines.length > 1 ? html`<tfoot><tr><td colspan="2" class="muted">${count(o.lines.length)} lines</td><td class="num">${count(units(o.lines))}</td>${showOutcome ? html`<td></td>` : ""}</tr></tfoot>` : ""}
 </table>`;
 }
 

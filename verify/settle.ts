@@ -1,12 +1,14 @@
 import { mixSeed, mulberry32 } from "../platform/prng.ts";
 import { sendOrder, type CarefulClientOptions } from "./careful-client.ts";
+import { runCancel } from "./load-driver.ts";
 import type { SystemApi } from "./system-api.ts";
 import { FINAL_STATUSES, orderIdOf, type OrderRecord } from "./types.ts";
 
 /**
  * After healing: a careful client that never got an answer asks again with the same key (the
- * system either replays what it decided or takes the order now); then the runner polls every
- * order until it is final or the bound passes.
+ * system either replays what it decided or takes the order now); the cancels planned for after
+ * the heal go out, and so do cancels that never got an answer (same key); then the runner polls
+ * every order until it is final or the bound passes.
  */
 
 /** Resends every unanswered order with its own key. Returns how many needed it. */
@@ -17,7 +19,7 @@ export async function reconcile(records: OrderRecord[], client: CarefulClientOpt
     while (i < todo.length) {
       const r = todo[i++]!;
       r.reconciled = true;
-      const res = await sendOrder(client, { key: r.key, item_id: r.item_id, quantity: r.quantity }, "reconcile", mulberry32(mixSeed(seed, 1_000_000 + r.index)));
+      const res = await sendOrder(client, { key: r.key, lines: r.lines, form: r.form }, "reconcile", mulberry32(mixSeed(seed, 1_000_000 + r.index)));
       r.attempts.push(...res.attempts);
       if (res.answer) {
         r.answers.push(res.answer);
@@ -27,6 +29,26 @@ export async function reconcile(records: OrderRecord[], client: CarefulClientOpt
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, todo.length)) }, worker));
   return todo.length;
+}
+
+/**
+ * Sends the cancels planned for after the heal (and those whose order had no id during the load), and again (same key) every cancel sent during the
+ * load that never got an answer, with whatever repeats it still owes. Returns how many of each.
+ */
+export async function cancelAfterHeal(records: OrderRecord[], client: CarefulClientOptions, seed: number, concurrency: number): Promise<{ after_heal: number; resent: number }> {
+  // Planned for after the heal, or for the load but its order had no answer (no id) until now.
+  const due = records.filter((r) => r.cancel && r.cancel.sent_ms === null && orderIdOf(r) !== null);
+  const unanswered = records.filter((r) => r.cancel && r.cancel.sent_ms !== null && !r.cancel.answers.some((a) => a.key === r.cancel!.key && a.lane !== "cancel_replay"));
+  const todo: Array<[OrderRecord, "cancel" | "cancel_reconcile"]> = [...due.map((r) => [r, "cancel"] as [OrderRecord, "cancel"]), ...unanswered.map((r) => [r, "cancel_reconcile"] as [OrderRecord, "cancel_reconcile"])];
+  let i = 0;
+  const worker = async () => {
+    while (i < todo.length) {
+      const [r, lane] = todo[i++]!;
+      await runCancel(r, client, seed, lane);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, todo.length)) }, worker));
+  return { after_heal: due.length, resent: unanswered.length };
 }
 
 export interface AwaitFinalOptions {

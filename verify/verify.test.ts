@@ -8,6 +8,7 @@ import { backoffMs, orderBody, readAnswer, readCancelAnswer, sendCancel, sendOrd
 import { planItems, planOrders, planRestocks } from "./load-driver.ts";
 import { parseOptions, replayCommand, UsageError } from "./options.ts";
 import { listeningPort } from "./processes.ts";
+import { prepareRedis, redisAnswers, REDIS_CLAIM_KEY } from "./backing-services.ts";
 import { renderBar } from "./progress.ts";
 import { buildReport, reportJson, type RunData } from "./report.ts";
 import { renderMarkdown } from "./report-markdown.ts";
@@ -740,6 +741,31 @@ describe("k6 scripts", () => {
       await sys.stop();
     }
   }, 60_000);
+});
+
+describe("the run's Redis DB", () => {
+  test("two runs starting together claim two DBs, and a claimed DB is never taken or emptied by another", async () => {
+    const url = "redis://127.0.0.1:6379";
+    if (!(await redisAnswers(url))) return; // the end-to-end run below needs Redis anyway
+    const [a, b] = await Promise.all([prepareRedis(url, undefined, "test-a"), prepareRedis(url, undefined, "test-b")]);
+    try {
+      expect(a.index).not.toBe(b.index);
+      const c = await prepareRedis(url, undefined, "test-c");
+      await c.flush();
+      expect([a.index, b.index]).not.toContain(c.index);
+      // The claim is what keeps the DB from looking empty while the run's own keys are gone.
+      const client = new Bun.RedisClient(a.url);
+      try {
+        expect(await client.get(REDIS_CLAIM_KEY)).toBe("test-a");
+        expect(Number(await client.send("DBSIZE", []))).toBe(1);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await a.flush();
+      await b.flush();
+    }
+  });
 });
 
 describe("verification run, end to end", () => {

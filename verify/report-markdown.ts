@@ -115,7 +115,7 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
   const sentN = Object.values(cx.sent).reduce((a, b) => a + b, 0);
   out.push(
     `${sentN} cancels sent (${fmtCounts(cx.sent)}): ${cx.accepted} accepted (200/202), ${cx.ended_cancelled} of those orders ended \`cancelled\`. ` +
-      `*immediate*: right after the order's answer, often while it is queued or the breaker is open; *delayed*: 0.5–5 s later, under chaos; *after_heal*: once inventory is back.`,
+      `*immediate*: right after the order's answer, often while it is queued or the breaker is open; *delayed*: 0.5–5 s later, under chaos; *after_heal*: once the orders have settled after healing (a confirmed order answers 200, a refused one 409).`,
   );
   out.push("");
   out.push(table(["order's answer → cancel's first answer", "cancels"], Object.entries(cx.first_answer_by_order_answer)));

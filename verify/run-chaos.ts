@@ -8,12 +8,12 @@ import { replayCommand, type RunOptions } from "./options.ts";
 import { REPO_ROOT } from "./processes.ts";
 import { Progress, type ProgressCounts, type ProgressSink } from "./progress.ts";
 import { buildReport, writeReport, type ChaosReport } from "./report.ts";
-import { awaitFinal, cancelAfterHeal, reconcile } from "./settle.ts";
+import { awaitFinal, cancelAfterHeal, reconcile, type AwaitFinalOptions } from "./settle.ts";
 import { tally } from "./stats.ts";
 import { counterBy, minus, SystemApi } from "./system-api.ts";
 import { bringUp, type System } from "./system-under-test.ts";
 import type { CarefulClientOptions } from "./careful-client.ts";
-import type { ItemObservation, LedgerRow, OrderRecord, RestockRecord } from "./types.ts";
+import { FINAL_STATUSES, orderIdOf, type ItemObservation, type LedgerRow, type OrderRecord, type RestockRecord } from "./types.ts";
 
 /**
  * One verification run, phase by phase: bring up (or reach) the system, create the run's items,
@@ -193,9 +193,10 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     let lastSaid = 0;
     const reconciled = await reconcile(records, { ...client, maxAttempts: Math.max(3, o.maxAttempts) }, o.seed, o.concurrency);
     if (reconciled) progress.phase(`resent ${reconciled} orders that never got an answer`);
-    const cancels = await cancelAfterHeal(records, { ...client, maxAttempts: Math.max(3, o.maxAttempts) }, o.seed, o.concurrency);
-    if (cancels.after_heal || cancels.resent) progress.phase(`after healing: ${cancels.after_heal} cancels sent, ${cancels.resent} unanswered cancels resent`);
-    const unfinished = await awaitFinal(records, api, {
+    const settleClient = { ...client, maxAttempts: Math.max(3, o.maxAttempts) };
+    const cancelsResent = await cancelAfterHeal(records, settleClient, o.seed, o.concurrency, "resend");
+    if (cancelsResent) progress.phase(`resent ${cancelsResent} cancels that had no answer or no order id`);
+    const settleOptions: AwaitFinalOptions = {
       boundMs: o.settleTimeoutS * 1000,
       concurrency: Math.min(32, o.concurrency),
       pollMs: 1_000,
@@ -209,7 +210,15 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
         lastSaid = ms;
         progress.phase(`settling: ${left} orders not final yet, ${Math.round(ms / 1000)} s after healing`);
       },
-    });
+    };
+    let unfinished = await awaitFinal(records, api, settleOptions);
+    // The late cancels, of settled orders (confirmed: 200; refused: 409); then their orders settle again.
+    const cancelsAfterHeal = await cancelAfterHeal(records, settleClient, o.seed, o.concurrency, "after_heal");
+    if (cancelsAfterHeal) {
+      progress.phase(`after settling: ${cancelsAfterHeal} cancels sent`);
+      await awaitFinal(records.filter((r) => r.cancel?.moment === "after_heal"), api, settleOptions);
+      unfinished = records.filter((r) => orderIdOf(r) !== null && !FINAL_STATUSES.has(r.final?.status ?? "")).length;
+    }
     for (const it of items) it.current = await api.stock(it.item_id).catch(() => null);
     for (const it of items) it.db_quantity = null;
     mark("settle", since);
@@ -270,7 +279,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       records,
       restocks,
       verdicts,
-      settle: { bound_ms: o.settleTimeoutS * 1000, unfinished, reconciled, cancels_after_heal: cancels.after_heal, cancels_resent: cancels.resent },
+      settle: { bound_ms: o.settleTimeoutS * 1000, unfinished, reconciled, cancels_after_heal: cancelsAfterHeal, cancels_resent: cancelsResent },
       ledger: ledger ? tally(ledger, (r) => r.type) : null,
       ledgerSums,
       server,

@@ -6,9 +6,9 @@ import { FINAL_STATUSES, orderIdOf, type OrderRecord } from "./types.ts";
 
 /**
  * After healing: a careful client that never got an answer asks again with the same key (the
- * system either replays what it decided or takes the order now); the cancels planned for after
- * the heal go out, and so do cancels that never got an answer (same key); then the runner polls
- * every order until it is final or the bound passes.
+ * system either replays what it decided or takes the order now), and so does a cancel; the runner
+ * polls every order until it is final or the bound passes; then the cancels planned for after the
+ * heal go out, and their orders are polled again.
  */
 
 /** Resends every unanswered order with its own key. Returns how many needed it. */
@@ -32,14 +32,25 @@ export async function reconcile(records: OrderRecord[], client: CarefulClientOpt
 }
 
 /**
- * Sends the cancels planned for after the heal (and those whose order had no id during the load), and again (same key) every cancel sent during the
- * load that never got an answer, with whatever repeats it still owes. Returns how many of each.
+ * After healing, the cancels still owed. `resend`: every cancel sent during the load that never
+ * got an answer goes again with its key (with whatever repeats it still owes), and a cancel whose
+ * order had no id until the post-heal resend goes now. `after_heal`: the cancels planned for once
+ * the orders have settled — mostly of confirmed orders (200), some of refused ones (409).
+ * Returns how many went out.
  */
-export async function cancelAfterHeal(records: OrderRecord[], client: CarefulClientOptions, seed: number, concurrency: number): Promise<{ after_heal: number; resent: number }> {
-  // Planned for after the heal, or for the load but its order had no answer (no id) until now.
-  const due = records.filter((r) => r.cancel && r.cancel.sent_ms === null && orderIdOf(r) !== null);
-  const unanswered = records.filter((r) => r.cancel && r.cancel.sent_ms !== null && !r.cancel.answers.some((a) => a.key === r.cancel!.key && a.lane !== "cancel_replay"));
-  const todo: Array<[OrderRecord, "cancel" | "cancel_reconcile"]> = [...due.map((r) => [r, "cancel"] as [OrderRecord, "cancel"]), ...unanswered.map((r) => [r, "cancel_reconcile"] as [OrderRecord, "cancel_reconcile"])];
+export async function cancelAfterHeal(records: OrderRecord[], client: CarefulClientOptions, seed: number, concurrency: number, which: "resend" | "after_heal"): Promise<number> {
+  const todo: Array<[OrderRecord, "cancel" | "cancel_reconcile"]> = [];
+  for (const r of records) {
+    const c = r.cancel;
+    if (!c || orderIdOf(r) === null) continue;
+    if (which === "after_heal") {
+      if (c.moment === "after_heal" && c.sent_ms === null) todo.push([r, "cancel"]);
+    } else if (c.sent_ms === null) {
+      if (c.moment !== "after_heal") todo.push([r, "cancel"]);
+    } else if (!c.answers.some((a) => a.key === c.key && a.lane !== "cancel_replay")) {
+      todo.push([r, "cancel_reconcile"]);
+    }
+  }
   let i = 0;
   const worker = async () => {
     while (i < todo.length) {
@@ -48,7 +59,7 @@ export async function cancelAfterHeal(records: OrderRecord[], client: CarefulCli
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, todo.length)) }, worker));
-  return { after_heal: due.length, resent: unanswered.length };
+  return todo.length;
 }
 
 export interface AwaitFinalOptions {

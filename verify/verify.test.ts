@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { checkInvariants, LEDGER_INVARIANTS, type InvariantName, type InvariantVerdict } from "./invariants.ts";
 import { backoffMs, orderBody, readAnswer, readCancelAnswer, sendCancel, sendOrder, transportErrorKind, type CarefulClientOptions } from "./careful-client.ts";
-import { planItems, planOrders, planRestocks } from "./load-driver.ts";
+import { planItems, planOrders, planRestocks, runCancel } from "./load-driver.ts";
+import { cancelAfterHeal } from "./settle.ts";
 import { parseOptions, replayCommand, UsageError } from "./options.ts";
 import { listeningPort } from "./processes.ts";
 import { prepareRedis, redisAnswers, REDIS_CLAIM_KEY } from "./backing-services.ts";
@@ -741,6 +742,60 @@ describe("k6 scripts", () => {
       await sys.stop();
     }
   }, 60_000);
+});
+
+describe("cancels after healing", () => {
+  const stubbed = () => {
+    const sent: Array<{ url: string; key: string; requestId: string }> = [];
+    const client: CarefulClientOptions = {
+      baseUrl: "http://orders.test",
+      timeoutMs: 1000,
+      maxAttempts: 3,
+      backoffBaseMs: 1,
+      backoffCapMs: 1,
+      elapsed: () => 100,
+      sleep: async () => {},
+      fetch: (async (url: string, init: RequestInit) => {
+        const h = init.headers as Record<string, string>;
+        sent.push({ url, key: h["idempotency-key"]!, requestId: h["x-request-id"]! });
+        const replay = sent.filter((s) => s.key === h["idempotency-key"]).length > 1;
+        return new Response(JSON.stringify({ order_id: id(1), status: "cancelled" }), { status: 200, headers: replay ? { "idempotent-replayed": "true" } : {} });
+      }) as unknown as typeof fetch,
+    };
+    return { sent, client };
+  };
+
+  test("resend: cancels never answered (same key) and cancels whose order had no id during the load; after_heal: only those planned for it", async () => {
+    const { sent, client } = stubbed();
+    const w = world();
+    const withCancel = (n: number, moment: CancelRecord["moment"], sentMs: number | null, answers: CancelAnswer[] = [], replay = false, second = false) => {
+      const r = rec(n, "a×1", [answer(201, id(n), "confirmed")], final("confirmed", ["pending", "confirmed"]));
+      r.cancel = cancelOf(n, 201, answers, { moment, sent_ms: sentMs, replay, second_key: second ? `k${n}-cancel-2` : null });
+      return r;
+    };
+    const unanswered = withCancel(20, "immediate", 50, [], true);
+    const noIdYet = withCancel(21, "delayed", null);
+    const late = withCancel(22, "after_heal", null, [], false, true);
+    const done = withCancel(23, "immediate", 50, [cAnswer("cancel", "k23-cancel", 200, "cancelled")]);
+    const noId = withCancel(24, "immediate", null);
+    noId.answers = [];
+    const records = [...w.orders, unanswered, noIdYet, late, done, noId];
+    expect(await cancelAfterHeal(records, client, 1, 4, "resend")).toBe(2);
+    expect(sent.map((s) => s.requestId).sort()).toEqual(["k20-cancel.r1", "k20-cancel.x1", "k21-cancel.c1"]);
+    expect(sent.find((s) => s.key === "k20-cancel")!.url).toBe(`http://orders.test/api/orders/${id(20)}/cancel`);
+    expect(unanswered.cancel!.answers.map((a) => `${a.lane} ${a.status}${a.replayed ? " replayed" : ""}`)).toEqual(["cancel_reconcile 200", "cancel_replay 200 replayed"]);
+    expect(noIdYet.cancel!.sent_ms).toBe(100);
+    expect(late.cancel!.sent_ms).toBeNull();
+    sent.length = 0;
+    expect(await cancelAfterHeal(records, client, 1, 4, "after_heal")).toBe(1);
+    expect(sent.map((s) => s.requestId)).toEqual(["k22-cancel.c1", "k22-cancel-2.s1"]);
+    expect(late.cancel!.order_answer).toBe(201);
+    // Nothing is owed twice.
+    sent.length = 0;
+    await runCancel(done, client, 1);
+    expect(await cancelAfterHeal(records, client, 1, 4, "resend")).toBe(0);
+    expect(sent).toEqual([]);
+  });
 });
 
 describe("the run's Redis DB", () => {

@@ -134,6 +134,7 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
     lat("order, first request to first answer", s.latency_ms.orders),
     ...Object.entries(s.latency_ms.orders_by_first_answer).map(([k, v]) => lat(`… answered ${k}`, v)),
     lat("queued order, creation to final state (server)", s.latency_ms.time_to_final_queued),
+    ...Object.entries(s.latency_ms.cancels_by_first_answer ?? {}).map(([k, v]) => lat(`cancel answered ${k}, first request to answer`, v)),
   ]));
   out.push("");
 

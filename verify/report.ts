@@ -115,6 +115,8 @@ export interface ChaosReport {
       orders: LatencySummary;
       orders_by_first_answer: Record<string, LatencySummary>;
       time_to_final_queued: LatencySummary;
+      /** A cancel's first key: first request to its answer, by that answer's status. */
+      cancels_by_first_answer: Record<string, LatencySummary>;
     };
     server: RunData["server"];
     /** Inventory's movements for the run's items and orders, by type. */
@@ -258,6 +260,12 @@ export function buildReport(d: RunData): ChaosReport {
   const answered = d.records.filter((r) => r.answered_ms !== null && !r.reconciled);
   const byFirst: Record<string, number[]> = {};
   for (const r of answered) (byFirst[String(r.answers[0]!.status)] ??= []).push(r.answered_ms! - r.sent_ms);
+  const cancelLatency: Record<string, number[]> = {};
+  for (const r of d.records) {
+    const c = r.cancel;
+    const first = c?.answers.find((a) => a.key === c.key && a.lane !== "cancel_replay");
+    if (c && first && c.sent_ms !== null) (cancelLatency[String(first.status)] ??= []).push(first.at_ms - c.sent_ms);
+  }
   const queuedToFinal = d.records.filter((r) => r.attempts.some((a) => a.status === 202)).map(timeToFinal).filter((n): n is number => n !== null);
 
   // Request-by-request records: the affected ones in the affected list's order (worst first).
@@ -304,6 +312,7 @@ export function buildReport(d: RunData): ChaosReport {
         orders: summarize(answered.map((r) => r.answered_ms! - r.sent_ms)),
         orders_by_first_answer: Object.fromEntries(Object.entries(byFirst).sort().map(([k, v]) => [k, summarize(v)])),
         time_to_final_queued: summarize(queuedToFinal),
+        cancels_by_first_answer: Object.fromEntries(Object.entries(cancelLatency).sort().map(([k, v]) => [k, summarize(v)])),
       },
       server: d.server,
       ledger: d.ledger,

@@ -666,6 +666,8 @@ describe("plan, options, progress, report", () => {
     expect(md).toContain("### Delayed, slowest first: 60");
     expect(md).toContain("## Cancellations");
     expect(md).toContain("| 422→409 | 1 |");
+    expect(report.summary.latency_ms.cancels_by_first_answer).toMatchObject({ "200": { count: 1, p50: 5 }, "202": { count: 1 }, "409": { count: 1 } });
+    expect(md).toContain("| cancel answered 202, first request to answer | 1 | 5 | 5 | 5 | 5 |");
     expect(md).toContain("| a | 10 | 0 | 3 | 7 | 7 | 7 |");
     expect(md).toContain("inventory's ledger for the run (movement rows, one per line): create 3, deduct 6, release 3, restock 1");
     expect(md).toContain("crash 15 % (mix)");

@@ -58,17 +58,20 @@ function parse(res) {
 }
 
 /**
- * The lines of order `n`: 1 to `maxLines` distinct items of `items`, overlapping from one order to
- * the next so orders contend; the same `n` always gives the same lines.
- * `linesFor(["a", "b", "c"], 4, 3)` → `[{ item_id: "b", quantity: 2 }, { item_id: "c", quantity: 3 }]`.
+ * The lines of order `n`: 1 to `maxLines` distinct, neighbouring items of `items`, listed forwards
+ * for even `n` and backwards for odd, so overlapping orders name the same items in both orders;
+ * the same `n` always gives the same lines.
+ * `linesFor(["a", "b", "c"], 1, 3)` → `[{ item_id: "c", quantity: 2 }, { item_id: "b", quantity: 3 }]`.
  */
 export function linesFor(items, n, maxLines) {
   const count = 1 + ((n * 7) % Math.min(maxLines, items.length));
+  const start = (n * 5) % items.length;
   const lines = [];
-  for (let i = 0; i < count; i++) lines.push({ item_id: items[(n + i * 3) % items.length], quantity: 1 + ((n + i) % 3) });
-  // A stride of 3 over fewer than 4 items can come back to an item: keep each once.
-  const seen = {};
-  return lines.filter((l) => (seen[l.item_id] ? false : (seen[l.item_id] = true)));
+  for (let i = 0; i < count; i++) {
+    const at = (start + (n % 2 === 0 ? i : items.length - i)) % items.length;
+    lines.push({ item_id: items[at], quantity: 1 + ((n + i) % 3) });
+  }
+  return lines;
 }
 
 /**

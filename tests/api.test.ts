@@ -230,6 +230,46 @@ for (const backend of BACKENDS) {
       expect(bare.status).toBe(200);
     });
 
+    test("holds: hold_s reserves (201 reserved with its deadline); pay confirms it; pay replays; a sale is not payable; a cancel releases a hold", async () => {
+      const a = await createItem(sys, 10);
+      const item = async () => (await (await sys.get(`/api/inventory/${a}`)).json()) as { quantity: number; reserved_quantity: number };
+      const res = await sys.post("/api/orders", { lines: [{ item_id: a, quantity: 3 }], hold_s: 600 }, { "Idempotency-Key": newKey() });
+      expect(res.status).toBe(201);
+      const held = (await res.json()) as { order_id: string; status: string; hold_expires_at: string; message: string };
+      expect(held.status).toBe("reserved");
+      expect(new Date(held.hold_expires_at).getTime()).toBeGreaterThan(Date.now() + 590_000);
+      expect(held.message).toStartWith("Reserved until");
+      expect(await item()).toMatchObject({ quantity: 7, reserved_quantity: 3 });
+
+      const key = newKey();
+      const paid = await sys.post(`/api/orders/${held.order_id}/pay`, {}, { "Idempotency-Key": key });
+      expect(paid.status).toBe(200);
+      const paidBody = await paid.text();
+      expect(JSON.parse(paidBody)).toMatchObject({ status: "confirmed", reason: "paid", paid_at: expect.any(String) });
+      expect(await item()).toMatchObject({ quantity: 7, reserved_quantity: 0 });
+      const replay = await sys.post(`/api/orders/${held.order_id}/pay`, {}, { "Idempotency-Key": key });
+      expect(replay.headers.get("idempotent-replayed")).toBe("true");
+      expect(await replay.text()).toBe(paidBody);
+      expect((await sys.post(`/api/orders/${held.order_id}/pay`, {})).status).toBe(400);
+
+      const sale = (await (await sys.post("/api/orders", { item_id: a, quantity: 1 }, { "Idempotency-Key": newKey() })).json()) as { order_id: string };
+      const notPayable = await sys.post(`/api/orders/${sale.order_id}/pay`, {}, { "Idempotency-Key": newKey() });
+      expect(notPayable.status).toBe(409);
+      expect(await notPayable.json()).toMatchObject({ type: "https://valerix.dev/problems/order-not-payable" });
+      expect((await sys.post(`/api/orders/${randomUUID()}/pay`, {}, { "Idempotency-Key": newKey() })).status).toBe(404);
+      for (const hold_s of [59, 86_401, 1.5]) {
+        expect((await sys.post("/api/orders", { item_id: a, quantity: 1, hold_s }, { "Idempotency-Key": newKey() })).status).toBe(400);
+      }
+
+      const other = (await (await sys.post("/api/orders", { item_id: a, quantity: 2, hold_s: 60 }, { "Idempotency-Key": newKey() })).json()) as { order_id: string };
+      expect(await item()).toMatchObject({ quantity: 4, reserved_quantity: 2 });
+      expect((await sys.post(`/api/orders/${other.order_id}/cancel`, {}, { "Idempotency-Key": newKey() })).status).toBe(200);
+      expect(await item()).toMatchObject({ quantity: 6, reserved_quantity: 0 });
+      const metrics = await (await sys.get("/metrics")).text();
+      expect(metrics).toMatch(/order_payments_total\{outcome="confirmed"\} [1-9]/);
+      expect(metrics).toMatch(/inventory_holds_active \d+/);
+    });
+
     test("a repeated deduct for one order_id deducts once and returns the first outcome", async () => {
       const itemId = await createItem(sys, 10);
       const orderId = randomUUID();

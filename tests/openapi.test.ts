@@ -232,6 +232,16 @@ for (const [index, backend] of BACKENDS.entries()) {
       expect(notCancellable.response.status).toBe(409);
       await check(notCancellable, "/api/orders/{id}/cancel", "post");
 
+      const held = await api.POST("/api/orders", { params: { header: { "Idempotency-Key": newKey("oapi") } }, body: { item_id: "ps5", quantity: 1, hold_s: 600 } });
+      expect(held.response.status).toBe(201);
+      expect(((await check(held, "/api/orders", "post")) as { status: string }).status).toBe("reserved");
+      const paid = await api.POST("/api/orders/{id}/pay", { params: { path: { id: held.data!.order_id }, header: { "Idempotency-Key": newKey("oapi") } } });
+      expect(paid.response.status).toBe(200);
+      await check(paid, "/api/orders/{id}/pay", "post");
+      const notPayable = await api.POST("/api/orders/{id}/pay", { params: { path: { id: orderId }, header: { "Idempotency-Key": newKey("oapi") } } });
+      expect(notPayable.response.status).toBe(409);
+      await check(notPayable, "/api/orders/{id}/pay", "post");
+
       const missing = await api.GET("/api/orders/{id}", { params: { path: { id: randomUUID() } } });
       expect(missing.response.status).toBe(404);
       expect(((await check(missing, "/api/orders/{id}", "get")) as { type: string }).type).toEndWith("/not-found");

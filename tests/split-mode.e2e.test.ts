@@ -235,6 +235,58 @@ describe.skipIf(!hasPostgres || !hasRedis)("split mode over HTTP", () => {
     expect(await stock(itemId)).toBe(24);
   });
 
+  test("holds with two orders replicas: a payment made while inventory crashes is confirmed after healing; unpaid holds expire, each released once", async () => {
+    // A second orders replica on the same database and queue: both sweep for expired holds.
+    const second = new RoleProcess("orders-2", await freePort(), { ...orders.env });
+    await second.start();
+    try {
+      const itemId = await newItem(100);
+      const reserve = (base: string, quantity: number) =>
+        fetch(`${base}/api/orders`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "idempotency-key": randomUUID() },
+          body: JSON.stringify({ lines: [{ item_id: itemId, quantity }], hold_s: 60 }),
+        }).then(async (r) => {
+          expect(r.status).toBe(201);
+          return (await r.json()) as { order_id: string; status: string; hold_expires_at: string };
+        });
+      const unpaid = await Promise.all(Array.from({ length: 6 }, (_, i) => reserve(i % 2 ? second.url : orders.url, 2)));
+      const paid = await reserve(orders.url, 5);
+      expect(paid.status).toBe("reserved");
+      const item = async () => (await (await fetch(`${inventory.url}/api/inventory/${itemId}`)).json()) as { quantity: number; reserved_quantity: number };
+      expect(await item()).toMatchObject({ quantity: 83, reserved_quantity: 17 });
+
+      // Inventory crashes on every call, pay included: the payment is recorded and answered 202.
+      await chaos({ crash_rate: 1, crash_mode: 503, latency: false, routes: "all" });
+      const payRes = await fetch(`${orders.url}/api/orders/${paid.order_id}/pay`, { method: "POST", headers: { "idempotency-key": randomUUID() } });
+      expect(payRes.status).toBe(202);
+      expect(await payRes.json()).toMatchObject({ status: "reserved", paid_at: expect.any(String) });
+      await fetch(`${inventory.url}/api/admin/chaos`, { method: "DELETE", headers: auth });
+
+      // The paid hold is sold (it was paid in time); the others expire once their deadline passes.
+      const ids = [paid.order_id, ...unpaid.map((o) => o.order_id)];
+      const final = ["confirmed", "expired"];
+      await waitFor(async () => (await statuses(ids)).every((s) => final.includes(s)), 90_000, "holds to settle");
+      expect(await statuses(ids)).toEqual(["confirmed", ...unpaid.map(() => "expired")]);
+      expect(await item()).toMatchObject({ quantity: 95, reserved_quantity: 0 });
+      const c = new pg.Client({ connectionString: inventoryDbUrl });
+      await c.connect();
+      try {
+        const rows = await c.query(
+          "select order_id::text, count(*) filter (where type = 'hold_release')::int as released, count(*) filter (where type = 'sale')::int as sold from inventory.movements where order_id = any($1::uuid[]) group by order_id",
+          [ids],
+        );
+        const byId = new Map(rows.rows.map((r) => [r.order_id, r]));
+        expect(byId.get(paid.order_id)).toMatchObject({ released: 0, sold: 1 });
+        for (const o of unpaid) expect(byId.get(o.order_id)).toMatchObject({ released: 1, sold: 0 });
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await second.kill("SIGTERM");
+    }
+  }, 120_000);
+
   test("the request id travels from the order request into the inventory call", async () => {
     const itemId = await newItem(5);
     await chaos({ crash_rate: 1, crash_mode: 500, latency: false });

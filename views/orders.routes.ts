@@ -3,7 +3,9 @@ import { randomUUID } from "node:crypto";
 import { INVENTORY_LIMITS } from "../modules/inventory/index.ts";
 import { CANCELLABLE_STATUSES, FINAL_STATUSES, IDEMPOTENCY_KEY_PATTERN, ORDER_STATUSES, type OrderStatus, type OrderView } from "../modules/orders/index.ts";
 import { html, type Html } from "./html.ts";
-import { count, shortId, stateBadge, time } from "./components/format.ts";
+import { count, shortId, stateBadge, time, utc } from "./components/format.ts";
+import { holdDeadline } from "./components/hold.ts";
+import { ASSET } from "./layout.ts";
 import { describeReason, failureResult, orderResult, type Line } from "./components/order-result.ts";
 import { CSRF_FIELD, type UiSession } from "./ui-security.ts";
 import { formField, htmlResponse, isHtmx, notice, whileKeyInFlight, type ViewContext } from "./view-context.ts";
@@ -21,7 +23,12 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const ACTOR = "web";
 
 const newCancelKey = () => `ui-cancel-${randomUUID()}`;
+const newPayKey = () => `ui-pay-${randomUUID()}`;
 const cancellable = (status: string) => (CANCELLABLE_STATUSES as readonly string[]).includes(status);
+/** A hold waiting for its payment: once paid (even if inventory has not confirmed yet) there is nothing more to pay. */
+const payable = (o: Pick<OrderView, "status" | "hold_expires_at" | "paid_at">) => o.status === "reserved" && !!o.hold_expires_at && !o.paid_at;
+/** The pages that show a hold's deadline tick it down with this script. */
+const COUNTDOWN = { scripts: [ASSET.countdown] };
 
 function parseStatus(v: unknown): OrderStatus | undefined {
   return typeof v === "string" && (ORDER_STATUSES as readonly string[]).includes(v) ? (v as OrderStatus) : undefined;
@@ -50,7 +57,7 @@ function ordersTable(orders: OrderView[], now: number, status: OrderStatus | und
       <td>${linesCell(o.lines)}</td>
       <td class="num">${count(units(o.lines))}</td>
       <td>${stateBadge(o.status)}</td>
-      <td class="muted">${describeReason(o.reason)}</td>
+      <td class="muted">${o.status === "reserved" && o.hold_expires_at ? (o.paid_at ? "paid; confirming with inventory" : holdDeadline(o.hold_expires_at, now)) : describeReason(o.reason)}</td>
       <td class="num">${o.attempts}</td>
       <td>${time(o.updated_at, now)}</td>
     </tr>`,
@@ -80,20 +87,43 @@ function linesTable(o: OrderView, names: ReadonlyMap<string, string>): Html {
 </table>`;
 }
 
+/** What became of the hold: its time left, paid, expired or released, with the deadline itself. */
+function holdFact(o: OrderView, now: number): Html {
+  const deadline = html`<time datetime="${o.hold_expires_at}">${utc(o.hold_expires_at!)}</time>`;
+  const paid = o.paid_at ? html`paid at <time datetime="${o.paid_at}">${utc(o.paid_at)}</time>` : "";
+  switch (o.status) {
+    case "reserved":
+      return o.paid_at ? html`${paid}; confirming with inventory (deadline ${deadline})` : holdDeadline(o.hold_expires_at!, now);
+    case "confirmed":
+      return html`${paid || "paid"}, before the deadline ${deadline}`;
+    case "expired":
+      return html`expired unpaid at ${deadline}; the stock went back`;
+    default:
+      return html`deadline ${deadline}${paid ? html`; ${paid}` : ""}`;
+  }
+}
+
 function detailBody(o: OrderWithHistory, now: number, names: ReadonlyMap<string, string>, oob = false): Html {
   const final = (FINAL_STATUSES as readonly string[]).includes(o.status);
   // While the order can still move, the fragment polls; a final one returns without the trigger and stops.
   const live = final ? html`` : html` hx-get="/ui/fragments/orders/${o.order_id}" hx-trigger="every 2s" hx-swap="outerMorph"`;
-  return html`<section id="order-detail" class="card order-detail" data-state="${o.status}"${live}${oob ? html` hx-swap-oob="outerMorph"` : ""}>
+  const hold = o.hold_expires_at ? html` data-hold-expires-at="${o.hold_expires_at}"` : "";
+  return html`<section id="order-detail" class="card order-detail" data-state="${o.status}"${hold}${live}${oob ? html` hx-swap-oob="outerMorph"` : ""}>
   <dl class="facts">
     <div><dt>State</dt><dd>${stateBadge(o.status)}${final ? "" : html` <span class="muted">(refreshing)</span>`}</dd></div>
     <div><dt>Lines</dt><dd>${count(o.lines.length)} (${count(units(o.lines))} ${units(o.lines) === 1 ? "unit" : "units"})</dd></div>
     <div><dt>Attempts</dt><dd>${o.attempts}</dd></div>
     <div><dt>Reason</dt><dd>${describeReason(o.reason) || "–"}</dd></div>
+    ${o.hold_expires_at && !payable(o) ? html`<div><dt>Hold</dt><dd>${holdFact(o, now)}</dd></div>` : ""}
     <div><dt>Created</dt><dd>${time(o.created_at, now)}</dd></div>
     <div><dt>Updated</dt><dd>${time(o.updated_at, now)}</dd></div>
   </dl>
-  <p class="order-message">${o.message}</p>
+  ${
+    // A hold waiting for payment says so with its deadline, in place of the order's own message.
+    payable(o)
+      ? html`<p class="hold-banner" role="note">Held for you: ${holdDeadline(o.hold_expires_at!, now)}. Pay before then, or the stock goes back.</p>`
+      : html`<p class="order-message">${o.message}</p>`
+  }
   <h2>Lines</h2>
   ${linesTable(o, names)}
   <h2>History</h2>
@@ -111,12 +141,40 @@ function detailBody(o: OrderWithHistory, now: number, names: ReadonlyMap<string,
 </section>`;
 }
 
+interface ActionState {
+  /** The cancel form's key and reason, kept for a retry when the outcome is unknown. */
+  key?: string;
+  reason?: string;
+  /** The pay form's key, kept the same way. */
+  payKey?: string;
+}
+
 /**
- * The cancel form, while the order can be cancelled. Its key is made when the form is rendered,
- * so a double click or a resubmitted form is one cancel; the section stays in the page (empty)
- * so an answer or a poll can take the form away.
+ * The pay form, while the order is a hold waiting for payment. Like the cancel form it carries a
+ * key made when it is rendered, so a double click or a resubmit is one payment. It sits in its
+ * own box so the detail's poll can take it away (paid, expired) and leave the cancel form alone.
  */
-function actionsSection(o: OrderView, session: UiSession, state: { key?: string; reason?: string } = {}, oob = false): Html {
+function payAction(o: OrderView, session: UiSession, key: string | undefined, oob = false): Html {
+  const form = payable(o)
+    ? html`<form class="card pay-form" method="post" action="/ui/orders/${o.order_id}/pay" hx-post="/ui/orders/${o.order_id}/pay" hx-target="#pay-result">
+    <input type="hidden" name="${CSRF_FIELD}" value="${session.csrfToken}">
+    <input type="hidden" name="idempotency_key" id="pay-key" value="${key ?? newPayKey()}">
+    <div class="pay-form__row">
+      <button class="button button--primary" type="submit">Pay now</button>
+      <span class="pay-form__hint muted">Pay before the deadline below to confirm the order; a second click is the same payment.</span>
+    </div>
+  </form>`
+    : "";
+  return html`<div id="pay-action" class="pay-action"${oob ? html` hx-swap-oob="true"` : ""}>${form}</div>`;
+}
+
+/**
+ * The pay form (for a hold) and the cancel form, while the order can be paid or cancelled. Each
+ * key is made when its form is rendered, so a double click or a resubmitted form is one request;
+ * the section stays in the page (empty) so an answer or a poll can take the forms away.
+ */
+function actionsSection(o: OrderView, session: UiSession, state: ActionState = {}, oob = false): Html {
+  const pay = payable(o) ? payAction(o, session, state.payKey) : "";
   const form = cancellable(o.status)
     ? html`<form class="card cancel-form" method="post" action="/ui/orders/${o.order_id}/cancel" hx-post="/ui/orders/${o.order_id}/cancel" hx-target="#cancel-result">
     <input type="hidden" name="${CSRF_FIELD}" value="${session.csrfToken}">
@@ -129,7 +187,7 @@ function actionsSection(o: OrderView, session: UiSession, state: { key?: string;
     <p class="cancel-form__hint muted">Every line's stock goes back, exactly once; a second click is the same cancel.</p>
   </form>`
     : "";
-  return html`<section id="order-actions" class="order-actions" aria-label="Actions"${oob ? html` hx-swap-oob="true"` : ""}>${form}</section>`;
+  return html`<section id="order-actions" class="order-actions" aria-label="Actions"${oob ? html` hx-swap-oob="true"` : ""}>${pay}${form}</section>`;
 }
 
 type ParsedReason = { ok: true; reason: string | undefined } | { ok: false; message: string };
@@ -174,21 +232,39 @@ export function orderRoutes(ctx: ViewContext) {
     }
   };
 
-  const orderPage = (o: OrderWithHistory, session: UiSession, names: ReadonlyMap<string, string>, opts: { result?: Html; key?: string; reason?: string } = {}): Html => {
+  const orderPage = (o: OrderWithHistory, session: UiSession, names: ReadonlyMap<string, string>, opts: ActionState & { result?: Html; payResult?: Html } = {}): Html => {
     const body = html`<div class="page-head">
   <p class="crumbs"><a href="/orders">Orders</a></p>
   <h1>Order <code>${shortId(o.order_id)}</code></h1>
   <p class="lede mono">${o.order_id}</p>
 </div>
 ${actionsSection(o, session, opts)}
+<div id="pay-result" class="order-result" role="status" aria-live="polite">${opts.payResult ?? ""}</div>
 <div id="cancel-result" class="order-result" role="status" aria-live="polite">${opts.result ?? ""}</div>
 ${detailBody(o, ctx.clock.now(), names)}`;
-    return ctx.page("orders", `Order ${shortId(o.order_id)}`, body);
+    return ctx.page("orders", `Order ${shortId(o.order_id)}`, body, COUNTDOWN);
   };
 
   const notFoundPage = (status: number, message: string | Html, session: UiSession) => {
     const body = html`<div class="page-head"><h1>Order not found</h1></div>${notice("warning", message)}<p><a href="/orders">All orders</a></p>`;
     return htmlResponse(ctx.page("orders", "Order not found", body), { status, session });
+  };
+
+  /**
+   * The answer to an action on the order page: with htmx, the result for the form's box and the
+   * actions and detail out of band; without, the whole order page with the result in its box.
+   * `again` carries what a retry must reuse (the key) when the outcome is unknown.
+   */
+  const answerAction = async (request: Request, session: UiSession, id: string, box: "cancel" | "pay", status: number, result: Html, again: ActionState) => {
+    const loaded = await loadOrder(id);
+    const names = "order" in loaded ? await itemNames() : new Map<string, string>();
+    if (isHtmx(request)) {
+      const oob = "order" in loaded ? html`${actionsSection(loaded.order, session, again, true)}${detailBody(loaded.order, ctx.clock.now(), names, true)}` : "";
+      return htmlResponse(html`${result}${oob}`, { status, session });
+    }
+    if (!("order" in loaded)) return notFoundPage(status, result, session);
+    const shown = box === "pay" ? { payResult: result } : { result };
+    return htmlResponse(orderPage(loaded.order, session, names, { ...shown, ...again }), { status, session });
   };
 
   /** Cancels from the order page; the answer is a fragment (htmx) or the whole page (a plain form post). */
@@ -197,19 +273,10 @@ ${detailBody(o, ctx.clock.now(), names)}`;
     const key = formField(body, "idempotency_key") ?? "";
     const typed = formField(body, "reason") ?? "";
 
-    const respond = async (status: number, result: Html, keep: boolean) => {
-      // An unknown outcome (the database away, the first copy still running) is retried with the
-      // same key and reason; after an answer the form, if the order is still cancellable, gets a new key.
-      const again = keep && KEY.test(key) ? { key, reason: typed.slice(0, REASON_MAX) } : {};
-      const loaded = await loadOrder(id);
-      const names = "order" in loaded ? await itemNames() : new Map<string, string>();
-      if (isHtmx(request)) {
-        const oob = "order" in loaded ? html`${actionsSection(loaded.order, session, again, true)}${detailBody(loaded.order, ctx.clock.now(), names, true)}` : "";
-        return htmlResponse(html`${result}${oob}`, { status, session });
-      }
-      if (!("order" in loaded)) return notFoundPage(status, result, session);
-      return htmlResponse(orderPage(loaded.order, session, names, { result, ...again }), { status, session });
-    };
+    // An unknown outcome (the database away, the first copy still running) is retried with the
+    // same key and reason; after an answer the form, if the order is still cancellable, gets a new key.
+    const respond = (status: number, result: Html, keep: boolean) =>
+      answerAction(request, session, id, "cancel", status, result, keep && KEY.test(key) ? { key, reason: typed.slice(0, REASON_MAX) } : {});
 
     const csrf = security.verify(request, formField(body, CSRF_FIELD));
     if (!csrf.ok) return respond(403, failureResult(403, `Refused: ${csrf.reason}.`), true);
@@ -233,6 +300,35 @@ ${detailBody(o, ctx.clock.now(), names)}`;
     return respond(answer.status, orderResult(answer, new Map(), { message: true }), false);
   };
 
+  /**
+   * Pays for a held order from the order page: 200 confirmed, 202 payment recorded while inventory
+   * is away (confirmed from the retry queue), 409 when the hold expired first. The answer is a
+   * fragment (htmx) or the whole page (a plain form post), like a cancel's.
+   */
+  const payOrder = async (request: Request, id: string, body: unknown): Promise<Response> => {
+    const session = security.session(request);
+    const key = formField(body, "idempotency_key") ?? "";
+    const respond = (status: number, result: Html, keep: boolean) =>
+      answerAction(request, session, id, "pay", status, result, keep && KEY.test(key) ? { payKey: key } : {});
+
+    const csrf = security.verify(request, formField(body, CSRF_FIELD));
+    if (!csrf.ok) return respond(403, failureResult(403, `Refused: ${csrf.reason}.`), true);
+    if (!deps.orders) return respond(404, failureResult(404, "This instance does not host orders."), false);
+    if (!UUID.test(id)) return respond(404, failureResult(404, "No order with that id."), false);
+    if (!KEY.test(key)) return respond(400, failureResult(400, "The form's idempotency key is missing or malformed; reload the page."), false);
+
+    const orders = deps.orders;
+    let answer: OrderAnswer;
+    try {
+      answer = await whileKeyInFlight(ctx.clock, () => orders.pay(id, key, request.headers.get("x-request-id")));
+    } catch (err) {
+      const d = ctx.describe(err, "pay order from page");
+      const message = d.status === 404 ? "No order with that id." : d.message;
+      return respond(d.status, failureResult(d.status, message), d.status >= 500 || d.code === "idempotency_key_in_use");
+    }
+    return respond(answer.status, orderResult(answer, new Map(), { message: true, now: ctx.clock.now() }), false);
+  };
+
   return new Elysia({ name: "views-orders", detail: { hide: true } })
     .get("/orders", async ({ request, query }) => {
       const session = security.session(request);
@@ -242,13 +338,13 @@ ${detailBody(o, ctx.clock.now(), names)}`;
       );
       const body = html`<div class="page-head">
   <h1>Orders</h1>
-  <p class="lede">The newest ${LIST_LIMIT} orders, refreshed every two seconds: a <em>queued</em> order turns <em>confirmed</em> here once the retry worker gets through, and a <em>cancelling</em> one turns <em>cancelled</em> once its stock is back.</p>
+  <p class="lede">The newest ${LIST_LIMIT} orders, refreshed every two seconds: a <em>queued</em> order turns <em>confirmed</em> here once the retry worker gets through, a <em>cancelling</em> one turns <em>cancelled</em> once its stock is back, and a <em>reserved</em> one shows the time left to pay before it turns <em>expired</em>.</p>
 </div>
 <nav class="filters" aria-label="Filter by state"><ul>${filters}</ul></nav>
 <div id="orders-live" hx-get="/ui/fragments/orders${listQuery(status)}" hx-trigger="every 2s" hx-swap="innerMorph">
   ${await listFragment(status)}
 </div>`;
-      return htmlResponse(ctx.page("orders", status ? `Orders: ${status}` : "Orders", body), { session });
+      return htmlResponse(ctx.page("orders", status ? `Orders: ${status}` : "Orders", body, COUNTDOWN), { session });
     })
     .get("/ui/fragments/orders", async ({ query }) => htmlResponse(await listFragment(parseStatus(query.status))))
     .get("/orders/:id", async ({ request, params }) => {
@@ -260,10 +356,16 @@ ${detailBody(o, ctx.clock.now(), names)}`;
     .get("/ui/fragments/orders/:id", async ({ params }) => {
       const r = await loadOrder(params.id);
       if ("status" in r) return htmlResponse(notice("warning", r.message), { status: r.status });
-      // Once the order can no longer be cancelled, the poll takes the cancel form away; while it
-      // can, the form is left alone (its key and a half-typed reason stay as they are).
-      const actions = cancellable(r.order.status) ? "" : html`<section id="order-actions" class="order-actions" aria-label="Actions" hx-swap-oob="true"></section>`;
+      // Once the order can no longer be cancelled, the poll takes the forms away; while it can, the
+      // cancel form is left alone (its key and a half-typed reason stay as they are), and only the
+      // pay form goes once there is nothing to pay (paid, expired). Without a target, htmx skips it.
+      const actions = !cancellable(r.order.status)
+        ? html`<section id="order-actions" class="order-actions" aria-label="Actions" hx-swap-oob="true"></section>`
+        : payable(r.order)
+          ? ""
+          : html`<div id="pay-action" class="pay-action" hx-swap-oob="true"></div>`;
       return htmlResponse(html`${detailBody(r.order, ctx.clock.now(), await itemNames())}${actions}`);
     })
-    .post("/ui/orders/:id/cancel", ({ request, params, body }) => cancelOrder(request, params.id, body));
+    .post("/ui/orders/:id/cancel", ({ request, params, body }) => cancelOrder(request, params.id, body))
+    .post("/ui/orders/:id/pay", ({ request, params, body }) => payOrder(request, params.id, body));
 }

@@ -184,8 +184,9 @@ describe("a held order", () => {
     expect(payKeyOf((await v.get(`/orders/${id}`)).html)).not.toBe(payKeyOf(html));
     expect(cancelKeyOf(html)).toMatch(/^ui-cancel-/);
     // Still moving: the detail polls, so without JavaScript the time left is at most 2 s old.
-    expect(html).toContain('hx-trigger="every 2s"');
-    const polled = await v.get(`/ui/fragments/orders/${id}`);
+    // The poll says the page shows a pay form; while that stays true, the answer leaves the form alone.
+    expect(html).toContain(`hx-get="/ui/fragments/orders/${id}?pay=shown" hx-trigger="every 2s"`);
+    const polled = await v.get(`/ui/fragments/orders/${id}?pay=shown`);
     expect(polled.html).toContain("data-hold-left=\"475\"");
     expect(polled.html).not.toContain("pay-action");
   });
@@ -203,7 +204,7 @@ describe("a held order", () => {
     expect(res.html).toContain('id="order-detail" class="card order-detail" data-state="confirmed"');
     expect(res.html).toContain("paid at <time datetime=\"2026-12-02T12:01:00.000Z\">2026-12-02 12:01:00 UTC</time>, before the deadline");
     // The actions come back without the pay form; a confirmed order can still be cancelled.
-    expect(res.html).toMatch(/<section id="order-actions" class="order-actions" aria-label="Actions" hx-swap-oob="true"><form class="card cancel-form"/);
+    expect(res.html).toMatch(/<section id="order-actions" class="order-actions" aria-label="Actions" hx-swap-oob="true"><div id="pay-action" class="pay-action"><\/div><form class="card cancel-form"/);
     expect(payKeyOf(res.html)).toBeUndefined();
     expect(shop.items.get("ps5")).toMatchObject({ quantity: 8, reserved_quantity: 0 });
     expect(shop.items.get("quest-3")).toMatchObject({ quantity: 4, reserved_quantity: 0 });
@@ -281,14 +282,37 @@ describe("a held order", () => {
     expect(payKeyOf(res.html)).toBeUndefined();
     expect(res.html).toContain("paid at <time datetime=\"2026-12-02T12:00:00.000Z\">2026-12-02 12:00:00 UTC</time>; confirming with inventory");
     // A page open from before the payment loses its pay form on the next poll; the cancel form stays.
-    const polled = await v.get(`/ui/fragments/orders/${id}`);
+    const polled = await v.get(`/ui/fragments/orders/${id}?pay=shown`);
     expect(polled.html).toContain('<div id="pay-action" class="pay-action" hx-swap-oob="true"></div>');
     expect(polled.html).not.toContain("order-actions");
+    expect(polled.html).toContain(`hx-get="/ui/fragments/orders/${id}"`);
+    // Once the page has lost the form, later polls leave the box alone.
+    expect((await v.get(`/ui/fragments/orders/${id}`)).html).not.toContain("pay-action");
     // Inventory back, even after the deadline: judged by when the payment was made.
     shop.now += 3_600_000;
     shop.settlePaid();
     expect((await v.get(`/ui/fragments/orders/${id}`)).html).toContain('data-state="confirmed"');
     expect(shop.sales).toBe(1);
+  });
+
+  test("a held order still queued shows no pay form; the poll brings one once the hold is made", async () => {
+    const { shop, id, v } = await shopWithHold();
+    // As the API has it while inventory was away: queued, no deadline yet.
+    const o = shop.orders.get(id)!;
+    const deadline = o.hold_expires_at;
+    Object.assign(o, { status: "queued", hold_expires_at: undefined });
+    const page = await v.get(`/orders/${id}`);
+    expect(payKeyOf(page.html)).toBeUndefined();
+    expect(page.html).toContain('<div id="pay-action" class="pay-action"></div><form class="card cancel-form"');
+    expect(page.html).toContain(`hx-get="/ui/fragments/orders/${id}" hx-trigger`);
+    expect((await v.get(`/ui/fragments/orders/${id}`)).html).not.toContain("pay-action");
+
+    Object.assign(o, { status: "reserved", hold_expires_at: deadline });
+    const polled = await v.get(`/ui/fragments/orders/${id}`);
+    expect(polled.html).toMatch(/<div id="pay-action" class="pay-action" hx-swap-oob="true"><form class="card pay-form"/);
+    expect(payKeyOf(polled.html)).toMatch(/^ui-pay-/);
+    expect(polled.html).toContain(`name="csrf_token" value="${v.token}"`);
+    expect(polled.html).toContain(`hx-get="/ui/fragments/orders/${id}?pay=shown"`);
   });
 
   test("cancel a held order: the hold is released, the stock available again", async () => {

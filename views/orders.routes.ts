@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import { IDEMPOTENCY_KEY_PATTERN, ORDER_STATUSES, type OrderStatus } from "../modules/orders/index.ts";
 import { html, type Html } from "./html.ts";
 import { count, shortId } from "./components/format.ts";
-import { actionsSection, cancellable, detailBody, ordersTable, payable, REASON_MAX, type ActionState } from "./components/order-detail.ts";
+import { actionsSection, cancellable, detailBody, ordersTable, payAction, payable, REASON_MAX, type ActionState } from "./components/order-detail.ts";
 import { failureResult, orderResult } from "./components/order-result.ts";
 import { ASSET } from "./layout.ts";
 import { CSRF_FIELD, type UiSession } from "./ui-security.ts";
@@ -187,17 +187,20 @@ ${detailBody(o, ctx.clock.now(), names)}`;
       if ("status" in r) return notFoundPage(r.status, r.message, session);
       return htmlResponse(orderPage(r.order, session, await itemNames()), { session });
     })
-    .get("/ui/fragments/orders/:id", async ({ params }) => {
+    .get("/ui/fragments/orders/:id", async ({ request, params, query }) => {
       const r = await loadOrder(params.id);
       if ("status" in r) return htmlResponse(notice("warning", r.message), { status: r.status });
-      // Once the order can no longer be cancelled, the poll takes the forms away; while it can, the
-      // cancel form is left alone (its key and a half-typed reason stay as they are), and only the
-      // pay form goes once there is nothing to pay (paid, expired). Without a target, htmx skips it.
-      const actions = !cancellable(r.order.status)
-        ? html`<section id="order-actions" class="order-actions" aria-label="Actions" hx-swap-oob="true"></section>`
-        : payable(r.order)
-          ? ""
-          : html`<div id="pay-action" class="pay-action" hx-swap-oob="true"></div>`;
+      // Once the order can no longer be cancelled, the poll takes the forms away. While it can, the
+      // cancel form is left alone (its key and a half-typed reason stay as they are), and the pay
+      // form is swapped only when the page's (`pay=shown`) and the order's payability differ:
+      // added once a queued hold is reserved, taken away once paid or expired.
+      const shown = query.pay === "shown";
+      let actions: Html | "" = "";
+      if (!cancellable(r.order.status)) actions = html`<section id="order-actions" class="order-actions" aria-label="Actions" hx-swap-oob="true"></section>`;
+      else if (payable(r.order) !== shown) {
+        const session = security.session(request);
+        return htmlResponse(html`${detailBody(r.order, ctx.clock.now(), await itemNames())}${payAction(r.order, session, undefined, true)}`, { session });
+      }
       return htmlResponse(html`${detailBody(r.order, ctx.clock.now(), await itemNames())}${actions}`);
     })
     .post("/ui/orders/:id/cancel", ({ request, params, body }) => cancelOrder(request, params.id, body))

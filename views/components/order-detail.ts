@@ -91,7 +91,9 @@ function holdFact(o: OrderView, now: number): Html {
 export function detailBody(o: OrderWithHistory, now: number, names: ReadonlyMap<string, string>, oob = false): Html {
   const final = (FINAL_STATUSES as readonly string[]).includes(o.status);
   // While the order can still move, the fragment polls; a final one returns without the trigger and stops.
-  const live = final ? html`` : html` hx-get="/ui/fragments/orders/${o.order_id}" hx-trigger="every 2s" hx-swap="outerMorph"`;
+  // The poll says whether the page shows a pay form, so the answer can add or take it away when
+  // that changes (a queued hold becomes reserved; a hold is paid or expires) and leave it alone otherwise.
+  const live = final ? html`` : html` hx-get="/ui/fragments/orders/${o.order_id}${payable(o) ? "?pay=shown" : ""}" hx-trigger="every 2s" hx-swap="outerMorph"`;
   const hold = o.hold_expires_at ? html` data-hold-expires-at="${o.hold_expires_at}"` : "";
   return html`<section id="order-detail" class="card order-detail" data-state="${o.status}"${hold}${live}${oob ? html` hx-swap-oob="outerMorph"` : ""}>
   <dl class="facts">
@@ -159,7 +161,8 @@ export function payAction(o: OrderView, session: UiSession, key: string | undefi
  * the section stays in the page (empty) so an answer or a poll can take the forms away.
  */
 export function actionsSection(o: OrderView, session: UiSession, state: ActionState = {}, oob = false): Html {
-  const pay = payable(o) ? payAction(o, session, state.payKey) : "";
+  // The pay box is there while the order can be cancelled, empty unless it can be paid, so a poll can fill it.
+  const pay = cancellable(o.status) ? payAction(o, session, state.payKey) : "";
   const form = cancellable(o.status)
     ? html`<form class="card cancel-form" method="post" action="/ui/orders/${o.order_id}/cancel" hx-post="/ui/orders/${o.order_id}/cancel" hx-target="#cancel-result">
     <input type="hidden" name="${CSRF_FIELD}" value="${session.csrfToken}">

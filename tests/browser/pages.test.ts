@@ -330,6 +330,30 @@ describe.skipIf(!hasChromium)("pages in a real browser", () => {
     expect(await page.locator('.filters a[href="/orders?status=expired"]').count()).toBe(1);
   }, TEST_TIMEOUT_MS);
 
+  test("a hold queued while inventory fails gets its pay form on the open page once the hold is made; polls keep its key", async () => {
+    await sys.chaos.control.configure({ experiment: { crash: { probability: 1, mode: "503" }, pattern: { kind: "random", seed: 5 }, durationS: 60 } });
+    let orderId: string;
+    try {
+      const created = await sys.orders.service.create(`browser-queued-hold-${crypto.randomUUID()}`, { lines: [{ item_id: "xbox-series-x", quantity: 1 }], hold_s: 900 }, null);
+      expect(created.status).toBe(202);
+      orderId = created.orderId!;
+      await open(`/orders/${orderId}`);
+      expect(await page.getAttribute("#order-detail", "data-state")).toBe("queued");
+      expect(await page.locator(".pay-form").count()).toBe(0);
+    } finally {
+      await sys.chaos.control.disable();
+    }
+    await page.waitForSelector('#order-detail[data-state="reserved"] .hold-banner', { timeout: 20_000 });
+    await page.waitForSelector(".pay-form", { timeout: 5_000 });
+    const key = await page.inputValue("#pay-key");
+    // Two more polls: the form (and its key) stays as it is.
+    await page.waitForTimeout(4_500);
+    expect(await page.inputValue("#pay-key")).toBe(key);
+    await page.locator('.pay-form button[type="submit"]').click();
+    await page.waitForSelector('#pay-result .result[data-order-state="confirmed"]', { timeout: 15_000 });
+    expect((await sys.orders.service.get(orderId)).status).toBe("confirmed");
+  }, TEST_TIMEOUT_MS);
+
   test("stock and the orders list refresh themselves", async () => {
     await open("/");
     const before = await stock("xbox-series-x");

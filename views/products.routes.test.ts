@@ -166,6 +166,8 @@ describe("products page: hold instead of buying now", () => {
     expect(html).toContain('<input type="radio" name="mode" value="buy" id="mode-buy" checked>');
     expect(html).toContain('<input type="radio" name="mode" value="hold" id="mode-hold">');
     expect(html).toMatch(/id="hold-minutes" name="hold_minutes" type="number"[^>]*min="1" max="1440" step="1" value="15"/);
+    // A hold's answer counts down with the same file the order page uses.
+    expect(html).toMatch(/<script src="\/ui\/assets\/countdown\.js\?v=[^"]+" defer><\/script>/);
   });
 
   test("with htmx: the order is reserved, the answer shows its deadline and time left; the stock is held, not sold", async () => {

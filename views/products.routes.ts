@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { INVENTORY_LIMITS, type InventoryItem } from "../modules/inventory/index.ts";
 import { IDEMPOTENCY_KEY_PATTERN, ORDER_LIMITS } from "../modules/orders/index.ts";
 import { html, type Html } from "./html.ts";
+import { ASSET } from "./layout.ts";
 import { count } from "./components/format.ts";
 import { failureResult, orderResult, type Line } from "./components/order-result.ts";
 import { CSRF_FIELD, type UiSession } from "./ui-security.ts";
@@ -17,6 +18,8 @@ const LOW_STOCK = 10;
 const HOLD_MIN_MINUTES = Math.ceil(INVENTORY_LIMITS.holdMinS / 60);
 const HOLD_MAX_MINUTES = Math.floor(INVENTORY_LIMITS.holdMaxS / 60);
 const HOLD_DEFAULT_MINUTES = 15;
+/** A hold's answer counts its time left down, as the order page does. */
+const COUNTDOWN = { scripts: [ASSET.countdown] };
 
 const newKey = () => `ui-${randomUUID()}`;
 
@@ -200,7 +203,7 @@ export function productRoutes(ctx: ViewContext) {
         return htmlResponse(html`${result}${keyField(key, true)}${reset}${after.extra ?? ""}`, { status, session });
       }
       const page = await productsBody(ctx, session, { result, key, quantities: after.ordered ? undefined : entered, hold });
-      return htmlResponse(ctx.page("products", "Products", page.body), { status, session });
+      return htmlResponse(ctx.page("products", "Products", page.body, COUNTDOWN), { status, session });
     };
 
     const csrf = security.verify(request, formField(body, CSRF_FIELD));
@@ -250,7 +253,7 @@ export function productRoutes(ctx: ViewContext) {
     .get("/", async ({ request }) => {
       const session = security.session(request);
       const { body, status } = await productsBody(ctx, session);
-      return htmlResponse(ctx.page("products", "Products", body), { status, session });
+      return htmlResponse(ctx.page("products", "Products", body, COUNTDOWN), { status, session });
     })
     .get("/ui/fragments/stock", async () => {
       // Only out-of-band pieces: each stock figure finds its own place, the forms are left alone.

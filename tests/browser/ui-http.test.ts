@@ -78,7 +78,8 @@ describe("pages over HTTP", () => {
   test("assets are served by the server itself", async () => {
     const page = await (await fetch(sys.url + "/")).text();
     const srcs = [...page.matchAll(/(?:src|href)="(\/ui\/assets\/[^"]+)"/g)].map((m) => m[1]!);
-    expect(srcs.length).toBe(3);
+    // The stylesheet, the icon, htmx and the countdown for a hold's answer.
+    expect(srcs.length).toBe(4);
     for (const src of srcs) {
       const res = await fetch(sys.url + src);
       expect(res.status, src).toBe(200);

@@ -82,7 +82,7 @@ interface HoldChoice {
 function holdFieldset(choice: HoldChoice = { mode: "buy", minutes: String(HOLD_DEFAULT_MINUTES) }): Html {
   const checked = (m: HoldChoice["mode"]) => (choice.mode === m ? html` checked` : "");
   return html`<fieldset class="hold-choice">
-    <legend class="hold-choice__legend">Pay</legend>
+    <legend class="hold-choice__legend">When to pay</legend>
     <label class="hold-choice__option"><input type="radio" name="mode" value="buy" id="mode-buy"${checked("buy")}> Buy now</label>
     <label class="hold-choice__option"><input type="radio" name="mode" value="hold" id="mode-hold"${checked("hold")}> Hold, pay later</label>
     <span class="hold-choice__minutes"><label for="hold-minutes">for</label> <input id="hold-minutes" name="hold_minutes" type="number" inputmode="numeric" min="${HOLD_MIN_MINUTES}" max="${HOLD_MAX_MINUTES}" step="1" value="${choice.minutes}"> <span>minutes</span></span>

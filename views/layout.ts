@@ -15,6 +15,7 @@ export const ASSET = {
   css: `/ui/assets/app.css?v=${VERSION}`,
   htmx: `/ui/assets/htmx.min.js?v=${VERSION}`,
   icon: `/ui/assets/favicon.svg?v=${VERSION}`,
+  countdown: `/ui/assets/countdown.js?v=${VERSION}`,
 };
 
 export interface PageOptions {
@@ -22,6 +23,8 @@ export interface PageOptions {
   section: Section | null;
   banner: Html;
   body: Html;
+  /** Same-origin scripts this page needs besides htmx (`ASSET.countdown`); none by default. */
+  scripts?: readonly string[];
 }
 
 /**
@@ -40,7 +43,7 @@ export function page(opts: PageOptions): Html {
 <link rel="icon" href="${ASSET.icon}" type="image/svg+xml">
 <link rel="stylesheet" href="${ASSET.css}">
 <script src="${ASSET.htmx}" defer></script>
-</head>
+${(opts.scripts ?? []).map((src) => html`<script src="${src}" defer></script>\n`)}</head>
 <body>
 <a class="skip-link" href="#main">Skip to content</a>
 <header class="site-header">

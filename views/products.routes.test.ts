@@ -153,3 +153,78 @@ describe("products page: one order of several lines", () => {
     expect(res.html).not.toContain("<img");
   });
 });
+
+describe("products page: hold instead of buying now", () => {
+  const holdForm = (token: string, key: string, quantities: Record<string, string>, minutes: string, mode = "hold") => [
+    ...orderForm(token, key, quantities),
+    ["mode", mode] as [string, string],
+    ["hold_minutes", minutes] as [string, string],
+  ];
+
+  test("buy now is the default; a hold is chosen in minutes from 1 to 1,440 (24 h)", async () => {
+    const { html } = await new FakeShop(STOCK).views().get("/");
+    expect(html).toContain('<input type="radio" name="mode" value="buy" id="mode-buy" checked>');
+    expect(html).toContain('<input type="radio" name="mode" value="hold" id="mode-hold">');
+    expect(html).toMatch(/id="hold-minutes" name="hold_minutes" type="number"[^>]*min="1" max="1440" step="1" value="15"/);
+    // A hold's answer counts down with the same file the order page uses.
+    expect(html).toMatch(/<script src="\/ui\/assets\/countdown\.js\?v=[^"]+" defer><\/script>/);
+  });
+
+  test("with htmx: the order is reserved, the answer shows its deadline and time left; the stock is held, not sold", async () => {
+    const shop = new FakeShop(STOCK);
+    const v = shop.views();
+    const fields = holdForm(v.token, "ui-hold-1", { ps5: "2", dualsense: "1" }, "15");
+    const res = await v.post("/ui/orders", fields, { "hx-request": "true" });
+    expect(res.status).toBe(201);
+    expect(res.html).toContain('data-http-status="201" data-order-state="reserved"');
+    expect(res.html).toContain('<span class="badge badge--reserved">reserved</span>');
+    expect(res.html).toContain('data-countdown datetime="2026-12-02T12:15:00.000Z"');
+    expect(res.html).toContain(">15 min 0 s</time> left, until <time");
+    expect(res.html).toContain("2026-12-02 12:15:00 UTC");
+    const [order] = shop.orders.values();
+    expect(res.html).toContain(`<a href="/orders/${order!.order_id}">pay on the order page</a>`);
+    expect(order!.status).toBe("reserved");
+    expect(shop.items.get("ps5")).toMatchObject({ quantity: 8, reserved_quantity: 2 });
+    expect(shop.items.get("dualsense")).toMatchObject({ quantity: 49, reserved_quantity: 1 });
+    // Like any order, the basket empties and the form gets a new key.
+    expect(res.html).toMatch(/id="qty-ps5"[^>]*value="0" hx-swap-oob="true"/);
+    expect(keyOf(res.html)).not.toBe("ui-hold-1");
+
+    const again = await v.post("/ui/orders", fields, { "hx-request": "true" });
+    expect(again.status).toBe(201);
+    expect(again.html).toContain("replayed");
+    expect(shop.creates).toBe(1);
+    expect(shop.items.get("ps5")!.reserved_quantity).toBe(2);
+  });
+
+  test("without JavaScript: the whole page, the answer in place, the hold choice kept", async () => {
+    const shop = new FakeShop(STOCK);
+    const v = shop.views();
+    const res = await v.post("/ui/orders", holdForm(v.token, "ui-hold-plain", { "quest-3": "1" }, "1440"));
+    expect(res.status).toBe(201);
+    expect(res.html).toStartWith("<!doctype html>");
+    expect(res.html).toMatch(/<div id="order-result"[^>]*>\s*<div class="result result--201" data-http-status="201" data-order-state="reserved">/);
+    expect(res.html).toContain(">24 h 0 min 0 s</time> left");
+    expect(res.html).toContain('<input type="radio" name="mode" value="hold" id="mode-hold" checked>');
+    expect(res.html).toMatch(/id="hold-minutes"[^>]*value="1440"/);
+    expect([...shop.orders.values()][0]!.hold_expires_at).toBe("2026-12-03T12:00:00.000Z");
+  });
+
+  test("a hold outside 1 minute to 24 hours, or an unknown choice, is a 400 that orders nothing", async () => {
+    const shop = new FakeShop(STOCK);
+    const v = shop.views();
+    for (const minutes of ["0", "1441", "1.5", "", "ten"]) {
+      const res = await v.post("/ui/orders", holdForm(v.token, `ui-hold-bad-${minutes}`, { ps5: "1" }, minutes), { "hx-request": "true" });
+      expect(res.status, minutes).toBe(400);
+      expect(res.html).toContain("A hold lasts a whole number of minutes from 1 to 1,440 (24 hours).");
+    }
+    const odd = await v.post("/ui/orders", holdForm(v.token, "ui-hold-odd", { ps5: "1" }, "5", "later"), { "hx-request": "true" });
+    expect(odd.status).toBe(400);
+    expect(odd.html).toContain("Choose buy now or hold.");
+    // Buy now ignores the minutes field, whatever it holds.
+    const buy = await v.post("/ui/orders", holdForm(v.token, "ui-buy", { ps5: "1" }, "0", "buy"), { "hx-request": "true" });
+    expect(buy.status).toBe(201);
+    expect(buy.html).toContain('data-order-state="confirmed"');
+    expect(shop.creates).toBe(1);
+  });
+});

@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { INVENTORY_LIMITS, type InventoryItem } from "../modules/inventory/index.ts";
 import { IDEMPOTENCY_KEY_PATTERN, ORDER_LIMITS } from "../modules/orders/index.ts";
 import { html, type Html } from "./html.ts";
+import { ASSET } from "./layout.ts";
 import { count } from "./components/format.ts";
 import { failureResult, orderResult, type Line } from "./components/order-result.ts";
 import { CSRF_FIELD, type UiSession } from "./ui-security.ts";
@@ -13,6 +14,12 @@ const ITEM_ID = new RegExp(INVENTORY_LIMITS.itemIdPattern);
 /** The API's own rule for keys, so a form key is refused here exactly when the API would refuse it. */
 const KEY = new RegExp(IDEMPOTENCY_KEY_PATTERN);
 const LOW_STOCK = 10;
+/** A hold is chosen in whole minutes; the API's bounds (60 s to 24 h) in minutes. */
+const HOLD_MIN_MINUTES = Math.ceil(INVENTORY_LIMITS.holdMinS / 60);
+const HOLD_MAX_MINUTES = Math.floor(INVENTORY_LIMITS.holdMaxS / 60);
+const HOLD_DEFAULT_MINUTES = 15;
+/** A hold's answer counts its time left down, as the order page does. */
+const COUNTDOWN = { scripts: [ASSET.countdown] };
 
 const newKey = () => `ui-${randomUUID()}`;
 
@@ -58,6 +65,29 @@ interface FormState {
   quantities?: ReadonlyMap<string, string>;
   /** The key the form carries: a fresh one, unless the last outcome is unknown and a retry must reuse it. */
   key?: string;
+  /** Buy now or hold, as last submitted (a plain post gets the whole page back with the choice kept). */
+  hold?: HoldChoice;
+}
+
+interface HoldChoice {
+  mode: "buy" | "hold";
+  /** What the minutes field shows, as typed. */
+  minutes: string;
+}
+
+/**
+ * Buy now (the default) or hold the lines and pay later from the order page. Plain radios and a
+ * number: the choice works the same without JavaScript.
+ */
+function holdFieldset(choice: HoldChoice = { mode: "buy", minutes: String(HOLD_DEFAULT_MINUTES) }): Html {
+  const checked = (m: HoldChoice["mode"]) => (choice.mode === m ? html` checked` : "");
+  return html`<fieldset class="hold-choice">
+    <legend class="hold-choice__legend">When to pay</legend>
+    <label class="hold-choice__option"><input type="radio" name="mode" value="buy" id="mode-buy"${checked("buy")}> Buy now</label>
+    <label class="hold-choice__option"><input type="radio" name="mode" value="hold" id="mode-hold"${checked("hold")}> Hold, pay later</label>
+    <span class="hold-choice__minutes"><label for="hold-minutes">for</label> <input id="hold-minutes" name="hold_minutes" type="number" inputmode="numeric" min="${HOLD_MIN_MINUTES}" max="${HOLD_MAX_MINUTES}" step="1" value="${choice.minutes}"> <span>minutes</span></span>
+    <p class="hold-choice__hint">A hold keeps the stock for you for ${HOLD_MIN_MINUTES} minute to ${HOLD_MAX_MINUTES / 60} hours; pay on the order page before the deadline, or it goes back.</p>
+  </fieldset>`;
 }
 
 async function productsBody(ctx: ViewContext, session: UiSession, state: FormState = {}): Promise<{ body: Html; status: number }> {
@@ -84,6 +114,7 @@ async function productsBody(ctx: ViewContext, session: UiSession, state: FormSta
   ${keyField(state.key ?? newKey())}
   ${list}
   <div class="basket">
+    ${holdFieldset(state.hold)}
     <p class="basket__hint">Set a quantity on every item you want, then place them as one order: it takes all its lines or none.</p>
     <button class="button button--primary" type="submit">Place order</button>
     <div id="order-result" class="order-result" role="status" aria-live="polite">${state.result ?? ""}</div>
@@ -94,7 +125,7 @@ async function productsBody(ctx: ViewContext, session: UiSession, state: FormSta
     status: 200,
     body: html`<div class="page-head">
   <h1>Products</h1>
-  <p class="lede">Live stock from inventory. Put a quantity on each item you want and place them as one order. The form carries an idempotency key made when it was rendered: a double click or a resubmitted form is answered from the first result and never orders twice.</p>
+  <p class="lede">Live stock from inventory. Put a quantity on each item you want and place them as one order: bought now, or held for a while and paid for on the order page. The form carries an idempotency key made when it was rendered: a double click or a resubmitted form is answered from the first result and never orders twice.</p>
 </div>
 ${canOrder ? "" : notice("info", "This instance hosts inventory only; orders are placed on an orders instance.")}
 ${catalog}`,
@@ -102,6 +133,19 @@ ${catalog}`,
 }
 
 type Parsed = { ok: true; lines: Line[] } | { ok: false; message: string };
+
+/** The hold the form asks for, in seconds (undefined: buy now). */
+function parseHold(body: unknown): { ok: true; holdS: number | undefined } | { ok: false; message: string } {
+  const mode = formField(body, "mode") ?? "buy";
+  if (mode === "buy") return { ok: true, holdS: undefined };
+  if (mode !== "hold") return { ok: false, message: "Choose buy now or hold." };
+  const raw = (formField(body, "hold_minutes") ?? "").trim();
+  const m = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
+  if (!(m >= HOLD_MIN_MINUTES && m <= HOLD_MAX_MINUTES)) {
+    return { ok: false, message: `A hold lasts a whole number of minutes from ${HOLD_MIN_MINUTES} to ${count(HOLD_MAX_MINUTES)} (24 hours).` };
+  }
+  return { ok: true, holdS: m * 60 };
+}
 
 /** The form's lines: one per card with a quantity above zero, in the catalog's order. */
 function parseLines(body: unknown): Parsed {
@@ -145,6 +189,10 @@ export function productRoutes(ctx: ViewContext) {
     const ids = formFields(body, "item_id");
     const quantities = formFields(body, "quantity");
     ids.forEach((id, i) => ITEM_ID.test(id) && entered.set(id, quantities[i] ?? "0"));
+    const hold: HoldChoice = {
+      mode: formField(body, "mode") === "hold" ? "hold" : "buy",
+      minutes: (formField(body, "hold_minutes") ?? String(HOLD_DEFAULT_MINUTES)).slice(0, 8),
+    };
 
     const respond = async (status: number, result: Html, after: { ordered?: Line[]; extra?: Html } = {}) => {
       const key = keepsKey(status) && KEY.test(submittedKey) ? submittedKey : newKey();
@@ -154,8 +202,8 @@ export function productRoutes(ctx: ViewContext) {
         const reset = (after.ordered ?? []).filter((l) => ITEM_ID.test(l.item_id)).map((l) => quantityField(l.item_id, "0", true));
         return htmlResponse(html`${result}${keyField(key, true)}${reset}${after.extra ?? ""}`, { status, session });
       }
-      const page = await productsBody(ctx, session, { result, key, quantities: after.ordered ? undefined : entered });
-      return htmlResponse(ctx.page("products", "Products", page.body), { status, session });
+      const page = await productsBody(ctx, session, { result, key, quantities: after.ordered ? undefined : entered, hold });
+      return htmlResponse(ctx.page("products", "Products", page.body, COUNTDOWN), { status, session });
     };
 
     const csrf = security.verify(request, formField(body, CSRF_FIELD));
@@ -165,6 +213,9 @@ export function productRoutes(ctx: ViewContext) {
     const parsed = parseLines(body);
     if (!parsed.ok) return respond(400, failureResult(400, parsed.message));
     const { lines } = parsed;
+    const held = parseHold(body);
+    if (!held.ok) return respond(400, failureResult(400, held.message));
+    const input = held.holdS === undefined ? { lines } : { lines, hold_s: held.holdS };
 
     // Orders placed here are order requests like any other: they count in the health banner.
     const started = performance.now();
@@ -173,7 +224,7 @@ export function productRoutes(ctx: ViewContext) {
     let status: number;
     let failure: Html | null = null;
     try {
-      answer = await whileKeyInFlight(ctx.clock, () => orders.create(submittedKey, { lines }, request.headers.get("x-request-id")));
+      answer = await whileKeyInFlight(ctx.clock, () => orders.create(submittedKey, input, request.headers.get("x-request-id")));
       status = answer.status;
     } catch (err) {
       const d = ctx.describe(err, "place order from page");
@@ -193,7 +244,7 @@ export function productRoutes(ctx: ViewContext) {
     } catch {
       // The stock figures refresh on the next poll anyway; the answer names items by id.
     }
-    const result = answer ? orderResult(answer, names) : failure!;
+    const result = answer ? orderResult(answer, names, { now: ctx.clock.now() }) : failure!;
     const went = status === 201 || status === 202;
     return respond(status, result, { ...(went ? { ordered: lines } : {}), extra: html`${stockOob}` });
   };
@@ -202,7 +253,7 @@ export function productRoutes(ctx: ViewContext) {
     .get("/", async ({ request }) => {
       const session = security.session(request);
       const { body, status } = await productsBody(ctx, session);
-      return htmlResponse(ctx.page("products", "Products", body), { status, session });
+      return htmlResponse(ctx.page("products", "Products", body, COUNTDOWN), { status, session });
     })
     .get("/ui/fragments/stock", async () => {
       // Only out-of-band pieces: each stock figure finds its own place, the forms are left alone.

@@ -17,7 +17,7 @@ export interface ViewContext {
   clock: Clock;
   windowSeconds: number;
   /** Renders a whole page around `body`, with the banner as it stands now. */
-  page(section: Section | null, title: string, body: Html): Html;
+  page(section: Section | null, title: string, body: Html, opts?: { scripts?: readonly string[] }): Html;
   banner(): Html;
   /** `describeError`, reporting unexpected errors to `deps.onError` for the log. */
   describe(err: unknown, context: string): { status: number; code: string; message: string };
@@ -45,7 +45,7 @@ export function createViewContext(deps: ViewDeps): ViewContext {
       if (d.status >= 500) deps.onError?.(err, context);
       return d;
     },
-    page: (section, title, body) => page({ title, section, banner: banner(), body }),
+    page: (section, title, body, opts = {}) => page({ title, section, banner: banner(), body, ...opts }),
   };
 }
 

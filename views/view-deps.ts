@@ -47,6 +47,13 @@ export interface OrdersAccess {
    * Throws `not_found`, and the key errors `create` throws.
    */
   cancel(orderId: string, key: string, input: { reason?: string | undefined }, requestId: string | null, actor: string): Promise<OrderAnswer>;
+  /**
+   * Pays for a reserved order under an idempotency key: 200 confirmed, 202 payment recorded
+   * (confirmed from the retry queue), 409 `hold_expired` (the order is now expired) or
+   * `order_not_payable` (problem bodies). `await orders.pay(id, "ui-pay-…", null)`.
+   * Throws `not_found`, and the key errors `create` throws.
+   */
+  pay(orderId: string, key: string, requestId: string | null): Promise<OrderAnswer>;
   /** `await orders.list({ status: "queued", limit: 50 })` → newest first. */
   list(opts: { status?: OrderStatus; limit?: number }): Promise<OrderView[]>;
   /** `await orders.get(id)` → the order and its state history; throws a `not_found` error. */

@@ -77,7 +77,8 @@ describe.skipIf(!hasChromium)("pages in a real browser", () => {
       timeout: 15_000,
     });
     const result = page.locator("#order-result .result");
-    const href = await result.locator('a[href^="/orders/"]').getAttribute("href").catch(() => null);
+    // The first link names the order; a hold's answer links to it again to pay.
+    const href = await result.locator('a[href^="/orders/"]').first().getAttribute("href").catch(() => null);
     return {
       status: Number(await result.getAttribute("data-http-status")),
       state: await result.getAttribute("data-order-state"),
@@ -239,6 +240,123 @@ describe.skipIf(!hasChromium)("pages in a real browser", () => {
     expect(await page.textContent(`#order-${created.orderId} .badge`)).toBe("cancelled");
   }, TEST_TIMEOUT_MS);
 
+  const items = async (ids: string[]) => Promise.all(ids.map(async (id) => (await sys.inventory.port.get(id))!));
+
+  /** Chooses "hold, pay later" for this many minutes on the products page. */
+  const chooseHold = async (minutes: number) => {
+    await page.check("#mode-hold");
+    await page.fill("#hold-minutes", String(minutes));
+  };
+
+  test("hold from the products page, then pay on the order page: the deadline counts down; a double click pays once", async () => {
+    await open("/");
+    const [before] = await items(["ps5"]);
+    await chooseHold(5);
+    const held = await placeOrder({ ps5: 1 });
+    expect(held.status).toBe(201);
+    expect(held.state).toBe("reserved");
+    expect(held.text).toMatch(/(5 min 0 s|4 min \d+ s) left, until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
+    expect(await items(["ps5"])).toEqual([expect.objectContaining({ quantity: before!.quantity - 1, reserved_quantity: before!.reserved_quantity + 1 })]);
+    // The answer's time left ticks down too.
+    const answered = await page.textContent("#order-result .hold__left");
+    await page.waitForFunction((t) => document.querySelector("#order-result .hold__left")?.textContent !== t, answered, { timeout: 5_000 });
+
+    await page.click("#order-result .result__hold a");
+    await page.waitForSelector("#order-detail[data-state=\"reserved\"] .hold-banner");
+    await page.waitForFunction(() => (window as unknown as { htmx?: unknown }).htmx !== undefined);
+    // The time left ticks down in the page, in the server's words.
+    const left = () => page.textContent(".hold-banner .hold__left");
+    const first = (await left())!;
+    expect(first).toMatch(/^\d min \d+ s$/);
+    await page.waitForFunction((t) => document.querySelector(".hold-banner .hold__left")?.textContent !== t, first, { timeout: 5_000 });
+    // And between refreshes it is the script that counts: the text moves on from what the server
+    // rendered for the time it stamped on the element.
+    await page.waitForFunction(
+      () => {
+        const el = document.querySelector(".hold-banner .hold__left")!;
+        const s = Math.ceil((Date.parse(el.getAttribute("datetime")!) - Number(el.getAttribute("data-server-now"))) / 1000);
+        const rendered = `${Math.floor(s / 60)} min ${s % 60} s`;
+        return el.textContent !== rendered;
+      },
+      undefined,
+      { timeout: 5_000 },
+    );
+    expect(await page.textContent(".hold-banner .hold__at")).toMatch(/ UTC$/);
+
+    const posts: string[] = [];
+    page.on("request", (r) => {
+      if (r.method() === "POST" && r.url().endsWith(`/ui/orders/${held.orderId}/pay`)) posts.push(r.postData() ?? "");
+    });
+    await page.locator('.pay-form button[type="submit"]').dblclick();
+    await page.waitForSelector('#pay-result .result[data-order-state="confirmed"]', { timeout: 15_000 });
+    await page.waitForSelector('#order-detail[data-state="confirmed"]');
+    expect(await page.textContent("#pay-result")).toContain("Order confirmed.");
+    // Nothing left to pay; a confirmed order can still be cancelled.
+    expect(await page.locator(".pay-form").count()).toBe(0);
+    expect(await page.locator(".cancel-form").count()).toBe(1);
+    expect(await page.textContent("#order-detail .facts")).toMatch(/paid at .* UTC, before the deadline/);
+    await page.waitForTimeout(500);
+    expect(posts.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(posts).size).toBe(1);
+    // Sold once: the reservation is gone, the available stock stays where the hold put it.
+    expect(await items(["ps5"])).toEqual([expect.objectContaining({ quantity: before!.quantity - 1, reserved_quantity: before!.reserved_quantity })]);
+    const order = await sys.orders.service.get(held.orderId!);
+    expect(order.status).toBe("confirmed");
+    expect(order.history.filter((h) => h.status === "confirmed")).toHaveLength(1);
+  }, TEST_TIMEOUT_MS);
+
+  test("hold from the products page, then cancel on the order page: the hold is released and the forms go", async () => {
+    await open("/");
+    const ids = ["switch-2", "quest-3"];
+    const before = await items(ids);
+    await chooseHold(30);
+    const held = await placeOrder({ "switch-2": 2, "quest-3": 1 });
+    expect(held.status).toBe(201);
+    expect(held.state).toBe("reserved");
+    expect((await items(ids)).map((i) => i.reserved_quantity)).toEqual([before[0]!.reserved_quantity + 2, before[1]!.reserved_quantity + 1]);
+
+    await open(`/orders/${held.orderId}`);
+    expect(await page.locator(".pay-form").count()).toBe(1);
+    await page.fill("#cancel-reason", "Changed my mind before paying");
+    await page.locator('.cancel-form button[type="submit"]').click();
+    await page.waitForSelector('#cancel-result .result[data-order-state="cancelled"]', { timeout: 15_000 });
+    await page.waitForSelector('#order-detail[data-state="cancelled"]');
+    expect(await page.locator(".pay-form").count()).toBe(0);
+    expect(await page.locator(".cancel-form").count()).toBe(0);
+    expect(await page.locator(".hold-banner").count()).toBe(0);
+    expect((await items(ids)).map((i) => [i.quantity, i.reserved_quantity])).toEqual(before.map((i) => [i.quantity, i.reserved_quantity]));
+    expect((await sys.orders.service.get(held.orderId!)).status).toBe("cancelled");
+
+    // The orders list: reserved and expired are filters; the cancelled hold is under cancelled.
+    await open("/orders?status=reserved");
+    expect(await page.locator(`#order-${held.orderId}`).count()).toBe(0);
+    expect(await page.locator('.filters a[href="/orders?status=expired"]').count()).toBe(1);
+  }, TEST_TIMEOUT_MS);
+
+  test("a hold queued while inventory fails gets its pay form on the open page once the hold is made; polls keep its key", async () => {
+    await sys.chaos.control.configure({ experiment: { crash: { probability: 1, mode: "503" }, pattern: { kind: "random", seed: 5 }, durationS: 60 } });
+    let orderId: string;
+    try {
+      const created = await sys.orders.service.create(`browser-queued-hold-${crypto.randomUUID()}`, { lines: [{ item_id: "xbox-series-x", quantity: 1 }], hold_s: 900 }, null);
+      expect(created.status).toBe(202);
+      orderId = created.orderId!;
+      await open(`/orders/${orderId}`);
+      expect(await page.getAttribute("#order-detail", "data-state")).toBe("queued");
+      expect(await page.locator(".pay-form").count()).toBe(0);
+    } finally {
+      await sys.chaos.control.disable();
+    }
+    await page.waitForSelector('#order-detail[data-state="reserved"] .hold-banner', { timeout: 20_000 });
+    await page.waitForSelector(".pay-form", { timeout: 5_000 });
+    const key = await page.inputValue("#pay-key");
+    // Two more polls: the form (and its key) stays as it is.
+    await page.waitForTimeout(4_500);
+    expect(await page.inputValue("#pay-key")).toBe(key);
+    await page.locator('.pay-form button[type="submit"]').click();
+    await page.waitForSelector('#pay-result .result[data-order-state="confirmed"]', { timeout: 15_000 });
+    expect((await sys.orders.service.get(orderId)).status).toBe("confirmed");
+  }, TEST_TIMEOUT_MS);
+
   test("stock and the orders list refresh themselves", async () => {
     await open("/");
     const before = await stock("xbox-series-x");
@@ -377,7 +495,9 @@ describe.skipIf(!hasChromium)("pages in a real browser", () => {
     expect(await page.textContent(".product:has(#qty-xss-browser) .product__name")).toBe(name);
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     expect(await page.locator('img[src="x"]').count()).toBe(0);
-    expect(await page.locator("script").count()).toBe(1);
+    // htmx and the countdown, both files from this server.
+    expect(await page.locator("script").count()).toBe(2);
+    expect(await page.locator("script:not([src])").count()).toBe(0);
     // And after an htmx swap of the same item.
     const r = await placeOrder({ "xss-browser": 1 });
     expect(r.status).toBe(201);
@@ -448,6 +568,36 @@ describe.skipIf(!hasChromium)("pages without JavaScript", () => {
     expect((await sys.inventory.port.get("steam-deck"))!.quantity).toBe(1197);
     await page.goto(sys.url + "/orders");
     expect(await page.locator("#orders-live tbody tr").count()).toBe(1);
+    await page.close();
+    expect(guard.foreign).toEqual([]);
+    expect(guard.errors).toEqual([]);
+  }, TEST_TIMEOUT_MS);
+
+  test("a hold and its payment, as plain forms: the deadline is on the page without any script", async () => {
+    const page = await browser.context.newPage();
+    const item = async () => (await sys.inventory.port.get("dualsense"))!;
+    const before = await item();
+    await page.goto(sys.url + "/");
+    await page.fill("#qty-dualsense", "2");
+    await page.check("#mode-hold");
+    await page.fill("#hold-minutes", "20");
+    await Promise.all([page.waitForURL(`${sys.url}/ui/orders`), page.click("#order-form button[type=submit]")]);
+    expect(await page.getAttribute("#order-result .result", "data-order-state")).toBe("reserved");
+    expect(await page.textContent("#order-result .result__hold")).toMatch(/(20 min 0 s|19 min \d+ s) left, until .* UTC/);
+    expect(await page.isChecked("#mode-hold")).toBe(true);
+    expect(await item()).toMatchObject({ quantity: before.quantity - 2, reserved_quantity: before.reserved_quantity + 2 });
+
+    await Promise.all([page.waitForURL(/\/orders\/[0-9a-f-]{36}$/), page.click("#order-result .result__hold a")]);
+    expect(await page.textContent(".hold-banner")).toMatch(/Held for you: \d+ min \d+ s left, until .* UTC\. Pay before then/);
+    const orderId = page.url().split("/").pop()!;
+    await Promise.all([page.waitForURL(`${sys.url}/ui/orders/${orderId}/pay`), page.dblclick(".pay-form button[type=submit]")]);
+    await page.waitForSelector("#pay-result .result");
+    expect(await page.getAttribute("#pay-result .result", "data-order-state")).toBe("confirmed");
+    expect(await page.getAttribute("#order-detail", "data-state")).toBe("confirmed");
+    expect(await page.locator(".pay-form").count()).toBe(0);
+    await Bun.sleep(500);
+    expect(await item()).toMatchObject({ quantity: before.quantity - 2, reserved_quantity: before.reserved_quantity });
+    expect((await sys.orders.service.get(orderId)).history.filter((h) => h.status === "confirmed")).toHaveLength(1);
     await page.close();
     expect(guard.foreign).toEqual([]);
     expect(guard.errors).toEqual([]);

@@ -78,7 +78,8 @@ describe("pages over HTTP", () => {
   test("assets are served by the server itself", async () => {
     const page = await (await fetch(sys.url + "/")).text();
     const srcs = [...page.matchAll(/(?:src|href)="(\/ui\/assets\/[^"]+)"/g)].map((m) => m[1]!);
-    expect(srcs.length).toBe(3);
+    // The stylesheet, the icon, htmx and the countdown for a hold's answer.
+    expect(srcs.length).toBe(4);
     for (const src of srcs) {
       const res = await fetch(sys.url + src);
       expect(res.status, src).toBe(200);
@@ -270,6 +271,101 @@ describe("pages over HTTP", () => {
     const forged = await postPairs(`/ui/orders/${other.orderId}/cancel`, [["csrf_token", v.token], ["idempotency_key", `ui-cancel-${crypto.randomUUID()}`]], { cookie: v.cookie, origin: "http://evil.example" });
     expect(forged.status).toBe(403);
     expect((await sys.orders.service.get(other.orderId!)).status).toBe("confirmed");
+  });
+
+  const itemOf = async (item: string) => (await sys.inventory.port.get(item))!;
+
+  test("a hold from the products page, with htmx and as a plain post: reserved with its deadline; the stock is held, not sold", async () => {
+    const v = await visit(sys);
+    expect(v.html).toContain('<input type="radio" name="mode" value="buy" id="mode-buy" checked>');
+    const before = await itemOf("ps5");
+    const started = Date.now();
+    const fields = [...orderFields(v, { ps5: 2 }), ["mode", "hold"], ["hold_minutes", "10"]] as Array<[string, string]>;
+    const res = await postPairs("/ui/orders", fields, sameOrigin(sys, v, { "hx-request": "true" }));
+    expect(res.status).toBe(201);
+    const html = await res.text();
+    expect(html).toContain('data-http-status="201" data-order-state="reserved"');
+    expect(html).toMatch(/<time class="hold__left" data-countdown datetime="[^"]+" data-server-now="\d+">(10 min 0 s|9 min \d+ s)<\/time> left, until/);
+    const order = await sys.orders.service.get(orderIdIn(html));
+    expect(order.status).toBe("reserved");
+    const deadline = Date.parse(order.hold_expires_at!);
+    expect(deadline).toBeGreaterThanOrEqual(started + 599_000);
+    expect(deadline).toBeLessThanOrEqual(Date.now() + 600_000);
+    expect(html).toContain(`datetime="${order.hold_expires_at}"`);
+    expect(await itemOf("ps5")).toMatchObject({ quantity: before.quantity - 2, reserved_quantity: before.reserved_quantity + 2 });
+
+    // Without JavaScript: the whole page, the answer in place, the choice kept.
+    const plain = await postPairs("/ui/orders", [...orderFields(v, { "switch-2": 1 }, `ui-${crypto.randomUUID()}`), ["mode", "hold"], ["hold_minutes", "1"]], sameOrigin(sys, v));
+    expect(plain.status).toBe(201);
+    const page = await plain.text();
+    expect(page).toStartWith("<!doctype html>");
+    expect(page).toMatch(/<div id="order-result"[^>]*>\s*<div class="result result--201" data-http-status="201" data-order-state="reserved">/);
+    expect(page).toContain('<input type="radio" name="mode" value="hold" id="mode-hold" checked>');
+    expect((await sys.orders.service.get(orderIdIn(page))).status).toBe("reserved");
+
+    // The order page shows the deadline and offers Pay and Cancel.
+    const detail = await (await fetch(`${sys.url}/orders/${order.order_id}`)).text();
+    expect(detail).toContain('<p class="hold-banner" role="note">');
+    expect(detail).toContain('id="pay-key"');
+    expect(detail).toContain('id="cancel-key"');
+    expect(detail).toMatch(/<script src="\/ui\/assets\/countdown\.js\?v=[^"]+" defer><\/script>/);
+    const script = await fetch(sys.url + /src="(\/ui\/assets\/countdown\.js[^"]*)"/.exec(detail)![1]!);
+    expect(script.status).toBe(200);
+    expect(script.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    // The reserved filter lists it with its deadline.
+    const list = await (await fetch(`${sys.url}/orders?status=reserved`)).text();
+    expect(list).toMatch(new RegExp(`<tr id="order-${order.order_id}" data-state="reserved"[\\s\\S]*?data-countdown datetime="${order.hold_expires_at}"`));
+  });
+
+  test("pay from the order page: confirmed, the reserved stock falls once; a double-submitted pay is one payment", async () => {
+    const lines = [
+      { item_id: "dualsense", quantity: 2 },
+      { item_id: "quest-3", quantity: 1 },
+    ];
+    const before = await Promise.all(lines.map((l) => itemOf(l.item_id)));
+    const created = await sys.orders.service.create(`http-hold-${crypto.randomUUID()}`, { lines, hold_s: 600 }, null);
+    expect(created.status).toBe(201);
+    const held = await Promise.all(lines.map((l) => itemOf(l.item_id)));
+    held.forEach((item, i) => expect(item).toMatchObject({ quantity: before[i]!.quantity - lines[i]!.quantity, reserved_quantity: before[i]!.reserved_quantity + lines[i]!.quantity }));
+
+    const v = await visit(sys, `/orders/${created.orderId}`);
+    const key = /id="pay-key" value="([^"]+)"/.exec(v.html)![1]!;
+    const fields: Array<[string, string]> = [["csrf_token", v.token], ["idempotency_key", key]];
+    // The same form twice at once: a double click, or a resubmit while the first is running.
+    const [a, b] = await Promise.all([
+      postPairs(`/ui/orders/${created.orderId}/pay`, fields, sameOrigin(sys, v, { "hx-request": "true" })),
+      postPairs(`/ui/orders/${created.orderId}/pay`, fields, sameOrigin(sys, v)),
+    ]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    const [htmlA, htmlB] = [await a.text(), await b.text()];
+    for (const html of [htmlA, htmlB]) expect(html).toContain('data-http-status="200" data-order-state="confirmed"');
+    expect([htmlA, htmlB].filter((h) => h.includes("replayed: same key"))).toHaveLength(1);
+    expect(htmlB).toStartWith("<!doctype html>");
+    expect(htmlB).not.toContain('id="pay-key"');
+    expect(htmlB).toContain('data-state="confirmed"');
+
+    // Sold once: the reservation is gone and the available stock stays where the hold put it.
+    const after = await Promise.all(lines.map((l) => itemOf(l.item_id)));
+    after.forEach((item, i) => expect(item).toMatchObject({ quantity: held[i]!.quantity, reserved_quantity: before[i]!.reserved_quantity }));
+    const order = await sys.orders.service.get(created.orderId!);
+    expect(order.status).toBe("confirmed");
+    expect(order.paid_at).toBeDefined();
+    expect(order.history.filter((h) => h.status === "confirmed")).toHaveLength(1);
+
+    // Paying again under a new key changes nothing; an order placed without a hold is not payable.
+    const later = await postPairs(`/ui/orders/${created.orderId}/pay`, [["csrf_token", v.token], ["idempotency_key", `ui-pay-${crypto.randomUUID()}`]], sameOrigin(sys, v, { "hx-request": "true" }));
+    expect(later.status).toBe(200);
+    expect(await Promise.all(lines.map((l) => itemOf(l.item_id)))).toEqual(after);
+    const sold = await sys.orders.service.create(`http-sold-${crypto.randomUUID()}`, { lines: [{ item_id: "ps5", quantity: 1 }] }, null);
+    const notPayable = await postPairs(`/ui/orders/${sold.orderId}/pay`, [["csrf_token", v.token], ["idempotency_key", `ui-pay-${crypto.randomUUID()}`]], sameOrigin(sys, v, { "hx-request": "true" }));
+    expect(notPayable.status).toBe(409);
+    expect(await notPayable.text()).toContain("placed without hold_s");
+
+    // From another origin, the pay form is refused.
+    const other = await sys.orders.service.create(`http-hold-${crypto.randomUUID()}`, { lines: [{ item_id: "ps5", quantity: 1 }], hold_s: 600 }, null);
+    const forged = await postPairs(`/ui/orders/${other.orderId}/pay`, [["csrf_token", v.token], ["idempotency_key", `ui-pay-${crypto.randomUUID()}`]], { cookie: v.cookie, origin: "http://evil.example" });
+    expect(forged.status).toBe(403);
+    expect((await sys.orders.service.get(other.orderId!)).status).toBe("reserved");
   });
 
   describe("forgery protection on state-changing routes", () => {

@@ -44,3 +44,17 @@ export function duration(seconds: number): string {
   const m = Math.floor(s / 60);
   return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
 }
+
+/** `countdown(3723)` → "1 h 2 min 3 s"; `countdown(7)` → "7 s". Rounds up: one second left is never "0 s". */
+export function countdown(seconds: number): string {
+  const s = Math.max(0, Math.ceil(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return [h ? `${h} h` : "", h || m ? `${m} min` : "", `${s % 60} s`].filter(Boolean).join(" ");
+}
+
+/** `utc("2026-12-02T16:05:00.000Z")` → "2026-12-02 16:05:00 UTC": one zone for every reader. */
+export function utc(iso: string): string {
+  const t = Date.parse(iso);
+  return Number.isFinite(t) ? new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC") : iso;
+}

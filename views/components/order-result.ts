@@ -1,5 +1,6 @@
 import { html, type Html } from "../html.ts";
-import { count, shortId, stateBadge } from "./format.ts";
+import { count, shortId, stateBadge, utc } from "./format.ts";
+import { holdDeadline } from "./hold.ts";
 import type { OrderAnswer } from "../view-deps.ts";
 
 const REASONS: Record<string, string> = {
@@ -8,6 +9,8 @@ const REASONS: Record<string, string> = {
   released: "the order was cancelled",
   cancelled: "cancelled",
   cancel_requested: "cancel requested; the stock is being given back",
+  paid: "paid before the deadline",
+  hold_expired: "the hold expired before payment; its stock was given back",
 };
 
 /** A machine reason (`insufficient_stock`, `inventory_unavailable:timeout`, …) in words. */
@@ -40,6 +43,9 @@ export interface ParsedAnswer {
   detail: string | null;
   /** The order's `message`, written for people ("Order cancelled; its stock was given back."). */
   message: string | null;
+  /** A held order's deadline, and when it was paid (ISO 8601), when the body carries them. */
+  holdExpiresAt: string | null;
+  paidAt: string | null;
 }
 
 const isLine = (v: unknown): v is Line =>
@@ -48,7 +54,7 @@ const isRejection = (v: unknown): v is LineRejection =>
   !!v && typeof (v as LineRejection).item_id === "string" && typeof (v as LineRejection).reason === "string";
 
 export function parseAnswer(res: Pick<OrderAnswer, "status" | "body">): ParsedAnswer {
-  const out: ParsedAnswer = { state: "unknown", reason: null, lines: [], rejectedLines: [], detail: null, message: null };
+  const out: ParsedAnswer = { state: "unknown", reason: null, lines: [], rejectedLines: [], detail: null, message: null, holdExpiresAt: null, paidAt: null };
   try {
     const b = JSON.parse(res.body) as Record<string, unknown>;
     out.state = String(res.status >= 400 ? (b.order_status ?? "rejected") : (b.status ?? "unknown"));
@@ -57,6 +63,8 @@ export function parseAnswer(res: Pick<OrderAnswer, "status" | "body">): ParsedAn
     out.rejectedLines = Array.isArray(b.rejected_lines) ? b.rejected_lines.filter(isRejection) : [];
     out.detail = res.status >= 400 && typeof b.detail === "string" ? b.detail : null;
     out.message = typeof b.message === "string" ? b.message : null;
+    out.holdExpiresAt = typeof b.hold_expires_at === "string" ? b.hold_expires_at : null;
+    out.paidAt = typeof b.paid_at === "string" ? b.paid_at : null;
   } catch {
     // The body is ours and always JSON; if it is not, the status code still tells the story.
   }
@@ -83,11 +91,20 @@ export function rejectedLinesList(rejected: LineRejection[], lines: Line[], name
 </ul>`;
 }
 
+/** A reserved order's deadline in an answer: the time left when `now` is known, else the moment. */
+function holdNote(a: ParsedAnswer, orderId: string | null, now: number | undefined): Html {
+  if (a.state !== "reserved" || !a.holdExpiresAt) return html``;
+  if (a.paidAt) return html`<span class="result__hold">paid at <time datetime="${a.paidAt}">${utc(a.paidAt)}</time></span>`;
+  const when = now === undefined ? html`held until <time datetime="${a.holdExpiresAt}">${utc(a.holdExpiresAt)}</time>` : html`held: ${holdDeadline(a.holdExpiresAt, now)}`;
+  return html`<span class="result__hold">${when}${orderId ? html`; <a href="/orders/${orderId}">pay on the order page</a>` : ""}</span>`;
+}
+
 /**
- * The answer to an order or cancel request: the HTTP status the API gives, the order's state and
- * why. `opts.message` says it in the order's own words (a cancel's answer) instead of its reason.
+ * The answer to an order, cancel or pay request: the HTTP status the API gives, the order's state
+ * and why. `opts.message` says it in the order's own words (a cancel's or a payment's answer)
+ * instead of its reason; `opts.now` (the server's clock) shows a hold's time left.
  */
-export function orderResult(res: OrderAnswer, names: ReadonlyMap<string, string> = new Map(), opts: { message?: boolean } = {}): Html {
+export function orderResult(res: OrderAnswer, names: ReadonlyMap<string, string> = new Map(), opts: { message?: boolean; now?: number } = {}): Html {
   const a = parseAnswer(res);
   const listed = a.rejectedLines.length > 0;
   const why = listed
@@ -105,6 +122,7 @@ export function orderResult(res: OrderAnswer, names: ReadonlyMap<string, string>
   ${res.orderId ? html`<span>order <a href="/orders/${res.orderId}"><code>${shortId(res.orderId)}</code></a></span>` : ""}
   ${a.lines.length ? html`<span class="result__summary">${linesSummary(a.lines)}</span>` : ""}
   ${why ? html`<span class="result__reason">${why}</span>` : ""}
+  ${holdNote(a, res.orderId, opts.now)}
   ${res.replayed ? html`<span class="result__replayed">replayed: same key, first answer</span>` : ""}
   ${listed ? rejectedLinesList(a.rejectedLines, a.lines, names) : ""}
 </div>`;

@@ -15,7 +15,8 @@ for (const backend of BACKENDS) {
   describe(`stock ledger on ${backend}`, () => {
     let sys: TestSystem;
     beforeAll(async () => {
-      sys = await startSystem(backend);
+      // Checks every second, so the alarm shows within a test's patience.
+      sys = await startSystem(backend, { LEDGER_CHECK_INTERVAL_S: "1" });
     });
     afterAll(() => sys?.stop());
 
@@ -203,5 +204,42 @@ for (const backend of BACKENDS) {
       ]);
       expect((await sys.post(`/api/admin/inventory/${itemId}/restock`, { quantity: 1, reason: "tab\there" })).status).toBe(400);
     });
+
+    test("a quantity edited behind the ledger's back raises the alarm: gauge, /health/deep 503 naming the item; nothing is fixed", async () => {
+      const itemId = await createItem(20);
+      const healthy = await sys.get("/health/deep");
+      expect(healthy.status).toBe(200);
+      expect(((await healthy.json()) as { checks: Record<string, { ok: boolean }> }).checks.inventory_ledger?.ok).toBe(true);
+      await sql`update inventory.inventory set quantity = quantity + 1 where item_id = ${itemId}`.execute(sys.server.database.db);
+      try {
+        let report: { status: string; checks: Record<string, { ok: boolean; detail?: string; items?: string[] }> } | undefined;
+        let status = 0;
+        for (const started = Date.now(); Date.now() - started < 15_000; await Bun.sleep(200)) {
+          const res = await sys.get("/health/deep");
+          status = res.status;
+          report = (await res.json()) as typeof report;
+          if (status === 503) break;
+        }
+        expect(status).toBe(503);
+        const check = report!.checks.inventory_ledger!;
+        expect(check.ok).toBe(false);
+        expect(check.items).toEqual([itemId]);
+        expect(check.detail).toContain(`${itemId} (quantity 21, ledger 20)`);
+        expect(await (await sys.get("/metrics")).text()).toMatch(/^inventory_ledger_drift_items 1$/m);
+        // An alarm, not a correction: the drifted count stands until a person deals with it.
+        await Bun.sleep(1_500);
+        expect(await stockOf(itemId)).toBe(21);
+        expect((await allMovements(itemId)).length).toBe(1);
+      } finally {
+        await sql`update inventory.inventory set quantity = quantity - 1 where item_id = ${itemId}`.execute(sys.server.database.db);
+      }
+      let cleared = 0;
+      for (const started = Date.now(); Date.now() - started < 15_000; await Bun.sleep(200)) {
+        cleared = (await sys.get("/health/deep")).status;
+        if (cleared === 200) break;
+      }
+      expect(cleared).toBe(200);
+      expect(await (await sys.get("/metrics")).text()).toMatch(/^inventory_ledger_drift_items 0$/m);
+    }, 40_000);
   });
 }

@@ -15,9 +15,11 @@ import { INVENTORY_SCHEMAS as ITEM_SCHEMAS } from "./internal/inventory.model.ts
 import { LEDGER_SCHEMAS } from "./internal/ledger.model.ts";
 import { LedgerService } from "./internal/ledger.service.ts";
 import { ledgerRoutes } from "./internal/ledger.routes.ts";
+import { LedgerReconciler } from "./internal/drift.ts";
 
 export * from "./inventory.port.ts";
 export { INVENTORY_LIMITS, ItemId, linesProblem } from "./inventory.rules.ts";
+export type { LedgerCheck, DriftedItem, LedgerReconciler } from "./internal/drift.ts";
 export { MOVEMENT_TYPES, type MovementType } from "./internal/inventory.tables.ts";
 
 /** The schemas inventory's routes refer to by name in the OpenAPI document. */
@@ -52,6 +54,11 @@ export interface InventoryModule {
   seedDemoCatalog(): Promise<number>;
   /** `inventory.onMovement((m) => gauge.set(m.remaining))`: every applied stock movement; returns an unsubscribe. */
   onMovement(listener: (m: StockMovement) => void): () => void;
+  /**
+   * The drift alarm: `ledger.start(60_000)` checks quantity = Σ movements for every item now and
+   * every minute; `ledger.onCheck((c) => gauge.set(c.drifted.length))`. It never changes stock.
+   */
+  readonly ledger: LedgerReconciler;
 }
 
 export function createInventoryModule(deps: InventoryModuleDeps): InventoryModule {
@@ -66,5 +73,6 @@ export function createInventoryModule(deps: InventoryModuleDeps): InventoryModul
     migrate: () => migrateModule(deps.database.db, "inventory"),
     seedDemoCatalog: () => seedCatalog(service),
     onMovement: (listener) => service.onMovement(listener),
+    ledger: new LedgerReconciler(deps.database),
   };
 }

@@ -56,4 +56,4 @@ export const StockChangeSchema = t.Object({
   movement_id: Type.Integer({ description: "The ledger movement that recorded this change" }),
 });
 
-export const LEDGER_SCHEMAS = { Movement: MovementSchema, MovementPage: MovementPageSchema, StockChange: StockChangeSchema } as const;
+export const LEDGER_SCHEMAS = { MovementPage: MovementPageSchema, StockChange: StockChangeSchema } as const;

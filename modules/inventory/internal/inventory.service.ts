@@ -2,7 +2,7 @@ import type { Database } from "../../../platform/db.ts";
 import { tablesAnswer } from "../../../platform/db.ts";
 import { AppError, InvalidRequestError, NotFoundError } from "../../../platform/errors.ts";
 import type { DeductRequest, DeductResult, InventoryHealth, InventoryItem, ReleaseResult } from "../inventory.port.ts";
-import { INVENTORY_LIMITS, linesProblem } from "../inventory.rules.ts";
+import { linesProblem } from "../inventory.rules.ts";
 import * as repo from "./inventory.repository.ts";
 import { groupCommitLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
 import { INVENTORY_TABLES, type MovementType } from "./inventory.tables.ts";

@@ -3,7 +3,7 @@ import type { Logger } from "../../platform/logging.ts";
 import type { Metrics } from "../../platform/metrics.ts";
 import type { RetryQueue } from "../../platform/queue/queue.port.ts";
 import { pendingMigrations, type MigratedModule } from "../../migrations/index.ts";
-import type { InventoryModule, LedgerReconciler } from "../../modules/inventory/index.ts";
+import type { DriftedItem, InventoryModule, LedgerReconciler } from "../../modules/inventory/index.ts";
 import type { InventoryPolicy, OrdersModule, RetryWorker } from "../../modules/orders/index.ts";
 import { runChecks, type HealthCheck, type HealthRegistry } from "../http/health.ts";
 
@@ -51,6 +51,12 @@ const DRIFT_NAMED = 20;
  * `/health/deep`'s view of the drift alarm: the last check's result, read without a query, so
  * health probes and the status page cost the ledger nothing.
  */
+/** `ps5 (quantity 11, ledger 10)`, with the reserved figures too when they are the ones that differ. */
+function driftLine(d: DriftedItem): string {
+  const reserved = d.reserved_quantity !== d.reserved_ledger ? `; reserved ${d.reserved_quantity}, ledger ${d.reserved_ledger}` : "";
+  return `${d.item_id} (quantity ${d.quantity}, ledger ${d.ledger}${reserved})`;
+}
+
 export function ledgerHealth(ledger: LedgerReconciler): HealthCheck {
   return async () => {
     const c = ledger.last;
@@ -60,7 +66,7 @@ export function ledgerHealth(ledger: LedgerReconciler): HealthCheck {
     const more = c.drifted.length > named.length ? ` and ${c.drifted.length - named.length} more` : "";
     return {
       ok: false,
-      detail: `quantity differs from the sum of its movements for ${c.drifted.length} item(s): ${named.map((d) => `${d.item_id} (quantity ${d.quantity}, ledger ${d.ledger})`).join(", ")}${more}`,
+      detail: `quantity differs from the sum of its movements for ${c.drifted.length} item(s): ${named.map(driftLine).join(", ")}${more}`,
       items: named.map((d) => d.item_id),
       checked_at: c.checked_at,
     };

@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../../../platform/db.ts";
 import { BACKENDS, openTestDatabase } from "../../../tests/support/system.ts";
+import { InventoryService } from "./inventory.service.ts";
 import { LedgerReconciler } from "./drift.ts";
 import { createItem, DeductWriter, release } from "./inventory.repository.ts";
 import { changeStock } from "./ledger.repository.ts";
@@ -60,8 +61,8 @@ for (const backend of BACKENDS) {
       const incremental = await r.check();
       expect(incremental.mode).toBe("incremental");
       expect(incremental.drifted).toEqual([
-        { item_id: a, quantity: 11, ledger: 10 },
-        { item_id: b, quantity: 8, ledger: 10 },
+        { item_id: a, quantity: 11, ledger: 10, reserved_quantity: 0, reserved_ledger: 0 },
+        { item_id: b, quantity: 8, ledger: 10, reserved_quantity: 0, reserved_ledger: 0 },
       ].sort((x, y) => (x.item_id < y.item_id ? -1 : 1)));
       expect((await r.check({ full: true })).drifted.map((d) => d.item_id).sort()).toEqual([a, b].sort());
       expect(seen.length).toBe(2);
@@ -72,6 +73,22 @@ for (const backend of BACKENDS) {
       expect((await r.check()).drifted).toEqual([]);
     });
 
+    test("a reserved quantity changed behind the ledger's back is named too; holds made and settled meanwhile are not", async () => {
+      const r = new LedgerReconciler(database);
+      const a = await item(10);
+      const inventory = new InventoryService(database);
+      const held = randomUUID();
+      await inventory.deduct({ order_id: held, lines: [{ item_id: a, quantity: 3 }], hold_s: 600 });
+      expect((await r.check()).drifted).toEqual([]);
+      await inventory.pay(held, new Date().toISOString());
+      await inventory.deduct({ order_id: randomUUID(), lines: [{ item_id: a, quantity: 2 }], hold_s: 600 });
+      expect((await r.check()).drifted).toEqual([]);
+      await sql`update inventory.inventory set reserved_quantity = reserved_quantity + 1 where item_id = ${a}`.execute(database.db);
+      expect((await r.check()).drifted).toEqual([{ item_id: a, quantity: 5, ledger: 5, reserved_quantity: 3, reserved_ledger: 2 }]);
+      await sql`update inventory.inventory set reserved_quantity = reserved_quantity - 1 where item_id = ${a}`.execute(database.db);
+      expect((await r.check({ full: true })).drifted).toEqual([]);
+    });
+
     test("an edit of the movements themselves escapes the checkpoint and is caught by the next full pass", async () => {
       const r = new LedgerReconciler(database);
       const a = await item(10);
@@ -79,7 +96,7 @@ for (const backend of BACKENDS) {
       await r.check();
       await sql`delete from inventory.movements where item_id = ${a} and type = 'adjust'`.execute(database.db);
       expect((await r.check()).drifted).toEqual([]);
-      expect((await r.check({ full: true })).drifted).toEqual([{ item_id: a, quantity: 6, ledger: 10 }]);
+      expect((await r.check({ full: true })).drifted).toEqual([{ item_id: a, quantity: 6, ledger: 10, reserved_quantity: 0, reserved_ledger: 0 }]);
       await sql`update inventory.inventory set quantity = 10 where item_id = ${a}`.execute(database.db);
     });
 

@@ -1,9 +1,11 @@
 import type { Database } from "../../../platform/db.ts";
-import { ledgerSlice, ledgerWatermark, type DriftedItem } from "./ledger.repository.ts";
+import { ledgerSlice, ledgerWatermark, type DriftedItem, type Pair } from "./ledger.repository.ts";
+
+const add = (a: Pair | undefined, b: Pair | undefined): Pair => [(a?.[0] ?? 0) + (b?.[0] ?? 0), (a?.[1] ?? 0) + (b?.[1] ?? 0)];
 
 export type { DriftedItem } from "./ledger.repository.ts";
 
-/** One reconciliation: when it ran, how, what it cost, and every item whose quantity ≠ Σ movements. */
+/** One reconciliation: when it ran, how, what it cost, and every item whose quantity or reserved quantity ≠ Σ movements. */
 export interface LedgerCheck {
   checked_at: string;
   /** `full`: every movement summed; `incremental`: the checkpoint plus the movements after it. */
@@ -22,7 +24,9 @@ export interface ReconcilerSettings {
 }
 
 /**
- * Drift is an alarm, never a fix. For every item, `quantity` must equal the sum of its movements;
+ * Drift is an alarm, never a fix. For every item, `quantity` must equal the sum of its movements'
+ * `quantity_change`, and `reserved_quantity` the sum of their `reserved_change` (what its live
+ * holds reserve);
  * this checks it and tells its listeners (a gauge, `/health/deep`), and changes nothing: a
  * drifted count is evidence of a bug or of a hand edit, and "correcting" it would erase both.
  *
@@ -38,7 +42,7 @@ export interface ReconcilerSettings {
  */
 export class LedgerReconciler {
   private lastCheck: LedgerCheck | null = null;
-  private checkpoint: { upTo: number; sums: Map<string, number> } | null = null;
+  private checkpoint: { upTo: number; sums: Map<string, Pair> } | null = null;
   private checks = 0;
   private running: Promise<LedgerCheck> | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -112,18 +116,20 @@ export class LedgerReconciler {
   private async run(forceFull: boolean): Promise<LedgerCheck> {
     const started = this.now();
     const full = forceFull || this.checkpoint === null || this.checks % this.settings.fullEvery === 0;
-    const base = full ? { upTo: 0, sums: new Map<string, number>() } : this.checkpoint!;
+    const base = full ? { upTo: 0, sums: new Map<string, Pair>() } : this.checkpoint!;
     // Taken before the snapshot below, so that snapshot sees every movement up to it.
     const watermark = Math.max(base.upTo, (await ledgerWatermark(this.database, this.settings.lockTimeoutMs)) ?? base.upTo);
     const slice = await ledgerSlice(this.database, base.upTo, watermark);
     const drifted: DriftedItem[] = [];
-    for (const [itemId, quantity] of slice.quantities) {
-      const ledger = (base.sums.get(itemId) ?? 0) + (slice.since.get(itemId) ?? 0);
-      if (ledger !== quantity) drifted.push({ item_id: itemId, quantity, ledger });
+    for (const [itemId, [quantity, reserved]] of slice.quantities) {
+      const [ledger, reservedLedger] = add(base.sums.get(itemId), slice.since.get(itemId));
+      if (ledger !== quantity || reservedLedger !== reserved) {
+        drifted.push({ item_id: itemId, quantity, ledger, reserved_quantity: reserved, reserved_ledger: reservedLedger });
+      }
     }
     drifted.sort((a, b) => (a.item_id < b.item_id ? -1 : a.item_id > b.item_id ? 1 : 0));
     const sums = new Map(base.sums);
-    for (const [itemId, n] of slice.settled) sums.set(itemId, (sums.get(itemId) ?? 0) + n);
+    for (const [itemId, n] of slice.settled) sums.set(itemId, add(sums.get(itemId), n));
     this.checkpoint = { upTo: watermark, sums };
     this.checks++;
     const check: LedgerCheck = {

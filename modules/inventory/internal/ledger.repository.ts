@@ -114,11 +114,12 @@ export async function ledgerWatermark(database: Database, lockTimeoutMs: number)
 
 /** One snapshot of the ledger past a watermark: every item's quantity, and its movements after `after`. */
 export interface LedgerSlice {
-  quantities: Map<string, number>;
-  /** Σ quantity_change per item of movements with id > after. */
-  since: Map<string, number>;
+  /** Per item: [quantity, reserved_quantity]. */
+  quantities: Map<string, Pair>;
+  /** Σ [quantity_change, reserved_change] per item of movements with id > after. */
+  since: Map<string, Pair>;
   /** The same, of movements with `after` < id ≤ `upTo` only: what the next checkpoint adds. */
-  settled: Map<string, number>;
+  settled: Map<string, Pair>;
   /** Movements read. */
   read: number;
 }
@@ -135,25 +136,34 @@ export async function ledgerSlice(database: Database, after: number, upTo: numbe
     .setIsolationLevel("repeatable read")
     .setAccessMode("read only")
     .execute(async (trx) => {
-      const q = await sql<{ item_id: string; quantity: number }>`select item_id, quantity from inventory.inventory`.execute(trx);
-      const m = await sql<{ item_id: string; since: number; settled: number | null; n: number }>`
-        select item_id, sum(quantity_change)::bigint as since, (sum(quantity_change) filter (where id <= ${upTo}))::bigint as settled, count(*)::bigint as n
+      const q = await sql<{ item_id: string; quantity: number; reserved_quantity: number }>`
+        select item_id, quantity, reserved_quantity from inventory.inventory`.execute(trx);
+      const m = await sql<{ item_id: string; since: number; rsince: number; settled: number | null; rsettled: number | null; n: number }>`
+        select item_id, sum(quantity_change)::bigint as since, sum(reserved_change)::bigint as rsince,
+          (sum(quantity_change) filter (where id <= ${upTo}))::bigint as settled, (sum(reserved_change) filter (where id <= ${upTo}))::bigint as rsettled,
+          count(*)::bigint as n
         from inventory.movements where id > ${after} group by item_id`.execute(trx);
       const slice: LedgerSlice = { quantities: new Map(), since: new Map(), settled: new Map(), read: 0 };
-      for (const r of q.rows) slice.quantities.set(r.item_id, Number(r.quantity));
+      for (const r of q.rows) slice.quantities.set(r.item_id, [Number(r.quantity), Number(r.reserved_quantity)]);
       for (const r of m.rows) {
-        slice.since.set(r.item_id, Number(r.since));
-        if (r.settled !== null) slice.settled.set(r.item_id, Number(r.settled));
+        slice.since.set(r.item_id, [Number(r.since), Number(r.rsince)]);
+        if (r.settled !== null) slice.settled.set(r.item_id, [Number(r.settled), Number(r.rsettled ?? 0)]);
         slice.read += Number(r.n);
       }
       return slice;
     });
 }
 
-/** An item whose quantity is not the sum of its movements. */
+/** Per item, an available and a reserved figure: [quantity, reserved_quantity] or their sums in the ledger. */
+export type Pair = [number, number];
+
+/** An item whose quantity or reserved quantity is not the sum of its movements. */
 export interface DriftedItem {
   item_id: string;
   quantity: number;
   /** Σ quantity_change of its movements. */
   ledger: number;
+  reserved_quantity: number;
+  /** Σ reserved_change of its movements: the units its live holds reserve. */
+  reserved_ledger: number;
 }

@@ -60,6 +60,7 @@ export function withChaos(port: InventoryPort, injector: ChaosInjector, clock: C
     release: (orderId, ctx) => run("release", ctx, orderId, () => port.release(orderId, ctx)),
     pay: (orderId, paidAt, ctx) => run("pay", ctx, orderId, () => port.pay(orderId, paidAt, ctx)),
     expire: (orderId, ctx) => run("expire", ctx, orderId, () => port.expire(orderId, ctx)),
+    movements: (itemId, page, ctx) => run("get", ctx, undefined, () => port.movements(itemId, page, ctx)),
     get: (itemId, ctx) => run("get", ctx, undefined, () => port.get(itemId, ctx)),
     list: (ctx) => run("list", ctx, undefined, () => port.list(ctx)),
     health: (ctx) => run("health", ctx, undefined, () => port.health(ctx)),

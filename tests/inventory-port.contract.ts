@@ -136,6 +136,19 @@ export function inventoryPortContract(name: string, make: () => { port: Inventor
       expect(await port.expire(randomUUID())).toMatchObject({ outcome: "not_held" });
     });
 
+    test("an item's ledger: newest first, paged by cursor; an unknown item is null", async () => {
+      const { port, itemId } = make();
+      const orderId = randomUUID();
+      await port.deduct(one(orderId, itemId, 1));
+      const first = (await port.movements(itemId, { limit: 1 }))!;
+      expect(first.movements).toEqual([expect.objectContaining({ type: "deduct", quantity_change: -1, reserved_change: 0, order_id: orderId })]);
+      expect(first.next_before).toBe(first.movements[0]!.id);
+      const older = (await port.movements(itemId, { limit: 200, before: first.next_before! }))!;
+      expect(older.movements.every((m) => m.id < first.next_before!)).toBe(true);
+      expect(older.movements.at(-1)).toMatchObject({ type: "create" });
+      expect(await port.movements("no-such-item-x")).toBeNull();
+    });
+
     test("an item on two lines is refused before anything happens", async () => {
       const { port, itemId } = make();
       const err = await port.deduct({ order_id: randomUUID(), lines: [{ item_id: itemId, quantity: 1 }, { item_id: itemId, quantity: 1 }] }).catch((e) => e);

@@ -1,5 +1,6 @@
 import type {
   DeductResult,
+  Movement as PortMovement,
   LineRejection,
   InventoryItem,
   InventoryPort,
@@ -12,6 +13,8 @@ import type {
  * deduct) so the tests can see whether a fault committed work or not. The real adapters are
  * tested against PostgreSQL by the inventory module's contract suite.
  */
+type Movement = PortMovement & { item_id: string };
+
 export function createMemoryInventory(stock: Record<string, number>): InventoryPort & {
   stock(itemId: string): number | undefined;
   deductions(orderId: string): number;
@@ -23,6 +26,12 @@ export function createMemoryInventory(stock: Record<string, number>): InventoryP
   const released = new Map<string, ReleaseResult>();
   const calls: string[] = [];
   const now = () => new Date(0).toISOString();
+  // The ledger, as the real adapters keep it: one movement per change of a quantity.
+  const ledger: Movement[] = Object.entries(stock).map(([item_id, q], i) => ({
+    id: i + 1, item_id, type: "create", quantity_change: q, reserved_change: 0, order_id: null, reason: null, created_at: now(),
+  }));
+  const move = (item_id: string, type: string, quantity_change: number, order_id: string) =>
+    ledger.push({ id: ledger.length + 1, item_id, type, quantity_change, reserved_change: 0, order_id, reason: null, created_at: now() });
   const item = (id: string): InventoryItem | null => {
     const q = items.get(id);
     return q === undefined ? null : { item_id: id, item_name: id, quantity: q, reserved_quantity: 0, updated_at: now() };
@@ -49,7 +58,10 @@ export function createMemoryInventory(stock: Record<string, number>): InventoryP
       if (released.has(req.order_id)) result = { ...base, outcome: "rejected", reason: "released", rejected_lines: [] };
       else if (rejected_lines.length > 0) result = { ...base, outcome: "rejected", reason: rejected_lines[0]!.reason, rejected_lines };
       else {
-        for (const l of lines) items.set(l.item_id, items.get(l.item_id)! - l.quantity);
+        for (const l of lines) {
+          items.set(l.item_id, items.get(l.item_id)! - l.quantity);
+          move(l.item_id, "deduct", -l.quantity, req.order_id);
+        }
         applied.set(req.order_id, (applied.get(req.order_id) ?? 0) + 1);
         result = { ...base, outcome: "applied", lines: lines.map((l) => ({ ...l, remaining: items.get(l.item_id)! })) };
       }
@@ -63,7 +75,10 @@ export function createMemoryInventory(stock: Record<string, number>): InventoryP
       const d = outcomes.get(orderId);
       let result: ReleaseResult = { order_id: orderId, restored: false, quantity: 0, lines: [] };
       if (d?.outcome === "applied") {
-        for (const l of d.lines) items.set(l.item_id, (items.get(l.item_id) ?? 0) + l.quantity);
+        for (const l of d.lines) {
+          items.set(l.item_id, (items.get(l.item_id) ?? 0) + l.quantity);
+          move(l.item_id, "release", l.quantity, orderId);
+        }
         const lines = d.lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity }));
         result = { order_id: orderId, restored: true, quantity: lines.reduce((n, l) => n + l.quantity, 0), lines };
       }
@@ -77,6 +92,14 @@ export function createMemoryInventory(stock: Record<string, number>): InventoryP
     async expire(orderId) {
       calls.push(`expire:${orderId}`);
       return { order_id: orderId, outcome: released.has(orderId) ? "released" : "not_held", hold_expires_at: null };
+    },
+    async movements(itemId, page) {
+      calls.push(`movements:${itemId}`);
+      if (!items.has(itemId)) return null;
+      const older = ledger.filter((m) => m.item_id === itemId && (page?.before === undefined || m.id < page.before)).reverse();
+      const limit = page?.limit ?? 50;
+      const movements = older.slice(0, limit).map(({ item_id: _, ...m }) => m);
+      return { item_id: itemId, movements, next_before: older.length > limit ? movements.at(-1)!.id : null };
     },
     async get(itemId) {
       calls.push(`get:${itemId}`);

@@ -71,7 +71,7 @@ export function createInventoryModule(deps: InventoryModuleDeps): InventoryModul
   const service = new InventoryService(deps.database, deps.groupCommit, deps.clock);
   const ledger = new LedgerService(deps.database, (m) => service.emit(m), { keyTtlMs: deps.keyTtlMs ?? 86_400_000 });
   return {
-    port: createInProcessInventory(service),
+    port: createInProcessInventory(service, ledger),
     routes: new Elysia({ name: "inventory-module" })
       .use(inventoryRoutes(service, deps.adminGuard, deps.serviceGuard ?? deps.adminGuard))
       .use(ledgerRoutes(ledger, deps.adminGuard)),

@@ -91,6 +91,24 @@ export interface HoldResult {
   hold_expires_at: string | null;
 }
 
+/** One change of an item's stock in the ledger. */
+export interface Movement {
+  id: number;
+  type: string;
+  quantity_change: number;
+  reserved_change: number;
+  order_id: string | null;
+  reason: string | null;
+  created_at: string;
+}
+
+/** A page of an item's ledger, newest first; `next_before` continues to older movements. */
+export interface MovementPage {
+  item_id: string;
+  movements: Movement[];
+  next_before: number | null;
+}
+
 export interface InventoryHealth {
   ok: boolean;
   checks: Record<string, { ok: boolean; detail?: string }>;
@@ -127,6 +145,11 @@ export interface InventoryPort {
    * answers `held`, a paid one `paid`. `await inventory.expire("0b6f…")` → `{ outcome: "expired" }`. Idempotent.
    */
   expire(orderId: string, ctx?: CallContext): Promise<HoldResult>;
+  /**
+   * An item's ledger, newest first. `await inventory.movements("ps5", { limit: 20 })` →
+   * `{ item_id: "ps5", movements: [{ type: "deduct", quantity_change: -1, … }], next_before: 981 }`; null for an unknown item.
+   */
+  movements(itemId: string, page?: { limit?: number; before?: number }, ctx?: CallContext): Promise<MovementPage | null>;
   /** `await inventory.get("ps5")` → the item, or null. */
   get(itemId: string, ctx?: CallContext): Promise<InventoryItem | null>;
   /** `await inventory.list()` → every item, ordered by `item_id`. */

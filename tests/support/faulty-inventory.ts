@@ -69,6 +69,9 @@ export class FaultyInventory implements InventoryPort {
     if (fault === "lost_response") throw new InventoryUnavailableError("injected: answer lost after commit", undefined, "transport");
     return r;
   }
+  movements(itemId: string, page?: { limit?: number; before?: number }) {
+    return this.real.movements(itemId, page);
+  }
   get(itemId: string) {
     return this.real.get(itemId);
   }

@@ -4,6 +4,7 @@ import {
   type CallContext,
   type DeductResult,
   type HoldResult,
+  type MovementPage,
   type InventoryHealth,
   type InventoryItem,
   type InventoryPort,
@@ -91,6 +92,19 @@ export function createHttpInventory(baseUrl: string, opts: { fetch?: typeof fetc
       const res = await call("POST", "/api/inventory/expire", ctx, { order_id: orderId });
       if (res.status === 200) return json<HoldResult>(res, "expire");
       return misconfigured(res, "POST", "/api/inventory/expire");
+    },
+    async movements(itemId, page, ctx) {
+      const q = new URLSearchParams();
+      if (page?.limit !== undefined) q.set("limit", String(page.limit));
+      if (page?.before !== undefined) q.set("before", String(page.before));
+      const path = `/api/inventory/${encodeURIComponent(itemId)}/movements${q.size ? `?${q}` : ""}`;
+      const res = await call("GET", path, ctx);
+      if (res.status === 404 || res.status === 400) {
+        await res.body?.cancel().catch(() => {});
+        return null;
+      }
+      if (res.status === 200) return json<MovementPage>(res, "movements");
+      return misconfigured(res, "GET", "/api/inventory/{item_id}/movements");
     },
     async get(itemId, ctx) {
       const res = await call("GET", `/api/inventory/${encodeURIComponent(itemId)}`, ctx);

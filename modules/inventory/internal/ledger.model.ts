@@ -38,7 +38,8 @@ export const MovementsQuery = t.Object(
 export const MovementSchema = t.Object({
   id: Type.Integer({ description: "Grows with every movement: newer movements have larger ids" }),
   type: t.UnionEnum(MOVEMENT_TYPES),
-  quantity_change: Type.Integer(),
+  quantity_change: Type.Integer({ description: "The change of the available quantity" }),
+  reserved_change: Type.Integer({ description: "The change of the reserved quantity (holds: +q on `hold`, −q on `hold_release` and `sale`)" }),
   order_id: t.Union([OrderId, t.Null()]),
   reason: t.Union([t.String(), t.Null()]),
   created_at: Timestamp,

@@ -16,6 +16,7 @@ export interface MovementView {
   id: number;
   type: MovementType;
   quantity_change: number;
+  reserved_change: number;
   order_id: string | null;
   reason: string | null;
   created_at: string;
@@ -33,7 +34,7 @@ export async function listMovements(
 ): Promise<{ movements: MovementView[]; more: boolean } | null> {
   let q = typed(database)
     .selectFrom("inventory.movements")
-    .select(["id", "type", "quantity_change", "order_id", "reason", "created_at"])
+    .select(["id", "type", "quantity_change", "reserved_change", "order_id", "reason", "created_at"])
     .where("item_id", "=", itemId);
   if (before !== undefined) q = q.where("id", "<", before);
   const rows = await q.orderBy("id", "desc").limit(limit + 1).execute();
@@ -46,6 +47,7 @@ export async function listMovements(
     id: Number(r.id),
     type: r.type,
     quantity_change: Number(r.quantity_change),
+    reserved_change: Number(r.reserved_change),
     order_id: r.order_id,
     reason: r.reason,
     created_at: new Date(r.created_at).toISOString(),

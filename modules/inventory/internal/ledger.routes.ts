@@ -12,8 +12,8 @@ const STOCK_CHANGE_EXAMPLE = { item_id: "ps5", item_name: "PlayStation 5", quant
 const PAGE_EXAMPLE = {
   item_id: "ps5",
   movements: [
-    { id: 1234, type: "adjust", quantity_change: -2, order_id: null, reason: "Two units broken in transit", created_at: "2026-01-05T10:00:00.000Z" },
-    { id: 1201, type: "deduct", quantity_change: -1, order_id: "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10", reason: null, created_at: "2026-01-05T09:58:12.004Z" },
+    { id: 1234, type: "adjust", quantity_change: -2, reserved_change: 0, order_id: null, reason: "Two units broken in transit", created_at: "2026-01-05T10:00:00.000Z" },
+    { id: 1201, type: "deduct", quantity_change: -1, reserved_change: 0, order_id: "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10", reason: null, created_at: "2026-01-05T09:58:12.004Z" },
   ],
   next_before: 1201,
 };
@@ -50,7 +50,7 @@ export function ledgerRoutes(ledger: LedgerService, adminGuard: RouteGuard) {
       detail: {
         operationId: "listInventoryMovements",
         summary: "An item's ledger: every change of its quantity, newest first",
-        description: `Each movement is one change of the item's quantity (\`create\`, \`deduct\`, \`release\`, \`restock\`, \`adjust\`), with its order id and reason where there is one; the item's quantity is always the sum of its movements. Pages of \`limit\` (1–${LEDGER_LIMITS.pageMax}, default ${LEDGER_LIMITS.pageDefault}); pass \`next_before\` as \`before\` for the next, older page.`,
+        description: `Each movement is one change of the item's quantity (\`create\`, \`deduct\`, \`release\`, \`restock\`, \`adjust\`; for holds \`hold\`, \`hold_release\`, \`sale\`), with its order id and reason where there is one; the item's quantity is always the sum of the movements' \`quantity_change\`, its reserved quantity the sum of their \`reserved_change\`. Pages of \`limit\` (1–${LEDGER_LIMITS.pageMax}, default ${LEDGER_LIMITS.pageDefault}); pass \`next_before\` as \`before\` for the next, older page.`,
         responses: { 200: jsonResponse("A page of movements, newest first", schemaRef("MovementPage"), PAGE_EXAMPLE), ...problemResponses("invalid_request", "not_found") },
       },
     },

@@ -3,12 +3,13 @@
  * framework, nothing loaded from another host. Every page reads the same services the JSON API
  * uses (passed in `ViewDeps`), and every state-changing form is guarded against forgery.
  *
- * Routes: `/` products, `/orders` and `/orders/:id`, `/status`, `/chaos`; fragments under
+ * Routes: `/` products, `/items/:item_id` an item's ledger, `/orders` and `/orders/:id`, `/status`, `/chaos`; fragments under
  * `/ui/fragments/*`, form posts under `/ui/*`, files under `/ui/assets/*`.
  */
 import { Elysia } from "elysia";
 import { assetRoutes } from "./assets.routes.ts";
 import { chaosRoutes } from "./chaos.routes.ts";
+import { itemRoutes } from "./items.routes.ts";
 import { orderRoutes } from "./orders.routes.ts";
 import { productRoutes } from "./products.routes.ts";
 import { statusRoutes } from "./status.routes.ts";
@@ -43,6 +44,7 @@ export function createViews(deps: ViewDeps) {
   return new Elysia({ name: "views" })
     .use(assetRoutes())
     .use(productRoutes(ctx))
+    .use(itemRoutes(ctx))
     .use(orderRoutes(ctx))
     .use(statusRoutes(ctx))
     .use(chaosRoutes(ctx));

@@ -42,7 +42,7 @@ function productCard(item: InventoryItem, canOrder: boolean, quantity: string): 
   const id = item.item_id;
   return html`<li class="card product" data-item-id="${id}">
   <div class="product__head">
-    <h2 class="product__name">${item.item_name}</h2>
+    <h2 class="product__name"><a href="/items/${encodeURIComponent(id)}" title="Stock and ledger">${item.item_name}</a></h2>
     <code class="product__id">${id}</code>
   </div>
   <p class="product__stock">${stock(item)} <span class="product__unit">in stock</span></p>

@@ -120,7 +120,7 @@ export interface ViewDeps {
   windowSeconds?: number;
   /** Absent on an inventory-only instance: the catalog is shown, ordering is not. */
   orders?: OrdersAccess;
-  inventory: Pick<InventoryPort, "list" | "get">;
+  inventory: Pick<InventoryPort, "list" | "get" | "movements">;
   health: HealthRegistry;
   breaker?: BreakerView;
   /** Absent until a chaos injector is wired: the chaos page says so. */

@@ -211,6 +211,16 @@ describe("pages over HTTP", () => {
     expect(await none.text()).toContain("Nothing to order");
   });
 
+  test("an item's page shows its ledger from the real inventory: an order's deduction links to the order, and the stock is the sum", async () => {
+    const orderId = JSON.parse((await sys.orders.service.create(`ui-ledger-${Date.now()}`, { lines: [{ item_id: "ps5", quantity: 2 }] }, null)).body).order_id as string;
+    const page = await visit(sys, "/items/ps5");
+    expect(page.html).toContain(`<dt>Available</dt><dd>${(await stockOf(sys, "ps5")).toLocaleString("en-US")}</dd>`);
+    expect(page.html).toMatch(new RegExp(`data-type="deduct">[\\s\\S]*?−2[\\s\\S]*?href="/orders/${orderId}"`));
+    const movements = (await sys.inventory.port.movements("ps5", { limit: 200 }))!;
+    expect(movements.movements.reduce((n, m) => n + m.quantity_change, 0)).toBe(await stockOf(sys, "ps5"));
+    expect((await fetch(sys.url + "/items/no-such-item")).status).toBe(404);
+  });
+
   test("a 3-line order with one short line: 422 naming that line, and no stock moves", async () => {
     const v = await visit(sys);
     const short = (await stockOf(sys, "steam-deck")) + 1;

@@ -1,6 +1,6 @@
 import type { Clock } from "../../platform/clock.ts";
 import { systemClock } from "../../platform/clock.ts";
-import type { InventoryItem } from "../../modules/inventory/index.ts";
+import type { InventoryItem, Movement } from "../../modules/inventory/index.ts";
 import type { OrderInput, OrderView } from "../../modules/orders/index.ts";
 import { createViews, type OrderAnswer, type OrdersAccess, type OrderWithHistory } from "../../views/index.ts";
 import { CSRF_COOKIE, UiSecurity, parseCookies } from "../../views/ui-security.ts";
@@ -29,9 +29,13 @@ export class FakeShop {
   failNext: (Error & { code?: string }) | null = null;
   private n = 0;
 
+  /** The items' ledgers as the pages read them: an opening movement each; tests add more. */
+  readonly ledger: Array<Movement & { item_id: string }> = [];
+
   constructor(stock: Record<string, number>) {
     for (const [id, q] of Object.entries(stock)) {
       this.items.set(id, { item_id: id, item_name: `Name of ${id}`, quantity: q, reserved_quantity: 0, updated_at: new Date(0).toISOString() });
+      this.ledger.push({ id: this.ledger.length + 1, item_id: id, type: "create", quantity_change: q, reserved_change: 0, order_id: null, reason: null, created_at: new Date(0).toISOString() });
     }
   }
 
@@ -204,7 +208,17 @@ export class FakeShop {
     const app = createViews({
       window: { snapshot: () => ({ averageMs: null, count: 0, status: "optimal" }), record: () => {} },
       orders: this.access,
-      inventory: { list: async () => [...this.items.values()].map((i) => ({ ...i })), get: async (id: string) => this.items.get(id) ?? null },
+      inventory: {
+        list: async () => [...this.items.values()].map((i) => ({ ...i })),
+        get: async (id: string) => this.items.get(id) ?? null,
+        movements: async (id: string, page?: { limit?: number; before?: number }) => {
+          if (!this.items.has(id)) return null;
+          const older = this.ledger.filter((m) => m.item_id === id && (page?.before === undefined || m.id < page.before)).reverse();
+          const limit = page?.limit ?? 50;
+          const movements = older.slice(0, limit).map(({ item_id: _, ...m }) => m);
+          return { item_id: id, movements, next_before: older.length > limit ? movements.at(-1)!.id : null };
+        },
+      },
       health: { ready: {}, deep: {}, role: "all" },
       config,
       clock: this.clock,

@@ -363,9 +363,10 @@ export async function runHold(r: OrderRecord, io: HoldIo): Promise<void> {
   let status = first?.order_status ?? null;
   let expires = first?.hold_expires_at ?? null;
   const giveUp = now() + (io.waitForHoldMs ?? 600_000);
-  while ((status === "pending" || status === "queued" || !expires) && status !== null && !["rejected", "failed", "cancelled", "cancelling", "confirmed", "expired"].includes(status)) {
+  // Reads 0.5, 1, 2, 2, … s apart: hundreds of holds can be queued at once while the breaker is open.
+  for (let k = 0; (status === "pending" || status === "queued" || !expires) && status !== null && !["rejected", "failed", "cancelled", "cancelling", "confirmed", "expired"].includes(status); k++) {
     if (now() > giveUp || io.client.signal?.aborted) break;
-    await sleep(500);
+    await sleep(Math.min(2_000, 500 * 2 ** k));
     try {
       const seen = await io.readOrder(orderId);
       status = seen.status;

@@ -62,7 +62,11 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
       : []),
     ["clients", `${r.options.concurrency} concurrent careful clients${Number(r.options.rate) > 0 ? `, paced at ${r.options.rate} orders/s` : ""}, ${r.options.max_attempts} requests per order at most, ${Math.round(Number(r.options.duplicate_rate) * 100)} % sent twice at once`],
     ["orders", `1–${r.options.max_lines ?? 1} lines over ${r.options.items} shared items (${fmtCounts(s.lines.orders_by_line_count, " line(s)")}); ${s.lines.one_item_form} one-line orders in the seed's one-item body; ${pctOf(r.options.unknown_rate)} with a line for a missing item`],
-    ["cancels", `${pctOf(r.options.cancel_rate)} of orders (${fmtCounts(s.cancels.planned)}); ${s.restocks.made} restocks during the load`],
+    [
+      "cancels",
+      `${pctOf(r.options.cancel_rate)} of orders without a hold (${fmtCounts(Object.fromEntries(Object.entries(s.cancels.planned).filter(([m]) => m !== "reserved")))})` +
+        `${s.cancels.planned.reserved ? `; ${s.cancels.planned.reserved} holds cancelled while reserved` : ""}; ${s.restocks.made} restocks during the load`,
+    ],
     ...(s.holds && s.holds.orders
       ? [["holds", `${pctOf(r.options.hold_rate)} of orders with \`hold_s\` ${s.holds.hold_s}: ${fmtCounts(s.holds.planned)}; payments ${fmtCounts(s.holds.pay_moments)}`] as [string, string]]
       : []),
@@ -127,7 +131,7 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
   const sentN = Object.values(cx.sent).reduce((a, b) => a + b, 0);
   out.push(
     `${sentN} cancels sent (${fmtCounts(cx.sent)}): ${cx.accepted} accepted (200/202), ${cx.ended_cancelled} of those orders ended \`cancelled\`. ` +
-      `*immediate*: right after the order's answer, often while it is queued or the breaker is open; *delayed*: 0.5–5 s later, under chaos; *after_heal*: once the orders have settled after healing (a confirmed order answers 200, a refused one 409).`,
+      `*immediate*: right after the order's answer, often while it is queued or the breaker is open; *delayed*: 0.5–5 s later, under chaos; *after_heal*: once the orders have settled after healing (a confirmed order answers 200, a refused one 409)${cx.planned.reserved ? "; *reserved*: a hold's cancel, 1–20 s after the hold was made" : ""}.`,
   );
   out.push("");
   out.push(table(["order's answer → cancel's first answer", "cancels"], Object.entries(cx.first_answer_by_order_answer)));

@@ -772,8 +772,8 @@ describe("careful client", () => {
     });
     expect(r.hold.expires_at).toBe(at(60_000));
     expect(r.hold.seen_status).toBe("reserved");
-    // Three reads 500 ms apart, then a wait until 2 s before the deadline.
-    expect(slept).toEqual([500, 500, 500, 60_000 - 1_500 - 2_000]);
+    // Three reads, 0.5, 1 and 2 s apart, then a wait until 2 s before the deadline.
+    expect(slept).toEqual([500, 1_000, 2_000, 60_000 - 3_500 - 2_000]);
     expect(r.hold.pay_sent_at).toBe(at(58_000));
     expect(r.hold.answers.map((a) => `${a.lane} ${a.status}${a.replayed ? " replayed" : ""}`)).toEqual(["pay 200", "pay_replay 200 replayed", "pay_second 200"]);
     expect(seen.map((s) => s.key)).toEqual(["k1-pay", "k1-pay", "k1-pay-2"]);

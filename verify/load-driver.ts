@@ -210,16 +210,18 @@ export function planOrders(o: PlanOptions, items: readonly ItemPlan[]): PlannedO
         replay: uPayReplay < 0.3,
         second_key: uPaySecond < 0.3 ? `${key}-pay-2` : null,
       };
-      // A hold's cancel is its own: sent while reserved, 1–20 s after the hold is made.
+      // A hold's cancel is its own: sent while reserved, 1–20 s after the hold is made; or, for a
+      // quarter of those left to expire, 2–5 s after the deadline, when it must be refused (409).
+      const late = fate === "expire" && uPayMoment < 0.25;
       cancel =
-        fate === "cancel"
+        fate === "cancel" || late
           ? {
-              moment: "reserved",
-              delay_ms: 1_000 + Math.floor(uPayOffset * 19_000),
+              moment: late ? "after_expiry" : "reserved",
+              delay_ms: late ? 2_000 + Math.floor(uPayOffset * 3_000) : 1_000 + Math.floor(uPayOffset * 19_000),
               key: `${key}-cancel`,
               replay: uReplay < 0.3,
               second_key: uSecond < 0.3 ? `${key}-cancel-2` : null,
-              reason: uDelay < 0.5 ? "chaos run: hold cancelled while reserved" : null,
+              reason: uDelay < 0.5 ? `chaos run: hold cancelled ${late ? "after its deadline" : "while reserved"}` : null,
             }
           : null;
     }
@@ -390,6 +392,10 @@ export async function runHold(r: OrderRecord, io: HoldIo): Promise<void> {
   } else if (h.fate === "cancel" && r.cancel) {
     // Well before the deadline, so the cancel meets a live hold.
     await waitUntil(Math.min(known + r.cancel.delay_ms, deadline - 5_000));
+    if (!io.client.signal?.aborted) await runCancel(r, io.client, io.seed);
+  } else if (h.fate === "expire" && r.cancel?.moment === "after_expiry") {
+    // After the deadline and the sweep: the hold has expired, the cancel must be refused.
+    await waitUntil(deadline + r.cancel.delay_ms);
     if (!io.client.signal?.aborted) await runCancel(r, io.client, io.seed);
   }
 }

@@ -64,8 +64,9 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
     ["orders", `1–${r.options.max_lines ?? 1} lines over ${r.options.items} shared items (${fmtCounts(s.lines.orders_by_line_count, " line(s)")}); ${s.lines.one_item_form} one-line orders in the seed's one-item body; ${pctOf(r.options.unknown_rate)} with a line for a missing item`],
     [
       "cancels",
-      `${pctOf(r.options.cancel_rate)} of orders without a hold (${fmtCounts(Object.fromEntries(Object.entries(s.cancels.planned).filter(([m]) => m !== "reserved")))})` +
-        `${s.cancels.planned.reserved ? `; ${s.cancels.planned.reserved} holds cancelled while reserved` : ""}; ${s.restocks.made} restocks during the load`,
+      `${pctOf(r.options.cancel_rate)} of orders without a hold (${fmtCounts(Object.fromEntries(Object.entries(s.cancels.planned).filter(([m]) => m !== "reserved" && m !== "after_expiry")))})` +
+        `${s.cancels.planned.reserved ? `; ${s.cancels.planned.reserved} holds cancelled while reserved` : ""}` +
+        `${s.cancels.planned.after_expiry ? `, ${s.cancels.planned.after_expiry} after their deadline` : ""}; ${s.restocks.made} restocks during the load`,
     ],
     ...(s.holds && s.holds.orders
       ? [["holds", `${pctOf(r.options.hold_rate)} of orders with \`hold_s\` ${s.holds.hold_s}: ${fmtCounts(s.holds.planned)}; payments ${fmtCounts(s.holds.pay_moments)}`] as [string, string]]
@@ -131,7 +132,7 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
   const sentN = Object.values(cx.sent).reduce((a, b) => a + b, 0);
   out.push(
     `${sentN} cancels sent (${fmtCounts(cx.sent)}): ${cx.accepted} accepted (200/202), ${cx.ended_cancelled} of those orders ended \`cancelled\`. ` +
-      `*immediate*: right after the order's answer, often while it is queued or the breaker is open; *delayed*: 0.5–5 s later, under chaos; *after_heal*: once the orders have settled after healing (a confirmed order answers 200, a refused one 409)${cx.planned.reserved ? "; *reserved*: a hold's cancel, 1–20 s after the hold was made" : ""}.`,
+      `*immediate*: right after the order's answer, often while it is queued or the breaker is open; *delayed*: 0.5–5 s later, under chaos; *after_heal*: once the orders have settled after healing (a confirmed order answers 200, a refused one 409)${cx.planned.reserved ? "; *reserved*: a hold's cancel, 1–20 s after the hold was made" : ""}${cx.planned.after_expiry ? "; *after_expiry*: a hold left to expire, cancelled 2–5 s after its deadline (409 `order-not-cancellable`, status `expired`)" : ""}.`,
   );
   out.push("");
   out.push(table(["order's answer → cancel's first answer", "cancels"], Object.entries(cx.first_answer_by_order_answer)));
@@ -152,7 +153,7 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
         `${Object.keys(h.never_reserved).length ? ` (the others: ${fmtCounts(h.never_reserved)})` : ""}. ` +
         `${sentH} payments sent (${fmtCounts(h.pays_sent)}): by the server's \`paid_at\`, ${h.paid_in_time} before the deadline, ${h.paid_late} not. ` +
         "*early*: 0.5–15 s after the hold was made; *near*: in the last 3 s before the deadline; *late*: 1–4 s after it (409 `hold-expired` is due). " +
-        "Cancels of holds go 1–20 s after the hold, while reserved; the rest are left to expire.",
+        "Cancels of holds go 1–20 s after the hold, while reserved; the rest are left to expire, and a quarter of those are cancelled 2–5 s after the deadline (a 409 is due).",
     );
     out.push("");
     out.push(table(["plan → final state", "holds"], Object.entries(h.final_by_fate)));

@@ -47,7 +47,7 @@ export async function cancelAfterHeal(records: OrderRecord[], client: CarefulCli
       if (c.moment === "after_heal" && c.sent_ms === null) todo.push([r, "cancel"]);
     } else if (c.sent_ms === null) {
       // A hold's cancel goes with its hold's plan (`runHold`), not here.
-      if (c.moment !== "after_heal" && c.moment !== "reserved") todo.push([r, "cancel"]);
+      if (c.moment !== "after_heal" && c.moment !== "reserved" && c.moment !== "after_expiry") todo.push([r, "cancel"]);
     } else if (!c.answers.some((a) => a.key === c.key && a.lane !== "cancel_replay")) {
       todo.push([r, "cancel_reconcile"]);
     }

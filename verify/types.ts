@@ -77,9 +77,10 @@ export interface CancelAnswer {
 
 /**
  * When a cancel is sent, relative to its order's answer; `reserved`: a hold's cancel, sent while
- * the order is reserved (some seconds after the hold is made, well before its deadline).
+ * the order is reserved (some seconds after the hold is made, well before its deadline);
+ * `after_expiry`: a hold left to expire, cancelled 2–5 s after its deadline (a 409 is due).
  */
-export type CancelMoment = "immediate" | "delayed" | "after_heal" | "reserved";
+export type CancelMoment = "immediate" | "delayed" | "after_heal" | "reserved" | "after_expiry";
 
 /** Which request of a payment: the first key, the same key again once answered (it must replay), a second key. */
 export type PayLane = "pay" | "pay_replay" | "pay_second";

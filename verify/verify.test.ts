@@ -777,6 +777,19 @@ describe("careful client", () => {
     expect(r.hold.pay_sent_at).toBe(at(58_000));
     expect(r.hold.answers.map((a) => `${a.lane} ${a.status}${a.replayed ? " replayed" : ""}`)).toEqual(["pay 200", "pay_replay 200 replayed", "pay_second 200"]);
     expect(seen.map((s) => s.key)).toEqual(["k1-pay", "k1-pay", "k1-pay-2"]);
+    // Left to expire, then cancelled 3 s after the deadline it read from the 201: the 409 is kept.
+    seen.length = 0;
+    script = [{ status: 409, body: { type: "https://valerix.dev/problems/order-not-cancellable", status: 409, order_id: id(3), order_status: "expired" } }];
+    clock = T0;
+    slept.length = 0;
+    const lapsed = rec(3, "a×1", [{ ...answer(201, id(3), "reserved"), hold_expires_at: at(60_000) }], null);
+    lapsed.hold = holdOf(3, "expire", [], { expires_at: null, seen_status: null });
+    lapsed.cancel = cancelOf(3, 201, [], { moment: "after_expiry", delay_ms: 3_000, sent_ms: null });
+    await runHold(lapsed, { client: opts({ sleep: async (ms) => void (slept.push(ms), (clock += ms)) }), seed: 1, now: () => clock, readOrder: async () => ({ status: "reserved", hold_expires_at: at(60_000) }) });
+    expect(slept).toEqual([63_000]);
+    expect(seen.map((x) => x.key)).toEqual(["k3-cancel"]);
+    expect(lapsed.cancel.answers).toMatchObject([{ status: 409, kind: "not_cancellable", order_status: "expired" }]);
+    expect(lapsed.hold.pay_sent_ms).toBeNull();
     // An order refused while queued holds nothing: no payment goes out.
     seen.length = 0;
     const refused = rec(2, "a×1", [answer(202, id(2), "queued")], null);
@@ -890,9 +903,13 @@ describe("plan, options, progress, report", () => {
     const paid = holds.filter((p) => p.hold!.fate === "pay");
     expect(new Set(paid.map((p) => p.hold!.pay_moment))).toEqual(new Set(["early", "near", "late"]));
     expect(paid.some((p) => p.hold!.replay) && paid.some((p) => p.hold!.second_key)).toBe(true);
-    // A hold's only cancel is its own, while reserved; the others keep theirs.
+    // A hold's only cancel is its own: while reserved, or after the deadline for some left to expire; the others keep theirs.
     expect(holds.every((p) => (p.hold!.fate === "cancel") === (p.cancel?.moment === "reserved"))).toBe(true);
-    expect(plan.filter((p) => !p.hold).every((p) => p.cancel?.moment !== "reserved")).toBe(true);
+    const afterExpiry = holds.filter((p) => p.cancel?.moment === "after_expiry");
+    expect(afterExpiry.every((p) => p.hold!.fate === "expire" && p.cancel!.delay_ms >= 2_000 && p.cancel!.delay_ms <= 5_000)).toBe(true);
+    expect(afterExpiry.length).toBeGreaterThan(fates.get("expire")! * 0.15);
+    expect(afterExpiry.length).toBeLessThan(fates.get("expire")! * 0.35);
+    expect(plan.filter((p) => !p.hold).every((p) => p.cancel?.moment !== "reserved" && p.cancel?.moment !== "after_expiry")).toBe(true);
     expect(plan.filter((p) => !p.hold && p.cancel).length).toBeGreaterThan(100);
     // Early: 0.5–15 s after the hold; near: the last 3 s before the deadline; late: 1–4 s after it.
     expect([payOffsetMs("early", 0), payOffsetMs("early", 0.999)]).toEqual([500, 14_985]);

@@ -216,6 +216,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/inventory/pay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn a live hold into a sale, if it was paid before its deadline (idempotent)
+         * @description Decided under the order's account lock against the deadline recorded when the hold was made: paid in time, the reservation becomes a sale (`paid`); paid too late, the hold expires now (`expired`). Exactly one of payment and expiry wins.
+         */
+        post: operations["payHold"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/inventory/expire": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Release a hold whose deadline has passed (idempotent; a live hold answers `held`) */
+        post: operations["expireHold"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/inventory/release": {
         parameters: {
             query?: never;
@@ -299,9 +336,29 @@ export interface paths {
         put?: never;
         /**
          * Cancel an order and give its stock back (idempotent by Idempotency-Key)
-         * @description From `pending`, `queued` or `confirmed`: 200 `cancelled` once inventory has released the order (every line's stock restored exactly once, any later deduction refused); 202 `cancelling` when inventory cannot be reached now (finished from the retry queue; follow Location). A cancelled order answers 200 again and releases nothing; a `rejected` or `failed` order is a 409 `order-not-cancellable`. The optional `reason` is kept in the order's history with who asked. The same key and body replay the first answer; another body under the key is a 422.
+         * @description From `pending`, `queued` or `confirmed`: 200 `cancelled` once inventory has released the order (every line's stock restored exactly once, any later deduction refused); 202 `cancelling` when inventory cannot be reached now (finished from the retry queue; follow Location). A cancelled order answers 200 again and releases nothing; a `rejected` or `failed` order, or an `expired` hold, is a 409 `order-not-cancellable`. The optional `reason` is kept in the order's history with who asked. The same key and body replay the first answer; another body under the key is a 422.
          */
         post: operations["cancelOrder"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/orders/{id}/pay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pay for a reserved order: its hold becomes a sale (idempotent by Idempotency-Key)
+         * @description 200 `confirmed` when inventory sold the hold: the payment (the first `pay`'s moment, `paid_at`) came before `hold_expires_at`. 409 `hold-expired` when it did not: the order is `expired` and its stock is back. 202 when inventory cannot be reached: the order stays `reserved` with `paid_at` and the retry queue finishes it, judged by the same moment. 409 `order-not-payable` for an order with no live hold (placed without `hold_s`, still queued, cancelled). Payment and expiry racing at the deadline: inventory decides, and exactly one wins.
+         */
+        post: operations["payOrder"];
         delete?: never;
         options?: never;
         head?: never;
@@ -372,9 +429,13 @@ export interface components {
             item_id?: string;
             /** @description A one-line order's quantity */
             quantity?: number;
-            status: "pending" | "confirmed" | "rejected" | "queued" | "failed" | "cancelling" | "cancelled";
+            status: "pending" | "confirmed" | "rejected" | "queued" | "failed" | "cancelling" | "cancelled" | "reserved" | "expired";
             /** @description Why the order is in its state, for machines: `insufficient_stock`, `unknown_item`, `released`, `inventory_unavailable:<kind>`, `cancelled`, or null */
             reason: string | null;
+            /** Format: date-time */
+            hold_expires_at?: string;
+            /** Format: date-time */
+            paid_at?: string;
             /** @description When rejected by inventory: every line that failed, and why */
             rejected_lines?: {
                 item_id: string;
@@ -1782,6 +1843,8 @@ export interface operations {
                         /** @description Whole number of units */
                         quantity: number;
                     }[];
+                    /** @description Reserve instead of sell, for this many seconds (60–86400) */
+                    hold_s?: number;
                 } | {
                     /**
                      * Format: uuid
@@ -1813,6 +1876,11 @@ export interface operations {
                             quantity: number;
                             remaining: number | null;
                         }[];
+                        /**
+                         * Format: date-time
+                         * @description With `hold_s`: the lines are reserved, not sold, until this moment
+                         */
+                        hold_expires_at?: string;
                         /** @description The seed's one-item body only: its item */
                         item_id?: string;
                         /** @description The seed's one-item body only: its quantity */
@@ -1893,6 +1961,273 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/unknown-item" | "https://valerix.dev/problems/insufficient-stock" | "https://valerix.dev/problems/order-released";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    payHold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: uuid
+                     * @description Order id (UUID)
+                     */
+                    order_id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the customer paid
+                     */
+                    paid_at: string;
+                };
+            };
+        };
+        responses: {
+            /** @description How the hold stands now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "order_id": "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10",
+                     *       "outcome": "paid",
+                     *       "hold_expires_at": "2026-01-05T10:15:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /** Format: uuid */
+                        order_id: string;
+                        /**
+                         * @description paid: sold; expired: deadline passed, stock back; released: cancelled; held: still live; not_held: the order holds nothing
+                         * @enum {string}
+                         */
+                        outcome: "paid" | "expired" | "released" | "held" | "not_held";
+                        /** Format: date-time */
+                        hold_expires_at: string | null;
+                    };
+                };
+            };
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Authentication is required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unauthorized";
+                    };
+                };
+            };
+            /** @description Cross-site requests may not change anything; Inventory writes are closed: no INVENTORY_TOKEN or ADMIN_TOKEN is configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/cross-site-request" | "https://valerix.dev/problems/inventory-writes-closed";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    expireHold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: uuid
+                     * @description Order id (UUID)
+                     */
+                    order_id: string;
+                };
+            };
+        };
+        responses: {
+            /** @description How the hold stands now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "order_id": "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10",
+                     *       "outcome": "expired",
+                     *       "hold_expires_at": "2026-01-05T10:15:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /** Format: uuid */
+                        order_id: string;
+                        /**
+                         * @description paid: sold; expired: deadline passed, stock back; released: cancelled; held: still live; not_held: the order holds nothing
+                         * @enum {string}
+                         */
+                        outcome: "paid" | "expired" | "released" | "held" | "not_held";
+                        /** Format: date-time */
+                        hold_expires_at: string | null;
+                    };
+                };
+            };
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Authentication is required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unauthorized";
+                    };
+                };
+            };
+            /** @description Cross-site requests may not change anything; Inventory writes are closed: no INVENTORY_TOKEN or ADMIN_TOKEN is configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/cross-site-request" | "https://valerix.dev/problems/inventory-writes-closed";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
                     };
                 };
             };
@@ -2342,7 +2677,7 @@ export interface operations {
     listOrders: {
         parameters: {
             query?: {
-                status?: "pending" | "confirmed" | "rejected" | "queued" | "failed" | "cancelling" | "cancelled";
+                status?: "pending" | "confirmed" | "rejected" | "queued" | "failed" | "cancelling" | "cancelled" | "reserved" | "expired";
                 limit?: string | number;
             };
             header?: never;
@@ -2456,7 +2791,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Either `lines`, or `item_id` with `quantity` (one line); not both */
+        /** @description Either `lines`, or `item_id` with `quantity` (one line); not both. `hold_s` reserves instead of selling. */
         requestBody: {
             content: {
                 "application/json": {
@@ -2471,11 +2806,13 @@ export interface operations {
                     item_id?: string;
                     /** @description Whole number of units */
                     quantity?: number;
+                    /** @description Reserve the lines for this many seconds (60–86400) instead of selling them: the order becomes `reserved` until paid (`POST /api/orders/{id}/pay`) or expired */
+                    hold_s?: number;
                 };
             };
         };
         responses: {
-            /** @description Confirmed: stock was deducted */
+            /** @description Confirmed: stock was deducted; or, with `hold_s`, reserved until `hold_expires_at` */
             201: {
                 headers: {
                     /** @description Where the order can be read: `/api/orders/{order_id}` */
@@ -2791,6 +3128,201 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/idempotency-key-in-use" | "https://valerix.dev/problems/order-not-cancellable";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description This Idempotency-Key was used with a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/idempotency-key-reused";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    payOrder: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description One key per logical order, kept across retries: a retry with the same key and body is answered with the first answer. 1–255 printable ASCII characters, no space at either end; the IETF draft's quoted form (`"abc"`) is accepted too.
+                 * @example 7d0c6a1e-order-1
+                 */
+                "Idempotency-Key": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Paid: the order is confirmed */
+            200: {
+                headers: {
+                    /** @description Where the order can be read: `/api/orders/{order_id}` */
+                    Location?: string;
+                    /** @description `true` when this is the stored answer to an earlier request with the same key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "order_id": "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10",
+                     *       "lines": [
+                     *         {
+                     *           "item_id": "ps5",
+                     *           "quantity": 1
+                     *         }
+                     *       ],
+                     *       "item_id": "ps5",
+                     *       "quantity": 1,
+                     *       "status": "confirmed",
+                     *       "reason": "paid",
+                     *       "message": "Order confirmed.",
+                     *       "attempts": 0,
+                     *       "created_at": "2026-01-05T10:00:00.000Z",
+                     *       "updated_at": "2026-01-05T10:00:00.012Z",
+                     *       "hold_expires_at": "2026-01-05T10:15:00.000Z",
+                     *       "paid_at": "2026-01-05T10:03:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Order"];
+                };
+            };
+            /** @description Payment recorded; inventory could not be reached, the retry queue finishes it. Follow Location. */
+            202: {
+                headers: {
+                    /** @description Where the order can be read: `/api/orders/{order_id}` */
+                    Location?: string;
+                    /** @description `true` when this is the stored answer to an earlier request with the same key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "order_id": "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10",
+                     *       "lines": [
+                     *         {
+                     *           "item_id": "ps5",
+                     *           "quantity": 1
+                     *         }
+                     *       ],
+                     *       "item_id": "ps5",
+                     *       "quantity": 1,
+                     *       "status": "reserved",
+                     *       "reason": null,
+                     *       "message": "Reserved until its deadline: pay before then to confirm the order.",
+                     *       "attempts": 0,
+                     *       "created_at": "2026-01-05T10:00:00.000Z",
+                     *       "updated_at": "2026-01-05T10:00:00.012Z",
+                     *       "hold_expires_at": "2026-01-05T10:15:00.000Z",
+                     *       "paid_at": "2026-01-05T10:03:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Order"];
+                };
+            };
+            /** @description An Idempotency-Key header is required; The Idempotency-Key header is malformed; The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/missing-idempotency-key" | "https://valerix.dev/problems/invalid-idempotency-key" | "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Cross-site requests may not change anything */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/cross-site-request";
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/not-found";
+                    };
+                };
+            };
+            /** @description A request with this Idempotency-Key is still being processed; The hold expired before payment; This order holds no stock to pay for */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/idempotency-key-in-use" | "https://valerix.dev/problems/hold-expired" | "https://valerix.dev/problems/order-not-payable";
                     };
                 };
             };

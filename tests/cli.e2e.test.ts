@@ -5,6 +5,12 @@ import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { compiledBinary } from "./support/binary.ts";
 import { createTestDatabase, hasPostgres } from "./support/services.ts";
+import { moduleMigrations } from "../migrations/index.ts";
+
+// What this build carries, read from the migrations themselves, so a new one needs no edit here.
+const INVENTORY = Object.keys(moduleMigrations.inventory);
+const ORDERS = Object.keys(moduleMigrations.orders);
+const TOTAL = INVENTORY.length + ORDERS.length;
 
 /**
  * The operator's command line, against the compiled executable (as built by `npm run build`):
@@ -76,15 +82,15 @@ describe("valerix command line (compiled binary)", () => {
       const env = { DATABASE_URL: t.url };
       const before = await valerix(["migrate", "--status"], { env });
       expect(before.code).toBe(3);
-      expect(before.out).toContain("orders\n  pending  0001_init\n  pending  0002_retry_queue\n  pending  0003_worker_lease\n4 pending");
+      expect(before.out).toContain(`orders\n${ORDERS.map((n) => `  pending  ${n}`).join("\n")}\n${TOTAL} pending`);
 
       const applied = await valerix(["migrate"], { env });
       expect(applied).toMatchObject({ code: 0, err: "" });
-      expect(applied.out).toContain("inventory: applied 0001_init\norders: applied 0001_init, 0002_retry_queue, 0003_worker_lease\n");
+      expect(applied.out).toContain(`inventory: applied ${INVENTORY.join(", ")}\norders: applied ${ORDERS.join(", ")}\n`);
 
       const after = await valerix(["migrate", "--status"], { env });
       expect(after).toMatchObject({ code: 0, err: "" });
-      expect(after.out).toMatch(/^orders\n  applied  0001_init          \S+\n  applied  0002_retry_queue   \S+\n  applied  0003_worker_lease  \S+\nup to date\n$/m);
+      expect(after.out).toMatch(new RegExp(`^orders\n${ORDERS.map((n) => `  applied  ${n} +\\S+\n`).join("")}up to date\n$`, "m"));
     } finally {
       await t.drop();
     }
@@ -106,7 +112,7 @@ describe("valerix command line (compiled binary)", () => {
 
     const applied = await valerix(["migrate"], { cwd });
     expect(applied).toMatchObject({ code: 0, err: "" });
-    expect(applied.out).toContain("orders: applied 0001_init, 0002_retry_queue, 0003_worker_lease\n");
+    expect(applied.out).toContain(`orders: applied ${ORDERS.join(", ")}\n`);
 
     const after = await valerix(["migrate", "--status"], { cwd });
     expect(after.code).toBe(0);

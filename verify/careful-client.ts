@@ -1,5 +1,5 @@
 import type { Random } from "../platform/clock.ts";
-import type { Answer, AnswerKind, Attempt, CancelAnswer, CancelAnswerKind, CancelLane, Lane, OrderLine } from "./types.ts";
+import type { Answer, AnswerKind, Attempt, CancelAnswer, CancelAnswerKind, CancelLane, Lane, OrderLine, PayAnswer, PayAnswerKind, PayLane } from "./types.ts";
 
 /**
  * A careful client, the kind the API is designed for: one Idempotency-Key per logical order,
@@ -30,6 +30,8 @@ export interface OrderRequest {
   lines: readonly OrderLine[];
   /** `one_item`: the seed's `{item_id, quantity}` body, for a one-line order. */
   form?: "lines" | "one_item";
+  /** Reserve for this many seconds instead of selling. */
+  hold_s?: number | null;
 }
 
 export interface SendResult {
@@ -53,10 +55,11 @@ export interface CancelSendResult {
 const RETRYABLE = (status: number) => status === 0 || status === 409 || status === 429 || status >= 500;
 
 /** The body an order is sent with: `{"lines": [...]}`, or the seed's one-item form for a one-line order. */
-export function orderBody(req: Pick<OrderRequest, "lines" | "form">): string {
+export function orderBody(req: Pick<OrderRequest, "lines" | "form" | "hold_s">): string {
   const first = req.lines[0];
-  if (req.form === "one_item" && req.lines.length === 1 && first) return JSON.stringify({ item_id: first.item_id, quantity: first.quantity });
-  return JSON.stringify({ lines: req.lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity })) });
+  const hold = req.hold_s ? { hold_s: req.hold_s } : {};
+  if (req.form === "one_item" && req.lines.length === 1 && first) return JSON.stringify({ item_id: first.item_id, quantity: first.quantity, ...hold });
+  return JSON.stringify({ lines: req.lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity })), ...hold });
 }
 
 /** Full jitter over a capped exponential: `backoffMs(3, 100, 3000, () => 0.5)` → 400. */
@@ -76,7 +79,7 @@ export function transportErrorKind(err: unknown): string {
 }
 
 /** Reads what an answer says about the order: its id, its state, and whether it is an order answer at all. */
-export function readAnswer(status: number, body: string): { kind: AnswerKind; order_id: string | null; order_status: string | null } {
+export function readAnswer(status: number, body: string): { kind: AnswerKind; order_id: string | null; order_status: string | null; hold_expires_at?: string } {
   let parsed: Record<string, unknown> | null = null;
   try {
     const v = JSON.parse(body) as unknown;
@@ -87,7 +90,8 @@ export function readAnswer(status: number, body: string): { kind: AnswerKind; or
   const orderId = typeof parsed?.order_id === "string" ? parsed.order_id : null;
   if (status === 201 || status === 202) {
     const s = typeof parsed?.status === "string" ? parsed.status : null;
-    return { kind: orderId ? "order" : "client_error", order_id: orderId, order_status: s };
+    const hold = typeof parsed?.hold_expires_at === "string" ? { hold_expires_at: parsed.hold_expires_at } : {};
+    return { kind: orderId ? "order" : "client_error", order_id: orderId, order_status: s, ...hold };
   }
   if (status === 422) {
     const type = typeof parsed?.type === "string" ? parsed.type : "";
@@ -130,6 +134,27 @@ export function readCancelAnswer(status: number, body: string): { kind: CancelAn
   if (status === 422 && problemType(parsed).endsWith("/idempotency-key-reused")) return { kind: "key_reused", order_status: null, retry: false };
   if (status === 404) return { kind: "not_found", order_status: null, retry: false };
   return { kind: "client_error", order_status: null, retry: false };
+}
+
+/**
+ * Reads a pay answer: 200/202 carry the order (`confirmed`; `reserved` with `paid_at`); a 409 is
+ * `hold-expired` or `order-not-payable` (answers) or "still in flight" (retry).
+ */
+export function readPayAnswer(status: number, body: string): { kind: PayAnswerKind; order_status: string | null; paid_at: string | null; hold_expires_at: string | null; retry: boolean } {
+  const parsed = parseObject(body);
+  const str = (k: string) => (typeof parsed?.[k] === "string" ? (parsed[k] as string) : null);
+  const base = { paid_at: str("paid_at"), hold_expires_at: str("hold_expires_at") };
+  if (status === 200 || status === 202) return { kind: str("order_id") ? "order" : "client_error", order_status: str("status"), ...base, retry: false };
+  if (status === 409) {
+    const type = problemType(parsed);
+    if (type.endsWith("/hold-expired")) return { kind: "hold_expired", order_status: str("order_status"), ...base, retry: false };
+    if (type.endsWith("/order-not-payable")) return { kind: "not_payable", order_status: str("order_status"), ...base, retry: false };
+    return { kind: "client_error", order_status: null, ...base, retry: true };
+  }
+  if (status === 0 || status === 429 || status >= 500) return { kind: "client_error", order_status: null, ...base, retry: true };
+  if (status === 422 && problemType(parsed).endsWith("/idempotency-key-reused")) return { kind: "key_reused", order_status: null, ...base, retry: false };
+  if (status === 404) return { kind: "not_found", order_status: null, ...base, retry: false };
+  return { kind: "client_error", order_status: null, ...base, retry: false };
 }
 
 function retryAfterMs(res: Response): number | null {
@@ -222,6 +247,57 @@ export async function sendCancel(opts: CarefulClientOptions, req: CancelRequest,
       attempts.push(attempt);
       if (!read.retry) {
         return { attempts, answer: { lane, key: req.key, status: res.status, kind: read.kind, order_status: read.order_status, replayed, at_ms: Math.round(done) } };
+      }
+      waitHint = retryAfterMs(res);
+    } catch (err) {
+      const done = opts.elapsed();
+      attempts.push({ lane, at_ms: Math.round(at), duration_ms: Math.round(done - at), status: 0, error: transportErrorKind(err) });
+    }
+    if (n + 1 < opts.maxAttempts) {
+      const wait = Math.max(waitHint ?? 0, backoffMs(n, opts.backoffBaseMs, opts.backoffCapMs, random));
+      await sleep(Math.min(wait, opts.backoffCapMs * 2));
+    }
+  }
+  return { attempts, answer: null };
+}
+
+export interface PaySendResult {
+  attempts: Array<Attempt<PayLane>>;
+  /** Null when every attempt failed or the run was aborted. */
+  answer: PayAnswer | null;
+}
+
+/**
+ * Pays for a reserved order until a definitive answer (200, 202, 409 hold-expired or not payable,
+ * another 4xx) or out of attempts: the same care as a cancel, under the pay's own key.
+ * `await sendPay(opts, { order_id: "0b6f…", key: "run-7-pay" }, "pay", rng)` →
+ * `{ answer: { status: 200, order_status: "confirmed", paid_at: "…", … }, attempts: [{ status: 200, … }] }`.
+ */
+export async function sendPay(opts: CarefulClientOptions, req: { order_id: string; key: string }, lane: PayLane, random: Random): Promise<PaySendResult> {
+  const doFetch = opts.fetch ?? fetch;
+  const sleep = opts.sleep ?? ((ms: number) => Bun.sleep(ms));
+  const attempts: Array<Attempt<PayLane>> = [];
+  for (let n = 0; n < opts.maxAttempts; n++) {
+    if (opts.signal?.aborted) break;
+    const at = opts.elapsed();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)]) : AbortSignal.timeout(opts.timeoutMs);
+    let waitHint: number | null = null;
+    try {
+      const res = await doFetch(`${opts.baseUrl}/api/orders/${encodeURIComponent(req.order_id)}/pay`, {
+        method: "POST",
+        headers: { "idempotency-key": req.key, "x-request-id": `${req.key}.${lane === "pay" ? "p" : lane === "pay_replay" ? "r" : "s"}${n + 1}` },
+        signal,
+      });
+      const text = await res.text();
+      const done = opts.elapsed();
+      const read = readPayAnswer(res.status, text);
+      const replayed = res.headers.get("idempotent-replayed") === "true";
+      const attempt: Attempt<PayLane> = { lane, at_ms: Math.round(at), duration_ms: Math.round(done - at), status: res.status };
+      if (replayed) attempt.replayed = true;
+      attempts.push(attempt);
+      if (!read.retry) {
+        const { retry: _retry, ...rest } = read;
+        return { attempts, answer: { lane, key: req.key, status: res.status, ...rest, replayed, at_ms: Math.round(done) } };
       }
       waitHint = retryAfterMs(res);
     } catch (err) {

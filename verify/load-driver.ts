@@ -1,6 +1,6 @@
 import { mixSeed, mulberry32 } from "../platform/prng.ts";
-import { sendCancel, sendOrder, type CarefulClientOptions } from "./careful-client.ts";
-import type { CancelLane, CancelMoment, CancelRecord, OrderLine, OrderRecord, RestockRecord } from "./types.ts";
+import { sendCancel, sendOrder, sendPay, type CarefulClientOptions } from "./careful-client.ts";
+import type { CancelLane, CancelMoment, CancelRecord, HoldFate, HoldRecord, OrderLine, OrderRecord, PayLane, PayMoment, RestockRecord } from "./types.ts";
 
 /**
  * The load: a plan of logical orders derived from the seed (same seed, same orders, lines, items,
@@ -9,7 +9,9 @@ import type { CancelLane, CancelMoment, CancelRecord, OrderLine, OrderRecord, Re
  * stocked short on purpose, so the run also proves that refusals under concurrency never oversell
  * and that a short line refuses its whole order. A share of the orders is cancelled: right after
  * its answer (often while queued, or while the breaker is open), a few seconds later, or after
- * healing; cancels are sent again with the same key and with a second key.
+ * healing; cancels are sent again with the same key and with a second key. Another share asks
+ * for a hold (`hold_s`): paid well before its deadline, near it, or after it (a 409 is due), paid
+ * twice (the same key, another key), cancelled while reserved, or left to expire.
  */
 
 export interface ItemPlan {
@@ -27,6 +29,16 @@ export interface PlannedCancel {
   reason: string | null;
 }
 
+export interface PlannedHold {
+  hold_s: number;
+  fate: HoldFate;
+  pay_moment: PayMoment | null;
+  offset_ms: number;
+  pay_key: string;
+  replay: boolean;
+  second_key: string | null;
+}
+
 export interface PlannedOrder {
   index: number;
   key: string;
@@ -34,6 +46,7 @@ export interface PlannedOrder {
   form: "lines" | "one_item";
   duplicate: boolean;
   cancel: PlannedCancel | null;
+  hold: PlannedHold | null;
 }
 
 export interface PlannedRestock {
@@ -61,6 +74,10 @@ export interface PlanOptions {
   cancelRate?: number;
   /** Restocks spread over the load (default 0). */
   restocks?: number;
+  /** Share of orders placed with a hold (default 0). */
+  holdRate?: number;
+  /** The holds' `hold_s` (default 60, the least the API takes). */
+  holdS?: number;
 }
 
 const MAX_QTY = 3;
@@ -87,6 +104,39 @@ export function planItems(o: Pick<PlanOptions, "orders" | "items" | "runId" | "m
   }));
 }
 
+/** What becomes of the holds: paid, cancelled while reserved, left to expire. */
+const FATES: ReadonlyArray<[HoldFate, number]> = [
+  ["pay", 0.55],
+  ["cancel", 0.15],
+  ["expire", 0.3],
+];
+/** When the paid ones are paid. */
+const PAY_MOMENTS: ReadonlyArray<[PayMoment, number]> = [
+  ["early", 0.5],
+  ["near", 0.35],
+  ["late", 0.15],
+];
+
+function pick<T>(table: ReadonlyArray<[T, number]>, u: number): T {
+  let acc = 0;
+  for (const [v, share] of table) {
+    acc += share;
+    if (u < acc) return v;
+  }
+  return table[table.length - 1]![0];
+}
+
+/**
+ * When a hold's payment goes: `early`, 0.5–15 s after the runner learned of the hold; `near`, in
+ * the last 3 s before the deadline (network and chaos latency push some past it: the answer is
+ * judged by the moment the server recorded); `late`, 1–4 s after it.
+ */
+export function payOffsetMs(moment: PayMoment, u: number): number {
+  if (moment === "early") return 500 + Math.floor(u * 14_500);
+  if (moment === "near") return -3_000 + Math.floor(u * 2_900);
+  return 1_000 + Math.floor(u * 3_000);
+}
+
 /** The item id unknown-item lines use; never created. */
 export const missingItemId = (runId: string) => `chaos-${runId}-missing`;
 
@@ -109,6 +159,12 @@ export function planOrders(o: PlanOptions, items: readonly ItemPlan[]): PlannedO
     const uDelay = next();
     const uReplay = next();
     const uSecond = next();
+    const uHold = next();
+    const uFate = next();
+    const uPayMoment = next();
+    const uPayOffset = next();
+    const uPayReplay = next();
+    const uPaySecond = next();
     const n = 1 + Math.floor(uLines * maxLines);
     // Distinct items, drawn without replacement (a partial Fisher–Yates shuffle).
     const pool = items.map((it) => it.item_id);
@@ -141,6 +197,34 @@ export function planOrders(o: PlanOptions, items: readonly ItemPlan[]): PlannedO
         reason: uDelay < 0.5 ? `chaos run: ${moment} cancel` : null,
       };
     }
+    let hold: PlannedHold | null = null;
+    if (uHold < (o.holdRate ?? 0)) {
+      const fate = pick(FATES, uFate);
+      const payMoment = fate === "pay" ? pick(PAY_MOMENTS, uPayMoment) : null;
+      hold = {
+        hold_s: o.holdS ?? 60,
+        fate,
+        pay_moment: payMoment,
+        offset_ms: payMoment ? payOffsetMs(payMoment, uPayOffset) : 0,
+        pay_key: `${key}-pay`,
+        replay: uPayReplay < 0.3,
+        second_key: uPaySecond < 0.3 ? `${key}-pay-2` : null,
+      };
+      // A hold's cancel is its own: sent while reserved, 1–20 s after the hold is made; or, for a
+      // quarter of those left to expire, 2–5 s after the deadline, when it must be refused (409).
+      const late = fate === "expire" && uPayMoment < 0.25;
+      cancel =
+        fate === "cancel" || late
+          ? {
+              moment: late ? "after_expiry" : "reserved",
+              delay_ms: late ? 2_000 + Math.floor(uPayOffset * 3_000) : 1_000 + Math.floor(uPayOffset * 19_000),
+              key: `${key}-cancel`,
+              replay: uReplay < 0.3,
+              second_key: uSecond < 0.3 ? `${key}-cancel-2` : null,
+              reason: uDelay < 0.5 ? `chaos run: hold cancelled ${late ? "after its deadline" : "while reserved"}` : null,
+            }
+          : null;
+    }
     return {
       index,
       key,
@@ -148,6 +232,7 @@ export function planOrders(o: PlanOptions, items: readonly ItemPlan[]): PlannedO
       form: n === 1 && uForm < oneItemRate ? "one_item" : "lines",
       duplicate: uDup < o.duplicateRate,
       cancel,
+      hold,
     };
   });
 }
@@ -177,7 +262,31 @@ export interface DriveOptions {
   restock?: (itemId: string, quantity: number) => Promise<number>;
   /** Called as each logical order finishes, for the progress bar. */
   onOrder?: (record: OrderRecord) => void;
+  /** Reads an order (for a hold made later by the retry worker); needed when the plan has holds. */
+  readOrder?: HoldIo["readOrder"];
+  /** The holds' payments and cancels, which outlive the load; the runner awaits them after healing. */
+  holdWork?: Array<Promise<void>>;
 }
+
+export interface HoldIo {
+  client: CarefulClientOptions;
+  seed: number;
+  readOrder: (orderId: string) => Promise<{ status: string; hold_expires_at?: string | null | undefined }>;
+  /** Stop waiting for a queued hold to be made after this long (ms). */
+  waitForHoldMs?: number;
+  /** The wall clock (ms since the epoch): a hold's deadline is a wall-clock time. */
+  now?: () => number;
+}
+
+const emptyHold = (h: PlannedHold): HoldRecord => ({
+  ...h,
+  expires_at: null,
+  seen_status: null,
+  pay_sent_ms: null,
+  pay_sent_at: null,
+  attempts: [],
+  answers: [],
+});
 
 const emptyCancel = (c: PlannedCancel): CancelRecord => ({
   moment: c.moment,
@@ -217,11 +326,85 @@ export async function runCancel(r: OrderRecord, client: CarefulClientOptions, se
   if (c.second_key && !c.answers.some((a) => a.lane === "cancel_second")) await send(c.second_key, "cancel_second", undefined);
 }
 
+/**
+ * Sends a hold's payment: its key, then (once answered) the same key again and a second key, as
+ * planned and not yet done.
+ */
+export async function runPay(r: OrderRecord, client: CarefulClientOptions, seed: number, now: () => number = Date.now): Promise<void> {
+  const h = r.hold;
+  const orderId = r.answers.find((a) => a.order_id)?.order_id;
+  if (!h || !orderId) return;
+  const random = mulberry32(mixSeed(seed, 3_000_000 + r.index));
+  const send = async (key: string, lane: PayLane) => {
+    const res = await sendPay(client, { order_id: orderId, key }, lane, random);
+    h.attempts.push(...res.attempts);
+    if (res.answer) h.answers.push(res.answer);
+    return res.answer;
+  };
+  if (h.pay_sent_ms === null) {
+    h.pay_sent_ms = Math.round(client.elapsed());
+    h.pay_sent_at = new Date(now()).toISOString();
+  }
+  if (!h.answers.some((a) => a.lane === "pay") && !(await send(h.pay_key, "pay"))) return;
+  if (h.replay && !h.answers.some((a) => a.lane === "pay_replay")) await send(h.pay_key, "pay_replay");
+  if (h.second_key && !h.answers.some((a) => a.lane === "pay_second")) await send(h.second_key, "pay_second");
+}
+
+/**
+ * Plays a hold's plan once the order has an answer: learns its deadline (from the 201, or by
+ * reading the order until the retry worker has made the hold), then pays at the planned moment,
+ * or cancels while reserved, or leaves it to expire. Nothing to do for an order never reserved.
+ */
+export async function runHold(r: OrderRecord, io: HoldIo): Promise<void> {
+  const h = r.hold;
+  const orderId = r.answers.find((a) => a.order_id)?.order_id;
+  if (!h || !orderId) return;
+  const now = io.now ?? Date.now;
+  const sleep = io.client.sleep ?? ((ms: number) => Bun.sleep(ms));
+  const first = r.answers.find((a) => a.kind === "order");
+  let status = first?.order_status ?? null;
+  let expires = first?.hold_expires_at ?? null;
+  const giveUp = now() + (io.waitForHoldMs ?? 600_000);
+  // Reads 0.5, 1, 2, 2, … s apart: hundreds of holds can be queued at once while the breaker is open.
+  for (let k = 0; (status === "pending" || status === "queued" || !expires) && status !== null && !["rejected", "failed", "cancelled", "cancelling", "confirmed", "expired"].includes(status); k++) {
+    if (now() > giveUp || io.client.signal?.aborted) break;
+    await sleep(Math.min(2_000, 500 * 2 ** k));
+    try {
+      const seen = await io.readOrder(orderId);
+      status = seen.status;
+      expires = seen.hold_expires_at ?? null;
+    } catch {
+      // a read lost to a hiccup: read again
+    }
+  }
+  h.seen_status = status;
+  if (status !== "reserved" || !expires) return;
+  h.expires_at = expires;
+  const known = now();
+  const deadline = Date.parse(expires);
+  const waitUntil = async (t: number) => {
+    const ms = t - now();
+    if (ms > 0) await sleep(ms);
+  };
+  if (h.fate === "pay") {
+    await waitUntil(h.pay_moment === "early" ? Math.min(known + h.offset_ms, deadline - 1_000) : deadline + h.offset_ms);
+    if (!io.client.signal?.aborted) await runPay(r, io.client, io.seed, now);
+  } else if (h.fate === "cancel" && r.cancel) {
+    // Well before the deadline, so the cancel meets a live hold.
+    await waitUntil(Math.min(known + r.cancel.delay_ms, deadline - 5_000));
+    if (!io.client.signal?.aborted) await runCancel(r, io.client, io.seed);
+  } else if (h.fate === "expire" && r.cancel?.moment === "after_expiry") {
+    // After the deadline and the sweep: the hold has expired, the cancel must be refused.
+    await waitUntil(deadline + r.cancel.delay_ms);
+    if (!io.client.signal?.aborted) await runCancel(r, io.client, io.seed);
+  }
+}
+
 /** Sends one logical order (and its twin, if it has one) and keeps everything it saw. */
 export async function runOrder(p: PlannedOrder, o: Pick<DriveOptions, "client" | "seed">): Promise<OrderRecord> {
   const random = mulberry32(mixSeed(o.seed, p.index + 1));
   const sent = o.client.elapsed();
-  const req = { key: p.key, lines: p.lines, form: p.form };
+  const req = { key: p.key, lines: p.lines, form: p.form, hold_s: p.hold?.hold_s ?? null };
   const lanes = [sendOrder(o.client, req, "main", random)];
   if (p.duplicate) lanes.push(sendOrder(o.client, req, "duplicate", mulberry32(mixSeed(o.seed, -(p.index + 1)))));
   const results = await Promise.all(lanes);
@@ -250,6 +433,7 @@ function unsent(p: PlannedOrder): OrderRecord {
     answered_ms: null,
     reconciled: false,
     cancel,
+    hold: p.hold ? emptyHold(p.hold) : null,
     final: null,
   };
 }
@@ -284,7 +468,9 @@ export async function driveLoad(plan: readonly PlannedOrder[], o: DriveOptions, 
       }
       const record = await runOrder(p, o);
       out[p.index] = record;
-      if (record.cancel?.moment === "immediate") await runCancel(record, o.client, o.seed);
+      if (record.hold && o.readOrder && record.answers.some((a) => a.order_id)) {
+        o.holdWork?.push(runHold(record, { client: o.client, seed: o.seed, readOrder: o.readOrder }));
+      } else if (record.cancel?.moment === "immediate") await runCancel(record, o.client, o.seed);
       else if (record.cancel?.moment === "delayed") {
         const c = record.cancel;
         later.push(sleep(c.delay_ms).then(() => (o.client.signal?.aborted ? undefined : runCancel(record, o.client, o.seed))));

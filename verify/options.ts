@@ -39,6 +39,10 @@ export interface RunOptions {
   cancelRate: number;
   /** Restocks made during the load. */
   restocks: number;
+  /** Share of orders placed with a hold (`hold_s`): paid, cancelled while reserved, or left to expire. */
+  holdRate: number;
+  /** The holds' `hold_s`, seconds (60 at least, as the API requires). */
+  holdS: number;
   delayThresholdMs: number;
   out: string | null;
   keep: boolean;
@@ -88,6 +92,12 @@ run could not be carried out.
                          after healing; some sent again with the same key and with a second key
                          (default 0.1)
   --restocks N           restocks of random items during the load (default 4)
+  --hold-rate R          share of orders placed with a hold (hold_s): 55 % paid (early, near
+                         the deadline, or after it), 15 % cancelled while reserved, 30 % left
+                         to expire; payments sent again with the same key and a second key
+                         (default 0.2)
+  --hold-s S             the holds' hold_s; the settle phase waits for the last deadline
+                         (default 60, the least the API takes)
   --delay-threshold MS   an order slower than this counts as delayed (default 1000)
   --out PATH             report path prefix (PATH.json, PATH.md) (default verify/reports/<time>-<scenario>-s<seed>)
   --json-orders MODE     all | affected | none: which orders the JSON lists request by request
@@ -155,6 +165,8 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
         "one-item-rate": { type: "string" },
         "cancel-rate": { type: "string" },
         restocks: { type: "string" },
+        "hold-rate": { type: "string" },
+        "hold-s": { type: "string" },
         "delay-threshold": { type: "string" },
         out: { type: "string" },
         "json-orders": { type: "string" },
@@ -221,6 +233,8 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     oneItemRate: num("one-item-rate", v["one-item-rate"], 0.5, 0, 1, false),
     cancelRate: num("cancel-rate", v["cancel-rate"], 0.1, 0, 1, false),
     restocks: num("restocks", v.restocks, 4, 0, 1000),
+    holdRate: num("hold-rate", v["hold-rate"], 0.2, 0, 1, false),
+    holdS: num("hold-s", v["hold-s"], 60, 60, 86_400),
     delayThresholdMs: num("delay-threshold", v["delay-threshold"], 1000, 0, 600_000),
     out: v.out ?? null,
     keep: v.keep ?? false,
@@ -252,6 +266,8 @@ export function replayCommand(o: RunOptions): string {
   if (o.oneItemRate !== 0.5) parts.push(`--one-item-rate ${o.oneItemRate}`);
   if (o.cancelRate !== 0.1) parts.push(`--cancel-rate ${o.cancelRate}`);
   if (o.restocks !== 4) parts.push(`--restocks ${o.restocks}`);
+  if (o.holdRate !== 0.2) parts.push(`--hold-rate ${o.holdRate}`);
+  if (o.holdS !== 60) parts.push(`--hold-s ${o.holdS}`);
   if (o.target) parts.push(`--target ${o.target}`);
   if (o.embedded) parts.push("--embedded");
   for (const [k, val] of Object.entries(o.roleEnv)) parts.push(`--env ${k}=${val}`);

@@ -62,7 +62,15 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
       : []),
     ["clients", `${r.options.concurrency} concurrent careful clients${Number(r.options.rate) > 0 ? `, paced at ${r.options.rate} orders/s` : ""}, ${r.options.max_attempts} requests per order at most, ${Math.round(Number(r.options.duplicate_rate) * 100)} % sent twice at once`],
     ["orders", `1–${r.options.max_lines ?? 1} lines over ${r.options.items} shared items (${fmtCounts(s.lines.orders_by_line_count, " line(s)")}); ${s.lines.one_item_form} one-line orders in the seed's one-item body; ${pctOf(r.options.unknown_rate)} with a line for a missing item`],
-    ["cancels", `${pctOf(r.options.cancel_rate)} of orders (${fmtCounts(s.cancels.planned)}); ${s.restocks.made} restocks during the load`],
+    [
+      "cancels",
+      `${pctOf(r.options.cancel_rate)} of orders without a hold (${fmtCounts(Object.fromEntries(Object.entries(s.cancels.planned).filter(([m]) => m !== "reserved" && m !== "after_expiry")))})` +
+        `${s.cancels.planned.reserved ? `; ${s.cancels.planned.reserved} holds cancelled while reserved` : ""}` +
+        `${s.cancels.planned.after_expiry ? `, ${s.cancels.planned.after_expiry} after their deadline` : ""}; ${s.restocks.made} restocks during the load`,
+    ],
+    ...(s.holds && s.holds.orders
+      ? [["holds", `${pctOf(r.options.hold_rate)} of orders with \`hold_s\` ${s.holds.hold_s}: ${fmtCounts(s.holds.planned)}; payments ${fmtCounts(s.holds.pay_moments)}`] as [string, string]]
+      : []),
     ["chaos", `${describeChaos(r.chaos.active)}${r.chaos.expired_during_load ? " — **expired before the load ended**" : ""}`],
     ["runtime", `${r.environment.runtime}, ${r.environment.platform}, ${r.environment.cpus} CPUs`],
     ["replay", `\`${r.command}\``],
@@ -103,8 +111,17 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
   out.push("");
   out.push(
     table(
-      ["item", "initial", "restocked", "standing (confirmed lines)", "stock (API)", "quantity (database)", "Σ movements"],
-      r.items.map((i) => [i.item_id, i.initial, i.restocked, i.standing, i.current, i.db_quantity, i.ledger_sum]),
+      ["item", "initial", "restocked", "sold (confirmed lines)", "available (API)", "reserved (API)", "available / reserved (database)", "Σ movements (available / reserved)"],
+      r.items.map((i) => [
+        i.item_id,
+        i.initial,
+        i.restocked,
+        i.standing,
+        i.current,
+        i.reserved,
+        i.db_quantity === undefined ? null : `${i.db_quantity ?? "–"} / ${i.db_reserved ?? "–"}`,
+        i.ledger_sum === null ? null : `${i.ledger_sum} / ${i.reserved_sum ?? "–"}`,
+      ]),
     ),
   );
   out.push("");
@@ -115,7 +132,7 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
   const sentN = Object.values(cx.sent).reduce((a, b) => a + b, 0);
   out.push(
     `${sentN} cancels sent (${fmtCounts(cx.sent)}): ${cx.accepted} accepted (200/202), ${cx.ended_cancelled} of those orders ended \`cancelled\`. ` +
-      `*immediate*: right after the order's answer, often while it is queued or the breaker is open; *delayed*: 0.5–5 s later, under chaos; *after_heal*: once the orders have settled after healing (a confirmed order answers 200, a refused one 409).`,
+      `*immediate*: right after the order's answer, often while it is queued or the breaker is open; *delayed*: 0.5–5 s later, under chaos; *after_heal*: once the orders have settled after healing (a confirmed order answers 200, a refused one 409)${cx.planned.reserved ? "; *reserved*: a hold's cancel, 1–20 s after the hold was made" : ""}${cx.planned.after_expiry ? "; *after_expiry*: a hold left to expire, cancelled 2–5 s after its deadline (409 `order-not-cancellable`, status `expired`)" : ""}.`,
   );
   out.push("");
   out.push(table(["order's answer → cancel's first answer", "cancels"], Object.entries(cx.first_answer_by_order_answer)));
@@ -125,6 +142,29 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
   out.push(`- cancel requests by status: ${fmtCounts(cx.requests_by_status)}`);
   out.push(`- restocks during the load: ${s.restocks.made} sent, ${s.restocks.acknowledged} acknowledged (${s.restocks.units_acknowledged} units; by status ${fmtCounts(s.restocks.by_status)})`);
   out.push("");
+
+  if (s.holds && s.holds.orders) {
+    const h = s.holds;
+    const sentH = Object.values(h.pays_sent).reduce((x, y) => x + y, 0);
+    out.push("## Holds");
+    out.push("");
+    out.push(
+      `${h.orders} orders asked for a hold of ${h.hold_s} s (${fmtCounts(h.planned)}); ${h.reserved} holds were made` +
+        `${Object.keys(h.never_reserved).length ? ` (the others: ${fmtCounts(h.never_reserved)})` : ""}. ` +
+        `${sentH} payments sent (${fmtCounts(h.pays_sent)}): by the server's \`paid_at\`, ${h.paid_in_time} before the deadline, ${h.paid_late} not. ` +
+        "*early*: 0.5–15 s after the hold was made; *near*: in the last 3 s before the deadline; *late*: 1–4 s after it (409 `hold-expired` is due). " +
+        "Cancels of holds go 1–20 s after the hold, while reserved; the rest are left to expire, and a quarter of those are cancelled 2–5 s after the deadline (a 409 is due).",
+    );
+    out.push("");
+    out.push(table(["plan → final state", "holds"], Object.entries(h.final_by_fate)));
+    out.push("");
+    out.push(table(["payment moment, first answer", "payments"], Object.entries(h.first_pay_answer_by_moment)));
+    out.push("");
+    out.push(table(["pay answers by request (lane, status)", "answers"], Object.entries(h.answers_by_lane)));
+    out.push("");
+    out.push(`- pay requests by status: ${fmtCounts(h.requests_by_status)}`);
+    out.push("");
+  }
 
   out.push("## Latency (ms)");
   out.push("");
@@ -209,7 +249,7 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
     "- *Delayed*: the client waited longer than the threshold for an answer. *Queued*: a 202; the order finished later through the retry worker. *Retried*: the careful client sent the same key again. *Conflict*: a 409 while its twin or an earlier attempt was in flight.",
     "- *To final ms* is server time from the order's creation to its final state; *client ms* is client time to the first definitive answer.",
     "- The invariants are checked on the data after healing, not on status codes: stock is compared with the lines of the orders that stand (confirmed, not cancelled), and inventory's ledger, line by line, with every order's final state.",
-    "- Ledger rows are movements, one per line: `deduct` took a line's stock, `release` gave one back (a cancelled order, or a failed one whose deduction had committed unseen), `restock` and `adjust` added or removed stock outside orders, `create` is the opening stock. For every item they add up to its quantity.",
+    "- Ledger rows are movements, one per line: `deduct` took a line's stock, `release` gave one back (a cancelled order, or a failed one whose deduction had committed unseen), `restock` and `adjust` added or removed stock outside orders, `create` is the opening stock. `hold` moved a line from available into reserved, `sale` sold it (a paid hold), `hold_release` gave it back (an expired or cancelled hold). For every item the quantity changes add up to its available stock, the reserved changes to its reserved stock.",
     "- *Cancels*: the first key's answer is the one that counts; the same key sent again must replay it, and a second key must agree (200 again once cancelled). 409 is the answer for a rejected or failed order; a 409 while the key is still in flight is retried.",
   );
   out.push("");

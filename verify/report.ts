@@ -75,6 +75,8 @@ export interface RunData {
   ledger: Record<string, number> | null;
   /** Σ movements per item, when the ledger was read. */
   ledgerSums?: Record<string, number> | null;
+  /** Σ reserved changes per item, when the ledger was read. */
+  reservedSums?: Record<string, number> | null;
   server: {
     breaker_transitions: Record<string, number>;
     fallbacks: Record<string, number>;
@@ -124,9 +126,10 @@ export interface ChaosReport {
     /** Orders by number of lines, and how many went in the seed's one-item body. */
     lines: { orders_by_line_count: Record<string, number>; one_item_form: number; lines_total: number };
     cancels: CancelSummary;
+    holds: HoldSummary;
     restocks: { made: number; acknowledged: number; units_acknowledged: number; by_status: Record<string, number> };
   };
-  items: Array<ItemObservation & { restocked: number; standing: number; ledger_sum: number | null }>;
+  items: Array<ItemObservation & { restocked: number; standing: number; ledger_sum: number | null; reserved_sum?: number | null }>;
   invariants: InvariantVerdict[];
   affected_orders: AffectedOrder[];
   orders_included: "all" | "affected" | "none";
@@ -149,6 +152,58 @@ export interface CancelSummary {
   /** Accepted (200/202) cancels, and how many of those orders ended `cancelled`. */
   accepted: number;
   ended_cancelled: number;
+}
+
+export interface HoldSummary {
+  /** Orders placed with a hold, and the `hold_s` they asked for. */
+  orders: number;
+  hold_s: number | null;
+  /** What the plan meant for them: paid, cancelled while reserved, left to expire. */
+  planned: Record<string, number>;
+  /** Paid ones by moment: early, near the deadline, after it. */
+  pay_moments: Record<string, number>;
+  /** Holds the runner saw made (`reserved`), and the states of the rest when it stopped waiting. */
+  reserved: number;
+  never_reserved: Record<string, number>;
+  /** Payments sent (first key), by moment. */
+  pays_sent: Record<string, number>;
+  /** The first key's answer by moment: `"near 200"`, `"late 409 hold_expired"`. */
+  first_pay_answer_by_moment: Record<string, number>;
+  /** Definitive pay answers by lane and status. */
+  answers_by_lane: Record<string, number>;
+  /** Every pay request, by status. */
+  requests_by_status: Record<string, number>;
+  /** Paid orders judged by the server's paid_at against the deadline: in time / not. */
+  paid_in_time: number;
+  paid_late: number;
+  /** Final states of the hold orders, by plan: `"pay confirmed"`, `"expire expired"`. */
+  final_by_fate: Record<string, number>;
+}
+
+/** What the holds asked for and got, in numbers. */
+export function holdSummary(records: readonly OrderRecord[]): HoldSummary {
+  const holds = records.filter((r) => r.hold);
+  const h = (r: OrderRecord) => r.hold!;
+  const paid = holds.filter((r) => h(r).pay_sent_ms !== null);
+  const judged = holds.filter((r) => r.final?.paid_at && r.final.hold_expires_at);
+  return {
+    orders: holds.length,
+    hold_s: holds[0] ? h(holds[0]).hold_s : null,
+    planned: tally(holds, (r) => h(r).fate),
+    pay_moments: tally(holds.filter((r) => h(r).pay_moment), (r) => h(r).pay_moment!),
+    reserved: holds.filter((r) => h(r).expires_at).length,
+    never_reserved: tally(holds.filter((r) => !h(r).expires_at), (r) => h(r).seen_status ?? (r.answers.length ? "no order" : "unanswered")),
+    pays_sent: tally(paid, (r) => h(r).pay_moment ?? "?"),
+    first_pay_answer_by_moment: tally(paid, (r) => {
+      const a = h(r).answers.find((x) => x.lane === "pay");
+      return `${h(r).pay_moment} ${a ? (a.kind === "order" ? a.status : `${a.status} ${a.kind}`) : "none"}`;
+    }),
+    answers_by_lane: tally(paid.flatMap((r) => h(r).answers), (a) => `${a.lane} ${a.status}${a.kind === "order" ? "" : ` ${a.kind}`}`),
+    requests_by_status: tally(paid.flatMap((r) => h(r).attempts), (a) => (a.status === 0 ? `no answer (${a.error ?? "transport"})` : String(a.status))),
+    paid_in_time: judged.filter((r) => Date.parse(r.final!.paid_at!) < Date.parse(r.final!.hold_expires_at!)).length,
+    paid_late: judged.filter((r) => Date.parse(r.final!.paid_at!) >= Date.parse(r.final!.hold_expires_at!)).length,
+    final_by_fate: tally(holds, (r) => `${h(r).fate} ${r.final?.status ?? "unread"}`),
+  };
 }
 
 const requestCode = (a: OrderRecord["attempts"][number]) => (a.status === 0 ? `no answer (${a.error ?? "transport"})` : String(a.status));
@@ -209,9 +264,30 @@ function compactOrder(r: OrderRecord): Record<string, unknown> {
           },
         }
       : {}),
+    ...(r.hold
+      ? {
+          hold: {
+            hold_s: r.hold.hold_s,
+            fate: r.hold.fate,
+            ...(r.hold.pay_moment ? { pay_moment: r.hold.pay_moment, offset_ms: r.hold.offset_ms } : {}),
+            expires_at: r.hold.expires_at,
+            ...(r.hold.expires_at ? {} : { seen_status: r.hold.seen_status }),
+            ...(r.hold.pay_sent_ms !== null
+              ? {
+                  pay_sent_ms: r.hold.pay_sent_ms,
+                  pay_sent_at: r.hold.pay_sent_at,
+                  attempts: r.hold.attempts,
+                  answers: r.hold.answers.map((a) => ({ lane: a.lane, status: a.status, ...(a.kind === "order" ? {} : { kind: a.kind }), order_status: a.order_status, ...(a.replayed ? { replayed: true } : {}) })),
+                }
+              : {}),
+          },
+        }
+      : {}),
     final: r.final
       ? {
           status: r.final.status,
+          ...(r.final.hold_expires_at ? { hold_expires_at: r.final.hold_expires_at } : {}),
+          ...(r.final.paid_at ? { paid_at: r.final.paid_at } : {}),
           reason: r.final.reason,
           server_attempts: r.final.server_attempts,
           created_at: r.final.created_at,
@@ -322,6 +398,7 @@ export function buildReport(d: RunData): ChaosReport {
         lines_total: d.records.reduce((s, r) => s + r.lines.length, 0),
       },
       cancels: cancelSummary(d.records),
+      holds: holdSummary(d.records),
       restocks: {
         made: restocks.length,
         acknowledged: restocks.filter((r) => r.status === 200).length,
@@ -334,6 +411,7 @@ export function buildReport(d: RunData): ChaosReport {
       restocked: restocked.get(i.item_id) ?? 0,
       standing: standing.get(i.item_id) ?? 0,
       ledger_sum: d.ledgerSums ? (d.ledgerSums[i.item_id] ?? 0) : null,
+      reserved_sum: d.reservedSums ? (d.reservedSums[i.item_id] ?? 0) : null,
     })),
     invariants: d.verdicts,
     affected_orders: affected,

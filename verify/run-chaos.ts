@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { cpSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { checkInvariants } from "./invariants.ts";
-import { driveLoad, planItems, planOrders, planRestocks } from "./load-driver.ts";
+import { driveLoad, planItems, planOrders, planRestocks, runHold } from "./load-driver.ts";
 import { readLedger } from "./ledger.ts";
 import { replayCommand, type RunOptions } from "./options.ts";
 import { REPO_ROOT } from "./processes.ts";
@@ -13,7 +13,7 @@ import { tally } from "./stats.ts";
 import { counterBy, minus, SystemApi } from "./system-api.ts";
 import { bringUp, type System } from "./system-under-test.ts";
 import type { CarefulClientOptions } from "./careful-client.ts";
-import { FINAL_STATUSES, orderIdOf, type ItemObservation, type LedgerRow, type OrderRecord, type RestockRecord } from "./types.ts";
+import { FINAL_STATUSES, orderIdOf, type AccountRow, type ItemObservation, type LedgerRow, type OrderRecord, type RestockRecord } from "./types.ts";
 
 /**
  * One verification run, phase by phase: bring up (or reach) the system, create the run's items,
@@ -74,6 +74,8 @@ function reportOptions(o: RunOptions): Record<string, unknown> {
     one_item_rate: o.oneItemRate,
     cancel_rate: o.cancelRate,
     restocks: o.restocks,
+    hold_rate: o.holdRate,
+    hold_s: o.holdS,
     delay_threshold_ms: o.delayThresholdMs,
   };
 }
@@ -119,6 +121,8 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       oneItemRate: o.oneItemRate,
       cancelRate: o.cancelRate,
       restocks: o.restocks,
+      holdRate: o.holdRate,
+      holdS: o.holdS,
     };
     const plan = planOrders(planOpts, planned);
     mark("setup", since);
@@ -150,6 +154,8 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       signal: io.signal,
     };
     const restocks: RestockRecord[] = [];
+    const holdWork: Array<Promise<void>> = [];
+    const readOrder = (id: string) => api!.order(id);
     const records: OrderRecord[] = await driveLoad(plan, {
       concurrency: o.concurrency,
       rate: o.rate,
@@ -157,6 +163,8 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       seed: o.seed,
       restocks: planRestocks(planOpts, planned),
       restock: (item, qty) => api!.restockOnce(item, qty),
+      readOrder,
+      holdWork,
       onOrder: (r) => {
         counts.done++;
         const k = r.answers[0] ? String(r.answers[0].status) : "none";
@@ -189,15 +197,25 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       progress.phase("healed: chaos off");
     }
     const healedAt = elapsed();
+    // A hold made just after healing settles one hold_s later (plus the sweep): the bound covers it.
+    const settleBoundMs = (o.settleTimeoutS + (o.holdRate > 0 ? o.holdS : 0)) * 1000;
     let lastLeft = -1;
     let lastSaid = 0;
     const reconciled = await reconcile(records, { ...client, maxAttempts: Math.max(3, o.maxAttempts) }, o.seed, o.concurrency);
     if (reconciled) progress.phase(`resent ${reconciled} orders that never got an answer`);
+    // Holds of orders answered only now get their plan too.
+    for (const r of records) {
+      if (r.reconciled && r.hold && orderIdOf(r) !== null) holdWork.push(runHold(r, { client: { ...client, maxAttempts: Math.max(3, o.maxAttempts) }, seed: o.seed, readOrder }));
+    }
     const settleClient = { ...client, maxAttempts: Math.max(3, o.maxAttempts) };
     const cancelsResent = await cancelAfterHeal(records, settleClient, o.seed, o.concurrency, "resend");
     if (cancelsResent) progress.phase(`resent ${cancelsResent} cancels that had no answer or no order id`);
+    if (holdWork.length) {
+      progress.phase(`holds: ${holdWork.length} payments, cancels and expiries under way; the last deadline is up to ${o.holdS} s after the last hold was made`);
+      await Promise.all(holdWork);
+    }
     const settleOptions: AwaitFinalOptions = {
-      boundMs: o.settleTimeoutS * 1000,
+      boundMs: settleBoundMs,
       concurrency: Math.min(32, o.concurrency),
       pollMs: 1_000,
       elapsed,
@@ -219,8 +237,15 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       await awaitFinal(records.filter((r) => r.cancel?.moment === "after_heal"), api, settleOptions);
       unfinished = records.filter((r) => orderIdOf(r) !== null && !FINAL_STATUSES.has(r.final?.status ?? "")).length;
     }
-    for (const it of items) it.current = await api.stock(it.item_id).catch(() => null);
-    for (const it of items) it.db_quantity = null;
+    for (const it of items) {
+      const s = await api.stockAndReserved(it.item_id).catch(() => null);
+      it.current = s?.quantity ?? null;
+      it.reserved = s?.reserved_quantity ?? null;
+    }
+    for (const it of items) {
+      it.db_quantity = null;
+      it.db_reserved = null;
+    }
     mark("settle", since);
 
     since = elapsed();
@@ -240,6 +265,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       : null;
     if (sys.ledgerAfterStop) await sys.stop();
     let ledger: LedgerRow[] | null = null;
+    let accounts: AccountRow[] | null = null;
     if (sys.ledger) {
       const orderIds = [...new Set(records.flatMap((r) => r.answers.map((a) => a.order_id).filter((x): x is string => !!x)))];
       const read = await readLedger(sys.ledger, { itemIds: items.map((i) => i.item_id), orderIds }).catch((err) => {
@@ -248,14 +274,24 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       });
       if (read) {
         ledger = read.rows;
-        for (const it of items) it.db_quantity = read.quantities[it.item_id] ?? null;
+        accounts = read.accounts;
+        for (const it of items) {
+          it.db_quantity = read.quantities[it.item_id] ?? null;
+          it.db_reserved = read.reserved[it.item_id] ?? null;
+        }
       }
     }
-    if (!ledger) for (const it of items) delete it.db_quantity;
+    if (!ledger) {
+      for (const it of items) {
+        delete it.db_quantity;
+        delete it.db_reserved;
+      }
+    }
     await sys.stop();
     mark("verify", since);
 
-    const verdicts = checkInvariants({ orders: records, items, ledger, restocks, settleBoundMs: o.settleTimeoutS * 1000 });
+    const verdicts = checkInvariants({ orders: records, items, ledger, accounts, restocks, settleBoundMs });
+    const reservedSums = ledger ? Object.fromEntries(items.map((i) => [i.item_id, ledger!.filter((r) => r.item_id === i.item_id).reduce((s, r) => s + (r.reserved_change ?? 0), 0)])) : null;
     const ledgerSums = ledger ? Object.fromEntries(items.map((i) => [i.item_id, ledger!.filter((r) => r.item_id === i.item_id).reduce((s, r) => s + r.quantity_change, 0)])) : null;
     const report = buildReport({
       tool: TOOL,
@@ -279,9 +315,10 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       records,
       restocks,
       verdicts,
-      settle: { bound_ms: o.settleTimeoutS * 1000, unfinished, reconciled, cancels_after_heal: cancelsAfterHeal, cancels_resent: cancelsResent },
+      settle: { bound_ms: settleBoundMs, unfinished, reconciled, cancels_after_heal: cancelsAfterHeal, cancels_resent: cancelsResent },
       ledger: ledger ? tally(ledger, (r) => r.type) : null,
       ledgerSums,
+      reservedSums,
       server,
       delayThresholdMs: o.delayThresholdMs,
       jsonOrders: o.jsonOrders,

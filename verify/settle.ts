@@ -19,7 +19,7 @@ export async function reconcile(records: OrderRecord[], client: CarefulClientOpt
     while (i < todo.length) {
       const r = todo[i++]!;
       r.reconciled = true;
-      const res = await sendOrder(client, { key: r.key, lines: r.lines, form: r.form }, "reconcile", mulberry32(mixSeed(seed, 1_000_000 + r.index)));
+      const res = await sendOrder(client, { key: r.key, lines: r.lines, form: r.form, hold_s: r.hold?.hold_s ?? null }, "reconcile", mulberry32(mixSeed(seed, 1_000_000 + r.index)));
       r.attempts.push(...res.attempts);
       if (res.answer) {
         r.answers.push(res.answer);
@@ -46,7 +46,8 @@ export async function cancelAfterHeal(records: OrderRecord[], client: CarefulCli
     if (which === "after_heal") {
       if (c.moment === "after_heal" && c.sent_ms === null) todo.push([r, "cancel"]);
     } else if (c.sent_ms === null) {
-      if (c.moment !== "after_heal") todo.push([r, "cancel"]);
+      // A hold's cancel goes with its hold's plan (`runHold`), not here.
+      if (c.moment !== "after_heal" && c.moment !== "reserved" && c.moment !== "after_expiry") todo.push([r, "cancel"]);
     } else if (!c.answers.some((a) => a.key === c.key && a.lane !== "cancel_replay")) {
       todo.push([r, "cancel_reconcile"]);
     }

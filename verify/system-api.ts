@@ -103,6 +103,17 @@ export class SystemApi {
     return (await this.json<{ quantity: number }>(res, `stock of ${itemId}`)).quantity;
   }
 
+  /** Available and reserved units: `await api.stockAndReserved("chaos-a1-1")` → `{ quantity: 12, reserved_quantity: 3 }`; null on 404. */
+  async stockAndReserved(itemId: string): Promise<{ quantity: number; reserved_quantity: number } | null> {
+    const res = await this.call(this.urls.inventory, "GET", `/api/inventory/${encodeURIComponent(itemId)}`);
+    if (res.status === 404) {
+      await res.body?.cancel().catch(() => {});
+      return null;
+    }
+    const v = await this.json<{ quantity: number; reserved_quantity?: number }>(res, `stock of ${itemId}`);
+    return { quantity: v.quantity, reserved_quantity: v.reserved_quantity ?? 0 };
+  }
+
   /** Starts an experiment: `await api.applyChaos({ preset: "moderate", seed: 42 })` → the normalized active state. */
   async applyChaos(body: Record<string, unknown>): Promise<Record<string, unknown>> {
     const res = await this.call(this.urls.chaos, "POST", "/api/admin/chaos", body, true);
@@ -135,6 +146,8 @@ export class SystemApi {
       attempts: number;
       created_at: string;
       updated_at: string;
+      hold_expires_at?: string;
+      paid_at?: string;
       history?: FinalObservation["history"];
     }>(res, `order ${orderId}`);
     return {
@@ -143,6 +156,8 @@ export class SystemApi {
       server_attempts: o.attempts,
       created_at: o.created_at,
       updated_at: o.updated_at,
+      ...(o.hold_expires_at ? { hold_expires_at: o.hold_expires_at } : {}),
+      ...(o.paid_at ? { paid_at: o.paid_at } : {}),
       history: o.history ?? [],
     };
   }

@@ -4,9 +4,12 @@
  * runner's monotonic clock, so a report never depends on the machine's wall clock.
  */
 
-export type OrderStatus = "pending" | "confirmed" | "rejected" | "queued" | "failed" | "cancelling" | "cancelled";
-/** Settled: nothing works on the order any more (a confirmed one may still be cancelled by a client). */
-export const FINAL_STATUSES: ReadonlySet<string> = new Set(["confirmed", "rejected", "failed", "cancelled"]);
+export type OrderStatus = "pending" | "confirmed" | "rejected" | "queued" | "failed" | "cancelling" | "cancelled" | "reserved" | "expired";
+/**
+ * Settled: nothing works on the order any more (a confirmed one may still be cancelled by a
+ * client). `reserved` is not: its hold still ends paid, expired or cancelled.
+ */
+export const FINAL_STATUSES: ReadonlySet<string> = new Set(["confirmed", "rejected", "failed", "cancelled", "expired"]);
 
 /** Which sender made an attempt: the order's own client, its deliberate twin, or the post-heal catch-up. */
 export type Lane = "main" | "duplicate" | "reconcile";
@@ -53,6 +56,8 @@ export interface Answer {
   order_id: string | null;
   /** The order's state as the answer told it (`order_status` in a 422 problem). */
   order_status: string | null;
+  /** A hold's deadline, when the answer carried one (`reserved`). */
+  hold_expires_at?: string | null;
   at_ms: number;
 }
 
@@ -70,8 +75,66 @@ export interface CancelAnswer {
   at_ms: number;
 }
 
-/** When a cancel is sent, relative to its order's answer. */
-export type CancelMoment = "immediate" | "delayed" | "after_heal";
+/**
+ * When a cancel is sent, relative to its order's answer; `reserved`: a hold's cancel, sent while
+ * the order is reserved (some seconds after the hold is made, well before its deadline);
+ * `after_expiry`: a hold left to expire, cancelled 2–5 s after its deadline (a 409 is due).
+ */
+export type CancelMoment = "immediate" | "delayed" | "after_heal" | "reserved" | "after_expiry";
+
+/** Which request of a payment: the first key, the same key again once answered (it must replay), a second key. */
+export type PayLane = "pay" | "pay_replay" | "pay_second";
+
+/**
+ * How a definitive pay answer reads: 200/202 with the order, 409 `hold-expired`, 409
+ * `order-not-payable`, or outside the contract.
+ */
+export type PayAnswerKind = "order" | "hold_expired" | "not_payable" | "key_reused" | "not_found" | "client_error";
+
+/** The answer that ends one pay request's retries. */
+export interface PayAnswer {
+  lane: PayLane;
+  key: string;
+  status: number;
+  kind: PayAnswerKind;
+  /** The order's state as the answer told it (`status`, or a problem's `order_status`). */
+  order_status: string | null;
+  paid_at: string | null;
+  hold_expires_at: string | null;
+  replayed: boolean;
+  at_ms: number;
+}
+
+/** What a hold is planned to end in: paid, cancelled while reserved, or left to expire. */
+export type HoldFate = "pay" | "cancel" | "expire";
+/** When a payment goes: well before the deadline, near it, or after it (a 409 is expected). */
+export type PayMoment = "early" | "near" | "late";
+
+/** An order placed with `hold_s`, and what the plan did with its hold. */
+export interface HoldRecord {
+  hold_s: number;
+  fate: HoldFate;
+  pay_moment: PayMoment | null;
+  /**
+   * For `early`: ms after the runner learned of the hold; for `near` and `late`: ms relative to
+   * the deadline (negative: before it). For a cancel, see the order's `cancel.delay_ms`.
+   */
+  offset_ms: number;
+  pay_key: string;
+  /** Send the pay key again once it was answered (it must replay). */
+  replay: boolean;
+  /** A second pay with its own key, once the first was answered. */
+  second_key: string | null;
+  /** The deadline as the runner learned it (the 201, or a read once the worker made the hold); null if never reserved. */
+  expires_at: string | null;
+  /** The state the order was in when the runner stopped waiting for its hold (`reserved`, or why there was none). */
+  seen_status: string | null;
+  /** When the first pay request left: ms since the run started, and the wall clock. */
+  pay_sent_ms: number | null;
+  pay_sent_at: string | null;
+  attempts: Array<Attempt<PayLane>>;
+  answers: PayAnswer[];
+}
 
 /** A cancellation the plan asked for, and everything that happened to it. */
 export interface CancelRecord {
@@ -102,6 +165,9 @@ export interface FinalObservation {
   server_attempts: number;
   created_at: string | null;
   updated_at: string | null;
+  /** A hold's deadline and the payment's moment, when the order has them. */
+  hold_expires_at?: string | null;
+  paid_at?: string | null;
   history: Array<{ status: string; reason: string | null; at: string }>;
   /** ms after healing when the runner first saw it final; null if never. */
   final_seen_ms: number | null;
@@ -127,6 +193,8 @@ export interface OrderRecord {
   reconciled: boolean;
   /** The cancellation the plan gave this order, if any. */
   cancel: CancelRecord | null;
+  /** Placed with `hold_s`: the hold and its payments; null for a sale. Absent in records from before holds. */
+  hold?: HoldRecord | null;
   final: FinalObservation | null;
 }
 
@@ -143,8 +211,10 @@ export interface RestockRecord {
 export interface LedgerRow {
   order_id: string | null;
   item_id: string;
-  type: "create" | "deduct" | "release" | "restock" | "adjust";
+  type: "create" | "deduct" | "release" | "restock" | "adjust" | "hold" | "hold_release" | "sale";
   quantity_change: number;
+  /** Change of `reserved_quantity`: +q for `hold`, −q for `hold_release` and `sale`; 0 (or absent) otherwise. */
+  reserved_change?: number;
   /** The writing transaction's time (`now()`): one deduction of an order writes all its lines at one. */
   tx_at: string;
 }
@@ -157,6 +227,18 @@ export interface ItemObservation {
   current: number | null;
   /** Its quantity read from inventory's database at the end; null when not read. */
   db_quantity?: number | null;
+  /** Reserved units (live holds) from the API and from the database; absent when not read. */
+  reserved?: number | null;
+  db_reserved?: number | null;
+}
+
+/** Inventory's account of an order (`inventory.order_accounts`), for the holds checks. */
+export interface AccountRow {
+  order_id: string;
+  outcome: string;
+  settled: "sold" | "expired" | "cancelled" | null;
+  hold_expires_at: string | null;
+  released: boolean;
 }
 
 /** The order id an order's answers agree on, or the first one named. */
@@ -168,6 +250,11 @@ export function orderIdOf(o: Pick<OrderRecord, "answers">): string | null {
 /** Accepted: the system said 201 or 202 at least once, so it owes the order a final state. */
 export function isAccepted(o: Pick<OrderRecord, "answers">): boolean {
   return o.answers.some((a) => a.status === 201 || a.status === 202);
+}
+
+/** A pay the system answered 200, 202 or 409 hold-expired: it acted on the hold. */
+export function payAnswered(h: Pick<HoldRecord, "answers"> | null | undefined): boolean {
+  return !!h && h.answers.some((a) => a.kind === "order" || a.kind === "hold_expired");
 }
 
 /** A cancel the system accepted (200 or 202): it owes the order the state `cancelled`. */

@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { checkInvariants, LEDGER_INVARIANTS, type InvariantName, type InvariantVerdict } from "./invariants.ts";
-import { backoffMs, orderBody, readAnswer, readCancelAnswer, sendCancel, sendOrder, transportErrorKind, type CarefulClientOptions } from "./careful-client.ts";
-import { planItems, planOrders, planRestocks, runCancel } from "./load-driver.ts";
+import { backoffMs, orderBody, readAnswer, readCancelAnswer, readPayAnswer, sendCancel, sendOrder, sendPay, transportErrorKind, type CarefulClientOptions } from "./careful-client.ts";
+import { payOffsetMs, planItems, planOrders, planRestocks, runCancel, runHold } from "./load-driver.ts";
 import { cancelAfterHeal } from "./settle.ts";
 import { parseOptions, replayCommand, UsageError } from "./options.ts";
 import { listeningPort } from "./processes.ts";
@@ -16,7 +16,7 @@ import { renderMarkdown } from "./report-markdown.ts";
 import { percentile, summarize } from "./stats.ts";
 import { chaosTtlS } from "./run-chaos.ts";
 import { counterBy } from "./system-api.ts";
-import type { Answer, CancelAnswer, CancelRecord, FinalObservation, ItemObservation, LedgerRow, OrderLine, OrderRecord, RestockRecord } from "./types.ts";
+import type { AccountRow, Answer, CancelAnswer, CancelRecord, FinalObservation, HoldRecord, ItemObservation, LedgerRow, OrderLine, OrderRecord, PayAnswer, RestockRecord } from "./types.ts";
 import { resetResponse } from "../chaos/http-middleware.ts";
 import { validateChaosConfig } from "../chaos/chaos.config.ts";
 import { BACKENDS, startSystem } from "../tests/support/system.ts";
@@ -154,7 +154,7 @@ const details = (v: InvariantVerdict) => v.breaches.map((b) => `${b.subject}: ${
 describe("invariant checker", () => {
   test("a consistent run passes every invariant, ledger included", () => {
     const vs = checkInvariants(world());
-    expect(vs).toHaveLength(16);
+    expect(vs).toHaveLength(20);
     expect(failing(vs)).toEqual([]);
     expect(vs.every((v) => v.status === "pass")).toBe(true);
     expect(verdict(vs, "accepted_orders_final").checked).toBe(6);
@@ -163,12 +163,12 @@ describe("invariant checker", () => {
     expect(verdict(vs, "no_line_deducted_twice").checked).toBe(6);
   });
 
-  test("without the ledger its six checks are skipped, not passed", () => {
+  test("without the ledger its eight checks are skipped, not passed", () => {
     const w = world();
     w.ledger = null;
     const vs = checkInvariants(w);
     expect(vs.filter((v) => v.status === "skipped").map((v) => v.name)).toEqual([...LEDGER_INVARIANTS]);
-    expect(LEDGER_INVARIANTS).toHaveLength(6);
+    expect(LEDGER_INVARIANTS).toHaveLength(8);
     // The restock the runner was told of stands in for the ledger's.
     expect(failing(vs)).toEqual([]);
   });
@@ -400,6 +400,250 @@ describe("invariant checker", () => {
   });
 });
 
+// ---------------------------------------------------------------------------------------------
+// Holds: the same world with three orders placed with hold_s — one paid in time (the same key
+// again, and a second key), one left to expire (then paid too late: 409), one cancelled while
+// reserved. Each test below breaks one thing.
+// ---------------------------------------------------------------------------------------------
+
+const hrow = (order: number, item: string, type: LedgerRow["type"], change: number, reserved: number, t: number): LedgerRow => ({
+  order_id: id(order),
+  item_id: item,
+  type,
+  quantity_change: change,
+  reserved_change: reserved,
+  tx_at: tx(t),
+});
+
+const pAnswer = (lane: PayAnswer["lane"], key: string, status: number, orderStatus: string, over: Partial<PayAnswer> = {}): PayAnswer => ({
+  lane,
+  key,
+  status,
+  kind: status === 409 ? "hold_expired" : "order",
+  order_status: orderStatus,
+  paid_at: status === 409 ? null : at(30_000),
+  hold_expires_at: at(60_000),
+  replayed: false,
+  at_ms: 40,
+  ...over,
+});
+
+function holdOf(n: number, fate: HoldRecord["fate"], answers: PayAnswer[] = [], over: Partial<HoldRecord> = {}): HoldRecord {
+  return {
+    hold_s: 60,
+    fate,
+    pay_moment: fate === "pay" ? "early" : null,
+    offset_ms: 0,
+    pay_key: `k${n}-pay`,
+    replay: answers.some((a) => a.lane === "pay_replay"),
+    second_key: answers.some((a) => a.lane === "pay_second") ? `k${n}-pay-2` : null,
+    expires_at: at(60_000),
+    seen_status: "reserved",
+    pay_sent_ms: answers.length ? 30 : null,
+    pay_sent_at: answers.length ? at(29_990) : null,
+    attempts: answers.map((a) => ({ lane: a.lane, at_ms: 30, duration_ms: 5, status: a.status })),
+    answers,
+    ...over,
+  };
+}
+
+const held = (f: FinalObservation, paidAt: string | null = null): FinalObservation => ({ ...f, hold_expires_at: at(60_000), ...(paidAt ? { paid_at: paidAt } : {}) });
+
+function holdWorld() {
+  const w = world();
+  const reserved = answer(201, null, "reserved");
+  const o8 = rec(8, "a×1, c×1", [{ ...reserved, order_id: id(8), hold_expires_at: at(60_000) }], held(final("confirmed", ["pending", "reserved", "confirmed"]), at(30_000)));
+  o8.hold = holdOf(8, "pay", [
+    pAnswer("pay", "k8-pay", 200, "confirmed"),
+    pAnswer("pay_replay", "k8-pay", 200, "confirmed", { replayed: true }),
+    pAnswer("pay_second", "k8-pay-2", 200, "confirmed"),
+  ]);
+  const o9 = rec(9, "b×2", [{ ...reserved, order_id: id(9), hold_expires_at: at(60_000) }], held(final("expired", ["pending", "reserved", "expired"])));
+  o9.hold = holdOf(9, "pay", [pAnswer("pay", "k9-pay", 409, "expired"), pAnswer("pay_second", "k9-pay-2", 409, "expired")], { pay_moment: "late", pay_sent_at: at(62_000) });
+  const o10 = rec(10, "c×1", [{ ...reserved, order_id: id(10), hold_expires_at: at(60_000) }], held(final("cancelled", ["pending", "reserved", "cancelling", "cancelled"])));
+  o10.hold = holdOf(10, "cancel");
+  o10.cancel = cancelOf(10, 201, [cAnswer("cancel", "k10-cancel", 200, "cancelled")], { moment: "reserved" });
+  w.orders.push(o8, o9, o10);
+  // Order 8 sold a × 1 and c × 1; 9 and 10 gave theirs back. Nothing is reserved at the end.
+  w.items[0]!.current = 6;
+  w.items[0]!.db_quantity = 6;
+  w.items[2]!.current = 7;
+  w.items[2]!.db_quantity = 7;
+  for (const it of w.items) {
+    it.reserved = 0;
+    it.db_reserved = 0;
+  }
+  w.ledger!.push(
+    hrow(8, "a", "hold", -1, 1, 10),
+    hrow(8, "c", "hold", -1, 1, 10),
+    hrow(9, "b", "hold", -2, 2, 11),
+    hrow(10, "c", "hold", -1, 1, 12),
+    hrow(8, "a", "sale", 0, -1, 13),
+    hrow(8, "c", "sale", 0, -1, 13),
+    hrow(10, "c", "hold_release", 1, -1, 14),
+    hrow(9, "b", "hold_release", 2, -2, 15),
+  );
+  const accounts: AccountRow[] = [
+    { order_id: id(8), outcome: "held", settled: "sold", hold_expires_at: at(60_000), released: false },
+    { order_id: id(9), outcome: "held", settled: "expired", hold_expires_at: at(60_000), released: true },
+    { order_id: id(10), outcome: "held", settled: "cancelled", hold_expires_at: at(60_000), released: true },
+  ];
+  return { ...w, accounts: accounts as AccountRow[] | null };
+}
+
+describe("invariant checker, holds", () => {
+  test("holds paid, expired and cancelled pass every invariant; the new ones checked something", () => {
+    const vs = checkInvariants(holdWorld());
+    expect(failing(vs)).toEqual([]);
+    expect(vs.map((v) => v.name)).toContain("no_confirmed_and_released");
+    expect(verdict(vs, "holds_settle_once").checked).toBe(3);
+    expect(verdict(vs, "pay_answers_consistent").checked).toBe(2);
+    expect(verdict(vs, "reserved_matches_live_holds").checked).toBe(3);
+    expect(verdict(vs, "stock_conservation").checked).toBe(3);
+    expect(verdict(vs, "legal_transitions").checked).toBe(10);
+  });
+
+  test("stock_conservation counts reserved units: reserved stock nothing accounts for breaks it", () => {
+    const w = holdWorld();
+    w.items[1]!.reserved = 2;
+    const v = verdict(checkInvariants(w), "stock_conservation");
+    expect(v.breach_count).toBe(1);
+    expect(v.breaches[0]!.detail).toContain("reserved 2");
+    expect(v.breaches[0]!.detail).toContain("off by -2");
+    // A live hold: 2 units moved from available to reserved, conservation still holds.
+    const w2 = holdWorld();
+    w2.items[1]!.current = 6;
+    w2.items[1]!.reserved = 2;
+    expect(verdict(checkInvariants(w2), "stock_conservation").status).toBe("pass");
+    // Counting a paid hold as not sold is off by its lines.
+    const w3 = holdWorld();
+    w3.orders[7]!.final = held(final("expired", ["pending", "reserved", "expired"]));
+    expect(details(verdict(checkInvariants(w3), "stock_conservation"))).toContain("off by 1");
+  });
+
+  test("holds_settle_once: sold and released, never settled, a state or an account that tells another story, a hold sold outright", () => {
+    const twice = holdWorld();
+    twice.ledger!.push(hrow(8, "a", "hold_release", 1, -1, 20), hrow(8, "c", "hold_release", 1, -1, 20));
+    expect(details(verdict(checkInvariants(twice), "holds_settle_once"))).toContain("settled twice");
+    const never = holdWorld();
+    never.ledger = never.ledger!.filter((r) => !(r.type === "hold_release" && r.order_id === id(9)));
+    expect(details(verdict(checkInvariants(never), "holds_settle_once"))).toContain("hold never settled");
+    const partly = holdWorld();
+    partly.ledger = partly.ledger!.filter((r) => !(r.type === "sale" && r.item_id === "c"));
+    expect(details(verdict(checkInvariants(partly), "holds_settle_once"))).toContain("held a +1, c +1; sold a +1");
+    const story = holdWorld();
+    story.orders[8]!.final = held(final("cancelled", ["pending", "reserved", "cancelling", "cancelled"]));
+    story.accounts![1] = { ...story.accounts![1]!, settled: "cancelled" };
+    story.orders[9]!.final = held(final("expired", ["pending", "reserved", "expired"]));
+    const d = details(verdict(checkInvariants(story), "holds_settle_once"));
+    expect(d).toContain(`${id(10)}: expired, its hold released in the ledger, yet inventory's account says cancelled`);
+    const soldExpired = holdWorld();
+    soldExpired.orders[7]!.final = held(final("expired", ["pending", "reserved", "expired"]));
+    expect(details(verdict(checkInvariants(soldExpired), "holds_settle_once"))).toContain("expired, yet its hold was sold");
+    const outright = holdWorld();
+    outright.ledger = outright.ledger!.map((r) => (r.order_id === id(8) && r.type === "hold" ? { ...r, type: "deduct" as const, reserved_change: 0 } : r)).filter((r) => !(r.order_id === id(8) && r.type === "sale"));
+    expect(details(verdict(checkInvariants(outright), "holds_settle_once"))).toContain("asked for a hold, yet its lines were sold outright");
+    expect(failing(checkInvariants(holdWorld()))).toEqual([]);
+  });
+
+  test("no_confirmed_and_released: confirmed with an expiry in its history, a release in the ledger, or an account that says expired", () => {
+    const h = holdWorld();
+    h.orders[7]!.final = held(final("confirmed", ["pending", "reserved", "expired", "confirmed"]));
+    expect(details(verdict(checkInvariants(h), "no_confirmed_and_released"))).toContain("both confirmed and expired in its history");
+    const l = holdWorld();
+    l.ledger!.push(row(1, "a", "release", 2, 30));
+    expect(details(verdict(checkInvariants(l), "no_confirmed_and_released"))).toContain(`${id(1)}: confirmed, yet the ledger released its stock`);
+    const a = holdWorld();
+    a.accounts![0] = { ...a.accounts![0]!, settled: "expired", released: true };
+    expect(details(verdict(checkInvariants(a), "no_confirmed_and_released"))).toContain("inventory's account says expired");
+    // Without the ledger the histories are still read.
+    const n = holdWorld();
+    n.ledger = null;
+    n.orders[7]!.final = held(final("confirmed", ["pending", "reserved", "expired", "confirmed"]));
+    expect(verdict(checkInvariants(n), "no_confirmed_and_released").status).toBe("fail");
+  });
+
+  test("reserved_matches_live_holds: reserved stock no hold explains, and a hold still live after settling", () => {
+    const api = holdWorld();
+    api.items[0]!.reserved = 1;
+    expect(details(verdict(checkInvariants(api), "reserved_matches_live_holds"))).toContain("a: reserved changes sum to 0, the API shows reserved 1");
+    const db = holdWorld();
+    db.items[1]!.db_reserved = 2;
+    expect(details(verdict(checkInvariants(db), "reserved_matches_live_holds"))).toContain("the database holds reserved 2");
+    // Order 9's hold never settled: its 2 units are still reserved, in the ledger, the API and the account.
+    const live = holdWorld();
+    live.ledger = live.ledger!.filter((r) => !(r.type === "hold_release" && r.order_id === id(9)));
+    live.accounts![1] = { ...live.accounts![1]!, settled: null, released: false };
+    live.items[1]!.current = 6;
+    live.items[1]!.db_quantity = 6;
+    live.items[1]!.reserved = 2;
+    live.items[1]!.db_reserved = 2;
+    live.orders[8]!.final = held(final("reserved", ["pending", "reserved"]));
+    const v = verdict(checkInvariants(live), "reserved_matches_live_holds");
+    expect(v.breach_count).toBe(1);
+    expect(v.breaches[0]!.subject).toBe(id(9));
+    expect(v.breaches[0]!.detail).toContain("hold still live after settling");
+    // A ledger whose reserved changes no live hold explains.
+    const drift = holdWorld();
+    drift.ledger!.push(hrow(9, "b", "hold", -1, 1, 40));
+    expect(details(verdict(checkInvariants(drift), "reserved_matches_live_holds"))).toContain("b: reserved changes sum to 1, live holds hold 0");
+  });
+
+  test("pay_answers_consistent: answers that contradict the order, replays and second keys that disagree, paid_at judged against the deadline", () => {
+    const w = holdWorld();
+    const h8 = w.orders[7]!.hold!;
+    h8.answers[0] = pAnswer("pay", "k8-pay", 200, "reserved");
+    h8.answers[1] = { ...h8.answers[1]!, replayed: false };
+    h8.answers[2] = pAnswer("pay_second", "k8-pay-2", 409, "expired");
+    const h9 = w.orders[8]!.hold!;
+    h9.answers.push(pAnswer("pay_replay", "k9-pay", 202, "reserved", { paid_at: null }));
+    const d = details(verdict(checkInvariants(w), "pay_answers_consistent"));
+    expect(d).toContain("200 (pay) with status reserved, not confirmed");
+    expect(d).toContain("without Idempotent-Replayed");
+    expect(d).toContain("a paid order answered a second key 409, not 200");
+    expect(d).toContain("hold-expired, yet the order ended confirmed");
+    expect(d).toContain("202 (pay_replay) with status reserved and no paid_at");
+    expect(d).toContain("the same key answered 409, then 202");
+    // Paid before the deadline (by the server's paid_at), yet expired; paid after it, yet confirmed.
+    const early = holdWorld();
+    early.orders[8]!.final = held(final("expired", ["pending", "reserved", "expired"]), at(59_999));
+    early.orders[8]!.hold!.answers = [pAnswer("pay", "k9-pay", 202, "reserved")];
+    early.orders[8]!.hold!.pay_sent_at = at(59_990);
+    expect(details(verdict(checkInvariants(early), "pay_answers_consistent"))).toContain("before the deadline");
+    const late = holdWorld();
+    late.orders[7]!.final = held(final("confirmed", ["pending", "reserved", "confirmed"]), at(60_000));
+    late.orders[7]!.hold!.pay_sent_at = at(59_500);
+    expect(details(verdict(checkInvariants(late), "pay_answers_consistent"))).toContain("not before the deadline");
+    // A payment the server dated before the client sent it; one never answered.
+    const back = holdWorld();
+    back.orders[7]!.hold!.pay_sent_at = at(45_000);
+    expect(details(verdict(checkInvariants(back), "pay_answers_consistent"))).toContain("before the payment was sent");
+    const silent = holdWorld();
+    silent.orders[8]!.hold!.answers = [];
+    expect(details(verdict(checkInvariants(silent), "pay_answers_consistent"))).toContain("never got an answer");
+  });
+
+  test("answers, transitions and cancels know holds: only a hold may end expired, reserved leads to paid, expired or cancelled", () => {
+    const w = holdWorld();
+    w.orders[0]!.final = final("expired", ["pending", "confirmed", "expired"]);
+    const vs = checkInvariants(w);
+    expect(details(verdict(vs, "answers_kept"))).toContain("ended expired, yet it never asked for a hold");
+    expect(details(verdict(vs, "legal_transitions"))).toContain("illegal confirmed → expired");
+    const sold = holdWorld();
+    sold.orders[7]!.answers[0] = { ...sold.orders[7]!.answers[0]!, order_status: "confirmed" };
+    expect(details(verdict(checkInvariants(sold), "answers_kept"))).toContain("asked for a hold, answered 201 confirmed");
+    const back = holdWorld();
+    back.orders[8]!.final = held(final("expired", ["pending", "reserved", "expired", "reserved"]));
+    expect(details(verdict(checkInvariants(back), "legal_transitions"))).toContain("illegal expired → reserved");
+    // A cancel of an expired hold may be refused (409); the same of a confirmed order may not.
+    const c = holdWorld();
+    c.orders[8]!.cancel = cancelOf(9, 201, [cAnswer("cancel", "k9-cancel", 409, "expired")], { moment: "reserved" });
+    expect(verdict(checkInvariants(c), "cancel_answers_consistent").status).toBe("pass");
+    c.orders[7]!.cancel = cancelOf(8, 201, [cAnswer("cancel", "k8-cancel", 409, "confirmed")], { moment: "reserved" });
+    expect(details(verdict(checkInvariants(c), "cancel_answers_consistent"))).toContain("not cancellable, with status confirmed");
+  });
+});
+
 describe("statistics", () => {
   test("nearest-rank percentiles", () => {
     expect(percentile([], 50)).toBeNull();
@@ -483,6 +727,77 @@ describe("careful client", () => {
     expect(new Set(seen.map((s) => s.key))).toEqual(new Set(["order-1-cancel"]));
     expect(JSON.parse(seen[0]!.body)).toEqual({ reason: "changed my mind" });
     expect(seen.map((s) => s.requestId)).toEqual(["order-1-cancel.c1", "order-1-cancel.c2", "order-1-cancel.c3", "order-1-cancel.c4"]);
+  });
+
+  test("a pay retries a 409 still in flight, a 503 and a reset with its own key, and stops at 409 hold-expired", async () => {
+    seen.length = 0;
+    const inFlight = { status: 409, body: { type: "https://valerix.dev/problems/idempotency-key-in-use", status: 409 } };
+    const expired = { status: 409, body: { type: "https://valerix.dev/problems/hold-expired", status: 409, order_id: id(1), order_status: "expired", hold_expires_at: at(60_000) } };
+    script = [inFlight, 503, "reset", expired];
+    const r = await sendPay(opts(), { order_id: id(1), key: "order-1-pay" }, "pay", () => 0.5);
+    expect(r.attempts.map((a) => a.status)).toEqual([409, 503, 0, 409]);
+    expect(r.answer).toMatchObject({ status: 409, kind: "hold_expired", order_status: "expired", key: "order-1-pay", hold_expires_at: at(60_000), replayed: false });
+    expect(seen.map((s) => s.requestId)).toEqual(["order-1-pay.p1", "order-1-pay.p2", "order-1-pay.p3", "order-1-pay.p4"]);
+    expect(new Set(seen.map((s) => s.key))).toEqual(new Set(["order-1-pay"]));
+    // 200 confirmed, 202 reserved with paid_at, 409 not payable: answers, never retried.
+    expect(readPayAnswer(200, JSON.stringify({ order_id: id(1), status: "confirmed", paid_at: at(1) }))).toMatchObject({ kind: "order", order_status: "confirmed", paid_at: at(1), retry: false });
+    expect(readPayAnswer(202, JSON.stringify({ order_id: id(1), status: "reserved", paid_at: at(1) }))).toMatchObject({ kind: "order", order_status: "reserved", retry: false });
+    expect(readPayAnswer(409, JSON.stringify({ type: "https://valerix.dev/problems/order-not-payable", order_status: "cancelled" }))).toMatchObject({ kind: "not_payable", order_status: "cancelled", retry: false });
+    expect(readPayAnswer(404, "{}")).toMatchObject({ kind: "not_found", retry: false });
+    expect(readPayAnswer(502, "")).toMatchObject({ retry: true });
+    // A hold's order body carries hold_s, in either form; a 201 keeps the deadline it names.
+    expect(JSON.parse(orderBody({ lines: L("a×2"), form: "one_item", hold_s: 60 }))).toEqual({ item_id: "a", quantity: 2, hold_s: 60 });
+    expect(JSON.parse(orderBody({ lines: L("a×2, b×1"), hold_s: 90 }))).toEqual({ lines: L("a×2, b×1"), hold_s: 90 });
+    expect(JSON.parse(orderBody({ lines: L("a×2, b×1") }))).toEqual({ lines: L("a×2, b×1") });
+    expect(readAnswer(201, JSON.stringify({ order_id: id(1), status: "reserved", hold_expires_at: at(60_000) }))).toMatchObject({ order_status: "reserved", hold_expires_at: at(60_000) });
+  });
+
+  test("a hold's plan: learns the deadline by reading a queued order, then pays near it, the same key again and a second key", async () => {
+    seen.length = 0;
+    const paid = { status: 200, body: { order_id: id(1), status: "confirmed", paid_at: at(1), hold_expires_at: at(60_000) } };
+    script = [paid, { ...paid, replayed: true }, paid];
+    let clock = T0;
+    const slept: number[] = [];
+    const reads = ["queued", "queued", "reserved"];
+    const r = rec(1, "a×1", [answer(202, id(1), "queued")], null);
+    r.hold = holdOf(1, "pay", [], { pay_moment: "near", offset_ms: -2_000, replay: true, second_key: "k1-pay-2", expires_at: null, seen_status: null });
+    await runHold(r, {
+      client: opts({ sleep: async (ms) => void (slept.push(ms), (clock += ms)) }),
+      seed: 1,
+      now: () => clock,
+      readOrder: async () => {
+        const status = reads.shift() ?? "reserved";
+        return status === "reserved" ? { status, hold_expires_at: at(60_000) } : { status };
+      },
+    });
+    expect(r.hold.expires_at).toBe(at(60_000));
+    expect(r.hold.seen_status).toBe("reserved");
+    // Three reads, 0.5, 1 and 2 s apart, then a wait until 2 s before the deadline.
+    expect(slept).toEqual([500, 1_000, 2_000, 60_000 - 3_500 - 2_000]);
+    expect(r.hold.pay_sent_at).toBe(at(58_000));
+    expect(r.hold.answers.map((a) => `${a.lane} ${a.status}${a.replayed ? " replayed" : ""}`)).toEqual(["pay 200", "pay_replay 200 replayed", "pay_second 200"]);
+    expect(seen.map((s) => s.key)).toEqual(["k1-pay", "k1-pay", "k1-pay-2"]);
+    // Left to expire, then cancelled 3 s after the deadline it read from the 201: the 409 is kept.
+    seen.length = 0;
+    script = [{ status: 409, body: { type: "https://valerix.dev/problems/order-not-cancellable", status: 409, order_id: id(3), order_status: "expired" } }];
+    clock = T0;
+    slept.length = 0;
+    const lapsed = rec(3, "a×1", [{ ...answer(201, id(3), "reserved"), hold_expires_at: at(60_000) }], null);
+    lapsed.hold = holdOf(3, "expire", [], { expires_at: null, seen_status: null });
+    lapsed.cancel = cancelOf(3, 201, [], { moment: "after_expiry", delay_ms: 3_000, sent_ms: null });
+    await runHold(lapsed, { client: opts({ sleep: async (ms) => void (slept.push(ms), (clock += ms)) }), seed: 1, now: () => clock, readOrder: async () => ({ status: "reserved", hold_expires_at: at(60_000) }) });
+    expect(slept).toEqual([63_000]);
+    expect(seen.map((x) => x.key)).toEqual(["k3-cancel"]);
+    expect(lapsed.cancel.answers).toMatchObject([{ status: 409, kind: "not_cancellable", order_status: "expired" }]);
+    expect(lapsed.hold.pay_sent_ms).toBeNull();
+    // An order refused while queued holds nothing: no payment goes out.
+    seen.length = 0;
+    const refused = rec(2, "a×1", [answer(202, id(2), "queued")], null);
+    refused.hold = holdOf(2, "pay", [], { expires_at: null, seen_status: null });
+    await runHold(refused, { client: opts(), seed: 1, readOrder: async () => ({ status: "rejected" }) });
+    expect(refused.hold.seen_status).toBe("rejected");
+    expect(refused.hold.pay_sent_ms).toBeNull();
+    expect(seen).toHaveLength(0);
   });
 
   test("a cancel answer: 200 and 202 with the order's state, a replay noted, a stray status kept as such", async () => {
@@ -569,6 +884,46 @@ describe("plan, options, progress, report", () => {
     const restocks = planRestocks(o, items);
     expect(restocks.map((r) => r.before_index)).toEqual([400, 800, 1200, 1600]);
     expect(restocks.every((r) => r.quantity >= 10 && r.quantity <= 50 && items.some((i) => i.item_id === r.item_id))).toBe(true);
+  });
+
+  test("holds in the plan: a share of the orders, paid early, near or late, cancelled while reserved, or left to expire", () => {
+    const o = { orders: 2000, items: 8, seed: 42, runId: "r1", duplicateRate: 0.05, unknownRate: 0.01, maxLines: 4, cancelRate: 0.1, holdRate: 0.2, holdS: 60 };
+    const items = planItems(o);
+    const plan = planOrders(o, items);
+    expect(planOrders(o, items)).toEqual(plan);
+    const holds = plan.filter((p) => p.hold);
+    expect(holds.length).toBeGreaterThan(340);
+    expect(holds.length).toBeLessThan(460);
+    expect(holds.every((p) => p.hold!.hold_s === 60 && p.hold!.pay_key === `${p.key}-pay`)).toBe(true);
+    const fates = new Map<string, number>();
+    for (const p of holds) fates.set(p.hold!.fate, (fates.get(p.hold!.fate) ?? 0) + 1);
+    expect(fates.get("pay")!).toBeGreaterThan(holds.length * 0.45);
+    expect(fates.get("cancel")!).toBeGreaterThan(holds.length * 0.08);
+    expect(fates.get("expire")!).toBeGreaterThan(holds.length * 0.2);
+    const paid = holds.filter((p) => p.hold!.fate === "pay");
+    expect(new Set(paid.map((p) => p.hold!.pay_moment))).toEqual(new Set(["early", "near", "late"]));
+    expect(paid.some((p) => p.hold!.replay) && paid.some((p) => p.hold!.second_key)).toBe(true);
+    // A hold's only cancel is its own: while reserved, or after the deadline for some left to expire; the others keep theirs.
+    expect(holds.every((p) => (p.hold!.fate === "cancel") === (p.cancel?.moment === "reserved"))).toBe(true);
+    const afterExpiry = holds.filter((p) => p.cancel?.moment === "after_expiry");
+    expect(afterExpiry.every((p) => p.hold!.fate === "expire" && p.cancel!.delay_ms >= 2_000 && p.cancel!.delay_ms <= 5_000)).toBe(true);
+    expect(afterExpiry.length).toBeGreaterThan(fates.get("expire")! * 0.15);
+    expect(afterExpiry.length).toBeLessThan(fates.get("expire")! * 0.35);
+    expect(plan.filter((p) => !p.hold).every((p) => p.cancel?.moment !== "reserved" && p.cancel?.moment !== "after_expiry")).toBe(true);
+    expect(plan.filter((p) => !p.hold && p.cancel).length).toBeGreaterThan(100);
+    // Early: 0.5–15 s after the hold; near: the last 3 s before the deadline; late: 1–4 s after it.
+    expect([payOffsetMs("early", 0), payOffsetMs("early", 0.999)]).toEqual([500, 14_985]);
+    expect([payOffsetMs("near", 0), payOffsetMs("near", 0.999)]).toEqual([-3_000, -103]);
+    expect([payOffsetMs("late", 0), payOffsetMs("late", 0.999)]).toEqual([1_000, 3_997]);
+    // Without a hold rate, no holds.
+    expect(planOrders({ ...o, holdRate: 0 }, items).some((p) => p.hold)).toBe(false);
+    const opt = parseOptions(["--seed", "1"], {})!;
+    expect(opt).toMatchObject({ holdRate: 0.2, holdS: 60 });
+    expect(replayCommand(opt)).not.toContain("--hold");
+    const opt2 = parseOptions(["--seed", "1", "--hold-rate", "0.5", "--hold-s", "90"], {})!;
+    expect(replayCommand(opt2)).toContain("--hold-rate 0.5 --hold-s 90");
+    expect(() => parseOptions(["--hold-s", "59"], {})).toThrow(/--hold-s/);
+    expect(() => parseOptions(["--hold-rate", "2"], {})).toThrow(/--hold-rate/);
   });
 
   test("options: defaults, and refusals with a reason", () => {
@@ -659,7 +1014,7 @@ describe("plan, options, progress, report", () => {
     expect(report.items.find((i) => i.item_id === "b")).toMatchObject({ standing: 1, restocked: 4 });
     const md = renderMarkdown(report, { maxAffectedRows: 50 });
     expect(md).toContain("— PASS");
-    expect(md).toContain("Invariants: 16 hold, 0 broken.");
+    expect(md).toContain("Invariants: 20 hold, 0 broken.");
     expect(md).toContain("(`cancelled_has_no_standing_deduction`) | ✅ holds | 2 | 0 |");
     expect(md).toContain("### Queued (202), longest to a final state first: 64");
     expect(md).toContain("… 14 more in the JSON report");
@@ -668,7 +1023,7 @@ describe("plan, options, progress, report", () => {
     expect(md).toContain("| 422→409 | 1 |");
     expect(report.summary.latency_ms.cancels_by_first_answer).toMatchObject({ "200": { count: 1, p50: 5 }, "202": { count: 1 }, "409": { count: 1 } });
     expect(md).toContain("| cancel answered 202, first request to answer | 1 | 5 | 5 | 5 | 5 |");
-    expect(md).toContain("| a | 10 | 0 | 3 | 7 | 7 | 7 |");
+    expect(md).toContain("| a | 10 | 0 | 3 | 7 | – | 7 / – | 7 / – |");
     expect(md).toContain("inventory's ledger for the run (movement rows, one per line): create 3, deduct 6, release 3, restock 1");
     expect(md).toContain("crash 15 % (mix)");
     const capped = buildReport({ ...data, jsonMaxOrders: 10 });
@@ -845,7 +1200,7 @@ describe("verification run, end to end", () => {
     expect(report.verdict).toBe("pass");
     expect(report.summary.logical_orders).toBe(150);
     // The ledger was read: no invariant may be skipped in a run that started the system itself.
-    expect(report.invariants.map((v: InvariantVerdict) => v.status)).toEqual(Array(16).fill("pass"));
+    expect(report.invariants.map((v: InvariantVerdict) => v.status)).toEqual(Array(20).fill("pass"));
     // The mix reached the system: orders of several lines, the one-item body, cancels answered.
     expect(Object.keys(report.summary.lines.orders_by_line_count).length).toBeGreaterThan(1);
     expect(report.summary.lines.one_item_form).toBeGreaterThan(0);
@@ -853,6 +1208,10 @@ describe("verification run, end to end", () => {
     expect(report.summary.cancels.ended_cancelled).toBe(report.summary.cancels.accepted);
     const injected = Object.values(report.chaos.event_counts as Record<string, number>).reduce((s, n) => s + n, 0);
     expect(injected).toBeGreaterThan(0);
+    // Holds were made, paid and expired, and every one settled.
+    expect(report.summary.holds.reserved).toBeGreaterThan(0);
+    expect(report.summary.holds.final_by_fate["pay confirmed"]).toBeGreaterThan(0);
+    expect(report.summary.holds.final_by_fate["expire expired"]).toBeGreaterThan(0);
     expect(readFileSync(`${prefix}.md`, "utf8")).toContain("— PASS");
-  }, 120_000);
+  }, 240_000);
 });

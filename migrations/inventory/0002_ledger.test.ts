@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import type { Database } from "../../platform/db.ts";
 import { BACKENDS, openTestDatabase } from "../../tests/support/system.ts";
-import { migrateModule, migrateModuleTo } from "../index.ts";
+import { migrateModule, migrateModuleTo, moduleMigrations } from "../index.ts";
 import { createInventoryModule } from "../../modules/inventory/index.ts";
 
 /**
@@ -37,7 +37,8 @@ for (const backend of BACKENDS) {
         await sql`insert into inventory.inventory_transactions (order_id, item_id, type, quantity_change, outcome)
           values (${orderId}::uuid, ${itemId}, ${type}, ${change}, ${outcome})`.execute(database.db);
       }
-      expect(await migrateModule(database.db, "inventory")).toEqual(["0002_ledger"]);
+      // To the latest: what follows reads the ledger through today's code.
+      expect(await migrateModule(database.db, "inventory")).toEqual(Object.keys(moduleMigrations.inventory).slice(1));
     });
     afterAll(() => close());
 

@@ -376,7 +376,7 @@ export interface paths {
         put?: never;
         /**
          * Cancel an order and give its stock back (idempotent by Idempotency-Key)
-         * @description From `pending`, `queued` or `confirmed`: 200 `cancelled` once inventory has released the order (every line's stock restored exactly once, any later deduction refused); 202 `cancelling` when inventory cannot be reached now (finished from the retry queue; follow Location). A cancelled order answers 200 again and releases nothing; a `rejected` or `failed` order is a 409 `order-not-cancellable`. The optional `reason` is kept in the order's history with who asked. The same key and body replay the first answer; another body under the key is a 422.
+         * @description From `pending`, `queued` or `confirmed`: 200 `cancelled` once inventory has released the order (every line's stock restored exactly once, any later deduction refused); 202 `cancelling` when inventory cannot be reached now (finished from the retry queue; follow Location). A cancelled order answers 200 again and releases nothing; a `rejected` or `failed` order, or an `expired` hold, is a 409 `order-not-cancellable`. The optional `reason` is kept in the order's history with who asked. The same key and body replay the first answer; another body under the key is a 422.
          */
         post: operations["cancelOrder"];
         delete?: never;

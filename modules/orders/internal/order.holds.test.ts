@@ -172,5 +172,19 @@ for (const backend of BACKENDS) {
       expect(await pay(sale.order_id)).toMatchObject({ status: 409, body: { type: "https://valerix.dev/problems/order-not-payable" } });
       expect(await stock(a)).toEqual([9, 0]);
     });
+
+    test("cancelling an expired hold is a 409 order-not-cancellable: its stock is already back, nothing moves", async () => {
+      const a = await item(10);
+      const r = await reserve(a, 3);
+      await clock.advance(60_000);
+      expect(await worker().sweepHolds()).toBe(1);
+      const key = randomUUID();
+      const c = await service.cancel(r.body.order_id, key, {}, null, "test");
+      expect(c.status).toBe(409);
+      expect(JSON.parse(c.body)).toMatchObject({ type: "https://valerix.dev/problems/order-not-cancellable", order_status: "expired" });
+      expect(await service.cancel(r.body.order_id, key, {}, null, "test")).toMatchObject({ status: 409, replayed: true });
+      expect((await service.get(r.body.order_id)).status).toBe("expired");
+      expect(await stock(a)).toEqual([10, 0]);
+    });
   });
 }

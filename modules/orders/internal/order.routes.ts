@@ -135,7 +135,7 @@ export function orderRoutes(service: OrderService) {
           operationId: "cancelOrder",
           summary: "Cancel an order and give its stock back (idempotent by Idempotency-Key)",
           description:
-            "From `pending`, `queued` or `confirmed`: 200 `cancelled` once inventory has released the order (every line's stock restored exactly once, any later deduction refused); 202 `cancelling` when inventory cannot be reached now (finished from the retry queue; follow Location). A cancelled order answers 200 again and releases nothing; a `rejected` or `failed` order is a 409 `order-not-cancellable`. The optional `reason` is kept in the order's history with who asked. The same key and body replay the first answer; another body under the key is a 422.",
+            "From `pending`, `queued` or `confirmed`: 200 `cancelled` once inventory has released the order (every line's stock restored exactly once, any later deduction refused); 202 `cancelling` when inventory cannot be reached now (finished from the retry queue; follow Location). A cancelled order answers 200 again and releases nothing; a `rejected` or `failed` order, or an `expired` hold, is a 409 `order-not-cancellable`. The optional `reason` is kept in the order's history with who asked. The same key and body replay the first answer; another body under the key is a 422.",
           parameters: [IDEMPOTENCY_KEY_PARAMETER],
           requestBody: { required: false, content: { "application/json": { example: { reason: "Customer changed their mind" } } } },
           responses: {

@@ -446,11 +446,13 @@ export class OrderService {
       current = started ? { ...current, status: "cancelling" } : await repo.findOrder(db, orderId);
     }
     if (!current) throw new NotFoundError(`Order ${orderId} not found`, { order_id: orderId });
-    if (current.status === "rejected" || current.status === "failed") {
+    // An expired hold has given its stock back already: like a refused order, nothing to cancel.
+    if (current.status === "rejected" || current.status === "failed" || current.status === "expired") {
       this.emitCancel("not_cancellable");
       const view = toView(current);
+      const why = current.status === "expired" ? "its hold expired and its stock was given back" : "it took no stock";
       const body = JSON.stringify(
-        problemFor("order_not_cancellable", `Order ${orderId} is ${current.status}: it took no stock and cannot be cancelled.`, { order_id: orderId, order_status: view.status }),
+        problemFor("order_not_cancellable", `Order ${orderId} is ${current.status}: ${why}, so it cannot be cancelled.`, { order_id: orderId, order_status: view.status }),
       );
       return { status: 409, body, replayed: false, orderId };
     }

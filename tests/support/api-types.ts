@@ -296,7 +296,7 @@ export interface paths {
         };
         /**
          * An item's ledger: every change of its quantity, newest first
-         * @description Each movement is one change of the item's quantity (`create`, `deduct`, `release`, `restock`, `adjust`), with its order id and reason where there is one; the item's quantity is always the sum of its movements. Pages of `limit` (1–200, default 50); pass `next_before` as `before` for the next, older page.
+         * @description Each movement is one change of the item's quantity (`create`, `deduct`, `release`, `restock`, `adjust`; for holds `hold`, `hold_release`, `sale`), with its order id and reason where there is one; the item's quantity is always the sum of the movements' `quantity_change`, its reserved quantity the sum of their `reserved_change`. Pages of `limit` (1–200, default 50); pass `next_before` as `before` for the next, older page.
          */
         get: operations["listInventoryMovements"];
         put?: never;
@@ -467,8 +467,11 @@ export interface components {
                  * @default create
                  * @enum {string}
                  */
-                type: "create" | "deduct" | "release" | "restock" | "adjust";
+                type: "create" | "deduct" | "release" | "restock" | "adjust" | "hold" | "hold_release" | "sale";
+                /** @description The change of the available quantity */
                 quantity_change: number;
+                /** @description The change of the reserved quantity (holds: +q on `hold`, −q on `hold_release` and `sale`) */
+                reserved_change: number;
                 order_id: string | null;
                 reason: string | null;
                 /** Format: date-time */
@@ -2622,6 +2625,7 @@ export interface operations {
                      *           "id": 1234,
                      *           "type": "adjust",
                      *           "quantity_change": -2,
+                     *           "reserved_change": 0,
                      *           "order_id": null,
                      *           "reason": "Two units broken in transit",
                      *           "created_at": "2026-01-05T10:00:00.000Z"
@@ -2630,6 +2634,7 @@ export interface operations {
                      *           "id": 1201,
                      *           "type": "deduct",
                      *           "quantity_change": -1,
+                     *           "reserved_change": 0,
                      *           "order_id": "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10",
                      *           "reason": null,
                      *           "created_at": "2026-01-05T09:58:12.004Z"

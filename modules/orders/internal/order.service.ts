@@ -40,7 +40,7 @@ export const directPolicy: CallPolicy = {
 
 
 export interface OrderOutcomeEvent {
-  outcome: "confirmed" | "rejected" | "queued" | "replayed" | "conflict";
+  outcome: "confirmed" | "reserved" | "rejected" | "queued" | "replayed" | "conflict";
   status: number;
   durationMs: number;
   cacheHit?: boolean;
@@ -230,7 +230,7 @@ export class OrderService {
       return this.fromOrder(order.orderId, started);
     }
     if (next.status === "queued") await this.enqueue(order.orderId, requestId);
-    const outcome = next.status === "reserved" ? "confirmed" : (next.status as "confirmed" | "rejected" | "queued");
+    const outcome = next.status as "confirmed" | "reserved" | "rejected" | "queued";
     return this.finish({ ...response, replayed: false, orderId: order.orderId }, outcome, started);
   }
 

@@ -1,15 +1,13 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
-import { sql } from "kysely";
 import type { Database } from "../../../platform/db.ts";
-import { createMemoryStore } from "../../../platform/kv/index.ts";
-import { createPostgresQueue, type RetryQueue } from "../../../platform/queue/index.ts";
+import type { RetryQueue } from "../../../platform/queue/index.ts";
 import { ManualClock } from "../../../tests/support/manual-clock.ts";
 import { BACKENDS, openTestDatabase } from "../../../tests/support/system.ts";
-import { FaultyInventory, SwitchPolicy } from "../../../tests/support/faulty-inventory.ts";
-import { createInventoryModule } from "../../inventory/index.ts";
-import { OrderService } from "./order.service.ts";
-import { RetryWorker } from "./retry-worker.ts";
+import type { FaultyInventory, SwitchPolicy } from "../../../tests/support/faulty-inventory.ts";
+import { orderHarness, type OrderHarness } from "../../../tests/support/order-harness.ts";
+import type { OrderService } from "./order.service.ts";
+import type { RetryWorker } from "./retry-worker.ts";
 
 /**
  * Orders of several lines and their cancellation, against the real modules on both databases:
@@ -32,53 +30,16 @@ for (const backend of BACKENDS) {
     });
     afterAll(() => close());
 
+    let h: OrderHarness;
     beforeEach(() => {
-      clock = new ManualClock(Date.now());
-      queue = createPostgresQueue(database, { clock, visibilityTimeoutMs: 30_000, pollMs: 1 });
-      inventory = new FaultyInventory(createInventoryModule({ database, adminGuard: () => undefined }).port);
-      policy = new SwitchPolicy();
-      service = new OrderService({
-        database,
-        inventory,
-        kv: createMemoryStore({ clock }),
-        policy,
-        clock,
-        idempotencyTtlS: 3_600,
-        enqueue: (orderId, requestId) => queue.enqueue({ orderId, attempt: 0, requestId: requestId ?? undefined }),
-      });
+      h = orderHarness(database);
+      ({ clock, queue, inventory, policy, service } = h);
     });
     afterEach(() => queue.close());
-
-    const worker = () => new RetryWorker({ database, inventory, policy, queue, clock, random: () => 0.5, maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1_000 });
-    /** Drains the queue through one worker, moving time past every backoff. */
-    async function drain(w: RetryWorker) {
-      const results: string[] = [];
-      for (let i = 0; i < 20; i++) {
-        await clock.advance(1_000);
-        const [d] = await queue.receive(1, 0);
-        if (!d) break;
-        results.push(await w.handle(d));
-      }
-      return results;
-    }
-
-    async function items(...quantities: number[]) {
-      const ids = quantities.map(() => `mc-${randomUUID().slice(0, 8)}`);
-      for (const [i, id] of ids.entries()) {
-        await sql`insert into inventory.inventory (item_id, item_name, quantity) values (${id}, ${id}, ${quantities[i]!})`.execute(database.db);
-        await sql`insert into inventory.movements (item_id, type, quantity_change) values (${id}, 'create', ${quantities[i]!})`.execute(database.db);
-      }
-      return ids;
-    }
-    async function stock(ids: string[]) {
-      const r = await sql<{ item_id: string; quantity: number; ledger: number }>`
-        select i.item_id, i.quantity, (select coalesce(sum(quantity_change), 0)::int from inventory.movements m where m.item_id = i.item_id) as ledger
-        from inventory.inventory i where item_id = any(${ids}::text[])`.execute(database.db);
-      const byId = new Map(r.rows.map((x) => [x.item_id, x]));
-      // The ledger always agrees with the stock.
-      for (const id of ids) expect(byId.get(id)!.ledger).toBe(byId.get(id)!.quantity);
-      return ids.map((id) => byId.get(id)!.quantity);
-    }
+    const worker = () => h.worker();
+    const drain = (w: RetryWorker) => h.drain(w);
+    const items = (...quantities: number[]) => h.items(...quantities);
+    const stock = (ids: string[]) => h.available(...ids);
     const place = async (lines: Array<{ item_id: string; quantity: number }>, key = randomUUID()) => {
       const res = await service.create(key, { lines }, null);
       return { ...res, body: JSON.parse(res.body) };

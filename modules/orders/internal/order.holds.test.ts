@@ -2,14 +2,13 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import type { Database } from "../../../platform/db.ts";
-import { createMemoryStore } from "../../../platform/kv/index.ts";
-import { createPostgresQueue, type RetryQueue } from "../../../platform/queue/index.ts";
+import type { RetryQueue } from "../../../platform/queue/index.ts";
 import { ManualClock } from "../../../tests/support/manual-clock.ts";
 import { BACKENDS, openTestDatabase } from "../../../tests/support/system.ts";
-import { FaultyInventory, SwitchPolicy } from "../../../tests/support/faulty-inventory.ts";
-import { createInventoryModule } from "../../inventory/index.ts";
-import { OrderService } from "./order.service.ts";
-import { RetryWorker } from "./retry-worker.ts";
+import type { FaultyInventory, SwitchPolicy } from "../../../tests/support/faulty-inventory.ts";
+import { orderHarness, type OrderHarness } from "../../../tests/support/order-harness.ts";
+import type { OrderService } from "./order.service.ts";
+import type { RetryWorker } from "./retry-worker.ts";
 
 /**
  * Orders that hold stock while the customer pays, against the real modules on both databases
@@ -31,49 +30,17 @@ for (const backend of BACKENDS) {
       ({ database, close } = await openTestDatabase(backend, ["inventory", "orders"]));
     });
     afterAll(() => close());
+    let h: OrderHarness;
     beforeEach(() => {
-      clock = new ManualClock(Date.now());
-      queue = createPostgresQueue(database, { clock, visibilityTimeoutMs: 30_000, pollMs: 1 });
-      inventory = new FaultyInventory(createInventoryModule({ database, adminGuard: () => undefined, clock }).port);
-      policy = new SwitchPolicy();
-      service = new OrderService({
-        database,
-        inventory,
-        kv: createMemoryStore({ clock }),
-        policy,
-        clock,
-        idempotencyTtlS: 3_600,
-        enqueue: (orderId, requestId) => queue.enqueue({ orderId, attempt: 0, requestId: requestId ?? undefined }),
-      });
+      h = orderHarness(database);
+      ({ clock, queue, inventory, policy, service } = h);
     });
     afterEach(() => queue.close());
-
-    const worker = () => new RetryWorker({ database, inventory, policy, queue, clock, random: () => 0.5, maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1_000 });
-    async function drain(w: RetryWorker) {
-      const results: string[] = [];
-      for (let i = 0; i < 20; i++) {
-        await clock.advance(1_000);
-        const [d] = await queue.receive(1, 0);
-        if (!d) break;
-        results.push(await w.handle(d));
-      }
-      return results;
-    }
-    async function item(quantity: number) {
-      const id = `oh-${randomUUID().slice(0, 8)}`;
-      await sql`insert into inventory.inventory (item_id, item_name, quantity) values (${id}, ${id}, ${quantity})`.execute(database.db);
-      await sql`insert into inventory.movements (item_id, type, quantity_change) values (${id}, 'create', ${quantity})`.execute(database.db);
-      return id;
-    }
+    const worker = () => h.worker();
+    const drain = (w: RetryWorker) => h.drain(w);
+    const item = async (quantity: number) => (await h.items(quantity))[0]!;
     /** [available, reserved], checked against the ledger. */
-    async function stock(id: string) {
-      const r = await sql<{ quantity: number; reserved_quantity: number; q: number; rq: number }>`
-        select i.quantity, i.reserved_quantity, sum(m.quantity_change)::int as q, sum(m.reserved_change)::int as rq
-        from inventory.inventory i join inventory.movements m using (item_id) where i.item_id = ${id} group by i.quantity, i.reserved_quantity`.execute(database.db);
-      const x = r.rows[0]!;
-      expect([x.q, x.rq]).toEqual([x.quantity, x.reserved_quantity]);
-      return [x.quantity, x.reserved_quantity];
-    }
+    const stock = (id: string) => h.holdings(id);
     const reserve = async (itemId: string, quantity = 1, holdS = 60) => {
       const res = await service.create(randomUUID(), { lines: [{ item_id: itemId, quantity }], hold_s: holdS }, null);
       return { ...res, body: JSON.parse(res.body) };

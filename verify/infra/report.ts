@@ -1,0 +1,37 @@
+import type { InfraReport } from "./run-faults.ts";
+
+/** The report's section on infrastructure faults: one row per fault, then what each did step by step. */
+
+const fmt = (o: Record<string, number>) =>
+  Object.entries(o)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k === "0" ? "no answer" : k} × ${v}`)
+    .join(", ") || "none";
+
+const s = (ms: number | null) => (ms === null ? "–" : `${Math.round(ms / 100) / 10} s`);
+
+export function renderInfraFaults(infra: InfraReport | null | undefined): string[] {
+  if (!infra) return [];
+  const out = ["## Infrastructure faults", "", infra.topology, ""];
+  if (!infra.faults.length) return [...out, "No infrastructure faults were scheduled.", ""];
+  out.push(
+    "| fault | start | end | requests sent during it, by answer | 503 with Retry-After | orders first sent during it, by first answer | first 201 after it |",
+    "|---|---:|---:|---|---:|---|---:|",
+  );
+  for (const f of infra.faults) {
+    if (f.skipped) {
+      out.push(`| ${f.name} | – | – | skipped: ${f.skipped.replaceAll("|", "\\|")} | – | – | – |`);
+      continue;
+    }
+    out.push(
+      `| ${f.name}${f.error ? ` (**failed**: ${f.error.replaceAll("|", "\\|")})` : ""} | ${s(f.start_ms)} | ${s(f.end_ms)} | ${fmt(f.requests_during)} | ${f.retry_after_503} | ${fmt(f.orders_during)} | ${s(f.recovered_after_ms)} |`,
+    );
+  }
+  out.push("", "Times are seconds since the run started. *First 201 after it*: from the fault's end to the first request sent after it that was confirmed (201), i.e. the whole path serving again.", "");
+  for (const f of infra.faults) {
+    if (f.skipped || !f.steps.length) continue;
+    out.push(`- **${f.name}**: ${f.steps.map((st) => `${s(st.at_ms)} ${st.what}`).join("; ")}${f.notes.length ? `. ${f.notes.join("; ")}` : ""}`);
+  }
+  out.push("");
+  return out;
+}

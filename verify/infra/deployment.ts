@@ -258,16 +258,41 @@ export async function bringUpInfra(o: RunOptions & { replicas: number }, runId: 
         const r = find(role, index);
         const cur = r.current;
         if (!cur || cur.exited) return `${role} replica ${index + 1} was not running`;
-        const pending = role === "orders" ? ((await sys.pendingByConsumer())?.[consumer(cur.pid)] ?? 0) : null;
+        // An orders replica is killed while it holds retry messages (delivered, not yet acknowledged)
+        // when it has any within a few seconds, so the kill leaves work for the others to take over.
+        let pending: number | null = null;
+        let waited = 0;
+        if (role === "orders") {
+          const t0 = performance.now();
+          for (;;) {
+            pending = (await sys.pendingByConsumer())?.[consumer(cur.pid)] ?? 0;
+            waited = Math.round(performance.now() - t0);
+            if (pending > 0 || waited > 5_000) break;
+            await Bun.sleep(20);
+          }
+        }
         process.kill(cur.pid, "SIGKILL");
         await cur.stop(1_000).catch(() => null);
-        return `kill -9 ${role} replica ${index + 1} (pid ${cur.pid})${pending !== null ? `, holding ${pending} unacknowledged retry messages` : ""}`;
+        const held = pending === null ? "" : `, holding ${pending} unacknowledged retry messages${waited > 100 ? ` (waited ${waited} ms for it to hold any)` : ""}`;
+        return `kill -9 ${role} replica ${index + 1} (pid ${cur.pid})${held}`;
       },
       async restartReplica(role, index) {
+        // As a supervisor does (Kubernetes' restart policy): a replica that cannot start — its
+        // database or Redis is away at that moment, and it exits — is started again, with backoff.
         const r = find(role, index);
         const t0 = performance.now();
-        const cur = await start(r);
-        return `${role} replica ${index + 1} restarted as pid ${cur.pid}, ready after ${Math.round(performance.now() - t0)} ms`;
+        const failures: string[] = [];
+        for (;;) {
+          try {
+            const cur = await start(r);
+            const retried = failures.length ? ` after ${failures.length} failed start${failures.length > 1 ? "s" : ""} (${[...new Set(failures)].join("; ")})` : "";
+            return `${role} replica ${index + 1} restarted as pid ${cur.pid}, ready after ${Math.round(performance.now() - t0)} ms${retried}`;
+          } catch (err) {
+            failures.push((err as Error).message.split("\n")[0]!.replace(/^\w+ role /, ""));
+            if (performance.now() - t0 > 120_000) throw err;
+            await Bun.sleep(Math.min(5_000, 500 * 2 ** Math.min(failures.length, 4)));
+          }
+        }
       },
       async postgresFastStop() {
         const t0 = performance.now();

@@ -254,7 +254,7 @@ export async function bringUpInfra(o: RunOptions & { replicas: number }, runId: 
     };
     const consumer = (pid: number) => `${hostname()}-${pid}`;
     sys.faults = {
-      async killReplica(role, index) {
+      async killReplica(role, index, onKill) {
         const r = find(role, index);
         const cur = r.current;
         if (!cur || cur.exited) return `${role} replica ${index + 1} was not running`;
@@ -271,6 +271,7 @@ export async function bringUpInfra(o: RunOptions & { replicas: number }, runId: 
             await Bun.sleep(20);
           }
         }
+        onKill?.();
         process.kill(cur.pid, "SIGKILL");
         await cur.stop(1_000).catch(() => null);
         const held = pending === null ? "" : `, holding ${pending} unacknowledged retry messages${waited > 100 ? ` (waited ${waited} ms for it to hold any)` : ""}`;

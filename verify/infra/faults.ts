@@ -10,7 +10,8 @@ import type { Impairment } from "./netns.ts";
 
 /** What the schedule acts on; the deployment provides it. */
 export interface FaultTargets {
-  killReplica(role: "orders" | "inventory", index: number): Promise<string>;
+  /** Kills a replica; `onKill` is called at the moment of the kill (it may first wait for the replica to hold work). */
+  killReplica(role: "orders" | "inventory", index: number, onKill?: () => void): Promise<string>;
   restartReplica(role: "orders" | "inventory", index: number): Promise<string>;
   postgresFastStop(): Promise<string>;
   postgresKill(): Promise<string>;
@@ -66,7 +67,7 @@ async function perform(f: PlannedFault, rec: FaultRecord, t: FaultTargets, clock
   switch (a.kind) {
     case "kill-replica":
       rec.start_ms = Math.round(clock.elapsed());
-      step(await t.killReplica(a.role, a.replica));
+      step(await t.killReplica(a.role, a.replica, () => (rec.start_ms = Math.round(clock.elapsed()))));
       await down(a.downS);
       step(await t.restartReplica(a.role, a.replica));
       break;

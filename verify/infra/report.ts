@@ -27,7 +27,13 @@ export function renderInfraFaults(infra: InfraReport | null | undefined): string
       `| ${f.name}${f.error ? ` (**failed**: ${f.error.replaceAll("|", "\\|")})` : ""} | ${s(f.start_ms)} | ${s(f.end_ms)} | ${fmt(f.requests_during)} | ${f.retry_after_503} | ${fmt(f.orders_during)} | ${s(f.recovered_after_ms)} |`,
     );
   }
-  out.push("", "Times are seconds since the run started. *First 201 after it*: from the fault's end to the first request sent after it that was confirmed (201), i.e. the whole path serving again.", "");
+  out.push(
+    "",
+    "Times are seconds since the run started; a kill's start is the moment of the kill, its end the moment its replacement was ready. *First 201 after it*: from the fault's end to the first request sent after it that was confirmed (201), i.e. the whole path serving again. 503s during a database or Redis outage come from the replicas themselves or, once every replica of a role reports unready, from HAProxy; both carry `Retry-After`.",
+    "",
+    "The server counters further down are summed over the replicas alive at the end: a replica restarted during the run counts only since its restart.",
+    "",
+  );
   for (const f of infra.faults) {
     if (f.skipped || !f.steps.length) continue;
     out.push(`- **${f.name}**: ${f.steps.map((st) => `${s(st.at_ms)} ${st.what}`).join("; ")}${f.notes.length ? `. ${f.notes.join("; ")}` : ""}`);

@@ -47,21 +47,21 @@ const INFRA: PlannedFault[] = [
   {
     name: "network orders ↔ inventory: loss, slow, cut, heal",
     at: 0.14,
-    afterPreviousS: 2,
+    afterPreviousS: 1.5,
     action: {
       kind: "network",
       steps: [
-        { impairment: { kind: "loss", percent: 15 }, forS: 6 },
-        { impairment: slow(256), forS: 6 },
-        { impairment: { kind: "cut" }, forS: 8 },
+        { impairment: { kind: "loss", percent: 15 }, forS: 5 },
+        { impairment: slow(256), forS: 5 },
+        { impairment: { kind: "cut" }, forS: 7 },
       ],
     },
   },
   // Shortly after the heal the retry workers drain what the partition queued: the kill meets them at it.
-  { name: "kill -9 orders replica 1", at: 0.45, afterPreviousS: 2, action: { kind: "kill-replica", role: "orders", replica: 0, downS: 4 } },
-  { name: "PostgreSQL fast shutdown, restart", at: 0.6, afterPreviousS: 2, action: { kind: "postgres-fast-restart", downS: 4 } },
-  { name: "PostgreSQL kill -9 of the postmaster, restart", at: 0.72, afterPreviousS: 2, action: { kind: "postgres-kill", downS: 4 } },
-  { name: "Redis kill -9, restart", at: 0.84, afterPreviousS: 2, action: { kind: "redis-kill", downS: 3 } },
+  { name: "kill -9 orders replica 1", at: 0.45, afterPreviousS: 1.5, action: { kind: "kill-replica", role: "orders", replica: 0, downS: 4 } },
+  { name: "PostgreSQL fast shutdown, restart", at: 0.55, afterPreviousS: 1.5, action: { kind: "postgres-fast-restart", downS: 4 } },
+  { name: "PostgreSQL kill -9 of the postmaster, restart", at: 0.65, afterPreviousS: 1.5, action: { kind: "postgres-kill", downS: 4 } },
+  { name: "Redis kill -9, restart", at: 0.75, afterPreviousS: 1.5, action: { kind: "redis-kill", downS: 3 } },
 ];
 
 /** `infra-extreme`: the same kinds, overlapping, longer, with mild inventory chaos on top. */

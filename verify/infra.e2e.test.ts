@@ -42,6 +42,8 @@ describe("verification run, infra scenario", () => {
       // Never an internal error, whatever broke underneath.
       expect(Object.keys(report.summary.requests_by_status)).not.toContain("500");
 
+      // No replica died on its own: every exit was a kill the schedule made.
+      expect(report.infrastructure.crashes).toEqual([]);
       const faults = report.infrastructure.faults as FaultSummary[];
       expect(faults.map((f) => f.kind)).toEqual(["kill-replica", "network", "kill-replica", "postgres-fast-restart", "postgres-kill", "redis-kill"]);
       for (const f of faults) expect(f.error).toBeNull();

@@ -57,7 +57,8 @@ run could not be carried out.
 
   --scenario NAME        mild | moderate | extreme | none: inventory chaos (default moderate)
                          infra | infra-extreme: replicas behind HAProxy, replica kills, PostgreSQL
-                         and Redis restarts, a partition between the roles (see docs/chaos.md)
+                         and Redis restarts, a partition between the roles (README, "Replicas
+                         and infrastructure faults")
   --replicas N           processes per role behind HAProxy, on a private PostgreSQL and Redis
                          (default 1, no balancer; infra scenarios: 2)
   --orders N             logical orders to place                       (default 2000)

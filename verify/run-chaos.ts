@@ -209,7 +209,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     const events = await api.chaosEvents(200).catch(() => null);
     const metricsText = await metricsOf("orders");
     const deductsAtEnd = deductsOf(await metricsOf("inventory"));
-    const infrastructure = faultRun ? await finishFaults(sys, records, faultRun.records) : null;
+    const infrastructure = infra ? await finishFaults(sys, records, faultRun?.records ?? [], elapsed) : null;
     const server = metricsText
       ? {
           breaker_transitions: counterBy(metricsText, "circuit_breaker_transitions_total", "to"),

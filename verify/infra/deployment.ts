@@ -32,12 +32,25 @@ interface Replica {
   wrap: string[] | undefined;
   current: SpawnedRole | null;
   starts: number;
+  /** Down on purpose (killed by a fault, or the run is stopping): the watcher leaves it alone. */
+  expectedDown: boolean;
+}
+
+/** A replica that exited without being killed: a crash, which the watcher reports and restarts. */
+export interface ReplicaCrash {
+  replica: string;
+  exit_code: number | null;
+  /** `performance.now()` when it was noticed. */
+  noticed_at: number;
+  restart: string;
 }
 
 export interface InfraSystem extends System {
   faults: FaultTargets;
   /** Prometheus text of every live replica of a role, one after the other (counters add up across them). */
   metricsOf(role: Role): Promise<string | null>;
+  /** Replicas that exited on their own during the run; each was restarted. */
+  crashes: ReplicaCrash[];
   /** Unacknowledged retry messages by consumer (`host-pid`), to show a killed replica's work was taken over. */
   pendingByConsumer(): Promise<Record<string, number> | null>;
 }
@@ -72,7 +85,10 @@ export async function bringUpInfra(o: RunOptions & { replicas: number }, runId: 
   let removePg = () => {};
   const replicas: Replica[] = [];
 
+  let watcher: ReturnType<typeof setInterval> | null = null;
   const stopAll = async () => {
+    if (watcher) clearInterval(watcher);
+    for (const r of replicas) r.expectedDown = true;
     // Orders first: their workers must not call an inventory that is already gone.
     for (const r of [...replicas].sort((a, b) => (a.role === b.role ? 0 : a.role === "orders" ? -1 : 1))) {
       await r.current?.stop(5_000).catch(() => null);
@@ -113,6 +129,7 @@ export async function bringUpInfra(o: RunOptions & { replicas: number }, runId: 
       }
     },
     faults: null as unknown as FaultTargets,
+    crashes: [],
     async metricsOf(role) {
       const texts = await Promise.all(
         replicas
@@ -187,6 +204,7 @@ export async function bringUpInfra(o: RunOptions & { replicas: number }, runId: 
         wrap: netns?.wrap,
         current: null,
         starts: 0,
+        expectedDown: false,
       });
     }
     const ordersPorts = Array.from({ length: n }, () => freePort());
@@ -204,6 +222,7 @@ export async function bringUpInfra(o: RunOptions & { replicas: number }, runId: 
         wrap: undefined,
         current: null,
         starts: 0,
+        expectedDown: false,
       });
     }
 
@@ -247,6 +266,41 @@ export async function bringUpInfra(o: RunOptions & { replicas: number }, runId: 
     }; private PostgreSQL 15 cluster and redis-server made by the run`;
     sys.ledger = { databaseUrl: inventoryDb };
 
+    // As a supervisor does (Kubernetes' restart policy): a replica that cannot start — its
+    // database or Redis is away at that moment, and it exits — is started again, with backoff.
+    const supervise = async (r: Replica): Promise<string> => {
+      const t0 = performance.now();
+      const failures: string[] = [];
+      for (;;) {
+        try {
+          const cur = await start(r);
+          const retried = failures.length ? ` after ${failures.length} failed start${failures.length > 1 ? "s" : ""} (${[...new Set(failures)].join("; ")})` : "";
+          return `${r.role} replica ${r.index + 1} restarted as pid ${cur.pid}, ready after ${Math.round(performance.now() - t0)} ms${retried}`;
+        } catch (err) {
+          failures.push((err as Error).message.split("\n")[0]!.replace(/^\w+ role /, ""));
+          if (performance.now() - t0 > 120_000) throw err;
+          await Bun.sleep(Math.min(5_000, 500 * 2 ** Math.min(failures.length, 4)));
+        }
+      }
+    };
+    // A replica that exits on its own (a crash: what a fast shutdown of PostgreSQL once did) is
+    // noticed, recorded for the report and restarted, so one crash does not end the run.
+    const restarting = new Set<Replica>();
+    watcher = setInterval(() => {
+      for (const r of replicas) {
+        if (r.expectedDown || restarting.has(r) || !r.current?.exited) continue;
+        const crashed = r.current;
+        restarting.add(r);
+        const noticed = performance.now();
+        void (async () => {
+          const code = await crashed.stop(0).catch(() => null);
+          const restart = await supervise(r).catch((err: unknown) => `not restarted: ${(err as Error).message.split("\n")[0]}`);
+          sys.crashes.push({ replica: `${r.role} replica ${r.index + 1} (pid ${crashed.pid})`, exit_code: code, noticed_at: noticed, restart });
+          restarting.delete(r);
+        })();
+      }
+    }, 250);
+
     const find = (role: Role, index: number) => {
       const r = replicas.find((x) => x.role === role && x.index === index);
       if (!r) throw new Error(`no ${role} replica ${index + 1}`);
@@ -272,28 +326,17 @@ export async function bringUpInfra(o: RunOptions & { replicas: number }, runId: 
           }
         }
         onKill?.();
+        r.expectedDown = true;
         process.kill(cur.pid, "SIGKILL");
         await cur.stop(1_000).catch(() => null);
         const held = pending === null ? "" : `, holding ${pending} unacknowledged retry messages${waited > 100 ? ` (waited ${waited} ms for it to hold any)` : ""}`;
         return `kill -9 ${role} replica ${index + 1} (pid ${cur.pid})${held}`;
       },
       async restartReplica(role, index) {
-        // As a supervisor does (Kubernetes' restart policy): a replica that cannot start — its
-        // database or Redis is away at that moment, and it exits — is started again, with backoff.
         const r = find(role, index);
-        const t0 = performance.now();
-        const failures: string[] = [];
-        for (;;) {
-          try {
-            const cur = await start(r);
-            const retried = failures.length ? ` after ${failures.length} failed start${failures.length > 1 ? "s" : ""} (${[...new Set(failures)].join("; ")})` : "";
-            return `${role} replica ${index + 1} restarted as pid ${cur.pid}, ready after ${Math.round(performance.now() - t0)} ms${retried}`;
-          } catch (err) {
-            failures.push((err as Error).message.split("\n")[0]!.replace(/^\w+ role /, ""));
-            if (performance.now() - t0 > 120_000) throw err;
-            await Bun.sleep(Math.min(5_000, 500 * 2 ** Math.min(failures.length, 4)));
-          }
-        }
+        const said = await supervise(r);
+        r.expectedDown = false;
+        return said;
       },
       async postgresFastStop() {
         const t0 = performance.now();

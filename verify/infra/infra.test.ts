@@ -122,10 +122,13 @@ describe("fault summary", () => {
 
   test("the report section lists every fault, says which were skipped and why", () => {
     const [s] = summarizeFaults([order(1_000, [attempt(1_000, 503, { retry_after_s: 1 })], null)], [fault(1_000, 2_000)]);
-    const md = renderInfraFaults({ topology: "2 + 2 replicas", faults: [s!, { ...s!, name: "partition", skipped: "`ip netns` is not permitted", start_ms: null }] }).join("\n");
+    const md = renderInfraFaults({ topology: "2 + 2 replicas", faults: [s!, { ...s!, name: "partition", skipped: "`ip netns` is not permitted", start_ms: null }], crashes: [] }).join("\n");
     expect(md).toContain("## Infrastructure faults");
     expect(md).toContain("| f | 1 s | 2 s | 503 × 1 | 1 | none × 1 | – |");
     expect(md).toContain("skipped: `ip netns` is not permitted");
+    expect(md).toContain("No replica exited without being killed");
+    const crashed = renderInfraFaults({ topology: "t", faults: [], crashes: [{ replica: "orders replica 2 (pid 7)", exit_code: 1, at_ms: 12_300, restart: "restarted as pid 9" }] }).join("\n");
+    expect(crashed).toContain("**Replicas that exited without being killed: 1** (each restarted): orders replica 2 (pid 7) at 12.3 s, exit code 1");
     expect(renderInfraFaults(null)).toEqual([]);
   });
 });

@@ -13,6 +13,13 @@ const s = (ms: number | null) => (ms === null ? "–" : `${Math.round(ms / 100) 
 export function renderInfraFaults(infra: InfraReport | null | undefined): string[] {
   if (!infra) return [];
   const out = ["## Infrastructure faults", "", infra.topology, ""];
+  const crashes = infra.crashes ?? [];
+  out.push(
+    crashes.length
+      ? `**Replicas that exited without being killed: ${crashes.length}** (each restarted): ${crashes.map((c) => `${c.replica} at ${s(c.at_ms)}, ${c.exit_code === null ? "killed by a signal" : `exit code ${c.exit_code}`}, ${c.restart}`).join("; ")}.`
+      : "No replica exited without being killed: every process that stopped was one the run killed.",
+    "",
+  );
   if (!infra.faults.length) return [...out, "No infrastructure faults were scheduled.", ""];
   out.push(
     "| fault | start | end | requests sent during it, by answer | 503 with Retry-After | orders first sent during it, by first answer | first 201 after it |",

@@ -10,6 +10,8 @@ import { faultSchedule } from "./scenarios.ts";
 export interface InfraReport {
   topology: string;
   faults: FaultSummary[];
+  /** Replicas that exited without being killed (each was restarted); empty when none did. */
+  crashes: Array<{ replica: string; exit_code: number | null; at_ms: number; restart: string }>;
 }
 
 export const asInfra = (sys: System | null): InfraSystem | null => (sys && "faults" in sys ? (sys as InfraSystem) : null);
@@ -31,7 +33,7 @@ export function startFaults(
  * After settling: notes what is still unacknowledged for each killed orders replica (its messages
  * must have been taken over), and joins the faults with the clients' answers.
  */
-export async function finishFaults(sys: System, records: readonly OrderRecord[], faults: FaultRecord[]): Promise<InfraReport | null> {
+export async function finishFaults(sys: System, records: readonly OrderRecord[], faults: FaultRecord[], elapsed: () => number): Promise<InfraReport | null> {
   const infra = asInfra(sys);
   if (!infra) return null;
   const pending = await infra.pendingByConsumer();
@@ -45,5 +47,10 @@ export async function finishFaults(sys: System, records: readonly OrderRecord[],
         : `unacknowledged retry messages of the killed process after settling: ${left} (held ${m[2]} at the kill; the others took them over)`,
     );
   }
-  return { topology: infra.environment.topology ?? "", faults: summarizeFaults(records, faults) };
+  const offset = elapsed() - performance.now();
+  return {
+    topology: infra.environment.topology ?? "",
+    faults: summarizeFaults(records, faults),
+    crashes: infra.crashes.map((c) => ({ replica: c.replica, exit_code: c.exit_code, at_ms: Math.round(c.noticed_at + offset), restart: c.restart })),
+  };
 }

@@ -24,7 +24,7 @@ beforeAll(() => {
     .post("/deduct", async ({ body }) => {
       const req = body as { order_id: string; item_id: string; quantity: number };
       if (req.item_id === "explode") throw new Error("database went away");
-      const r = await real.deduct(req);
+      const r = await real.deduct({ order_id: req.order_id, lines: [{ item_id: req.item_id, quantity: req.quantity }] });
       return r.outcome === "applied" ? r : new Response(JSON.stringify(r), { status: 422, headers: { "content-type": "application/json" } });
     })
     .post("/orders/:order_id/release", ({ params }) => real.release(params.order_id))
@@ -81,7 +81,7 @@ describe("chaosHttp at inventory's inbound edge", () => {
   test("without an experiment requests pass untouched", async () => {
     const res = await deduct("o1");
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ outcome: "applied", remaining: 9 });
+    expect(await res.json()).toMatchObject({ outcome: "applied", lines: [{ remaining: 9 }] });
   });
 
   test.each([500, 503] as const)("a crash answers %i as a problem, before any work", async (status) => {

@@ -18,7 +18,7 @@ async function setup(body: unknown | null) {
   return { clock, chaos, real, inventory: withChaos(real, chaos) };
 }
 
-const deductPs5 = (orderId: string) => ({ order_id: orderId, item_id: "ps5", quantity: 1 });
+const deductPs5 = (orderId: string) => ({ order_id: orderId, lines: [{ item_id: "ps5", quantity: 1 }] });
 
 async function rejection(p: Promise<unknown>): Promise<InventoryUnavailableError> {
   try {
@@ -33,7 +33,7 @@ async function rejection(p: Promise<unknown>): Promise<InventoryUnavailableError
 describe("withChaos around the in-process port", () => {
   test("without an experiment every call passes through", async () => {
     const { inventory, real } = await setup(null);
-    expect(await inventory.deduct(deductPs5("o1"))).toMatchObject({ outcome: "applied", remaining: 9 });
+    expect(await inventory.deduct(deductPs5("o1"))).toMatchObject({ outcome: "applied", lines: [{ remaining: 9 }] });
     expect(await inventory.get("ps5")).toMatchObject({ quantity: 9 });
     expect((await inventory.list()).length).toBe(2);
     expect(await inventory.release("o1")).toMatchObject({ restored: true });
@@ -134,7 +134,7 @@ describe("withChaos around the in-process port", () => {
 
   test("a business rejection behind injected latency is still an answer, not a fault", async () => {
     const { inventory, clock } = await setup({ latency_ms: 10 });
-    const call = inventory.deduct({ order_id: "o1", item_id: "nope", quantity: 1 });
+    const call = inventory.deduct({ order_id: "o1", lines: [{ item_id: "nope", quantity: 1 }] });
     await clock.waitForSleepers(1);
     await clock.advance(10);
     expect(await call).toMatchObject({ outcome: "rejected", reason: "unknown_item" });

@@ -1,17 +1,19 @@
 import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
 import { sql, type Kysely } from "kysely";
 import * as inventory0001 from "./inventory/0001_init.ts";
+import * as inventory0002 from "./inventory/0002_ledger.ts";
 import * as orders0001 from "./orders/0001_init.ts";
 import * as orders0002 from "./orders/0002_retry_queue.ts";
 import * as orders0003 from "./orders/0003_worker_lease.ts";
+import * as orders0004 from "./orders/0004_lines_and_cancel.ts";
 
 /**
  * Migrations live in code, not read from disk at run time, so the compiled binary carries them.
  * Each module owns a schema and its own migration history table inside it.
  */
 export const moduleMigrations = {
-  inventory: { "0001_init": inventory0001 },
-  orders: { "0001_init": orders0001, "0002_retry_queue": orders0002, "0003_worker_lease": orders0003 },
+  inventory: { "0001_init": inventory0001, "0002_ledger": inventory0002 },
+  orders: { "0001_init": orders0001, "0002_retry_queue": orders0002, "0003_worker_lease": orders0003, "0004_lines_and_cancel": orders0004 },
 } satisfies Record<string, Record<string, Migration>>;
 
 export type MigratedModule = keyof typeof moduleMigrations;

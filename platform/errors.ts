@@ -18,3 +18,12 @@ export abstract class AppError extends Error {
 export class NotFoundError extends AppError {
   readonly code = "not_found";
 }
+
+/** A request that passed its schema but breaks a rule the schema cannot state (an item on two lines). */
+export class InvalidRequestError extends AppError {
+  readonly code: ProblemCode;
+  constructor(message: string, extensions: Record<string, unknown> = {}, code: ProblemCode = "invalid_request") {
+    super(message, extensions);
+    this.code = code;
+  }
+}

@@ -43,6 +43,12 @@ export function createMetrics(opts: { clock?: Clock | undefined; version?: strin
       labelNames: ["status"] as const,
       registers: [registry],
     }),
+    orderCancellations: new Counter({
+      name: "order_cancellations_total",
+      help: "Cancel requests answered, by outcome",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
     ordersByState: new Gauge({
       name: "orders_by_state",
       help: "Orders in the database by state",

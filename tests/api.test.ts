@@ -160,11 +160,83 @@ for (const backend of BACKENDS) {
       expect(await stockOf(sys, itemId)).toBe(0);
     });
 
+    test("an order of several lines: 201 with its lines in the order sent; one short line is a 422 naming it, nothing taken", async () => {
+      const [a, b, c] = [await createItem(sys, 10), await createItem(sys, 2), await createItem(sys, 10)];
+      const lines = [{ item_id: c, quantity: 1 }, { item_id: a, quantity: 2 }, { item_id: b, quantity: 2 }];
+      const ok = await sys.post("/api/orders", { lines }, { "Idempotency-Key": newKey() });
+      expect(ok.status).toBe(201);
+      const body = (await ok.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({ status: "confirmed", lines });
+      expect(body.item_id).toBeUndefined();
+      expect([await stockOf(sys, a), await stockOf(sys, b), await stockOf(sys, c)]).toEqual([8, 0, 9]);
+
+      const short = await sys.post("/api/orders", { lines }, { "Idempotency-Key": newKey() });
+      expect(short.status).toBe(422);
+      expect(short.headers.get("content-type")).toStartWith(PROBLEM);
+      expect(await short.json()).toMatchObject({ type: "https://valerix.dev/problems/insufficient-stock", order_status: "rejected", rejected_lines: [{ item_id: b, reason: "insufficient_stock" }] });
+      expect([await stockOf(sys, a), await stockOf(sys, b), await stockOf(sys, c)]).toEqual([8, 0, 9]);
+    });
+
+    test("line rules: both body forms, neither, an item twice, 51 lines or a bad line are 400s naming what is wrong", async () => {
+      const a = await createItem(sys, 10);
+      const send = (body: unknown) => sys.post("/api/orders", body, { "Idempotency-Key": newKey() });
+      const both = await send({ lines: [{ item_id: a, quantity: 1 }], item_id: a, quantity: 1 });
+      expect(both.status).toBe(400);
+      expect(((await both.json()) as { detail: string }).detail).toContain("not both");
+      expect((await send({ item_id: a })).status).toBe(400);
+      const twice = await send({ lines: [{ item_id: a, quantity: 1 }, { item_id: a, quantity: 2 }] });
+      expect(twice.status).toBe(400);
+      expect(await twice.json()).toMatchObject({ type: "https://valerix.dev/problems/duplicate-line-item", item_id: a });
+      const many = Array.from({ length: 51 }, (_, i) => ({ item_id: `x${i}`, quantity: 1 }));
+      expect((await send({ lines: many })).status).toBe(400);
+      expect((await send({ lines: [] })).status).toBe(400);
+      const bad = await send({ lines: [{ item_id: a, quantity: 1 }, { item_id: "ps5", quantity: 0 }] });
+      expect(bad.status).toBe(400);
+      expect(JSON.stringify(await bad.json())).toContain("lines.1.quantity");
+      expect(await stockOf(sys, a)).toBe(10);
+    });
+
+    test("cancel: 200 and stock back once; the key replays; a second cancel is 200 and moves nothing; rejected is 409; unknown 404", async () => {
+      const [a, b] = [await createItem(sys, 10), await createItem(sys, 10)];
+      const placed = (await (await sys.post("/api/orders", { lines: [{ item_id: a, quantity: 3 }, { item_id: b, quantity: 1 }] }, { "Idempotency-Key": newKey() })).json()) as { order_id: string };
+      const key = newKey();
+      const cancel = (k: string, body: unknown = { reason: "changed my mind" }) => sys.post(`/api/orders/${placed.order_id}/cancel`, body, { "Idempotency-Key": k });
+      const first = await cancel(key);
+      expect(first.status).toBe(200);
+      const firstBody = await first.text();
+      expect(JSON.parse(firstBody)).toMatchObject({ status: "cancelled" });
+      expect([await stockOf(sys, a), await stockOf(sys, b)]).toEqual([10, 10]);
+      const replay = await cancel(key);
+      expect(replay.status).toBe(200);
+      expect(replay.headers.get("idempotent-replayed")).toBe("true");
+      expect(await replay.text()).toBe(firstBody);
+      expect((await cancel(key, { reason: "something else" })).status).toBe(422);
+      expect((await cancel(newKey(), {})).status).toBe(200);
+      expect([await stockOf(sys, a), await stockOf(sys, b)]).toEqual([10, 10]);
+      const detail = (await (await sys.get(`/api/orders/${placed.order_id}`)).json()) as { history: Array<{ status: string; note?: string; actor?: string }> };
+      expect(detail.history.map((h) => h.status)).toEqual(["pending", "confirmed", "cancelling", "cancelled"]);
+      expect(detail.history[2]).toMatchObject({ note: "changed my mind" });
+      expect(detail.history[2]!.actor).toStartWith("api");
+
+      const rejected = (await (await sys.post("/api/orders", { item_id: a, quantity: 500 }, { "Idempotency-Key": newKey() })).json()) as { order_id: string };
+      const no = await sys.post(`/api/orders/${rejected.order_id}/cancel`, {}, { "Idempotency-Key": newKey() });
+      expect(no.status).toBe(409);
+      expect(await no.json()).toMatchObject({ type: "https://valerix.dev/problems/order-not-cancellable" });
+      expect((await sys.post(`/api/orders/${randomUUID()}/cancel`, {}, { "Idempotency-Key": newKey() })).status).toBe(404);
+      expect((await sys.post(`/api/orders/${placed.order_id}/cancel`, {})).status).toBe(400);
+      expect((await sys.post(`/api/orders/${placed.order_id}/cancel`, { reason: "x".repeat(201) }, { "Idempotency-Key": newKey() })).status).toBe(400);
+      // No body at all is a cancel without a reason.
+      const bare = await fetch(`${sys.url}/api/orders/${placed.order_id}/cancel`, { method: "POST", headers: { "Idempotency-Key": newKey() } });
+      expect(bare.status).toBe(200);
+    });
+
     test("a repeated deduct for one order_id deducts once and returns the first outcome", async () => {
       const itemId = await createItem(sys, 10);
       const orderId = randomUUID();
       const results = await Promise.all(
-        Array.from({ length: 10 }, () => sys.post("/api/inventory/deduct", { order_id: orderId, item_id: itemId, quantity: 4 })),
+        Array.from({ length: 10 }, (_, i) =>
+          sys.post("/api/inventory/deduct", i % 2 ? { order_id: orderId, item_id: itemId, quantity: 4 } : { order_id: orderId, lines: [{ item_id: itemId, quantity: 4 }] }),
+        ),
       );
       const bodies = (await Promise.all(results.map((r) => r.json()))) as Array<{ outcome: string; replayed: boolean }>;
       expect(results.every((r) => r.status === 200)).toBe(true);

@@ -6,7 +6,8 @@ import type { InventoryPort } from "../modules/inventory/index.ts";
  * The contract every InventoryPort adapter keeps (in-process and HTTP), run against each the
  * way Kysely runs one suite per dialect. `restockable` names an item with ≥ 1000 units.
  */
-export function inventoryPortContract(name: string, make: () => { port: InventoryPort; itemId: string }) {
+export function inventoryPortContract(name: string, make: () => { port: InventoryPort; itemId: string; otherItemId: string }) {
+  const one = (orderId: string, itemId: string, quantity: number) => ({ order_id: orderId, lines: [{ item_id: itemId, quantity }] });
   describe(`InventoryPort contract: ${name}`, () => {
     test("get and list return items; an unknown id is null", async () => {
       const { port, itemId } = make();
@@ -22,18 +23,18 @@ export function inventoryPortContract(name: string, make: () => { port: Inventor
       const { port, itemId } = make();
       const before = (await port.get(itemId))!.quantity;
       const orderId = randomUUID();
-      const first = await port.deduct({ order_id: orderId, item_id: itemId, quantity: 2 });
-      expect(first).toMatchObject({ outcome: "applied", order_id: orderId, replayed: false, remaining: before - 2 });
-      const again = await port.deduct({ order_id: orderId, item_id: itemId, quantity: 2 });
+      const first = await port.deduct(one(orderId, itemId, 2));
+      expect(first).toMatchObject({ outcome: "applied", order_id: orderId, replayed: false, lines: [{ item_id: itemId, quantity: 2, remaining: before - 2 }] });
+      const again = await port.deduct(one(orderId, itemId, 2));
       expect(again).toMatchObject({ outcome: "applied", replayed: true });
       expect((await port.get(itemId))!.quantity).toBe(before - 2);
     });
 
     test("refusals are answers: unknown item, insufficient stock", async () => {
       const { port, itemId } = make();
-      const unknown = await port.deduct({ order_id: randomUUID(), item_id: "no-such-item-x", quantity: 1 });
+      const unknown = await port.deduct(one(randomUUID(), "no-such-item-x", 1));
       expect(unknown).toMatchObject({ outcome: "rejected", reason: "unknown_item" });
-      const big = await port.deduct({ order_id: randomUUID(), item_id: itemId, quantity: 10_000 });
+      const big = await port.deduct(one(randomUUID(), itemId, 10_000));
       expect(big.outcome === "rejected" && big.reason).toBe("insufficient_stock");
     });
 
@@ -41,15 +42,15 @@ export function inventoryPortContract(name: string, make: () => { port: Inventor
       const { port, itemId } = make();
       const before = (await port.get(itemId))!.quantity;
       const orderId = randomUUID();
-      await port.deduct({ order_id: orderId, item_id: itemId, quantity: 3 });
+      await port.deduct(one(orderId, itemId, 3));
       expect(await port.release(orderId)).toMatchObject({ order_id: orderId, restored: true, quantity: 3 });
       expect(await port.release(orderId)).toMatchObject({ restored: true, quantity: 3 });
       expect((await port.get(itemId))!.quantity).toBe(before);
       // Release is final: a replayed deduct must not report the earlier "applied", or the caller
       // would confirm an order whose stock was given back.
-      const late = await port.deduct({ order_id: orderId, item_id: itemId, quantity: 3 });
+      const late = await port.deduct(one(orderId, itemId, 3));
       expect(late).toMatchObject({ outcome: "rejected", reason: "released", replayed: true });
-      const lateOther = await port.deduct({ order_id: orderId, item_id: itemId, quantity: 1 });
+      const lateOther = await port.deduct(one(orderId, itemId, 1));
       expect(lateOther).toMatchObject({ outcome: "rejected", reason: "released" });
       expect((await port.get(itemId))!.quantity).toBe(before);
     });
@@ -60,9 +61,9 @@ export function inventoryPortContract(name: string, make: () => { port: Inventor
       const blocked = randomUUID();
       expect(await port.release(blocked)).toMatchObject({ restored: false, quantity: 0 });
       expect(await port.release(blocked)).toMatchObject({ restored: false, quantity: 0 });
-      const late = await port.deduct({ order_id: blocked, item_id: itemId, quantity: 1 });
+      const late = await port.deduct(one(blocked, itemId, 1));
       expect(late).toMatchObject({ outcome: "rejected", reason: "released" });
-      const again = await port.deduct({ order_id: blocked, item_id: itemId, quantity: 1 });
+      const again = await port.deduct(one(blocked, itemId, 1));
       expect(again).toMatchObject({ outcome: "rejected", reason: "released" });
       expect((await port.get(itemId))!.quantity).toBe(before);
     });
@@ -71,10 +72,10 @@ export function inventoryPortContract(name: string, make: () => { port: Inventor
       const { port, itemId } = make();
       const before = (await port.get(itemId))!.quantity;
       const orderId = randomUUID();
-      const big = await port.deduct({ order_id: orderId, item_id: itemId, quantity: 10_000 });
+      const big = await port.deduct(one(orderId, itemId, 10_000));
       expect(big).toMatchObject({ outcome: "rejected", reason: "insufficient_stock" });
       expect(await port.release(orderId)).toMatchObject({ restored: false, quantity: 0 });
-      const late = await port.deduct({ order_id: orderId, item_id: itemId, quantity: 1 });
+      const late = await port.deduct(one(orderId, itemId, 1));
       expect(late).toMatchObject({ outcome: "rejected", reason: "released" });
       expect((await port.get(itemId))!.quantity).toBe(before);
     });
@@ -85,14 +86,38 @@ export function inventoryPortContract(name: string, make: () => { port: Inventor
       for (let round = 0; round < 5; round++) {
         const orderId = randomUUID();
         const calls = Array.from({ length: 8 }, (_, i) =>
-          i % 2 === 0 ? port.deduct({ order_id: orderId, item_id: itemId, quantity: 2 }) : port.release(orderId),
+          i % 2 === 0 ? port.deduct(one(orderId, itemId, 2)) : port.release(orderId),
         );
         await Promise.all(calls);
         // Whatever the interleaving, once a release has finished the account is closed for good.
         await port.release(orderId);
-        expect(await port.deduct({ order_id: orderId, item_id: itemId, quantity: 2 })).toMatchObject({ outcome: "rejected", reason: "released" });
+        expect(await port.deduct(one(orderId, itemId, 2))).toMatchObject({ outcome: "rejected", reason: "released" });
         expect((await port.get(itemId))!.quantity).toBe(before);
       }
+    });
+
+    test("a two-line order: both lines or neither; the replay carries the lines; release restores both", async () => {
+      const { port, itemId, otherItemId } = make();
+      const [a0, b0] = [(await port.get(itemId))!.quantity, (await port.get(otherItemId))!.quantity];
+      const refused = randomUUID();
+      const short = await port.deduct({ order_id: refused, lines: [{ item_id: itemId, quantity: 1 }, { item_id: otherItemId, quantity: 10_000 }] });
+      expect(short).toMatchObject({ outcome: "rejected", reason: "insufficient_stock", rejected_lines: [{ item_id: otherItemId, reason: "insufficient_stock" }] });
+      expect([(await port.get(itemId))!.quantity, (await port.get(otherItemId))!.quantity]).toEqual([a0, b0]);
+      const orderId = randomUUID();
+      const lines = [{ item_id: otherItemId, quantity: 2 }, { item_id: itemId, quantity: 1 }];
+      expect(await port.deduct({ order_id: orderId, lines })).toMatchObject({
+        outcome: "applied",
+        lines: [{ item_id: otherItemId, quantity: 2, remaining: b0 - 2 }, { item_id: itemId, quantity: 1, remaining: a0 - 1 }],
+      });
+      expect(await port.deduct({ order_id: orderId, lines })).toMatchObject({ outcome: "applied", replayed: true, lines: lines.map((l) => ({ ...l, remaining: null })) });
+      expect(await port.release(orderId)).toMatchObject({ restored: true, quantity: 3 });
+      expect([(await port.get(itemId))!.quantity, (await port.get(otherItemId))!.quantity]).toEqual([a0, b0]);
+    });
+
+    test("an item on two lines is refused before anything happens", async () => {
+      const { port, itemId } = make();
+      const err = await port.deduct({ order_id: randomUUID(), lines: [{ item_id: itemId, quantity: 1 }, { item_id: itemId, quantity: 1 }] }).catch((e) => e);
+      expect(err).toBeInstanceOf(Error);
     });
 
     test("health reports its checks", async () => {

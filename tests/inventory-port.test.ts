@@ -16,14 +16,14 @@ for (const backend of BACKENDS) {
     await inventoryRole?.stop();
   });
 
-  inventoryPortContract(`in-process on ${backend}`, () => ({ port: inProcess, itemId: "ps5" }));
-  inventoryPortContract(`http-client on ${backend}`, () => ({ port: createHttpInventory(inventoryRole.url), itemId: "dualsense" }));
+  inventoryPortContract(`in-process on ${backend}`, () => ({ port: inProcess, itemId: "ps5", otherItemId: "xbox-series-x" }));
+  inventoryPortContract(`http-client on ${backend}`, () => ({ port: createHttpInventory(inventoryRole.url), itemId: "dualsense", otherItemId: "switch-2" }));
 }
 
 describe("http-client failures leave the outcome unknown", () => {
   test("a refused connection is InventoryUnavailableError(transport)", async () => {
     const port = createHttpInventory("http://127.0.0.1:1");
-    const err = await port.deduct({ order_id: crypto.randomUUID(), item_id: "ps5", quantity: 1 }).catch((e) => e);
+    const err = await port.deduct({ order_id: crypto.randomUUID(), lines: [{ item_id: "ps5", quantity: 1 }] }).catch((e) => e);
     expect(err).toBeInstanceOf(InventoryUnavailableError);
     expect(err.kind).toBe("transport");
   });
@@ -32,7 +32,7 @@ describe("http-client failures leave the outcome unknown", () => {
     const server = Bun.serve({ port: 0, fetch: () => new Response("boom", { status: 503 }) });
     try {
       const port = createHttpInventory(`http://127.0.0.1:${server.port}`);
-      const err = await port.deduct({ order_id: crypto.randomUUID(), item_id: "ps5", quantity: 1 }).catch((e) => e);
+      const err = await port.deduct({ order_id: crypto.randomUUID(), lines: [{ item_id: "ps5", quantity: 1 }] }).catch((e) => e);
       expect(err.kind).toBe("server_error");
     } finally {
       server.stop(true);
@@ -42,7 +42,7 @@ describe("http-client failures leave the outcome unknown", () => {
       const port = createHttpInventory(`http://127.0.0.1:${slow.port}`);
       const ac = new AbortController();
       setTimeout(() => ac.abort(), 50);
-      const err = await port.deduct({ order_id: crypto.randomUUID(), item_id: "ps5", quantity: 1 }, { signal: ac.signal }).catch((e) => e);
+      const err = await port.deduct({ order_id: crypto.randomUUID(), lines: [{ item_id: "ps5", quantity: 1 }] }, { signal: ac.signal }).catch((e) => e);
       expect(err.kind).toBe("timeout");
     } finally {
       slow.stop(true);

@@ -38,6 +38,7 @@ describe("metrics catalog", () => {
       confirmed: true,
       rejected: true,
       failed: true,
+      cancelled: true,
       retry: true,
       breaker_open: true,
       misconfigured: true,

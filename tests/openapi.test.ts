@@ -213,6 +213,25 @@ for (const [index, backend] of BACKENDS.entries()) {
       expect(reused.response.status).toBe(422);
       await check(reused, "/api/orders", "post");
 
+      const two = await api.POST("/api/orders", {
+        params: { header: { "Idempotency-Key": newKey("oapi") } },
+        body: { lines: [{ item_id: item, quantity: 1 }, { item_id: "ps5", quantity: 1 }] },
+      });
+      expect(two.response.status).toBe(201);
+      await check(two, "/api/orders", "post");
+      const cancelled = await api.POST("/api/orders/{id}/cancel", {
+        params: { path: { id: two.data!.order_id }, header: { "Idempotency-Key": newKey("oapi") } },
+        body: { reason: "typed client" },
+      });
+      expect(cancelled.response.status).toBe(200);
+      expect((await check(cancelled, "/api/orders/{id}/cancel", "post")) as { status: string }).toMatchObject({ status: "cancelled" });
+      const notCancellable = await api.POST("/api/orders/{id}/cancel", {
+        params: { path: { id: (problem as { order_id: string }).order_id }, header: { "Idempotency-Key": newKey("oapi") } },
+        body: {},
+      });
+      expect(notCancellable.response.status).toBe(409);
+      await check(notCancellable, "/api/orders/{id}/cancel", "post");
+
       const missing = await api.GET("/api/orders/{id}", { params: { path: { id: randomUUID() } } });
       expect(missing.response.status).toBe(404);
       expect(((await check(missing, "/api/orders/{id}", "get")) as { type: string }).type).toEndWith("/not-found");

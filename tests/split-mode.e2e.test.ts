@@ -86,7 +86,8 @@ describe.skipIf(!hasPostgres || !hasRedis)("split mode over HTTP", () => {
   }
 
   async function allFinal(ids: string[], timeoutMs: number) {
-    await waitFor(async () => (await statuses(ids)).every((s) => s === "confirmed" || s === "rejected" || s === "failed"), timeoutMs, "orders to be final");
+    const final = ["confirmed", "rejected", "failed", "cancelled"];
+    await waitFor(async () => (await statuses(ids)).every((s) => final.includes(s)), timeoutMs, "orders to be final");
   }
 
   async function deductionsPerOrder(ids: string[]): Promise<number[]> {
@@ -94,7 +95,7 @@ describe.skipIf(!hasPostgres || !hasRedis)("split mode over HTTP", () => {
     await c.connect();
     try {
       const rows = await c.query(
-        "select order_id::text, count(*)::int as n from inventory.inventory_transactions where type = 'deduct' and outcome = 'applied' and order_id = any($1::uuid[]) group by order_id",
+        "select order_id::text, count(*)::int as n from inventory.movements where type = 'deduct' and order_id = any($1::uuid[]) group by order_id",
         [ids],
       );
       const m = new Map(rows.rows.map((r) => [r.order_id, r.n]));
@@ -169,6 +170,56 @@ describe.skipIf(!hasPostgres || !hasRedis)("split mode over HTTP", () => {
     expect(new Set(await statuses(ids))).toEqual(new Set(["confirmed"]));
     expect(await deductionsPerOrder(ids)).toEqual(ids.map(() => 1));
     expect(await stock(itemId)).toBe(42);
+  });
+
+  test("3-line orders queued by a crashing inventory, half cancelled while it still crashes: after healing, cancelled ones hold no stock", async () => {
+    const items = [await newItem(100), await newItem(100), await newItem(100)];
+    // Every other call commits and loses its answer, the rest crash: some deductions land unheard.
+    await chaos({ crash_rate: 0.5, partial_failure_rate: 1, crash_mode: "mix", latency: false, routes: "all" });
+    const responses: Response[] = [];
+    for (let i = 0; i < 8; i++) {
+      const lines = items.map((item_id, n) => ({ item_id, quantity: 1 + ((i + n) % 3) }));
+      responses.push(
+        await fetch(`${orders.url}/api/orders`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "idempotency-key": randomUUID() },
+          body: JSON.stringify({ lines }),
+        }),
+      );
+    }
+    const bodies = (await Promise.all(responses.map((r) => r.json()))) as Array<{ order_id: string; lines: Array<{ item_id: string; quantity: number }> }>;
+    expect(responses.every((r) => r.status === 202)).toBe(true);
+    const ids = bodies.map((b) => b.order_id);
+    const toCancel = ids.filter((_, i) => i % 2 === 0);
+    for (const id of toCancel) {
+      const c = await fetch(`${orders.url}/api/orders/${id}/cancel`, { method: "POST", headers: { "content-type": "application/json", "idempotency-key": randomUUID() }, body: "{}" });
+      expect([200, 202]).toContain(c.status);
+    }
+    await fetch(`${inventory.url}/api/admin/chaos`, { method: "DELETE", headers: auth });
+    await allFinal(ids, 45_000);
+    const final = await statuses(ids);
+    expect(final.filter((_, i) => i % 2 === 0)).toEqual(toCancel.map(() => "cancelled"));
+    expect(final.filter((_, i) => i % 2 === 1)).toEqual(toCancel.map(() => "confirmed"));
+    // From the ledger: each confirmed order has its three lines deducted once; each cancelled one nets to zero.
+    const c = new pg.Client({ connectionString: inventoryDbUrl });
+    await c.connect();
+    try {
+      const rows = await c.query(
+        "select order_id::text, count(*) filter (where type = 'deduct')::int as deducted, coalesce(sum(quantity_change), 0)::int as net from inventory.movements where order_id = any($1::uuid[]) group by order_id",
+        [ids],
+      );
+      const byId = new Map(rows.rows.map((r) => [r.order_id, r]));
+      for (const [i, id] of ids.entries()) {
+        if (i % 2 === 1) expect(byId.get(id)).toMatchObject({ deducted: 3, net: -bodies[i]!.lines.reduce((n, l) => n + l.quantity, 0) });
+        else expect(byId.get(id)?.net ?? 0).toBe(0);
+      }
+    } finally {
+      await c.end();
+    }
+    for (const item of items) {
+      const taken = bodies.filter((_, i) => i % 2 === 1).flatMap((b) => b.lines).filter((l) => l.item_id === item).reduce((n, l) => n + l.quantity, 0);
+      expect(await stock(item)).toBe(100 - taken);
+    }
   });
 
   test("the orders process killed with SIGKILL while orders are queued: after restart all confirmed", async () => {

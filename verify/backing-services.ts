@@ -91,22 +91,28 @@ export function redisUrlFor(baseUrl: string, index: number): string {
   return u.toString();
 }
 
+/** Set in a run's DB for as long as the run holds it, so the DB never looks empty to another run. */
+export const REDIS_CLAIM_KEY = "valerix:chaos:run-claim";
+
 /**
  * Picks the run's DB index — the one asked for, else the highest empty one in 1–15 (index 0 is
- * everyone's default, so never chosen) — and empties it.
+ * everyone's default, so never chosen) — and claims it with a marker key. An empty DB is claimed
+ * with SET NX, so two runs starting together never take the same one; and the marker keeps the
+ * DB from looking empty to a run that starts while this one's own keys are momentarily gone
+ * (after healing, with every queue message acknowledged), which would flush it under this run.
  */
-export async function prepareRedis(baseUrl: string, index?: number): Promise<RunRedis> {
+export async function prepareRedis(baseUrl: string, index?: number, token = `${process.pid}-${Date.now()}`): Promise<RunRedis> {
   let chosen = index;
   if (chosen === undefined) {
     for (let i = 15; i >= 1 && chosen === undefined; i--) {
       const r = await redisClient(redisUrlFor(baseUrl, i));
       try {
-        if (Number(await r.send("DBSIZE", [])) === 0) chosen = i;
+        if (Number(await r.send("DBSIZE", [])) === 0 && (await r.send("SET", [REDIS_CLAIM_KEY, token, "NX"])) === "OK") chosen = i;
       } finally {
         r.close();
       }
     }
-    chosen ??= 15;
+    if (chosen === undefined) throw new Error("no empty Redis DB in 1–15 for the run: give one with --redis-db");
   }
   const url = redisUrlFor(baseUrl, chosen);
   const flush = async () => {
@@ -117,6 +123,15 @@ export async function prepareRedis(baseUrl: string, index?: number): Promise<Run
       r.close();
     }
   };
-  await flush();
+  if (index !== undefined) {
+    // Asked for by number: emptied, whatever it held, then claimed.
+    await flush();
+    const r = await redisClient(url);
+    try {
+      await r.send("SET", [REDIS_CLAIM_KEY, token]);
+    } finally {
+      r.close();
+    }
+  }
   return { index: chosen, url, flush };
 }

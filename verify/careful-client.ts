@@ -1,11 +1,12 @@
 import type { Random } from "../platform/clock.ts";
-import type { Answer, AnswerKind, Attempt, Lane } from "./types.ts";
+import type { Answer, AnswerKind, Attempt, CancelAnswer, CancelAnswerKind, CancelLane, Lane, OrderLine } from "./types.ts";
 
 /**
  * A careful client, the kind the API is designed for: one Idempotency-Key per logical order,
  * kept across every retry; retries on 409 (still in flight), 429, 5xx and transport failures with
- * capped, jittered exponential backoff; stops at the first definitive answer. Every request is
- * recorded, whatever happened to it.
+ * capped, jittered exponential backoff; stops at the first definitive answer. A cancel gets the
+ * same care under its own key; for it a 409 is an answer when it says "not cancellable". Every
+ * request is recorded, whatever happened to it.
  */
 
 export interface CarefulClientOptions {
@@ -26,8 +27,9 @@ export interface CarefulClientOptions {
 
 export interface OrderRequest {
   key: string;
-  item_id: string;
-  quantity: number;
+  lines: readonly OrderLine[];
+  /** `one_item`: the seed's `{item_id, quantity}` body, for a one-line order. */
+  form?: "lines" | "one_item";
 }
 
 export interface SendResult {
@@ -36,7 +38,26 @@ export interface SendResult {
   answer: Answer | null;
 }
 
+export interface CancelRequest {
+  order_id: string;
+  key: string;
+  reason?: string;
+}
+
+export interface CancelSendResult {
+  attempts: Array<Attempt<CancelLane>>;
+  /** Null when every attempt failed or the run was aborted. */
+  answer: CancelAnswer | null;
+}
+
 const RETRYABLE = (status: number) => status === 0 || status === 409 || status === 429 || status >= 500;
+
+/** The body an order is sent with: `{"lines": [...]}`, or the seed's one-item form for a one-line order. */
+export function orderBody(req: Pick<OrderRequest, "lines" | "form">): string {
+  const first = req.lines[0];
+  if (req.form === "one_item" && req.lines.length === 1 && first) return JSON.stringify({ item_id: first.item_id, quantity: first.quantity });
+  return JSON.stringify({ lines: req.lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity })) });
+}
 
 /** Full jitter over a capped exponential: `backoffMs(3, 100, 3000, () => 0.5)` → 400. */
 export function backoffMs(retry: number, baseMs: number, capMs: number, random: Random): number {
@@ -77,6 +98,40 @@ export function readAnswer(status: number, body: string): { kind: AnswerKind; or
   return { kind: "client_error", order_id: orderId, order_status: null };
 }
 
+const problemType = (p: Record<string, unknown> | null) => (typeof p?.type === "string" ? p.type : "");
+
+function parseObject(body: string): Record<string, unknown> | null {
+  try {
+    const v = JSON.parse(body) as unknown;
+    return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Reads a cancel answer: 200/202 carry the order and its state; a 409 is either "not cancellable"
+ * (an answer) or "still in flight" (retry); anything else is outside the contract.
+ */
+export function readCancelAnswer(status: number, body: string): { kind: CancelAnswerKind; order_status: string | null; retry: boolean } {
+  const parsed = parseObject(body);
+  if (status === 200 || status === 202) {
+    const s = typeof parsed?.status === "string" ? parsed.status : null;
+    return { kind: typeof parsed?.order_id === "string" ? "order" : "client_error", order_status: s, retry: false };
+  }
+  if (status === 409) {
+    if (problemType(parsed).endsWith("/order-not-cancellable")) {
+      return { kind: "not_cancellable", order_status: typeof parsed?.order_status === "string" ? parsed.order_status : null, retry: false };
+    }
+    // idempotency-key-in-use: the same key is still being worked on.
+    return { kind: "client_error", order_status: null, retry: true };
+  }
+  if (status === 0 || status === 429 || status >= 500) return { kind: "client_error", order_status: null, retry: true };
+  if (status === 422 && problemType(parsed).endsWith("/idempotency-key-reused")) return { kind: "key_reused", order_status: null, retry: false };
+  if (status === 404) return { kind: "not_found", order_status: null, retry: false };
+  return { kind: "client_error", order_status: null, retry: false };
+}
+
 function retryAfterMs(res: Response): number | null {
   const h = res.headers.get("retry-after");
   if (!h) return null;
@@ -86,14 +141,14 @@ function retryAfterMs(res: Response): number | null {
 
 /**
  * Sends one logical order until it gets a definitive answer or runs out of attempts.
- * `await sendOrder(opts, { key: "run-7", item_id: "ps5", quantity: 1 }, "main", rng)` →
+ * `await sendOrder(opts, { key: "run-7", lines: [{ item_id: "ps5", quantity: 1 }] }, "main", rng)` →
  * `{ answer: { status: 202, order_id: "…", … }, attempts: [{ status: 503, … }, { status: 202, … }] }`.
  */
 export async function sendOrder(opts: CarefulClientOptions, req: OrderRequest, lane: Lane, random: Random): Promise<SendResult> {
   const doFetch = opts.fetch ?? fetch;
   const sleep = opts.sleep ?? ((ms: number) => Bun.sleep(ms));
   const attempts: Attempt[] = [];
-  const body = JSON.stringify({ item_id: req.item_id, quantity: req.quantity });
+  const body = orderBody(req);
   for (let n = 0; n < opts.maxAttempts; n++) {
     if (opts.signal?.aborted) break;
     const at = opts.elapsed();
@@ -123,6 +178,53 @@ export async function sendOrder(opts: CarefulClientOptions, req: OrderRequest, l
       if (!RETRYABLE(res.status)) {
         return { attempts, answer: { lane, status: res.status, ...read, at_ms: Math.round(done) } };
       }
+    } catch (err) {
+      const done = opts.elapsed();
+      attempts.push({ lane, at_ms: Math.round(at), duration_ms: Math.round(done - at), status: 0, error: transportErrorKind(err) });
+    }
+    if (n + 1 < opts.maxAttempts) {
+      const wait = Math.max(waitHint ?? 0, backoffMs(n, opts.backoffBaseMs, opts.backoffCapMs, random));
+      await sleep(Math.min(wait, opts.backoffCapMs * 2));
+    }
+  }
+  return { attempts, answer: null };
+}
+
+/**
+ * Sends one cancel until it gets a definitive answer (200, 202, 409 not cancellable, another 4xx)
+ * or runs out of attempts; retries, with the same key, what the order path retries, and a 409
+ * only while the key is still in flight.
+ * `await sendCancel(opts, { order_id: "0b6f…", key: "run-7-cancel" }, "cancel", rng)` →
+ * `{ answer: { status: 202, order_status: "cancelling", … }, attempts: [{ status: 202, … }] }`.
+ */
+export async function sendCancel(opts: CarefulClientOptions, req: CancelRequest, lane: CancelLane, random: Random): Promise<CancelSendResult> {
+  const doFetch = opts.fetch ?? fetch;
+  const sleep = opts.sleep ?? ((ms: number) => Bun.sleep(ms));
+  const attempts: Array<Attempt<CancelLane>> = [];
+  const body = JSON.stringify(req.reason ? { reason: req.reason } : {});
+  for (let n = 0; n < opts.maxAttempts; n++) {
+    if (opts.signal?.aborted) break;
+    const at = opts.elapsed();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)]) : AbortSignal.timeout(opts.timeoutMs);
+    let waitHint: number | null = null;
+    try {
+      const res = await doFetch(`${opts.baseUrl}/api/orders/${encodeURIComponent(req.order_id)}/cancel`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": req.key, "x-request-id": `${req.key}.${lane === "cancel" ? "c" : lane === "cancel_replay" ? "r" : lane === "cancel_second" ? "s" : "x"}${n + 1}` },
+        body,
+        signal,
+      });
+      const text = await res.text();
+      const done = opts.elapsed();
+      const read = readCancelAnswer(res.status, text);
+      const replayed = res.headers.get("idempotent-replayed") === "true";
+      const attempt: Attempt<CancelLane> = { lane, at_ms: Math.round(at), duration_ms: Math.round(done - at), status: res.status };
+      if (replayed) attempt.replayed = true;
+      attempts.push(attempt);
+      if (!read.retry) {
+        return { attempts, answer: { lane, key: req.key, status: res.status, kind: read.kind, order_status: read.order_status, replayed, at_ms: Math.round(done) } };
+      }
+      waitHint = retryAfterMs(res);
     } catch (err) {
       const done = opts.elapsed();
       attempts.push({ lane, at_ms: Math.round(at), duration_ms: Math.round(done - at), status: 0, error: transportErrorKind(err) });

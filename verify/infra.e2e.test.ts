@@ -38,7 +38,9 @@ describe("verification run, infra scenario", () => {
       const report = JSON.parse(readFileSync(`${prefix}.json`, "utf8"));
       expect(report.verdict).toBe("pass");
       expect(report.summary.logical_orders).toBe(400);
-      expect(report.invariants.map((v: InvariantVerdict) => v.status)).toEqual(Array(12).fill("pass"));
+      // Every invariant the run checks, none skipped: the ledger was read.
+      expect(report.invariants.length).toBeGreaterThanOrEqual(12);
+      expect(report.invariants.filter((v: InvariantVerdict) => v.status !== "pass")).toEqual([]);
       // Never an internal error, whatever broke underneath.
       expect(Object.keys(report.summary.requests_by_status)).not.toContain("500");
 

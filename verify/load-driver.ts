@@ -1,11 +1,15 @@
 import { mixSeed, mulberry32 } from "../platform/prng.ts";
-import { sendOrder, type CarefulClientOptions } from "./careful-client.ts";
-import type { OrderRecord } from "./types.ts";
+import { sendCancel, sendOrder, type CarefulClientOptions } from "./careful-client.ts";
+import type { CancelLane, CancelMoment, CancelRecord, OrderLine, OrderRecord, RestockRecord } from "./types.ts";
 
 /**
- * The load: a plan of logical orders derived from the seed (same seed, same orders, items and
- * quantities), driven by a fixed pool of careful clients. Some items are stocked short on purpose,
- * so the run also proves that refusals under concurrency never oversell.
+ * The load: a plan of logical orders derived from the seed (same seed, same orders, lines, items,
+ * quantities and cancellations), driven by a fixed pool of careful clients. Orders have 1 to
+ * `maxLines` lines over a few shared items, so they contend for the same rows; some items are
+ * stocked short on purpose, so the run also proves that refusals under concurrency never oversell
+ * and that a short line refuses its whole order. A share of the orders is cancelled: right after
+ * its answer (often while queued, or while the breaker is open), a few seconds later, or after
+ * healing; cancels are sent again with the same key and with a second key.
  */
 
 export interface ItemPlan {
@@ -14,12 +18,29 @@ export interface ItemPlan {
   stock: number;
 }
 
+export interface PlannedCancel {
+  moment: CancelMoment;
+  delay_ms: number;
+  key: string;
+  replay: boolean;
+  second_key: string | null;
+  reason: string | null;
+}
+
 export interface PlannedOrder {
   index: number;
   key: string;
+  lines: OrderLine[];
+  form: "lines" | "one_item";
+  duplicate: boolean;
+  cancel: PlannedCancel | null;
+}
+
+export interface PlannedRestock {
+  /** Sent when the order with this index is about to start. */
+  before_index: number;
   item_id: string;
   quantity: number;
-  duplicate: boolean;
 }
 
 export interface PlanOptions {
@@ -30,19 +51,35 @@ export interface PlanOptions {
   runId: string;
   /** Share of orders sent twice at once. */
   duplicateRate: number;
-  /** Share of orders for an item that does not exist (a 422 the chaos must not turn into anything else). */
+  /** Share of orders with a line for an item that does not exist (a 422 the chaos must not turn into anything else). */
   unknownRate: number;
+  /** Lines per order: 1 to this many, uniformly (default 4). */
+  maxLines?: number;
+  /** Share of one-line orders sent in the seed's `{item_id, quantity}` body (default 0.5). */
+  oneItemRate?: number;
+  /** Share of orders the plan cancels (default 0). */
+  cancelRate?: number;
+  /** Restocks spread over the load (default 0). */
+  restocks?: number;
 }
 
 const MAX_QTY = 3;
+/** How the planned cancels spread over their moments. */
+const MOMENTS: ReadonlyArray<[CancelMoment, number]> = [
+  ["immediate", 0.4],
+  ["delayed", 0.35],
+  ["after_heal", 0.25],
+];
 
 /**
  * Items for the run: every other one is stocked below its expected demand, so it sells out
- * part-way and later orders must be refused. `planItems({ orders: 2000, items: 8, runId: "a1" })`
- * → `[{ item_id: "chaos-a1-1", stock: 350 }, { item_id: "chaos-a1-2", stock: 1000 }, …]`.
+ * part-way and later orders naming it must be refused whole. `planItems({ orders: 2000, items: 8,
+ * runId: "a1" })` → `[{ item_id: "chaos-a1-1", stock: 350 }, { item_id: "chaos-a1-2", stock: 1000 }, …]`
+ * for one-line orders; with `maxLines: 4` the expected demand (and the stock) is 2.5 times that.
  */
-export function planItems(o: Pick<PlanOptions, "orders" | "items" | "runId">): ItemPlan[] {
-  const expected = (o.orders * ((1 + MAX_QTY) / 2)) / Math.max(1, o.items);
+export function planItems(o: Pick<PlanOptions, "orders" | "items" | "runId" | "maxLines">): ItemPlan[] {
+  const maxLines = Math.min(o.maxLines ?? 1, o.items);
+  const expected = (o.orders * ((1 + maxLines) / 2) * ((1 + MAX_QTY) / 2)) / Math.max(1, o.items);
   return Array.from({ length: o.items }, (_, i) => ({
     item_id: `chaos-${o.runId}-${i + 1}`,
     item_name: `Chaos run ${o.runId} item ${i + 1}`,
@@ -50,26 +87,80 @@ export function planItems(o: Pick<PlanOptions, "orders" | "items" | "runId">): I
   }));
 }
 
-/** The item id unknown-item orders use; never created. */
+/** The item id unknown-item lines use; never created. */
 export const missingItemId = (runId: string) => `chaos-${runId}-missing`;
 
 /** The orders, in send order. Deterministic in (seed, orders, items, rates, runId). */
 export function planOrders(o: PlanOptions, items: readonly ItemPlan[]): PlannedOrder[] {
   const next = mulberry32(mixSeed(o.seed, 0x0dde5));
+  const maxLines = Math.max(1, Math.min(o.maxLines ?? 1, items.length));
+  const oneItemRate = o.oneItemRate ?? 0.5;
+  const cancelRate = o.cancelRate ?? 0;
   return Array.from({ length: o.orders }, (_, index) => {
-    const uItem = next();
-    const uQty = next();
+    // A fixed number of draws per order, so changing one rate does not reshuffle the rest.
+    const uLines = next();
+    const uItems = Array.from({ length: maxLines }, () => next());
+    const uQty = Array.from({ length: maxLines }, () => next());
     const uDup = next();
     const uUnknown = next();
-    const item = uUnknown < o.unknownRate ? missingItemId(o.runId) : items[Math.floor(uItem * items.length)]!.item_id;
+    const uForm = next();
+    const uCancel = next();
+    const uMoment = next();
+    const uDelay = next();
+    const uReplay = next();
+    const uSecond = next();
+    const n = 1 + Math.floor(uLines * maxLines);
+    // Distinct items, drawn without replacement (a partial Fisher–Yates shuffle).
+    const pool = items.map((it) => it.item_id);
+    const lines: OrderLine[] = [];
+    for (let i = 0; i < n; i++) {
+      const j = i + Math.floor(uItems[i]! * (pool.length - i));
+      [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+      lines.push({ item_id: pool[i]!, quantity: 1 + Math.floor(uQty[i]! * MAX_QTY) });
+    }
+    // One line names an item that does not exist: the whole order must be refused, naming it.
+    if (uUnknown < o.unknownRate) lines[lines.length - 1]!.item_id = missingItemId(o.runId);
+    const key = `chaos-${o.runId}-${index + 1}`;
+    let cancel: PlannedCancel | null = null;
+    if (uCancel < cancelRate) {
+      let acc = 0;
+      let moment: CancelMoment = "after_heal";
+      for (const [m, share] of MOMENTS) {
+        acc += share;
+        if (uMoment < acc) {
+          moment = m;
+          break;
+        }
+      }
+      cancel = {
+        moment,
+        delay_ms: moment === "delayed" ? 500 + Math.floor(uDelay * 4500) : 0,
+        key: `${key}-cancel`,
+        replay: uReplay < 0.3,
+        second_key: uSecond < 0.3 ? `${key}-cancel-2` : null,
+        reason: uDelay < 0.5 ? `chaos run: ${moment} cancel` : null,
+      };
+    }
     return {
       index,
-      key: `chaos-${o.runId}-${index + 1}`,
-      item_id: item,
-      quantity: 1 + Math.floor(uQty * MAX_QTY),
+      key,
+      lines,
+      form: n === 1 && uForm < oneItemRate ? "one_item" : "lines",
       duplicate: uDup < o.duplicateRate,
+      cancel,
     };
   });
+}
+
+/** Restocks spread evenly over the load, each to a seeded item: deterministic like the orders. */
+export function planRestocks(o: Pick<PlanOptions, "orders" | "seed" | "restocks">, items: readonly ItemPlan[]): PlannedRestock[] {
+  const next = mulberry32(mixSeed(o.seed, 0x5e570c));
+  const n = o.restocks ?? 0;
+  return Array.from({ length: n }, (_, k) => ({
+    before_index: Math.floor(((k + 1) * o.orders) / (n + 1)),
+    item_id: items[Math.floor(next() * items.length)]!.item_id,
+    quantity: 10 + Math.floor(next() * 41),
+  }));
 }
 
 export interface DriveOptions {
@@ -81,43 +172,100 @@ export interface DriveOptions {
   rate: number;
   client: CarefulClientOptions;
   seed: number;
+  /** Restocks to make along the way, and how (one request, never retried: a restock has no key). */
+  restocks?: readonly PlannedRestock[];
+  restock?: (itemId: string, quantity: number) => Promise<number>;
   /** Called as each logical order finishes, for the progress bar. */
   onOrder?: (record: OrderRecord) => void;
+}
+
+const emptyCancel = (c: PlannedCancel): CancelRecord => ({
+  moment: c.moment,
+  delay_ms: c.delay_ms,
+  key: c.key,
+  replay: c.replay,
+  second_key: c.second_key,
+  reason: c.reason,
+  order_answer: null,
+  sent_ms: null,
+  attempts: [],
+  answers: [],
+});
+
+/**
+ * Sends a record's cancel: its first key on `lane`, then (once that is answered) the same key
+ * again and a second key, as planned and not yet done. Skipped when the order never got an id.
+ */
+export async function runCancel(r: OrderRecord, client: CarefulClientOptions, seed: number, lane: CancelLane = "cancel"): Promise<void> {
+  const c = r.cancel;
+  if (!c) return;
+  const orderId = r.answers.find((a) => a.order_id)?.order_id;
+  if (!orderId) return;
+  const random = mulberry32(mixSeed(seed, 2_000_000 + r.index * 4 + (lane === "cancel_reconcile" ? 1 : 0)));
+  c.sent_ms ??= Math.round(client.elapsed());
+  c.order_answer ??= r.answers[0]?.status ?? null;
+  const reason = c.reason ?? undefined;
+  const send = async (key: string, l: CancelLane, why: string | undefined) => {
+    const res = await sendCancel(client, { order_id: orderId, key, ...(why ? { reason: why } : {}) }, l, random);
+    c.attempts.push(...res.attempts);
+    if (res.answer) c.answers.push(res.answer);
+    return res.answer;
+  };
+  const firstAnswered = () => c.answers.some((a) => a.key === c.key && a.lane !== "cancel_replay");
+  if (!firstAnswered() && !(await send(c.key, lane, reason))) return;
+  if (c.replay && !c.answers.some((a) => a.lane === "cancel_replay")) await send(c.key, "cancel_replay", reason);
+  if (c.second_key && !c.answers.some((a) => a.lane === "cancel_second")) await send(c.second_key, "cancel_second", undefined);
 }
 
 /** Sends one logical order (and its twin, if it has one) and keeps everything it saw. */
 export async function runOrder(p: PlannedOrder, o: Pick<DriveOptions, "client" | "seed">): Promise<OrderRecord> {
   const random = mulberry32(mixSeed(o.seed, p.index + 1));
   const sent = o.client.elapsed();
-  const req = { key: p.key, item_id: p.item_id, quantity: p.quantity };
+  const req = { key: p.key, lines: p.lines, form: p.form };
   const lanes = [sendOrder(o.client, req, "main", random)];
   if (p.duplicate) lanes.push(sendOrder(o.client, req, "duplicate", mulberry32(mixSeed(o.seed, -(p.index + 1)))));
   const results = await Promise.all(lanes);
   const attempts = results.flatMap((r) => r.attempts).sort((a, b) => a.at_ms - b.at_ms);
   const answers = results.flatMap((r) => (r.answer ? [r.answer] : [])).sort((a, b) => a.at_ms - b.at_ms);
   return {
-    index: p.index,
-    key: p.key,
-    item_id: p.item_id,
-    quantity: p.quantity,
-    duplicate: p.duplicate,
+    ...unsent(p),
     attempts,
     answers,
     sent_ms: Math.round(sent),
     answered_ms: answers[0]?.at_ms ?? null,
+  };
+}
+
+function unsent(p: PlannedOrder): OrderRecord {
+  const cancel = p.cancel ? emptyCancel(p.cancel) : null;
+  return {
+    index: p.index,
+    key: p.key,
+    lines: p.lines.map((l) => ({ ...l })),
+    form: p.form,
+    duplicate: p.duplicate,
+    attempts: [],
+    answers: [],
+    sent_ms: 0,
+    answered_ms: null,
     reconciled: false,
+    cancel,
     final: null,
   };
 }
 
 /**
  * Drives the plan with at most `concurrency` logical orders in flight (a twin rides along with its
- * order). Never stops on a failure: every order ends up in the result, answered or not.
+ * order). An immediate cancel is sent by the order's client as soon as the order is answered; a
+ * delayed one waits outside the pool. Never stops on a failure: every order ends up in the
+ * result, answered or not. Restocks made on the way land in `restocksDone`.
  */
-export async function driveLoad(plan: readonly PlannedOrder[], o: DriveOptions): Promise<OrderRecord[]> {
+export async function driveLoad(plan: readonly PlannedOrder[], o: DriveOptions, restocksDone: RestockRecord[] = []): Promise<OrderRecord[]> {
   const out: OrderRecord[] = new Array(plan.length);
   const sleep = o.client.sleep ?? ((ms: number) => Bun.sleep(ms));
   const start = o.client.elapsed();
+  const later: Promise<void>[] = [];
+  const restocks = [...(o.restocks ?? [])].sort((a, b) => a.before_index - b.before_index);
   let next = 0;
   const worker = async () => {
     while (next < plan.length && !o.client.signal?.aborted) {
@@ -128,27 +276,25 @@ export async function driveLoad(plan: readonly PlannedOrder[], o: DriveOptions):
         const wait = start + (i * 1000) / o.rate - o.client.elapsed();
         if (wait > 0) await sleep(wait);
       }
+      while (o.restock && restocks.length && restocks[0]!.before_index <= i) {
+        const r = restocks.shift()!;
+        const at = Math.round(o.client.elapsed());
+        const status = await o.restock(r.item_id, r.quantity).catch(() => 0);
+        restocksDone.push({ item_id: r.item_id, quantity: r.quantity, at_ms: at, status });
+      }
       const record = await runOrder(p, o);
       out[p.index] = record;
+      if (record.cancel?.moment === "immediate") await runCancel(record, o.client, o.seed);
+      else if (record.cancel?.moment === "delayed") {
+        const c = record.cancel;
+        later.push(sleep(c.delay_ms).then(() => (o.client.signal?.aborted ? undefined : runCancel(record, o.client, o.seed))));
+      }
       o.onOrder?.(record);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, plan.length)) }, worker));
+  await Promise.all(later);
   // Orders never started (aborted run) still appear, unanswered.
-  for (const p of plan) {
-    out[p.index] ??= {
-      index: p.index,
-      key: p.key,
-      item_id: p.item_id,
-      quantity: p.quantity,
-      duplicate: p.duplicate,
-      attempts: [],
-      answers: [],
-      sent_ms: 0,
-      answered_ms: null,
-      reconciled: false,
-      final: null,
-    };
-  }
+  for (const p of plan) out[p.index] ??= unsent(p);
   return out;
 }

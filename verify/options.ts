@@ -34,6 +34,14 @@ export interface RunOptions {
   maxAttempts: number;
   duplicateRate: number;
   unknownRate: number;
+  /** Lines per order: 1 to this many. */
+  maxLines: number;
+  /** Share of one-line orders sent in the seed's `{item_id, quantity}` body. */
+  oneItemRate: number;
+  /** Share of orders cancelled (right after their answer, a few seconds later, or after healing). */
+  cancelRate: number;
+  /** Restocks made during the load. */
+  restocks: number;
   delayThresholdMs: number;
   out: string | null;
   keep: boolean;
@@ -80,7 +88,14 @@ run could not be carried out.
   --request-timeout MS   client deadline per request   (default 15000)
   --max-attempts N       requests per order before waiting for the heal (default 8)
   --duplicate-rate R     share of orders sent twice at once (default 0.05)
-  --unknown-rate R       share of orders for a missing item (default 0.01)
+  --unknown-rate R       share of orders with a line for a missing item (default 0.01)
+  --max-lines N          lines per order, 1 to N over the run's shared items (default 4)
+  --one-item-rate R      share of one-line orders sent in the seed's {item_id, quantity} body
+                         (default 0.5)
+  --cancel-rate R        share of orders cancelled: right after their answer, 0.5–5 s later, or
+                         after healing; some sent again with the same key and with a second key
+                         (default 0.1)
+  --restocks N           restocks of random items during the load (default 4)
   --delay-threshold MS   an order slower than this counts as delayed (default 1000)
   --out PATH             report path prefix (PATH.json, PATH.md) (default verify/reports/<time>-<scenario>-s<seed>)
   --json-orders MODE     all | affected | none: which orders the JSON lists request by request
@@ -145,6 +160,10 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
         env: { type: "string", multiple: true },
         "duplicate-rate": { type: "string" },
         "unknown-rate": { type: "string" },
+        "max-lines": { type: "string" },
+        "one-item-rate": { type: "string" },
+        "cancel-rate": { type: "string" },
+        restocks: { type: "string" },
         "delay-threshold": { type: "string" },
         out: { type: "string" },
         "json-orders": { type: "string" },
@@ -212,6 +231,10 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     maxAttempts: num("max-attempts", v["max-attempts"], 8, 1, 100),
     duplicateRate: num("duplicate-rate", v["duplicate-rate"], 0.05, 0, 1, false),
     unknownRate: num("unknown-rate", v["unknown-rate"], 0.01, 0, 1, false),
+    maxLines: num("max-lines", v["max-lines"], 4, 1, 50),
+    oneItemRate: num("one-item-rate", v["one-item-rate"], 0.5, 0, 1, false),
+    cancelRate: num("cancel-rate", v["cancel-rate"], 0.1, 0, 1, false),
+    restocks: num("restocks", v.restocks, 4, 0, 1000),
     delayThresholdMs: num("delay-threshold", v["delay-threshold"], 1000, 0, 600_000),
     out: v.out ?? null,
     keep: v.keep ?? false,
@@ -240,6 +263,10 @@ export function replayCommand(o: RunOptions): string {
   const parts = ["npm run chaos --", `--scenario ${o.scenario}`, `--orders ${o.orders}`, `--seed ${o.seed}`, `--concurrency ${o.concurrency}`, `--rate ${o.rate}`];
   if (o.replicas > 1 || isInfraScenario(o.scenario)) parts.push(`--replicas ${o.replicas}`);
   if (Object.keys(o.chaosOverride).length) parts.push(`--chaos '${JSON.stringify(o.chaosOverride)}'`);
+  if (o.maxLines !== 4) parts.push(`--max-lines ${o.maxLines}`);
+  if (o.oneItemRate !== 0.5) parts.push(`--one-item-rate ${o.oneItemRate}`);
+  if (o.cancelRate !== 0.1) parts.push(`--cancel-rate ${o.cancelRate}`);
+  if (o.restocks !== 4) parts.push(`--restocks ${o.restocks}`);
   if (o.target) parts.push(`--target ${o.target}`);
   if (o.embedded) parts.push("--embedded");
   for (const [k, val] of Object.entries(o.roleEnv)) parts.push(`--env ${k}=${val}`);

@@ -4,6 +4,9 @@ import { renderInfraFaults } from "./infra/report.ts";
 
 /** The report a person reads first: Markdown tables over the JSON report's numbers. */
 
+const pctOf = (x: unknown) => `${Math.round(Number(x ?? 0) * 1000) / 10} %`;
+const fmtCounts = (o: Record<string, number>, unit = "") => Object.entries(o).map(([k, v]) => `${k}${unit}: ${v}`).join(", ") || "none";
+
 const cell = (v: unknown) => (v === null || v === undefined ? "–" : String(v).replaceAll("|", "\\|"));
 
 /**
@@ -60,6 +63,8 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
       ? [["role settings", Object.entries(r.environment.settings!).map(([k, v]) => `\`${k}=${v}\``).join(", ")] as [string, string]]
       : []),
     ["clients", `${r.options.concurrency} concurrent careful clients${Number(r.options.rate) > 0 ? `, paced at ${r.options.rate} orders/s` : ""}, ${r.options.max_attempts} requests per order at most, ${Math.round(Number(r.options.duplicate_rate) * 100)} % sent twice at once`],
+    ["orders", `1–${r.options.max_lines ?? 1} lines over ${r.options.items} shared items (${fmtCounts(s.lines.orders_by_line_count, " line(s)")}); ${s.lines.one_item_form} one-line orders in the seed's one-item body; ${pctOf(r.options.unknown_rate)} with a line for a missing item`],
+    ["cancels", `${pctOf(r.options.cancel_rate)} of orders (${fmtCounts(s.cancels.planned)}); ${s.restocks.made} restocks during the load`],
     ["chaos", `${r.infrastructure && !r.chaos.active ? "none at inventory's edge: the infrastructure faults below are the experiment" : describeChaos(r.chaos.active)}${r.chaos.expired_during_load ? " — **expired before the load ended**" : ""}`],
     ["runtime", `${r.environment.runtime}, ${r.environment.platform}, ${r.environment.cpus} CPUs`],
     ["replay", `\`${r.command}\``],
@@ -98,7 +103,29 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
   out.push("");
   out.push(table(["state", "orders"], Object.entries(s.final_states)));
   out.push("");
-  out.push(table(["item", "initial", "confirmed", "current"], r.items.map((i) => [i.item_id, i.initial, i.confirmed, i.current])));
+  out.push(
+    table(
+      ["item", "initial", "restocked", "standing (confirmed lines)", "stock (API)", "quantity (database)", "Σ movements"],
+      r.items.map((i) => [i.item_id, i.initial, i.restocked, i.standing, i.current, i.db_quantity, i.ledger_sum]),
+    ),
+  );
+  out.push("");
+
+  out.push("## Cancellations");
+  out.push("");
+  const cx = s.cancels;
+  const sentN = Object.values(cx.sent).reduce((a, b) => a + b, 0);
+  out.push(
+    `${sentN} cancels sent (${fmtCounts(cx.sent)}): ${cx.accepted} accepted (200/202), ${cx.ended_cancelled} of those orders ended \`cancelled\`. ` +
+      `*immediate*: right after the order's answer, often while it is queued or the breaker is open; *delayed*: 0.5–5 s later, under chaos; *after_heal*: once the orders have settled after healing (a confirmed order answers 200, a refused one 409).`,
+  );
+  out.push("");
+  out.push(table(["order's answer → cancel's first answer", "cancels"], Object.entries(cx.first_answer_by_order_answer)));
+  out.push("");
+  out.push(table(["cancel answers by request (lane, status)", "answers"], Object.entries(cx.answers_by_lane)));
+  out.push("");
+  out.push(`- cancel requests by status: ${fmtCounts(cx.requests_by_status)}`);
+  out.push(`- restocks during the load: ${s.restocks.made} sent, ${s.restocks.acknowledged} acknowledged (${s.restocks.units_acknowledged} units; by status ${fmtCounts(s.restocks.by_status)})`);
   out.push("");
 
   out.push("## Latency (ms)");
@@ -109,6 +136,7 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
     lat("order, first request to first answer", s.latency_ms.orders),
     ...Object.entries(s.latency_ms.orders_by_first_answer).map(([k, v]) => lat(`… answered ${k}`, v)),
     lat("queued order, creation to final state (server)", s.latency_ms.time_to_final_queued),
+    ...Object.entries(s.latency_ms.cancels_by_first_answer ?? {}).map(([k, v]) => lat(`cancel answered ${k}, first request to answer`, v)),
   ]));
   out.push("");
 
@@ -132,9 +160,8 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
     out.push(`- circuit breaker transitions (to): ${fmt(sv.breaker_transitions)}`, `- 202 fallbacks by reason: ${fmt(sv.fallbacks)}`, `- retry worker results: ${fmt(sv.worker_results)}`);
   }
   if (r.summary.ledger) {
-    // A `release applied` row is a deduction that committed for an order that then failed, and was undone.
-    const ledger = Object.fromEntries(Object.entries(r.summary.ledger).map(([k, v]) => [k.replace(":", " "), v]));
-    out.push(`- inventory's ledger for the run: ${fmt(ledger)}`);
+    // A `release` row gives back one line of a deduction: for a cancelled order, or one that failed after its deduction committed unseen.
+    out.push(`- inventory's ledger for the run (movement rows, one per line): ${fmt(r.summary.ledger)}`);
   }
   out.push("");
 
@@ -163,10 +190,10 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
       if (!all.length) continue;
       const shown = [...all].sort((x, y) => k.by(y) - k.by(x) || x.key.localeCompare(y.key)).slice(0, per);
       out.push(`### ${k.title}: ${all.length}`, "");
-      out.push(table(["key", "order", "item × qty", "flags", "requests (codes)", "client ms", "to final ms", "final"], shown.map((o) => [
+      out.push(table(["key", "order", "lines", "flags", "requests (codes)", "client ms", "to final ms", "final"], shown.map((o) => [
         o.key,
         o.order_id ? o.order_id.slice(0, 8) : null,
-        `${o.item_id} × ${o.quantity}`,
+        o.lines,
         o.flags.join(", "),
         `${o.requests} (${o.codes})`,
         o.client_ms,
@@ -184,8 +211,9 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
     "- *First answer* is the first definitive answer a logical order got (201 confirmed, 202 queued, 422 refused); *requests* counts every HTTP attempt, so retried 503s, 409s and transport failures (\"no answer\") show there.",
     "- *Delayed*: the client waited longer than the threshold for an answer. *Queued*: a 202; the order finished later through the retry worker. *Retried*: the careful client sent the same key again. *Conflict*: a 409 while its twin or an earlier attempt was in flight.",
     "- *To final ms* is server time from the order's creation to its final state; *client ms* is client time to the first definitive answer.",
-    "- The invariants are checked on the data after healing, not on status codes: stock is compared with the confirmed orders, and the inventory ledger with every order's final state.",
-    "- Ledger rows: `deduct applied` moved stock; `deduct insufficient_stock` / `unknown_item` recorded a refusal; `deduct released` is a slot a release closed before any deduction landed; `release applied` undid a deduction that had committed for an order that then failed.",
+    "- The invariants are checked on the data after healing, not on status codes: stock is compared with the lines of the orders that stand (confirmed, not cancelled), and inventory's ledger, line by line, with every order's final state.",
+    "- Ledger rows are movements, one per line: `deduct` took a line's stock, `release` gave one back (a cancelled order, or a failed one whose deduction had committed unseen), `restock` and `adjust` added or removed stock outside orders, `create` is the opening stock. For every item they add up to its quantity.",
+    "- *Cancels*: the first key's answer is the one that counts; the same key sent again must replay it, and a second key must agree (200 again once cancelled). 409 is the answer for a rejected or failed order; a 409 while the key is still in flight is retried.",
   );
   out.push("");
   return out.join("\n");

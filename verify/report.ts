@@ -4,7 +4,7 @@ import type { InvariantVerdict } from "./invariants.ts";
 import { renderMarkdown } from "./report-markdown.ts";
 import type { InfraReport } from "./infra/run-faults.ts";
 import { summarize, tally, type LatencySummary } from "./stats.ts";
-import { FINAL_STATUSES, isAccepted, orderIdOf, type ItemObservation, type OrderRecord } from "./types.ts";
+import { cancelAccepted, FINAL_STATUSES, isAccepted, linesLabel, orderIdOf, type ItemObservation, type OrderRecord, type RestockRecord } from "./types.ts";
 
 /**
  * The report: one JSON document with everything (for tools and for replaying an argument), and a
@@ -17,8 +17,8 @@ export type AffectedFlag = "delayed" | "queued" | "retried" | "conflict" | "reco
 export interface AffectedOrder {
   key: string;
   order_id: string | null;
-  item_id: string;
-  quantity: number;
+  /** Its lines, `"a × 2, b × 1"`. */
+  lines: string;
   flags: AffectedFlag[];
   /** Status codes of every request in order, `0` for no answer: "503 503 202". */
   codes: string;
@@ -70,10 +70,14 @@ export interface RunData {
   phases: Record<string, number>;
   items: ItemObservation[];
   records: OrderRecord[];
+  /** Restocks the runner made during the load. */
+  restocks?: RestockRecord[];
   verdicts: InvariantVerdict[];
-  settle: { bound_ms: number; unfinished: number; reconciled: number };
-  /** Inventory's movements for the run, by `type:outcome` (e.g. `deduct:applied`); null when unread. */
+  settle: { bound_ms: number; unfinished: number; reconciled: number; cancels_after_heal?: number; cancels_resent?: number };
+  /** Inventory's movements for the run, by type (e.g. `deduct`); null when unread. */
   ledger: Record<string, number> | null;
+  /** Σ movements per item, when the ledger was read. */
+  ledgerSums?: Record<string, number> | null;
   server: {
     breaker_transitions: Record<string, number>;
     fallbacks: Record<string, number>;
@@ -117,18 +121,40 @@ export interface ChaosReport {
       orders: LatencySummary;
       orders_by_first_answer: Record<string, LatencySummary>;
       time_to_final_queued: LatencySummary;
+      /** A cancel's first key: first request to its answer, by that answer's status. */
+      cancels_by_first_answer: Record<string, LatencySummary>;
     };
     server: RunData["server"];
-    /** Inventory's movements for the run's items and orders, by `type:outcome`. */
+    /** Inventory's movements for the run's items and orders, by type. */
     ledger: Record<string, number> | null;
+    /** Orders by number of lines, and how many went in the seed's one-item body. */
+    lines: { orders_by_line_count: Record<string, number>; one_item_form: number; lines_total: number };
+    cancels: CancelSummary;
+    restocks: { made: number; acknowledged: number; units_acknowledged: number; by_status: Record<string, number> };
   };
-  items: Array<ItemObservation & { confirmed: number }>;
+  items: Array<ItemObservation & { restocked: number; standing: number; ledger_sum: number | null }>;
   invariants: InvariantVerdict[];
   affected_orders: AffectedOrder[];
   orders_included: "all" | "affected" | "none";
   /** Orders left out of `orders` by `--json-max-orders`. */
   orders_omitted: number;
   orders: Array<Record<string, unknown>>;
+}
+
+export interface CancelSummary {
+  /** Orders the plan gave a cancel, by moment. */
+  planned: Record<string, number>;
+  /** Cancels sent (first key), by moment; the rest never had an order id to cancel. */
+  sent: Record<string, number>;
+  /** First key's answer, by the order's first answer when the cancel left: `"201→200"`, `"422→409"`. */
+  first_answer_by_order_answer: Record<string, number>;
+  /** Every cancel request, by status. */
+  requests_by_status: Record<string, number>;
+  /** Definitive cancel answers by lane and status: `"cancel_replay 200"`. */
+  answers_by_lane: Record<string, number>;
+  /** Accepted (200/202) cancels, and how many of those orders ended `cancelled`. */
+  accepted: number;
+  ended_cancelled: number;
 }
 
 const requestCode = (a: OrderRecord["attempts"][number]) => (a.status === 0 ? `no answer (${a.error ?? "transport"})` : String(a.status));
@@ -169,14 +195,26 @@ function compactOrder(r: OrderRecord): Record<string, unknown> {
   return {
     key: r.key,
     order_id: id,
-    item_id: r.item_id,
-    quantity: r.quantity,
+    lines: r.lines,
+    ...(r.form === "one_item" ? { form: "one_item" } : {}),
     ...(r.duplicate ? { duplicate: true } : {}),
     sent_ms: r.sent_ms,
     answered_ms: r.answered_ms,
     ...(r.reconciled ? { reconciled: true } : {}),
     attempts: r.attempts.map(({ order_id, ...a }) => (order_id && order_id !== id ? { ...a, order_id } : a)),
     answers: r.answers.map((a) => ({ lane: a.lane, status: a.status, ...(a.kind === "order" ? {} : { kind: a.kind }), order_status: a.order_status })),
+    ...(r.cancel
+      ? {
+          cancel: {
+            moment: r.cancel.moment,
+            ...(r.cancel.moment === "delayed" ? { delay_ms: r.cancel.delay_ms } : {}),
+            sent_ms: r.cancel.sent_ms,
+            order_answer: r.cancel.order_answer,
+            attempts: r.cancel.attempts,
+            answers: r.cancel.answers.map((a) => ({ lane: a.lane, status: a.status, ...(a.kind === "order" ? {} : { kind: a.kind }), order_status: a.order_status, ...(a.replayed ? { replayed: true } : {}) })),
+          },
+        }
+      : {}),
     final: r.final
       ? {
           status: r.final.status,
@@ -211,8 +249,7 @@ export function buildReport(d: RunData): ChaosReport {
     affected.push({
       key: r.key,
       order_id: orderIdOf(r),
-      item_id: r.item_id,
-      quantity: r.quantity,
+      lines: linesLabel(r.lines),
       flags,
       codes: r.attempts.map((a) => String(a.status)).join(" "),
       requests: r.attempts.length,
@@ -229,6 +266,12 @@ export function buildReport(d: RunData): ChaosReport {
   const answered = d.records.filter((r) => r.answered_ms !== null && !r.reconciled);
   const byFirst: Record<string, number[]> = {};
   for (const r of answered) (byFirst[String(r.answers[0]!.status)] ??= []).push(r.answered_ms! - r.sent_ms);
+  const cancelLatency: Record<string, number[]> = {};
+  for (const r of d.records) {
+    const c = r.cancel;
+    const first = c?.answers.find((a) => a.key === c.key && a.lane !== "cancel_replay");
+    if (c && first && c.sent_ms !== null) (cancelLatency[String(first.status)] ??= []).push(first.at_ms - c.sent_ms);
+  }
   const queuedToFinal = d.records.filter((r) => r.attempts.some((a) => a.status === 202)).map(timeToFinal).filter((n): n is number => n !== null);
 
   // Request-by-request records: the affected ones in the affected list's order (worst first).
@@ -237,8 +280,14 @@ export function buildReport(d: RunData): ChaosReport {
     d.jsonOrders === "none" ? [] : d.jsonOrders === "all" ? d.records : affected.map((a) => byKey.get(a.key)!).filter(Boolean);
   const kept = d.jsonMaxOrders ? listed.slice(0, d.jsonMaxOrders) : listed;
 
-  const confirmed = new Map<string, number>();
-  for (const r of d.records) if (r.final?.status === "confirmed") confirmed.set(r.item_id, (confirmed.get(r.item_id) ?? 0) + r.quantity);
+  const standing = new Map<string, number>();
+  for (const r of d.records) {
+    if (r.final?.status !== "confirmed") continue;
+    for (const l of r.lines) standing.set(l.item_id, (standing.get(l.item_id) ?? 0) + l.quantity);
+  }
+  const restocks = d.restocks ?? [];
+  const restocked = new Map<string, number>();
+  for (const r of restocks) if (r.status === 200) restocked.set(r.item_id, (restocked.get(r.item_id) ?? 0) + r.quantity);
   const durationS = (Date.parse(d.finishedAt) - Date.parse(d.startedAt)) / 1000;
   const loadS = (d.phases.load ?? 0) / 1000;
 
@@ -270,16 +319,61 @@ export function buildReport(d: RunData): ChaosReport {
         orders: summarize(answered.map((r) => r.answered_ms! - r.sent_ms)),
         orders_by_first_answer: Object.fromEntries(Object.entries(byFirst).sort().map(([k, v]) => [k, summarize(v)])),
         time_to_final_queued: summarize(queuedToFinal),
+        cancels_by_first_answer: Object.fromEntries(Object.entries(cancelLatency).sort().map(([k, v]) => [k, summarize(v)])),
       },
       server: d.server,
       ledger: d.ledger,
+      lines: {
+        orders_by_line_count: tally(d.records, (r) => String(r.lines.length)),
+        one_item_form: d.records.filter((r) => r.form === "one_item").length,
+        lines_total: d.records.reduce((s, r) => s + r.lines.length, 0),
+      },
+      cancels: cancelSummary(d.records),
+      restocks: {
+        made: restocks.length,
+        acknowledged: restocks.filter((r) => r.status === 200).length,
+        units_acknowledged: restocks.filter((r) => r.status === 200).reduce((s, r) => s + r.quantity, 0),
+        by_status: tally(restocks, (r) => String(r.status)),
+      },
     },
-    items: d.items.map((i) => ({ ...i, confirmed: confirmed.get(i.item_id) ?? 0 })),
+    items: d.items.map((i) => ({
+      ...i,
+      restocked: restocked.get(i.item_id) ?? 0,
+      standing: standing.get(i.item_id) ?? 0,
+      ledger_sum: d.ledgerSums ? (d.ledgerSums[i.item_id] ?? 0) : null,
+    })),
     invariants: d.verdicts,
     affected_orders: affected,
     orders_included: d.jsonOrders,
     orders_omitted: listed.length - kept.length,
     orders: kept.map(compactOrder),
+  };
+}
+
+/** What the cancels asked for and got, in numbers. */
+export function cancelSummary(records: readonly OrderRecord[]): CancelSummary {
+  const withCancel = records.filter((r) => r.cancel);
+  const sent = withCancel.filter((r) => r.cancel!.sent_ms !== null);
+  const firsts = sent.flatMap((r) => {
+    const c = r.cancel!;
+    const a = c.answers.find((x) => x.key === c.key && x.lane !== "cancel_replay");
+    return [`${c.order_answer ?? "none"}→${a ? (a.kind === "order" || a.kind === "not_cancellable" ? a.status : `${a.status} ${a.kind}`) : "none"}`];
+  });
+  const accepted = sent.filter((r) => cancelAccepted(r.cancel));
+  return {
+    planned: tally(withCancel, (r) => r.cancel!.moment),
+    sent: tally(sent, (r) => r.cancel!.moment),
+    first_answer_by_order_answer: tally(firsts, (x) => x),
+    requests_by_status: tally(
+      sent.flatMap((r) => r.cancel!.attempts),
+      (a) => (a.status === 0 ? `no answer (${a.error ?? "transport"})` : String(a.status)),
+    ),
+    answers_by_lane: tally(
+      sent.flatMap((r) => r.cancel!.answers),
+      (a) => `${a.lane} ${a.status}`,
+    ),
+    accepted: accepted.length,
+    ended_cancelled: accepted.filter((r) => r.final?.status === "cancelled").length,
   };
 }
 

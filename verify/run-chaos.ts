@@ -2,18 +2,18 @@ import { randomBytes } from "node:crypto";
 import { cpSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { checkInvariants } from "./invariants.ts";
-import { driveLoad, planItems, planOrders } from "./load-driver.ts";
+import { driveLoad, planItems, planOrders, planRestocks } from "./load-driver.ts";
 import { readLedger } from "./ledger.ts";
 import { replayCommand, type RunOptions } from "./options.ts";
 import { REPO_ROOT } from "./processes.ts";
 import { Progress, type ProgressCounts, type ProgressSink } from "./progress.ts";
 import { buildReport, writeReport, type ChaosReport } from "./report.ts";
-import { awaitFinal, reconcile } from "./settle.ts";
+import { awaitFinal, cancelAfterHeal, reconcile, type AwaitFinalOptions } from "./settle.ts";
 import { tally } from "./stats.ts";
 import { counterBy, minus, SystemApi } from "./system-api.ts";
 import { bringUp, type System } from "./system-under-test.ts";
 import type { CarefulClientOptions } from "./careful-client.ts";
-import type { ItemObservation, LedgerRow, OrderRecord } from "./types.ts";
+import { FINAL_STATUSES, orderIdOf, type ItemObservation, type LedgerRow, type OrderRecord, type RestockRecord } from "./types.ts";
 import { asInfra, finishFaults, startFaults } from "./infra/run-faults.ts";
 import { chaosPresetFor } from "./infra/scenarios.ts";
 
@@ -73,6 +73,10 @@ function reportOptions(o: RunOptions): Record<string, unknown> {
     max_attempts: o.maxAttempts,
     duplicate_rate: o.duplicateRate,
     unknown_rate: o.unknownRate,
+    max_lines: o.maxLines,
+    one_item_rate: o.oneItemRate,
+    cancel_rate: o.cancelRate,
+    restocks: o.restocks,
     delay_threshold_ms: o.delayThresholdMs,
   };
 }
@@ -103,17 +107,26 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
 
     // The run's own items: unique ids, so the stock check holds even on a shared deployment.
     since = elapsed();
-    const planned = planItems({ orders: o.orders, items: o.items, runId });
+    const planned = planItems({ orders: o.orders, items: o.items, runId, maxLines: o.maxLines });
     for (const it of planned) await api.createItem(it);
     const items: ItemObservation[] = planned.map((p) => ({ item_id: p.item_id, initial: p.stock, current: null }));
     for (const it of items) {
       const s = await api.stock(it.item_id);
       if (s !== it.initial) throw new Error(`item ${it.item_id} reads ${s} right after creation with ${it.initial}`);
     }
-    const plan = planOrders(
-      { orders: o.orders, items: o.items, seed: o.seed, runId, duplicateRate: o.duplicateRate, unknownRate: o.unknownRate },
-      planned,
-    );
+    const planOpts = {
+      orders: o.orders,
+      items: o.items,
+      seed: o.seed,
+      runId,
+      duplicateRate: o.duplicateRate,
+      unknownRate: o.unknownRate,
+      maxLines: o.maxLines,
+      oneItemRate: o.oneItemRate,
+      cancelRate: o.cancelRate,
+      restocks: o.restocks,
+    };
+    const plan = planOrders(planOpts, planned);
     mark("setup", since);
 
     const metricsBeforeLoad = await metricsOf("inventory");
@@ -144,11 +157,14 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       elapsed,
       signal: io.signal,
     };
+    const restocks: RestockRecord[] = [];
     const records: OrderRecord[] = await driveLoad(plan, {
       concurrency: o.concurrency,
       rate: o.rate,
       client,
       seed: o.seed,
+      restocks: planRestocks(planOpts, planned),
+      restock: (item, qty) => api!.restockOnce(item, qty),
       onOrder: (r) => {
         counts.done++;
         const k = r.answers[0] ? String(r.answers[0].status) : "none";
@@ -156,7 +172,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
         if (r.attempts.length > (r.duplicate ? 2 : 1)) counts.retried++;
         progress.update(counts);
       },
-    });
+    }, restocks);
     progress.update(counts, true);
     progress.finish();
     mark("load", since);
@@ -187,7 +203,10 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     let lastSaid = 0;
     const reconciled = await reconcile(records, { ...client, maxAttempts: Math.max(3, o.maxAttempts) }, o.seed, o.concurrency);
     if (reconciled) progress.phase(`resent ${reconciled} orders that never got an answer`);
-    const unfinished = await awaitFinal(records, api, {
+    const settleClient = { ...client, maxAttempts: Math.max(3, o.maxAttempts) };
+    const cancelsResent = await cancelAfterHeal(records, settleClient, o.seed, o.concurrency, "resend");
+    if (cancelsResent) progress.phase(`resent ${cancelsResent} cancels that had no answer or no order id`);
+    const settleOptions: AwaitFinalOptions = {
       boundMs: o.settleTimeoutS * 1000,
       concurrency: Math.min(32, o.concurrency),
       pollMs: 1_000,
@@ -201,8 +220,17 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
         lastSaid = ms;
         progress.phase(`settling: ${left} orders not final yet, ${Math.round(ms / 1000)} s after healing`);
       },
-    });
+    };
+    let unfinished = await awaitFinal(records, api, settleOptions);
+    // The late cancels, of settled orders (confirmed: 200; refused: 409); then their orders settle again.
+    const cancelsAfterHeal = await cancelAfterHeal(records, settleClient, o.seed, o.concurrency, "after_heal");
+    if (cancelsAfterHeal) {
+      progress.phase(`after settling: ${cancelsAfterHeal} cancels sent`);
+      await awaitFinal(records.filter((r) => r.cancel?.moment === "after_heal"), api, settleOptions);
+      unfinished = records.filter((r) => orderIdOf(r) !== null && !FINAL_STATUSES.has(r.final?.status ?? "")).length;
+    }
     for (const it of items) it.current = await api.stock(it.item_id).catch(() => null);
+    for (const it of items) it.db_quantity = null;
     mark("settle", since);
 
     since = elapsed();
@@ -225,15 +253,21 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     let ledger: LedgerRow[] | null = null;
     if (sys.ledger) {
       const orderIds = [...new Set(records.flatMap((r) => r.answers.map((a) => a.order_id).filter((x): x is string => !!x)))];
-      ledger = await readLedger(sys.ledger, { itemIds: items.map((i) => i.item_id), orderIds }).catch((err) => {
+      const read = await readLedger(sys.ledger, { itemIds: items.map((i) => i.item_id), orderIds }).catch((err) => {
         progress.phase(`ledger not readable: ${(err as Error).message}`);
         return null;
       });
+      if (read) {
+        ledger = read.rows;
+        for (const it of items) it.db_quantity = read.quantities[it.item_id] ?? null;
+      }
     }
+    if (!ledger) for (const it of items) delete it.db_quantity;
     await sys.stop();
     mark("verify", since);
 
-    const verdicts = checkInvariants({ orders: records, items, ledger, settleBoundMs: o.settleTimeoutS * 1000 });
+    const verdicts = checkInvariants({ orders: records, items, ledger, restocks, settleBoundMs: o.settleTimeoutS * 1000 });
+    const ledgerSums = ledger ? Object.fromEntries(items.map((i) => [i.item_id, ledger!.filter((r) => r.item_id === i.item_id).reduce((s, r) => s + r.quantity_change, 0)])) : null;
     const report = buildReport({
       tool: TOOL,
       command: replayCommand(o),
@@ -254,9 +288,11 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       phases,
       items,
       records,
+      restocks,
       verdicts,
-      settle: { bound_ms: o.settleTimeoutS * 1000, unfinished, reconciled },
-      ledger: ledger ? tally(ledger, (r) => `${r.type}:${r.outcome}`) : null,
+      settle: { bound_ms: o.settleTimeoutS * 1000, unfinished, reconciled, cancels_after_heal: cancelsAfterHeal, cancels_resent: cancelsResent },
+      ledger: ledger ? tally(ledger, (r) => r.type) : null,
+      ledgerSums,
       server,
       delayThresholdMs: o.delayThresholdMs,
       infrastructure,

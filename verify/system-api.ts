@@ -72,6 +72,27 @@ export class SystemApi {
     await this.json(res, `create item ${item.item_id}`);
   }
 
+  /**
+   * One restock request, never retried (a restock has no idempotency key: a retry could add twice).
+   * `await api.restockOnce("chaos-a1-2", 20)` → 200, or 0 when no answer came (it may have happened).
+   */
+  async restockOnce(itemId: string, quantity: number): Promise<number> {
+    const headers: Record<string, string> = { accept: "application/json", "content-type": "application/json" };
+    if (this.adminToken) headers.authorization = `Bearer ${this.adminToken}`;
+    try {
+      const res = await fetch(`${this.urls.inventory}/api/admin/inventory/${encodeURIComponent(itemId)}/restock`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ quantity }),
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
+      });
+      await res.body?.cancel().catch(() => {});
+      return res.status;
+    } catch {
+      return 0;
+    }
+  }
+
   /** Current stock, or null when the item does not exist. */
   async stock(itemId: string): Promise<number | null> {
     const res = await this.call(this.urls.inventory, "GET", `/api/inventory/${encodeURIComponent(itemId)}`);

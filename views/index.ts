@@ -25,6 +25,7 @@ export type {
   ChaosPresetName,
   ChaosRequest,
   LatencyWindow,
+  OrderAnswer,
   OrdersAccess,
   OrderWithHistory,
   ViewDeps,

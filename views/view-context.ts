@@ -77,10 +77,38 @@ export function notice(tone: "info" | "success" | "warning" | "error", body: Htm
   return html`<div class="notice notice--${tone}" role="${tone === "error" ? "alert" : "status"}">${body}</div>`;
 }
 
+/**
+ * Runs an idempotent request again while its key is still in flight. A double-submitted form's
+ * second copy can arrive while the first is running; waiting briefly lets the page show the
+ * first answer, replayed, instead of a 409 the person can do nothing about. Counted in tries, not
+ * clock time, so a clock that stands still (the screenshot script's) cannot make it spin forever.
+ */
+export async function whileKeyInFlight<T>(clock: Clock, run: () => Promise<T>, tries = 50, pauseMs = 100): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await run();
+    } catch (err) {
+      if ((err as { code?: unknown })?.code !== "idempotency_key_in_use" || i >= tries) throw err;
+      await clock.sleep(pauseMs);
+    }
+  }
+}
+
 /** Form bodies arrive parsed by Elysia (urlencoded or multipart); anything else is no form. */
 export function formField(body: unknown, name: string): string | undefined {
   if (!body || typeof body !== "object") return undefined;
   const v = (body as Record<string, unknown>)[name];
   if (Array.isArray(v)) return typeof v[0] === "string" ? v[0] : undefined;
   return typeof v === "string" ? v : typeof v === "number" ? String(v) : undefined;
+}
+
+/**
+ * Every value of a repeated field, in the order the form sent them (one value arrives as a plain
+ * string). Anything not text (a file) becomes "?", which no field accepts.
+ */
+export function formFields(body: unknown, name: string): string[] {
+  if (!body || typeof body !== "object") return [];
+  const v = (body as Record<string, unknown>)[name];
+  const all = Array.isArray(v) ? v : v === undefined ? [] : [v];
+  return all.map((x) => (typeof x === "string" ? x : typeof x === "number" ? String(x) : "?"));
 }

@@ -7,7 +7,7 @@ import type { Clock } from "../platform/clock.ts";
 import type { HealthStatus } from "../platform/response-window.ts";
 import type { HealthRegistry } from "../src/http/health.ts";
 import type { InventoryPort } from "../modules/inventory/index.ts";
-import type { OrderOutcomeEvent, OrderStatus, OrderView } from "../modules/orders/index.ts";
+import type { OrderInput, OrderOutcomeEvent, OrderStatus, OrderView } from "../modules/orders/index.ts";
 
 export type BreakerState = "closed" | "open" | "half-open";
 
@@ -20,18 +20,33 @@ export interface LatencyWindow {
 }
 
 export interface OrderWithHistory extends OrderView {
-  history: Array<{ status: string; reason: string | null; at: string }>;
+  /** Oldest first; `actor` and `note` say who asked for a change and why (a cancellation). */
+  history: Array<{ status: string; reason: string | null; at: string; actor?: string | undefined; note?: string | undefined }>;
+}
+
+/** What an order request is answered with: the API's status code and body, byte for byte. */
+export interface OrderAnswer {
+  status: number;
+  body: string;
+  replayed: boolean;
+  orderId: string | null;
 }
 
 /** The order service, as the API uses it (`OrderService` fits). */
 export interface OrdersAccess {
   /**
    * Creates an order under an idempotency key; a finished request under the same key is replayed.
-   * `await orders.create("ui-3f…", { item_id: "ps5", quantity: 1 }, requestId)` →
+   * `await orders.create("ui-3f…", { lines: [{ item_id: "ps5", quantity: 1 }] }, requestId)` →
    * `{ status: 201, body: "{…order…}", replayed: false, orderId: "0b6f…" }`.
-   * Throws errors with a stable `code` for 409 (key in flight) and 422 (key reused).
+   * Throws errors with a stable `code` for 400 (an item on two lines), 409 (key in flight) and 422 (key reused).
    */
-  create(key: string, input: { item_id: string; quantity: number }, requestId: string | null): Promise<{ status: number; body: string; replayed: boolean; orderId: string | null }>;
+  create(key: string, input: OrderInput, requestId: string | null): Promise<OrderAnswer>;
+  /**
+   * Cancels an order under an idempotency key: 200 cancelled, 202 cancelling, 409 not cancellable
+   * (a problem body). `await orders.cancel(id, "ui-cancel-…", { reason: "too late" }, null, "web")`.
+   * Throws `not_found`, and the key errors `create` throws.
+   */
+  cancel(orderId: string, key: string, input: { reason?: string | undefined }, requestId: string | null, actor: string): Promise<OrderAnswer>;
   /** `await orders.list({ status: "queued", limit: 50 })` → newest first. */
   list(opts: { status?: OrderStatus; limit?: number }): Promise<OrderView[]>;
   /** `await orders.get(id)` → the order and its state history; throws a `not_found` error. */

@@ -1,5 +1,6 @@
 import type {
   DeductResult,
+  LineRejection,
   InventoryItem,
   InventoryPort,
   ReleaseResult,
@@ -35,16 +36,20 @@ export function createMemoryInventory(stock: Record<string, number>): InventoryP
       calls.push(`deduct:${req.order_id}`);
       const first = outcomes.get(req.order_id);
       if (first) return { ...first, replayed: true };
-      const base = { order_id: req.order_id, item_id: req.item_id, quantity: req.quantity, replayed: false };
+      const lines = req.lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity }));
       let result: DeductResult;
-      const q = items.get(req.item_id);
-      if (released.has(req.order_id)) result = { ...base, outcome: "rejected", reason: "released" };
-      else if (q === undefined) result = { ...base, outcome: "rejected", reason: "unknown_item" };
-      else if (q < req.quantity) result = { ...base, outcome: "rejected", reason: "insufficient_stock" };
+      const rejected_lines = lines.flatMap((l): LineRejection[] => {
+        const q = items.get(l.item_id);
+        if (q === undefined) return [{ item_id: l.item_id, reason: "unknown_item" as const }];
+        return q < l.quantity ? [{ item_id: l.item_id, reason: "insufficient_stock" as const }] : [];
+      });
+      const base = { order_id: req.order_id, lines, replayed: false };
+      if (released.has(req.order_id)) result = { ...base, outcome: "rejected", reason: "released", rejected_lines: [] };
+      else if (rejected_lines.length > 0) result = { ...base, outcome: "rejected", reason: rejected_lines[0]!.reason, rejected_lines };
       else {
-        items.set(req.item_id, q - req.quantity);
+        for (const l of lines) items.set(l.item_id, items.get(l.item_id)! - l.quantity);
         applied.set(req.order_id, (applied.get(req.order_id) ?? 0) + 1);
-        result = { ...base, outcome: "applied", remaining: q - req.quantity };
+        result = { ...base, outcome: "applied", lines: lines.map((l) => ({ ...l, remaining: items.get(l.item_id)! })) };
       }
       outcomes.set(req.order_id, result);
       return result;
@@ -54,10 +59,11 @@ export function createMemoryInventory(stock: Record<string, number>): InventoryP
       const done = released.get(orderId);
       if (done) return done;
       const d = outcomes.get(orderId);
-      let result: ReleaseResult = { order_id: orderId, restored: false, quantity: 0 };
+      let result: ReleaseResult = { order_id: orderId, restored: false, quantity: 0, lines: [] };
       if (d?.outcome === "applied") {
-        items.set(d.item_id, (items.get(d.item_id) ?? 0) + d.quantity);
-        result = { order_id: orderId, restored: true, quantity: d.quantity };
+        for (const l of d.lines) items.set(l.item_id, (items.get(l.item_id) ?? 0) + l.quantity);
+        const lines = d.lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity }));
+        result = { order_id: orderId, restored: true, quantity: lines.reduce((n, l) => n + l.quantity, 0), lines };
       }
       released.set(orderId, result);
       return result;

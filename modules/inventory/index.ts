@@ -13,7 +13,7 @@ import { inventoryRoutes, type RouteGuard } from "./internal/inventory.routes.ts
 import { INVENTORY_TABLES } from "./internal/inventory.tables.ts";
 
 export * from "./inventory.port.ts";
-export { INVENTORY_LIMITS, ItemId } from "./inventory.rules.ts";
+export { INVENTORY_LIMITS, ItemId, linesProblem } from "./inventory.rules.ts";
 export { INVENTORY_SCHEMAS } from "./internal/inventory.model.ts";
 export { createHttpInventory } from "./adapters/http-client.ts";
 export type { StockMovement } from "./internal/inventory.service.ts";

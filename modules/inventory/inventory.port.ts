@@ -16,23 +16,53 @@ export interface InventoryItem {
   updated_at: string;
 }
 
-export interface DeductRequest {
-  order_id: string;
+/** One line of an order: an item and how many of it. An order names each item at most once. */
+export interface OrderLine {
   item_id: string;
   quantity: number;
 }
 
-export type RejectionReason = "unknown_item" | "insufficient_stock" | "released";
+export interface DeductRequest {
+  order_id: string;
+  /** 1–50 lines, each item at most once; applied all together or not at all. */
+  lines: OrderLine[];
+}
+
+export type LineRejectionReason = "unknown_item" | "insufficient_stock";
+export type RejectionReason = LineRejectionReason | "released";
+
+/** A line that stopped the order, and why. */
+export interface LineRejection {
+  item_id: string;
+  reason: LineRejectionReason;
+}
+
+/** An applied line and the item's stock right after it (null when replayed: the stock has moved on since). */
+export interface AppliedLine extends OrderLine {
+  remaining: number | null;
+}
 
 export type DeductResult =
-  | { outcome: "applied"; order_id: string; item_id: string; quantity: number; remaining: number | null; replayed: boolean }
-  | { outcome: "rejected"; order_id: string; item_id: string; quantity: number; reason: RejectionReason; replayed: boolean };
+  | { outcome: "applied"; order_id: string; lines: AppliedLine[]; replayed: boolean }
+  | {
+      outcome: "rejected";
+      order_id: string;
+      lines: OrderLine[];
+      /** `released` when the order's account was closed; otherwise the first failing line's reason. */
+      reason: RejectionReason;
+      /** Every failing line, in the order sent (empty for `released`). */
+      rejected_lines: LineRejection[];
+      replayed: boolean;
+    };
 
 export interface ReleaseResult {
   order_id: string;
   /** True when a standing deduction was undone (stock restored) by this or an earlier release. */
   restored: boolean;
+  /** Units restored over all lines (0 when nothing stood). */
   quantity: number;
+  /** The lines restored, in item order (empty when nothing stood). */
+  lines: OrderLine[];
 }
 
 export interface InventoryHealth {
@@ -48,14 +78,15 @@ export interface CallContext {
 
 export interface InventoryPort {
   /**
-   * Deducts stock for one order, at most once per `order_id`.
-   * `await inventory.deduct({ order_id, item_id: "ps5", quantity: 1 })` → `{ outcome: "applied", remaining: 999, … }`;
-   * a repeat returns the first outcome with `replayed: true`.
+   * Deducts every line of one order in one transaction or none, at most once per `order_id`.
+   * `await inventory.deduct({ order_id, lines: [{ item_id: "ps5", quantity: 1 }] })` →
+   * `{ outcome: "applied", lines: [{ item_id: "ps5", quantity: 1, remaining: 999 }], … }`;
+   * a repeat returns the first outcome, lines included, with `replayed: true`.
    */
   deduct(req: DeductRequest, ctx?: CallContext): Promise<DeductResult>;
   /**
    * Closes an order's account for good: restores a standing deduction and blocks any later one.
-   * `await inventory.release("0b6f…")` → `{ restored: true, quantity: 1 }`. Idempotent.
+   * `await inventory.release("0b6f…")` → `{ restored: true, quantity: 1, lines: [{ item_id: "ps5", quantity: 1 }] }`. Idempotent.
    */
   release(orderId: string, ctx?: CallContext): Promise<ReleaseResult>;
   /** `await inventory.get("ps5")` → the item, or null. */

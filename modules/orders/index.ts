@@ -3,14 +3,14 @@
  */
 import type { AnyElysia } from "elysia";
 import { migrateModule } from "../../migrations/index.ts";
-import { OrderService, directPolicy, type OrderOutcomeEvent, type OrderServiceDeps } from "./internal/order.service.ts";
+import { OrderService, directPolicy, type CancelOutcome, type OrderInput, type OrderOutcomeEvent, type OrderServiceDeps } from "./internal/order.service.ts";
 import type { OrderView } from "./internal/order.model.ts";
 import type { OrderResponse } from "./internal/order.reply.ts";
 import { orderRoutes } from "./internal/order.routes.ts";
 import { ORDER_TABLES, type OrderStatus } from "./internal/order.tables.ts";
 import { RetryWorker, type RetryWorkerOptions } from "./internal/retry-worker.ts";
 
-export type { CallPolicy, OrderOutcomeEvent, OrderServiceDeps } from "./internal/order.service.ts";
+export type { CallPolicy, CancelOutcome, OrderInput, OrderOutcomeEvent, OrderServiceDeps } from "./internal/order.service.ts";
 export type { OrderView } from "./internal/order.model.ts";
 export type { OrderResponse } from "./internal/order.reply.ts";
 export { createInventoryPolicy } from "./internal/inventory-policy.ts";
@@ -20,24 +20,30 @@ export type { RetryWorker } from "./internal/retry-worker.ts";
 export { ORDER_LIMITS } from "./internal/order.model.ts";
 export { IDEMPOTENCY_KEY_PATTERN } from "./internal/order.reply.ts";
 export { ORDER_SCHEMAS } from "./internal/order.model.ts";
-export { ORDER_STATUSES, FINAL_STATUSES, type OrderStatus } from "./internal/order.tables.ts";
+export { ORDER_STATUSES, FINAL_STATUSES, CANCELLABLE_STATUSES, type OrderStatus } from "./internal/order.tables.ts";
 
 export type OrdersModuleDeps = OrderServiceDeps;
 
 /** An order with every state it has been in, oldest first. */
 export interface OrderWithHistory extends OrderView {
-  history: Array<{ status: string; reason: string | null; at: string }>;
+  history: NonNullable<OrderView["history"]>;
 }
 
 /** The order service as the rest of the program uses it (the API routes, the pages, the tests). */
 export interface Orders {
   /**
    * Creates an order under an idempotency key; a finished request under the same key is replayed.
-   * `await orders.create("7d0c…", { item_id: "ps5", quantity: 1 }, requestId)` →
+   * `await orders.create("7d0c…", { lines: [{ item_id: "ps5", quantity: 1 }] }, requestId)` →
    * `{ status: 201, body: "{…order…}", replayed: false, orderId: "0b6f…" }`.
-   * Throws errors with a stable `code` for 409 (key in flight) and 422 (key reused).
+   * Throws errors with a stable `code` for 400 (an item on two lines), 409 (key in flight) and 422 (key reused).
    */
-  create(key: string, input: { item_id: string; quantity: number }, requestId: string | null): Promise<OrderResponse>;
+  create(key: string, input: OrderInput, requestId: string | null): Promise<OrderResponse>;
+  /**
+   * Cancels an order under an idempotency key: `{ status: 200 }` cancelled, `202` cancelling
+   * (finished from the retry queue), `409` not cancellable (a problem body). Throws `not_found`.
+   * `await orders.cancel(id, "c-1", { reason: "changed my mind" }, requestId, "web")`.
+   */
+  cancel(orderId: string, key: string, input: { reason?: string | undefined }, requestId: string | null, actor: string): Promise<OrderResponse>;
   /** `await orders.get(id)` → the order and its state history; throws a `not_found` error. */
   get(orderId: string): Promise<OrderWithHistory>;
   /** `await orders.list({ status: "queued", limit: 50 })` → at most 100, newest first. */
@@ -60,6 +66,8 @@ export interface OrdersModule {
   onOutcome(listener: (e: OrderOutcomeEvent) => void): () => void;
   /** Each lookup of an idempotency key that already existed (a replay, a conflict or a reuse). */
   onKeyLookup(listener: () => void): () => void;
+  /** Every answered cancel request, by outcome. */
+  onCancel(listener: (outcome: CancelOutcome) => void): () => void;
   countByStatus(): Promise<Record<OrderStatus, number>>;
   /** The retry worker and sweeper for this module's queued orders (orders role only). */
   createRetryWorker(opts: Omit<RetryWorkerOptions, "database" | "inventory" | "policy">): RetryWorker;
@@ -74,6 +82,7 @@ export function createOrdersModule(deps: OrdersModuleDeps): OrdersModule {
     migrate: () => migrateModule(deps.database.db, "orders"),
     onOutcome: (l) => service.onOutcome(l),
     onKeyLookup: (l) => service.onKeyLookup(l),
+    onCancel: (l) => service.onCancel(l),
     countByStatus: () => service.countByStatus(),
     createRetryWorker: (opts) =>
       new RetryWorker({ database: deps.database, inventory: deps.inventory, policy: deps.policy ?? directPolicy, ...opts }),

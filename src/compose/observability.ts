@@ -55,10 +55,11 @@ export function observeOrders(orders: OrdersModule, worker: RetryWorker, queue: 
     if (e.outcome === "queued") metrics.fallbacks.labels("inventory_unavailable").inc();
   });
   orders.onKeyLookup(() => metrics.idempotencyLookups.inc());
+  orders.onCancel((outcome) => metrics.orderCancellations.labels(outcome).inc());
   const refreshStates = async () => {
     const counts = await orders.countByStatus();
     for (const [status, n] of Object.entries(counts)) metrics.ordersByState.labels(status).set(n);
-    metrics.ordersPending.set(counts.pending + counts.queued);
+    metrics.ordersPending.set(counts.pending + counts.queued + counts.cancelling);
     const d = await queue.depth();
     metrics.queueDepth.labels("ready").set(d.ready);
     metrics.queueDepth.labels("in_flight").set(d.inFlight);

@@ -58,25 +58,31 @@ describe.skipIf(!hasChromium)("pages in a real browser", () => {
     page.waitForSelector(`#health-banner[data-health-status="${status}"]`, { timeout });
 
   const stock = async (item: string) => (await sys.inventory.port.get(item))!.quantity;
-  const ordersFor = async (item: string) => (await sys.orders.service.list({ limit: 100 })).filter((o) => o.item_id === item).length;
+  const ordersFor = async (item: string) => (await sys.orders.service.list({ limit: 100 })).filter((o) => o.lines.some((l) => l.item_id === item)).length;
+  const stocks = (items: string[]) => Promise.all(items.map(stock));
 
-  /** Places an order from the products page and waits for its answer fragment. */
-  const placeOrder = async (item: string, quantity: number) => {
-    const form = page.locator(`form:has(#qty-${item})`);
-    const keyBefore = await form.locator('input[name="idempotency_key"]').inputValue();
-    await page.fill(`#qty-${item}`, String(quantity));
+  /**
+   * Sets the products form to these quantities (every other item at zero), submits it and waits
+   * for the answer: the answer swaps in a fresh key, while the result stays bound to the key that made it.
+   */
+  const placeOrder = async (quantities: Record<string, number>) => {
+    const form = page.locator("#order-form");
+    const keyBefore = await page.inputValue("#order-key");
+    for (const input of await form.locator('input[name="quantity"]').all()) {
+      const id = (await input.getAttribute("id"))!.slice("qty-".length);
+      await input.fill(String(quantities[id] ?? 0));
+    }
     await form.locator('button[type="submit"]').click();
-    // The answer swaps in a fresh key; the result stays bound to the key that made it.
-    await page.waitForFunction(
-      ([sel, before]) => (document.querySelector(sel) as HTMLInputElement | null)?.value !== before,
-      [`#key-${item}`, keyBefore] as const,
-      { timeout: 15_000 },
-    );
-    const result = form.locator(".order-result .result");
+    await page.waitForFunction(([before]) => (document.querySelector("#order-key") as HTMLInputElement | null)?.value !== before, [keyBefore] as const, {
+      timeout: 15_000,
+    });
+    const result = page.locator("#order-result .result");
+    const href = await result.locator('a[href^="/orders/"]').getAttribute("href").catch(() => null);
     return {
       status: Number(await result.getAttribute("data-http-status")),
       state: await result.getAttribute("data-order-state"),
       text: (await result.textContent()) ?? "",
+      orderId: href?.slice("/orders/".length) ?? null,
     };
   };
 
@@ -105,7 +111,7 @@ describe.skipIf(!hasChromium)("pages in a real browser", () => {
   test("place an order from the page; a double click orders once", async () => {
     await open("/");
     const before = await stock("ps5");
-    const first = await placeOrder("ps5", 2);
+    const first = await placeOrder({ ps5: 2 });
     expect(first.status).toBe(201);
     expect(first.state).toBe("confirmed");
     expect(await stock("ps5")).toBe(before - 2);
@@ -115,16 +121,17 @@ describe.skipIf(!hasChromium)("pages in a real browser", () => {
     // Two clicks, one form, one key: the second request is answered from the first.
     const orders = await ordersFor("dualsense");
     const stockBefore = await stock("dualsense");
-    const form = page.locator("form:has(#qty-dualsense)");
-    const key = await form.locator('input[name="idempotency_key"]').inputValue();
+    const form = page.locator("#order-form");
+    await page.fill("#qty-dualsense", "1");
+    const key = await page.inputValue("#order-key");
     const answers: Array<Promise<string>> = [];
     const onResponse = (r: import("playwright-core").Response) => {
       if (r.url().endsWith("/ui/orders")) answers.push(r.text());
     };
     page.on("response", onResponse);
     await form.locator('button[type="submit"]').dblclick();
-    await page.waitForFunction(([k]) => (document.querySelector("#key-dualsense") as HTMLInputElement).value !== k, [key] as const);
-    await page.waitForFunction(() => document.querySelector("form:has(#qty-dualsense) .result__replayed") !== null, undefined, { timeout: 10_000 });
+    await page.waitForFunction(([k]) => (document.querySelector("#order-key") as HTMLInputElement).value !== k, [key] as const);
+    await page.waitForFunction(() => document.querySelector("#order-result .result__replayed") !== null, undefined, { timeout: 10_000 });
     page.off("response", onResponse);
     // Both clicks reached the server with the same key; the second was replayed.
     expect(answers).toHaveLength(2);
@@ -135,7 +142,7 @@ describe.skipIf(!hasChromium)("pages in a real browser", () => {
     expect(await stock("dualsense")).toBe(stockBefore - 1);
 
     // A new click after the answer is a new order with a new key.
-    const again = await placeOrder("dualsense", 1);
+    const again = await placeOrder({ dualsense: 1 });
     expect(again.status).toBe(201);
     expect(await ordersFor("dualsense")).toBe(orders + 2);
 
@@ -146,6 +153,90 @@ describe.skipIf(!hasChromium)("pages in a real browser", () => {
     await page.waitForSelector("#order-detail");
     expect(await page.locator(".timeline__item").count()).toBe(2);
     expect(await page.getAttribute("#order-detail", "data-state")).toBe("confirmed");
+  }, TEST_TIMEOUT_MS);
+
+  test("a 3-line order from the products page is one order; a short line is named and nothing moves", async () => {
+    await open("/");
+    const chosen = { ps5: 1, dualsense: 2, "switch-2": 3 };
+    const items = Object.keys(chosen);
+    const before = await stocks(items);
+    const placed = await placeOrder(chosen);
+    expect(placed.status).toBe(201);
+    expect(placed.state).toBe("confirmed");
+    expect(placed.text).toContain("3 lines, 6 units");
+    const order = await sys.orders.service.get(placed.orderId!);
+    expect(order.lines.map((l) => [l.item_id, l.quantity]).sort()).toEqual([["dualsense", 2], ["ps5", 1], ["switch-2", 3]]);
+    expect(await stocks(items)).toEqual(before.map((q, i) => q - chosen[items[i] as keyof typeof chosen]));
+    // The basket is empty again, and the figures on the page follow.
+    for (const item of items) expect(await page.inputValue(`#qty-${item}`)).toBe("0");
+    expect((await page.textContent("#stock-switch-2"))?.replace(/,/g, "")).toBe(String(before[2]! - 3));
+
+    // One line more than the stock: the answer names that line and why; no line takes anything.
+    expectedErrors = [/status of 422/];
+    const short = (await stock("quest-3")) + 1;
+    const ordersBefore = (await sys.orders.service.list({ limit: 100 })).length;
+    const stockBefore = await stocks(["ps5", "quest-3", "dualsense"]);
+    const refused = await placeOrder({ ps5: 1, "quest-3": short, dualsense: 1 });
+    expect(refused.status).toBe(422);
+    expect(refused.state).toBe("rejected");
+    expect(await page.locator("#order-result .result__line").count()).toBe(1);
+    expect(await page.getAttribute("#order-result .result__line", "data-item-id")).toBe("quest-3");
+    expect(await page.textContent("#order-result .result__line")).toContain("not enough stock");
+    expect(refused.text).toContain("nothing was taken");
+    expect(await stocks(["ps5", "quest-3", "dualsense"])).toEqual(stockBefore);
+    expect((await sys.orders.service.list({ limit: 100 })).length).toBe(ordersBefore + 1);
+    // What was typed stays, so the customer can change the failing line.
+    expect(await page.inputValue("#qty-quest-3")).toBe(String(short));
+
+    // The order page shows the lines and marks the failing one; a rejected order offers no cancel.
+    await open(`/orders/${refused.orderId}`);
+    expect(await page.locator(".lines-table tbody tr").count()).toBe(3);
+    expect(await page.getAttribute(".lines-table tr.line--refused", "data-item-id")).toBe("quest-3");
+    expect(await page.locator(".cancel-form").count()).toBe(0);
+  }, TEST_TIMEOUT_MS);
+
+  test("cancel from the order page: stock back, status cancelled, who and why in the history; a double click is one cancel", async () => {
+    const lines = [
+      { item_id: "ps5", quantity: 1 },
+      { item_id: "dualsense", quantity: 2 },
+      { item_id: "quest-3", quantity: 1 },
+    ];
+    const items = lines.map((l) => l.item_id);
+    const before = await stocks(items);
+    const created = await sys.orders.service.create(`browser-cancel-${crypto.randomUUID()}`, { lines }, null);
+    expect(created.status).toBe(201);
+    await open(`/orders/${created.orderId}`);
+    expect(await page.locator(".lines-table tbody tr").count()).toBe(3);
+    expect(await page.textContent(".lines-table")).toContain("DualSense Controller");
+
+    await page.fill("#cancel-reason", "Found it cheaper elsewhere");
+    const posts: string[] = [];
+    page.on("request", (r) => {
+      if (r.method() === "POST" && r.url().endsWith(`/ui/orders/${created.orderId}/cancel`)) posts.push(r.postData() ?? "");
+    });
+    await page.locator('.cancel-form button[type="submit"]').dblclick();
+    await page.waitForSelector('#cancel-result .result[data-order-state="cancelled"]', { timeout: 15_000 });
+    await page.waitForSelector('#order-detail[data-state="cancelled"]');
+    // The form is gone: the order cannot be cancelled again from here.
+    expect(await page.locator(".cancel-form").count()).toBe(0);
+    expect(await page.textContent("#cancel-result")).toContain("stock was given back");
+    const timeline = (await page.textContent("#order-detail .timeline")) ?? "";
+    expect(timeline).toContain("by web");
+    expect(timeline).toContain("Found it cheaper elsewhere");
+    // Give a queued second click time to land: it carries the same key and changes nothing.
+    await page.waitForTimeout(500);
+    expect(posts.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(posts).size).toBe(1);
+    expect(await stocks(items)).toEqual(before);
+    const order = await sys.orders.service.get(created.orderId!);
+    expect(order.status).toBe("cancelled");
+    expect(order.history.filter((h) => h.status === "cancelled")).toHaveLength(1);
+    expect(order.history.find((h) => h.status === "cancelling")).toMatchObject({ actor: "web", note: "Found it cheaper elsewhere" });
+
+    // The orders list has the cancelled state as a filter, and the order under it.
+    await open("/orders?status=cancelled");
+    await page.waitForSelector(`#order-${created.orderId}[data-state="cancelled"]`);
+    expect(await page.textContent(`#order-${created.orderId} .badge`)).toBe("cancelled");
   }, TEST_TIMEOUT_MS);
 
   test("stock and the orders list refresh themselves", async () => {
@@ -169,7 +260,7 @@ describe.skipIf(!hasChromium)("pages in a real browser", () => {
     await sys.chaos.control.configure({ experiment: { crash: { probability: 1, mode: "503" }, pattern: { kind: "random", seed: 3 }, durationS: 60 } });
     try {
       await open("/");
-      const r = await placeOrder("quest-3", 1);
+      const r = await placeOrder({ "quest-3": 1 });
       expect(r.status).toBe(202);
       expect(r.state).toBe("queued");
       expect(r.text).toContain("queued for retry");
@@ -207,7 +298,7 @@ describe.skipIf(!hasChromium)("pages in a real browser", () => {
     expect(await bannerStatus()).toBe("optimal");
     // Each of these really waits 1.5 s inside inventory's deduct: the order is slow end to end.
     for (let i = 0; i < 2; i++) {
-      const r = await placeOrder("switch-2", 1);
+      const r = await placeOrder({ "switch-2": 1 });
       expect(r.status).toBe(201);
     }
     await waitForBanner("critical", 5_000);
@@ -222,7 +313,7 @@ describe.skipIf(!hasChromium)("pages in a real browser", () => {
     await page.click('button[data-preset="disable"]');
     await page.waitForSelector('#chaos-live [data-chaos="off"]');
     await open("/");
-    const fast = await placeOrder("switch-2", 1);
+    const fast = await placeOrder({ "switch-2": 1 });
     expect(fast.status).toBe(201);
     // Slow requests age out of the window; the banner polls its way back to green.
     await waitForBanner("optimal", WINDOW_MS + 8_000);
@@ -283,12 +374,12 @@ describe.skipIf(!hasChromium)("pages in a real browser", () => {
       void d.dismiss();
     });
     await open("/");
-    expect(await page.textContent("form:has(#qty-xss-browser) >> xpath=.. >> .product__name")).toBe(name);
+    expect(await page.textContent(".product:has(#qty-xss-browser) .product__name")).toBe(name);
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     expect(await page.locator('img[src="x"]').count()).toBe(0);
     expect(await page.locator("script").count()).toBe(1);
     // And after an htmx swap of the same item.
-    const r = await placeOrder("xss-browser", 1);
+    const r = await placeOrder({ "xss-browser": 1 });
     expect(r.status).toBe(201);
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     expect(dialogs).toBe(0);
@@ -357,6 +448,40 @@ describe.skipIf(!hasChromium)("pages without JavaScript", () => {
     expect((await sys.inventory.port.get("steam-deck"))!.quantity).toBe(1197);
     await page.goto(sys.url + "/orders");
     expect(await page.locator("#orders-live tbody tr").count()).toBe(1);
+    await page.close();
+    expect(guard.foreign).toEqual([]);
+    expect(guard.errors).toEqual([]);
+  }, TEST_TIMEOUT_MS);
+
+  test("a 3-line order and its cancel, as plain forms; a double-submitted cancel is one cancel", async () => {
+    const page = await browser.context.newPage();
+    const stockOf = async (item: string) => (await sys.inventory.port.get(item))!.quantity;
+    const chosen = { ps5: 2, "quest-3": 1, "xbox-series-x": 1 };
+    const items = Object.keys(chosen);
+    const before = await Promise.all(items.map(stockOf));
+    await page.goto(sys.url + "/");
+    for (const [item, q] of Object.entries(chosen)) await page.fill(`#qty-${item}`, String(q));
+    await Promise.all([page.waitForURL(`${sys.url}/ui/orders`), page.click("#order-form button[type=submit]")]);
+    expect(await page.getAttribute("#order-result .result", "data-http-status")).toBe("201");
+    expect(await page.textContent("#order-result .result")).toContain("3 lines, 4 units");
+    expect(await Promise.all(items.map(stockOf))).toEqual(before.map((q, i) => q - chosen[items[i] as keyof typeof chosen]));
+    const orderId = (await page.getAttribute("#order-result .result a", "href"))!.slice("/orders/".length);
+    expect((await sys.orders.service.get(orderId)).lines).toHaveLength(3);
+
+    await page.goto(`${sys.url}/orders/${orderId}`);
+    await page.fill("#cancel-reason", "no JavaScript here");
+    // Two submits of one form: the browser sends both; the second is answered from the first.
+    await Promise.all([page.waitForURL(`${sys.url}/ui/orders/${orderId}/cancel`), page.dblclick(".cancel-form button[type=submit]")]);
+    await page.waitForSelector("#cancel-result .result");
+    expect(await page.getAttribute("#cancel-result .result", "data-order-state")).toBe("cancelled");
+    expect(await page.getAttribute("#order-detail", "data-state")).toBe("cancelled");
+    expect(await page.locator(".cancel-form").count()).toBe(0);
+    await Bun.sleep(500);
+    expect(await Promise.all(items.map(stockOf))).toEqual(before);
+    const order = await sys.orders.service.get(orderId);
+    expect(order.status).toBe("cancelled");
+    expect(order.history.filter((h) => h.status === "cancelled")).toHaveLength(1);
+    expect(order.history.find((h) => h.status === "cancelling")).toMatchObject({ actor: "web", note: "no JavaScript here" });
     await page.close();
     expect(guard.foreign).toEqual([]);
     expect(guard.errors).toEqual([]);

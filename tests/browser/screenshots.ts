@@ -5,7 +5,7 @@
  *
  * It starts the real `all` role with its pages and chaos injector, plays back three minutes of traffic (calm,
  * then latency, then crashes that open the breaker, then heavy latency) and photographs the
- * products page, the status page with the banner critical, and the chaos page.
+ * products page (an order of three lines just placed), the status page with the banner critical, and the chaos page.
  *
  * The playback moves the pages' clock one 5 s sparkline slot per step, so three minutes of
  * history take about a minute; the orders themselves are real and really slow.
@@ -77,12 +77,14 @@ const sys = await startUiSystem({ backend: FAST_BACKEND, clock, halfOpenAfterMs:
 const browser = await launchBrowser();
 try {
   const page = await browser.context.newPage();
-  // 1. The catalog, calm, with one order just placed.
+  // 1. The catalog, calm, with an order of three lines just placed.
   await some(sys, 3);
   await page.goto(sys.url + "/");
   await page.fill("#qty-ps5", "2");
-  await page.click("form:has(#qty-ps5) button[type=submit]");
-  await page.waitForSelector("form:has(#qty-ps5) .result");
+  await page.fill("#qty-dualsense", "2");
+  await page.fill("#qty-quest-3", "1");
+  await page.click("#order-form button[type=submit]");
+  await page.waitForSelector("#order-result .result");
   await page.mouse.move(0, 700);
   await page.waitForTimeout(2_500);
   await shoot(page, "products.png", false);

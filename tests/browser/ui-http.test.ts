@@ -47,7 +47,7 @@ async function stockOf(sys: UiSystem, item: string): Promise<number> {
 }
 
 async function ordersFor(sys: UiSystem, item: string): Promise<number> {
-  return (await sys.orders.service.list({ limit: 100 })).filter((o) => o.item_id === item).length;
+  return (await sys.orders.service.list({ limit: 100 })).filter((o) => o.lines.some((l) => l.item_id === item)).length;
 }
 
 describe("pages over HTTP", () => {
@@ -112,7 +112,7 @@ describe("pages over HTTP", () => {
 
   test("an order from the page: 201 confirmed, stock down once, and a resubmit is replayed, not repeated", async () => {
     const v = await visit(sys);
-    const key = /id="key-ps5" value="([^"]+)"/.exec(v.html)![1]!;
+    const key = /id="order-key" value="([^"]+)"/.exec(v.html)![1]!;
     const before = await stockOf(sys, "ps5");
     const fields = { item_id: "ps5", quantity: "2", idempotency_key: key, csrf_token: v.token };
     const first = await post(sys, "/ui/orders", fields, sameOrigin(sys, v, { "hx-request": "true" }));
@@ -120,7 +120,7 @@ describe("pages over HTTP", () => {
     const html1 = await first.text();
     expect(html1).toContain('data-http-status="201" data-order-state="confirmed"');
     // The answer brings a fresh key for the next order and the new stock figure.
-    const fresh = /id="key-ps5" value="([^"]+)" hx-swap-oob="true"/.exec(html1)![1]!;
+    const fresh = /id="order-key" value="([^"]+)" hx-swap-oob="true"/.exec(html1)![1]!;
     expect(fresh).not.toBe(key);
     expect(html1).toContain(`id="stock-ps5" hx-swap-oob="true">${(before - 2).toLocaleString("en-US")}<`);
 
@@ -158,13 +158,118 @@ describe("pages over HTTP", () => {
 
   test("a plain form post (no JavaScript) gets the whole page back with the result in place", async () => {
     const v = await visit(sys);
-    const key = /id="key-switch-2" value="([^"]+)"/.exec(v.html)![1]!;
+    const key = /id="order-key" value="([^"]+)"/.exec(v.html)![1]!;
     const res = await post(sys, "/ui/orders", { item_id: "switch-2", quantity: "1", idempotency_key: key, csrf_token: v.token }, sameOrigin(sys, v));
     expect(res.status).toBe(201);
     const page = await res.text();
     expect(page).toStartWith("<!doctype html>");
     expect(page).toContain('data-http-status="201"');
     expect(page).toContain('data-health-status="');
+  });
+
+  /** The products form's fields as a browser sends them: every card's item and quantity (zero unless chosen). */
+  const orderFields = (v: Visit, quantities: Record<string, number>, key = /id="order-key" value="([^"]+)"/.exec(v.html)![1]!) => {
+    const fields: Array<[string, string]> = [["csrf_token", v.token], ["idempotency_key", key]];
+    for (const m of v.html.matchAll(/name="item_id" value="([^"]+)"/g)) fields.push(["item_id", m[1]!], ["quantity", String(quantities[m[1]!] ?? 0)]);
+    return fields;
+  };
+  const postPairs = (path: string, fields: Array<[string, string]>, headers: Record<string, string>) =>
+    fetch(sys.url + path, { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body: new URLSearchParams(fields) });
+  const orderIdIn = (html: string) => /\/orders\/([0-9a-f-]{36})/.exec(html)![1]!;
+
+  test("a 3-line order from the products form, as a plain post: one order, every line deducted once; a resubmit is replayed", async () => {
+    const v = await visit(sys);
+    const chosen = { "switch-2": 2, dualsense: 3, "quest-3": 1 };
+    const before = Object.fromEntries(await Promise.all(Object.keys(chosen).map(async (i) => [i, await stockOf(sys, i)] as const)));
+    const fields = orderFields(v, chosen);
+    const res = await postPairs("/ui/orders", fields, sameOrigin(sys, v));
+    expect(res.status).toBe(201);
+    const page = await res.text();
+    expect(page).toStartWith("<!doctype html>");
+    expect(page).toContain('data-http-status="201" data-order-state="confirmed"');
+    expect(page).toContain("3 lines, 6 units");
+    const order = await sys.orders.service.get(orderIdIn(page));
+    // Lines in the catalog's order (by item id), zero rows left out.
+    expect(order.lines).toEqual([
+      { item_id: "dualsense", quantity: 3 },
+      { item_id: "quest-3", quantity: 1 },
+      { item_id: "switch-2", quantity: 2 },
+    ]);
+    for (const [item, q] of Object.entries(chosen)) expect(await stockOf(sys, item)).toBe(before[item]! - q);
+
+    const again = await postPairs("/ui/orders", fields, sameOrigin(sys, v));
+    expect(again.status).toBe(201);
+    const page2 = await again.text();
+    expect(page2).toContain("replayed");
+    expect(orderIdIn(page2)).toBe(order.order_id);
+    for (const [item, q] of Object.entries(chosen)) expect(await stockOf(sys, item)).toBe(before[item]! - q);
+
+    // Nothing chosen is a 400 that says so, and orders nothing.
+    const none = await postPairs("/ui/orders", orderFields(v, {}, `ui-none-${crypto.randomUUID()}`), sameOrigin(sys, v, { "hx-request": "true" }));
+    expect(none.status).toBe(400);
+    expect(await none.text()).toContain("Nothing to order");
+  });
+
+  test("a 3-line order with one short line: 422 naming that line, and no stock moves", async () => {
+    const v = await visit(sys);
+    const short = (await stockOf(sys, "steam-deck")) + 1;
+    const chosen = { ps5: 1, "steam-deck": short, dualsense: 1 };
+    const before = Object.fromEntries(await Promise.all(Object.keys(chosen).map(async (i) => [i, await stockOf(sys, i)] as const)));
+    const res = await postPairs("/ui/orders", orderFields(v, chosen), sameOrigin(sys, v, { "hx-request": "true" }));
+    expect(res.status).toBe(422);
+    const html = await res.text();
+    expect(html).toContain('data-order-state="rejected"');
+    expect(html).toMatch(/<li class="result__line" data-item-id="steam-deck" data-line-reason="insufficient_stock">[^<]*<code>steam-deck<\/code> Steam Deck OLED × [\d,]+: <strong>not enough stock<\/strong>/);
+    expect(html).not.toContain('data-item-id="ps5" data-line-reason');
+    for (const item of Object.keys(chosen)) expect(await stockOf(sys, item)).toBe(before[item]!);
+    // The order page marks the same line.
+    const detail = await (await fetch(`${sys.url}/orders/${orderIdIn(html)}`)).text();
+    expect(detail).toContain('data-item-id="steam-deck" data-line-reason="insufficient_stock"');
+    expect(detail).not.toContain('id="cancel-key"');
+  });
+
+  test("cancel from the order page: the stock comes back once, the order is cancelled, the history says who and why; a double submit is one cancel", async () => {
+    const lines = [
+      { item_id: "ps5", quantity: 2 },
+      { item_id: "switch-2", quantity: 1 },
+      { item_id: "quest-3", quantity: 3 },
+    ];
+    const before = await Promise.all(lines.map((l) => stockOf(sys, l.item_id)));
+    const created = await sys.orders.service.create(`http-cancel-${crypto.randomUUID()}`, { lines }, null);
+    expect(created.status).toBe(201);
+    const v = await visit(sys, `/orders/${created.orderId}`);
+    const key = /id="cancel-key" value="([^"]+)"/.exec(v.html)![1]!;
+    const fields: Array<[string, string]> = [["csrf_token", v.token], ["idempotency_key", key], ["reason", "Ordered the wrong colour"]];
+    // The same form twice at once: a double click, or a resubmit while the first is running.
+    const [a, b] = await Promise.all([
+      postPairs(`/ui/orders/${created.orderId}/cancel`, fields, sameOrigin(sys, v, { "hx-request": "true" })),
+      postPairs(`/ui/orders/${created.orderId}/cancel`, fields, sameOrigin(sys, v)),
+    ]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    const [htmlA, htmlB] = [await a.text(), await b.text()];
+    for (const html of [htmlA, htmlB]) expect(html).toContain('data-http-status="200" data-order-state="cancelled"');
+    expect([htmlA, htmlB].filter((h) => h.includes("replayed: same key"))).toHaveLength(1);
+    expect(htmlB).toStartWith("<!doctype html>");
+    expect(htmlB).not.toContain('id="cancel-key"');
+
+    expect(await Promise.all(lines.map((l) => stockOf(sys, l.item_id)))).toEqual(before);
+    const order = await sys.orders.service.get(created.orderId!);
+    expect(order.status).toBe("cancelled");
+    expect(order.history.filter((h) => h.status === "cancelling")).toEqual([expect.objectContaining({ actor: "web", note: "Ordered the wrong colour" })]);
+    expect(order.history.filter((h) => h.status === "cancelled")).toHaveLength(1);
+    expect(htmlB).toContain('<span class="timeline__actor">by web</span>');
+    expect(htmlB).toContain('<q class="timeline__note">Ordered the wrong colour</q>');
+
+    // A later cancel under a new key answers cancelled again and gives nothing back twice.
+    const later = await postPairs(`/ui/orders/${created.orderId}/cancel`, [["csrf_token", v.token], ["idempotency_key", `ui-cancel-${crypto.randomUUID()}`]], sameOrigin(sys, v, { "hx-request": "true" }));
+    expect(later.status).toBe(200);
+    expect(await Promise.all(lines.map((l) => stockOf(sys, l.item_id)))).toEqual(before);
+
+    // From another origin, the same form is refused.
+    const other = await sys.orders.service.create(`http-cancel-${crypto.randomUUID()}`, { lines: [{ item_id: "ps5", quantity: 1 }] }, null);
+    const forged = await postPairs(`/ui/orders/${other.orderId}/cancel`, [["csrf_token", v.token], ["idempotency_key", `ui-cancel-${crypto.randomUUID()}`]], { cookie: v.cookie, origin: "http://evil.example" });
+    expect(forged.status).toBe(403);
+    expect((await sys.orders.service.get(other.orderId!)).status).toBe("confirmed");
   });
 
   describe("forgery protection on state-changing routes", () => {

@@ -22,7 +22,8 @@ export async function snapshot(sys: TestSystem): Promise<Record<string, unknown>
     "orders.order_history",
     "orders.idempotency_keys",
     "inventory.inventory",
-    "inventory.inventory_transactions",
+    "inventory.movements",
+    "inventory.order_accounts",
   ]) {
     const [row] = await sys.server.database.query(
       `snapshot_${table.replace(".", "_")}`,

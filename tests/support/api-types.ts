@@ -206,8 +206,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Deduct stock for one order, at most once per order_id
-         * @description A repeat with the same order_id returns the first outcome with `replayed: true`. Refusals are 422 problems carrying `outcome` and `reason`.
+         * Deduct every line of one order, all or nothing, at most once per order_id
+         * @description Takes `{order_id, lines}` (or the seed's one-item `{order_id, item_id, quantity}`). Every line is applied in one transaction or none is. A repeat with the same order_id returns the first outcome, lines included, with `replayed: true`. Refusals are 422 problems carrying `outcome`, `reason` and `rejected_lines` (every failing line); an item on two lines is a 400 `duplicate-line-item`.
          */
         post: operations["deductStock"];
         delete?: never;
@@ -288,6 +288,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/orders/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel an order and give its stock back (idempotent by Idempotency-Key)
+         * @description From `pending`, `queued` or `confirmed`: 200 `cancelled` once inventory has released the order (every line's stock restored exactly once, any later deduction refused); 202 `cancelling` when inventory cannot be reached now (finished from the retry queue; follow Location). A cancelled order answers 200 again and releases nothing; a `rejected` or `failed` order is a 409 `order-not-cancellable`. The optional `reason` is kept in the order's history with who asked. The same key and body replay the first answer; another body under the key is a 422.
+         */
+        post: operations["cancelOrder"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/orders/{id}": {
         parameters: {
             query?: never;
@@ -343,11 +363,23 @@ export interface components {
         Order: {
             /** Format: uuid */
             order_id: string;
-            item_id: string;
-            quantity: number;
-            status: "pending" | "confirmed" | "rejected" | "queued" | "failed";
-            /** @description Why the order is in its state, for machines: `insufficient_stock`, `unknown_item`, `released`, `inventory_unavailable:<kind>`, or null */
+            /** @description Every line, in the order sent */
+            lines: {
+                item_id: string;
+                quantity: number;
+            }[];
+            /** @description A one-line order's item (what one-item clients read) */
+            item_id?: string;
+            /** @description A one-line order's quantity */
+            quantity?: number;
+            status: "pending" | "confirmed" | "rejected" | "queued" | "failed" | "cancelling" | "cancelled";
+            /** @description Why the order is in its state, for machines: `insufficient_stock`, `unknown_item`, `released`, `inventory_unavailable:<kind>`, `cancelled`, or null */
             reason: string | null;
+            /** @description When rejected by inventory: every line that failed, and why */
+            rejected_lines?: {
+                item_id: string;
+                reason: string;
+            }[];
             /** @description The same, for people: what a client shows ("Order confirmed.", "Not enough stock for ps5.") */
             message: string;
             attempts: number;
@@ -361,6 +393,10 @@ export interface components {
                 reason: string | null;
                 /** Format: date-time */
                 at: string;
+                /** @description Who asked for this change (a cancellation) */
+                actor?: string;
+                /** @description Why, in their words */
+                note?: string;
             }[];
         };
     };
@@ -1739,6 +1775,19 @@ export interface operations {
                      * @description Order id (UUID)
                      */
                     order_id: string;
+                    /** @description 1–50 lines, each item at most once */
+                    lines: {
+                        /** @description Item id: 1–64 of A–Z a–z 0–9 . _ - */
+                        item_id: string;
+                        /** @description Whole number of units */
+                        quantity: number;
+                    }[];
+                } | {
+                    /**
+                     * Format: uuid
+                     * @description Order id (UUID)
+                     */
+                    order_id: string;
                     /** @description Item id: 1–64 of A–Z a–z 0–9 . _ - */
                     item_id: string;
                     /** @description Whole number of units */
@@ -1758,15 +1807,24 @@ export interface operations {
                         outcome: "applied";
                         /** Format: uuid */
                         order_id: string;
-                        item_id: string;
-                        quantity: number;
+                        /** @description Every line, in the order sent, with the item's stock right after it (null on a replay) */
+                        lines: {
+                            item_id: string;
+                            quantity: number;
+                            remaining: number | null;
+                        }[];
+                        /** @description The seed's one-item body only: its item */
+                        item_id?: string;
+                        /** @description The seed's one-item body only: its quantity */
+                        quantity?: number;
+                        /** @description The seed's one-item body only: the stock left */
                         remaining?: number | null;
                         /** @description True when this order id was deducted before: the first outcome, repeated */
                         replayed: boolean;
                     };
                 };
             };
-            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            /** @description The request is not valid; An order names the same item on two lines; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1774,7 +1832,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/duplicate-line-item" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
                     };
                 };
             };
@@ -1893,7 +1951,13 @@ export interface operations {
                         /** Format: uuid */
                         order_id: string;
                         restored: boolean;
+                        /** @description Units restored over all lines */
                         quantity: number;
+                        /** @description The lines restored (empty when nothing stood) */
+                        lines: {
+                            item_id: string;
+                            quantity: number;
+                        }[];
                     };
                 };
             };
@@ -2278,7 +2342,7 @@ export interface operations {
     listOrders: {
         parameters: {
             query?: {
-                status?: "pending" | "confirmed" | "rejected" | "queued" | "failed";
+                status?: "pending" | "confirmed" | "rejected" | "queued" | "failed" | "cancelling" | "cancelled";
                 limit?: string | number;
             };
             header?: never;
@@ -2297,6 +2361,12 @@ export interface operations {
                      * @example [
                      *       {
                      *         "order_id": "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10",
+                     *         "lines": [
+                     *           {
+                     *             "item_id": "ps5",
+                     *             "quantity": 1
+                     *           }
+                     *         ],
                      *         "item_id": "ps5",
                      *         "quantity": 1,
                      *         "status": "confirmed",
@@ -2386,19 +2456,21 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description Either `lines`, or `item_id` with `quantity` (one line); not both */
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "item_id": "ps5",
-                 *       "quantity": 1
-                 *     }
-                 */
                 "application/json": {
+                    /** @description 1–50 lines, each item at most once */
+                    lines?: {
+                        /** @description Item id: 1–64 of A–Z a–z 0–9 . _ - */
+                        item_id: string;
+                        /** @description Whole number of units */
+                        quantity: number;
+                    }[];
                     /** @description Item id: 1–64 of A–Z a–z 0–9 . _ - */
-                    item_id: string;
+                    item_id?: string;
                     /** @description Whole number of units */
-                    quantity: number;
+                    quantity?: number;
                 };
             };
         };
@@ -2416,6 +2488,12 @@ export interface operations {
                     /**
                      * @example {
                      *       "order_id": "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10",
+                     *       "lines": [
+                     *         {
+                     *           "item_id": "ps5",
+                     *           "quantity": 1
+                     *         }
+                     *       ],
                      *       "item_id": "ps5",
                      *       "quantity": 1,
                      *       "status": "confirmed",
@@ -2442,6 +2520,12 @@ export interface operations {
                     /**
                      * @example {
                      *       "order_id": "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10",
+                     *       "lines": [
+                     *         {
+                     *           "item_id": "ps5",
+                     *           "quantity": 1
+                     *         }
+                     *       ],
                      *       "item_id": "ps5",
                      *       "quantity": 1,
                      *       "status": "queued",
@@ -2455,7 +2539,7 @@ export interface operations {
                     "application/json": components["schemas"]["Order"];
                 };
             };
-            /** @description An Idempotency-Key header is required; The Idempotency-Key header is malformed; The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            /** @description An Idempotency-Key header is required; The Idempotency-Key header is malformed; The request is not valid; An order names the same item on two lines; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2463,7 +2547,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        type?: "https://valerix.dev/problems/missing-idempotency-key" | "https://valerix.dev/problems/invalid-idempotency-key" | "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                        type?: "https://valerix.dev/problems/missing-idempotency-key" | "https://valerix.dev/problems/invalid-idempotency-key" | "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/duplicate-line-item" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
                     };
                 };
             };
@@ -2569,6 +2653,209 @@ export interface operations {
             };
         };
     };
+    cancelOrder: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description One key per logical order, kept across retries: a retry with the same key and body is answered with the first answer. 1–255 printable ASCII characters, no space at either end; the IETF draft's quoted form (`"abc"`) is accepted too.
+                 * @example 7d0c6a1e-order-1
+                 */
+                "Idempotency-Key": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "Customer changed their mind"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Why, in 1–200 characters (kept in the order's history) */
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Cancelled: the stock is back */
+            200: {
+                headers: {
+                    /** @description Where the order can be read: `/api/orders/{order_id}` */
+                    Location?: string;
+                    /** @description `true` when this is the stored answer to an earlier request with the same key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "order_id": "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10",
+                     *       "lines": [
+                     *         {
+                     *           "item_id": "ps5",
+                     *           "quantity": 1
+                     *         }
+                     *       ],
+                     *       "item_id": "ps5",
+                     *       "quantity": 1,
+                     *       "status": "cancelled",
+                     *       "reason": "cancelled",
+                     *       "message": "Order cancelled; its stock was given back.",
+                     *       "attempts": 0,
+                     *       "created_at": "2026-01-05T10:00:00.000Z",
+                     *       "updated_at": "2026-01-05T10:00:00.012Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Order"];
+                };
+            };
+            /** @description Cancelling: inventory could not be reached; the retry queue finishes it. Follow Location. */
+            202: {
+                headers: {
+                    /** @description Where the order can be read: `/api/orders/{order_id}` */
+                    Location?: string;
+                    /** @description `true` when this is the stored answer to an earlier request with the same key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "order_id": "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10",
+                     *       "lines": [
+                     *         {
+                     *           "item_id": "ps5",
+                     *           "quantity": 1
+                     *         }
+                     *       ],
+                     *       "item_id": "ps5",
+                     *       "quantity": 1,
+                     *       "status": "cancelling",
+                     *       "reason": "cancel_requested",
+                     *       "message": "Cancelling: the stock is being given back.",
+                     *       "attempts": 0,
+                     *       "created_at": "2026-01-05T10:00:00.000Z",
+                     *       "updated_at": "2026-01-05T10:00:00.012Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Order"];
+                };
+            };
+            /** @description An Idempotency-Key header is required; The Idempotency-Key header is malformed; The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/missing-idempotency-key" | "https://valerix.dev/problems/invalid-idempotency-key" | "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Cross-site requests may not change anything */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/cross-site-request";
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/not-found";
+                    };
+                };
+            };
+            /** @description A request with this Idempotency-Key is still being processed; This order cannot be cancelled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/idempotency-key-in-use" | "https://valerix.dev/problems/order-not-cancellable";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description This Idempotency-Key was used with a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/idempotency-key-reused";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
     getOrder: {
         parameters: {
             query?: never;
@@ -2589,6 +2876,12 @@ export interface operations {
                     /**
                      * @example {
                      *       "order_id": "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10",
+                     *       "lines": [
+                     *         {
+                     *           "item_id": "ps5",
+                     *           "quantity": 1
+                     *         }
+                     *       ],
                      *       "item_id": "ps5",
                      *       "quantity": 1,
                      *       "status": "confirmed",

@@ -13,9 +13,10 @@ const attempt = (at_ms: number, status: number, extra: Partial<Attempt> = {}): A
 const order = (sent_ms: number, attempts: Attempt[], first: number | null): OrderRecord => ({
   index: 0,
   key: `k${sent_ms}`,
-  item_id: "i",
-  quantity: 1,
+  lines: [{ item_id: "i", quantity: 1 }],
+  form: "lines",
   duplicate: false,
+  cancel: null,
   attempts,
   answers: first === null ? [] : [{ lane: "main", status: first, kind: "order", order_id: "o", order_status: null, at_ms: sent_ms + 1 }],
   sent_ms,

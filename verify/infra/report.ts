@@ -22,7 +22,7 @@ export function renderInfraFaults(infra: InfraReport | null | undefined): string
   );
   if (!infra.faults.length) return [...out, "No infrastructure faults were scheduled.", ""];
   out.push(
-    "| fault | start | end | requests sent during it, by answer | 503 with Retry-After | orders first sent during it, by first answer | first 201 after it |",
+    "| fault | start | end | order requests sent during it, by answer | 503 with Retry-After | orders first sent during it, by first answer | first 201 after it |",
     "|---|---:|---:|---|---:|---|---:|",
   );
   for (const f of infra.faults) {

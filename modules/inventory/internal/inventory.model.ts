@@ -33,7 +33,17 @@ export const InventoryItemSchema = t.Object({
 /** The schemas the inventory routes refer to by name in the OpenAPI document. */
 export const INVENTORY_SCHEMAS = { InventoryItem: InventoryItemSchema } as const;
 
-export const DeductBody = t.Object({ order_id: OrderId, item_id: ItemId, quantity: DeductQuantity }, strict);
+export const OrderLineSchema = t.Object({ item_id: ItemId, quantity: DeductQuantity }, strict);
+export const OrderLines = t.Array(OrderLineSchema, {
+  minItems: 1,
+  maxItems: INVENTORY_LIMITS.linesMax,
+  description: `1–${INVENTORY_LIMITS.linesMax} lines, each item at most once`,
+});
+/** `{order_id, lines}`, or the seed's one-item `{order_id, item_id, quantity}` (one line). */
+export const DeductBody = t.Union([
+  t.Object({ order_id: OrderId, lines: OrderLines }, strict),
+  t.Object({ order_id: OrderId, item_id: ItemId, quantity: DeductQuantity }, strict),
+]);
 export const ReleaseBody = t.Object({ order_id: OrderId }, strict);
 export const CreateItemBody = t.Object(
   {

@@ -1,118 +1,110 @@
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import type { Database } from "../../../platform/db.ts";
 import { GroupCommit, statementLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
-import type { InventoryItem, RejectionReason } from "../inventory.port.ts";
+import type { InventoryItem, LineRejection, OrderLine } from "../inventory.port.ts";
 import type { InventoryTables } from "./inventory.tables.ts";
 
 /**
- * Inventory's SQL. The deduction is a single statement that commits on its own: it claims the
- * `(order_id, 'deduct')` row and moves the stock together, and `CHECK (quantity >= 0)` refuses an
- * oversell under any concurrency. Statements on the hot path are named, so `pg` prepares them
- * once per connection.
+ * Inventory's SQL for orders. A deduction normally is one statement that commits on its own: it
+ * claims the order's account and moves every line's stock together, taking the item rows' locks
+ * in item order, and `CHECK (quantity >= 0)` refuses an oversell under any concurrency. Orders
+ * that statement cannot settle (a short or unknown line, an order decided before, a batch that
+ * failed) are decided alone, in a transaction that takes the same locks in the same order: the
+ * account first, then the items by id. Statements on the hot path are named, so `pg` prepares
+ * them once per connection.
  */
-const DEDUCT_SQL = `
-with ins as (
-  insert into inventory.inventory_transactions (order_id, item_id, type, quantity_change, outcome)
-  select $1::uuid, item_id, 'deduct', -$3::int, 'applied' from inventory.inventory where item_id = $2
-  on conflict (order_id, type) do nothing
-  returning item_id
-), upd as (
-  update inventory.inventory i set quantity = i.quantity - $3::int, updated_at = now()
-  from ins where i.item_id = ins.item_id
-  returning i.quantity
-)
-select quantity from upd`;
 
-// The batch form of DEDUCT_SQL, for group commit: one claimed row per order and one update per
-// item, taking the item rows' locks in item order so concurrent batches cannot deadlock on them.
-// Any oversell fails the whole statement (the CHECK), and each order is then deducted alone.
-const DEDUCT_BATCH_SQL = `
+// Orders as parallel arrays, one element per line: every order whose items all exist is claimed
+// (in order id order) and deducted; an oversell anywhere fails the whole statement.
+const DEDUCT_SQL = `
 with req as (
   select * from unnest($1::uuid[], $2::text[], $3::int[]) with ordinality as r(order_id, item_id, quantity, n)
-), ins as (
-  insert into inventory.inventory_transactions (order_id, item_id, type, quantity_change, outcome)
-  select r.order_id, i.item_id, 'deduct', -r.quantity, 'applied'
-  from req r join inventory.inventory i on i.item_id = r.item_id order by r.n
-  on conflict (order_id, type) do nothing
-  returning order_id, item_id, -quantity_change as quantity
+), ok as (
+  select r.order_id from req r left join inventory.inventory i on i.item_id = r.item_id
+  group by r.order_id having count(i.item_id) = count(*)
+), claim as (
+  insert into inventory.order_accounts (order_id, outcome, lines)
+  select r.order_id, 'applied', jsonb_agg(jsonb_build_object('item_id', r.item_id, 'quantity', r.quantity) order by r.n)
+  from req r join ok using (order_id) group by r.order_id order by r.order_id
+  on conflict (order_id) do nothing
+  returning order_id
+), lines as (
+  select r.* from req r join claim using (order_id)
 ), locked as (
-  select i.item_id from inventory.inventory i where i.item_id in (select item_id from ins) order by i.item_id for update
+  select i.item_id from inventory.inventory i where i.item_id in (select item_id from lines) order by i.item_id for update
 ), upd as (
   update inventory.inventory i set quantity = i.quantity - t.quantity, updated_at = now()
-  from (select ins.item_id, sum(ins.quantity)::int as quantity from ins join locked using (item_id) group by ins.item_id) t
+  from (select l.item_id, sum(l.quantity)::int as quantity from lines l join locked using (item_id) group by l.item_id) t
   where i.item_id = t.item_id
   returning i.item_id, i.quantity
+), mov as (
+  insert into inventory.movements (item_id, type, quantity_change, order_id)
+  select item_id, 'deduct', -quantity, order_id from lines order by n
 )
-select ins.order_id, upd.quantity as remaining from ins join upd using (item_id)`;
+select l.order_id, l.item_id, upd.quantity as remaining from lines l join upd using (item_id)`;
 
-const RECORD_REFUSAL_SQL = `
-insert into inventory.inventory_transactions (order_id, item_id, type, quantity_change, outcome)
-values ($1::uuid, $2, 'deduct', 0, $3)
-on conflict (order_id, type) do nothing
-returning outcome`;
+export interface DeductInput {
+  orderId: string;
+  lines: readonly OrderLine[];
+}
 
-// The first outcome of an order's deduct, unless the order's account has since been closed: a
-// release row (written by every release that found a deduct row) makes every later answer
-// 'released', so an "applied" that was given back is never replayed as standing.
-const FIRST_DEDUCT_SQL = `
-select d.item_id, -d.quantity_change as quantity,
-  case when exists (
-    select 1 from inventory.inventory_transactions r where r.order_id = d.order_id and r.type = 'release'
-  ) then 'released' else d.outcome end as outcome
-from inventory.inventory_transactions d where d.order_id = $1::uuid and d.type = 'deduct'`;
-
-// A release first claims the deduct slot itself (outcome 'released'), so no later deduct can
-// ever apply. If a deduct already stood, a second statement (it must see that row, committed
-// after this statement's snapshot) writes the release row, once: restoring an applied
-// deduction's stock, or, for a refused one, recording with quantity 0 that the account is closed.
-const BLOCK_SQL = `
-insert into inventory.inventory_transactions (order_id, item_id, type, quantity_change, outcome)
-values ($1::uuid, '', 'deduct', 0, 'released')
-on conflict (order_id, type) do nothing
-returning id`;
-
-const RESTORE_SQL = `
-with d as (
-  select item_id, case when outcome = 'applied' then -quantity_change else 0 end as qty
-  from inventory.inventory_transactions
-  where order_id = $1::uuid and type = 'deduct' and outcome <> 'released'
-), rel as (
-  insert into inventory.inventory_transactions (order_id, item_id, type, quantity_change, outcome)
-  select $1::uuid, item_id, 'release', qty, case when qty > 0 then 'applied' else 'released' end from d
-  on conflict (order_id, type) do nothing
-  returning item_id, quantity_change
-), upd as (
-  update inventory.inventory i set quantity = i.quantity + rel.quantity_change, updated_at = now()
-  from rel where i.item_id = rel.item_id and rel.quantity_change > 0
-  returning rel.quantity_change
-)
-select (select qty from d) as deducted, (select quantity_change from upd) as restored_now`;
+/** An order's account: its first outcome, and whether a release has closed it since. */
+export interface Account {
+  outcome: "applied" | "rejected" | "released";
+  lines: OrderLine[];
+  rejected_lines: LineRejection[];
+  released: boolean;
+}
 
 export type DeductRow =
-  | { kind: "applied"; remaining: number }
-  | { kind: "first"; item_id: string; quantity: number; outcome: "applied" | RejectionReason }
-  | { kind: "refused"; reason: "unknown_item" | "insufficient_stock" };
+  | { kind: "applied"; remaining: number[] }
+  | { kind: "refused"; rejected: LineRejection[] }
+  | { kind: "first"; account: Account };
 
 function isCheckViolation(err: unknown): boolean {
   return typeof err === "object" && err !== null && (err as { code?: string }).code === "23514";
 }
 
-export async function deduct(database: Database, orderId: string, itemId: string, quantity: number): Promise<DeductRow> {
-  try {
-    const rows = await database.query<{ quantity: number }>("inv_deduct", DEDUCT_SQL, [orderId, itemId, quantity]);
-    if (rows[0]) return { kind: "applied", remaining: rows[0].quantity };
-  } catch (err) {
-    if (!isCheckViolation(err)) throw err;
-    return recordRefusal(database, orderId, itemId, "insufficient_stock");
-  }
-  // Nothing claimed: either this order was decided before, or the item does not exist.
-  return settleUnclaimed(database, { orderId, itemId, quantity });
+function deductParams(items: readonly DeductInput[]): unknown[] {
+  const lines = items.flatMap((r) => r.lines.map((l) => [r.orderId, l.item_id, l.quantity] as const));
+  return [lines.map((l) => l[0]), lines.map((l) => l[1]), lines.map((l) => l[2])];
 }
 
-export interface DeductRequestRow {
-  orderId: string;
-  itemId: string;
-  quantity: number;
+/**
+ * Runs DEDUCT_SQL for some orders; per order, each line's stock right after it (lines of one
+ * item deduct in the order given), or null when the statement did not claim the order.
+ */
+async function deductStatement(database: Database, name: string, items: readonly DeductInput[]): Promise<Array<number[] | null>> {
+  const rows = await database.query<{ order_id: string; item_id: string; remaining: number }>(name, DEDUCT_SQL, deductParams(items));
+  const final = new Map<string, number>();
+  const claimed = new Set<string>();
+  for (const r of rows) {
+    final.set(r.item_id, r.remaining);
+    claimed.add(r.order_id);
+  }
+  const takenAfter = new Map<string, number>();
+  const out: Array<number[] | null> = new Array(items.length).fill(null);
+  for (let i = items.length - 1; i >= 0; i--) {
+    const r = items[i]!;
+    if (!claimed.has(r.orderId)) continue;
+    out[i] = r.lines.map((l) => {
+      const later = takenAfter.get(l.item_id) ?? 0;
+      takenAfter.set(l.item_id, later + l.quantity);
+      return final.get(l.item_id)! + later;
+    });
+  }
+  return out;
+}
+
+/** Deducts one order alone: the statement, and when it settles nothing, the careful path. */
+export async function deduct(database: Database, r: DeductInput): Promise<DeductRow> {
+  try {
+    const [remaining] = await deductStatement(database, "inv_deduct", [r]);
+    if (remaining) return { kind: "applied", remaining };
+  } catch (err) {
+    if (!isCheckViolation(err)) throw err;
+  }
+  return decideAlone(database, r);
 }
 
 /**
@@ -120,19 +112,19 @@ export interface DeductRequestRow {
  * statement and one commit, and each call answers exactly what `deduct` alone would have.
  */
 export class DeductWriter {
-  private readonly group: GroupCommit<DeductRequestRow, DeductRow>;
+  private readonly group: GroupCommit<DeductInput, DeductRow>;
 
   constructor(private readonly database: Database, settings: GroupCommitSettings) {
     this.group = new GroupCommit({
       ...statementLimits(settings, "deduct"),
       keyOf: (r) => r.orderId,
-      runOne: (r) => deduct(database, r.orderId, r.itemId, r.quantity),
+      runOne: (r) => deduct(database, r),
       runBatch: (items) => this.runBatch(items),
     });
   }
 
-  deduct(orderId: string, itemId: string, quantity: number): Promise<DeductRow> {
-    return this.group.submit({ orderId, itemId, quantity });
+  deduct(r: DeductInput): Promise<DeductRow> {
+    return this.group.submit(r);
   }
 
   /** Statements run and deductions carried. */
@@ -140,68 +132,91 @@ export class DeductWriter {
     return this.group.stats();
   }
 
-  private async runBatch(items: readonly DeductRequestRow[]): Promise<DeductRow[]> {
-    const rows = await this.database.query<{ order_id: string; remaining: number }>("inv_deduct_batch", DEDUCT_BATCH_SQL, [
-      items.map((r) => r.orderId),
-      items.map((r) => r.itemId),
-      items.map((r) => r.quantity),
-    ]);
-    const applied = new Map<string, number>();
-    for (const r of rows) applied.set(r.order_id, r.remaining);
-    // Within the statement the orders of one item deduct in batch order: each order's remaining
-    // stock is the item's final stock plus what the later orders of that item took.
-    const takenAfter = new Map<string, number>();
-    const out: Array<DeductRow | null> = new Array(items.length).fill(null);
-    for (let i = items.length - 1; i >= 0; i--) {
-      const r = items[i]!;
-      const final = applied.get(r.orderId);
-      if (final === undefined) continue;
-      const later = takenAfter.get(r.itemId) ?? 0;
-      out[i] = { kind: "applied", remaining: final + later };
-      takenAfter.set(r.itemId, later + r.quantity);
-    }
-    // Nothing claimed for an order: decided before, or an unknown item. Settled alone, as `deduct` does.
-    return Promise.all(out.map((row, i) => row ?? settleUnclaimed(this.database, items[i]!)));
+  private async runBatch(items: readonly DeductInput[]): Promise<DeductRow[]> {
+    const remaining = await deductStatement(this.database, "inv_deduct_batch", items);
+    // Not claimed: decided before, or a line names an unknown item. Decided alone.
+    return Promise.all(remaining.map((rem, i) => (rem ? { kind: "applied" as const, remaining: rem } : decideAlone(this.database, items[i]!))));
   }
 }
 
-async function settleUnclaimed(database: Database, r: DeductRequestRow): Promise<DeductRow> {
-  const first = await firstDeduct(database, r.orderId);
-  if (first) return first;
-  return recordRefusal(database, r.orderId, r.itemId, "unknown_item");
+/**
+ * Decides one order in a transaction: claims its account (or finds it decided), locks its items
+ * in id order, and either deducts every line or records every failing line and moves nothing.
+ */
+async function decideAlone(database: Database, r: DeductInput): Promise<DeductRow> {
+  const row = await database.db.transaction().execute(async (trx): Promise<DeductRow | null> => {
+    const claimed = await sql`
+      insert into inventory.order_accounts (order_id, outcome, lines) values (${r.orderId}::uuid, 'applied', ${JSON.stringify(r.lines)}::jsonb)
+      on conflict (order_id) do nothing returning order_id`.execute(trx);
+    if (claimed.rows.length === 0) return null;
+    const ids = r.lines.map((l) => l.item_id);
+    const stock = await sql<{ item_id: string; quantity: number }>`
+      select item_id, quantity from inventory.inventory where item_id = any(${ids}::text[]) order by item_id for update`.execute(trx);
+    const have = new Map(stock.rows.map((s) => [s.item_id, Number(s.quantity)]));
+    const rejected: LineRejection[] = [];
+    for (const l of r.lines) {
+      const q = have.get(l.item_id);
+      if (q === undefined) rejected.push({ item_id: l.item_id, reason: "unknown_item" });
+      else if (q < l.quantity) rejected.push({ item_id: l.item_id, reason: "insufficient_stock" });
+    }
+    if (rejected.length > 0) {
+      await sql`update inventory.order_accounts set outcome = 'rejected', rejected_lines = ${JSON.stringify(rejected)}::jsonb
+        where order_id = ${r.orderId}::uuid`.execute(trx);
+      return { kind: "refused", rejected };
+    }
+    const qty = r.lines.map((l) => l.quantity);
+    await sql`update inventory.inventory i set quantity = i.quantity - l.quantity, updated_at = now()
+      from unnest(${ids}::text[], ${qty}::int[]) as l(item_id, quantity) where i.item_id = l.item_id`.execute(trx);
+    await sql`insert into inventory.movements (item_id, type, quantity_change, order_id)
+      select item_id, 'deduct', -quantity, ${r.orderId}::uuid from unnest(${ids}::text[], ${qty}::int[]) with ordinality as l(item_id, quantity, n) order by n`.execute(trx);
+    return { kind: "applied", remaining: r.lines.map((l) => have.get(l.item_id)! - l.quantity) };
+  });
+  if (row) return row;
+  const account = await findAccount(database, r.orderId);
+  if (!account) throw new Error(`account of order ${r.orderId} vanished`);
+  return { kind: "first", account };
 }
 
-async function recordRefusal(
-  database: Database,
-  orderId: string,
-  itemId: string,
-  reason: "unknown_item" | "insufficient_stock",
-): Promise<DeductRow> {
-  const rows = await database.query("inv_refuse", RECORD_REFUSAL_SQL, [orderId, itemId, reason]);
-  if (rows[0]) return { kind: "refused", reason };
-  // A concurrent call for the same order decided first; its outcome stands.
-  const first = await firstDeduct(database, orderId);
-  if (!first) throw new Error(`deduct row for ${orderId} vanished`);
-  return first;
+export async function findAccount(database: Database, orderId: string): Promise<Account | null> {
+  const r = await typed(database)
+    .selectFrom("inventory.order_accounts")
+    .select(["outcome", "lines", "rejected_lines", "released_at"])
+    .where("order_id", "=", orderId)
+    .executeTakeFirst();
+  if (!r) return null;
+  return { outcome: r.outcome, lines: r.lines, rejected_lines: r.rejected_lines ?? [], released: r.released_at !== null || r.outcome === "released" };
 }
 
-async function firstDeduct(database: Database, orderId: string): Promise<DeductRow | null> {
-  const rows = await database.query<{ item_id: string; quantity: number; outcome: "applied" | RejectionReason }>(
-    "inv_first_deduct",
-    FIRST_DEDUCT_SQL,
-    [orderId],
-  );
-  const r = rows[0];
-  return r ? { kind: "first", item_id: r.item_id, quantity: r.quantity, outcome: r.outcome } : null;
-}
-
-/** Returns the quantity restored by the standing deduction (0 when none stood). */
-export async function release(database: Database, orderId: string): Promise<{ restored: boolean; quantity: number }> {
-  const blocked = await database.query("inv_block", BLOCK_SQL, [orderId]);
-  if (blocked[0]) return { restored: false, quantity: 0 };
-  const rows = await database.query<{ deducted: number | null; restored_now: number | null }>("inv_restore", RESTORE_SQL, [orderId]);
-  const deducted = rows[0]?.deducted ?? 0;
-  return { restored: deducted > 0, quantity: deducted };
+/**
+ * Closes an order's account for good. No account yet: one is written closed, so no later
+ * deduction can apply. An open account: every deducted line is restored, once (the ledger's
+ * unique index and the account's `released_at` both say so), in item order.
+ */
+export async function release(database: Database, orderId: string): Promise<{ restored: boolean; lines: OrderLine[]; restoredNow: boolean }> {
+  return database.db.transaction().execute(async (trx) => {
+    const blocked = await sql`
+      insert into inventory.order_accounts (order_id, outcome, lines, released_at) values (${orderId}::uuid, 'released', '[]'::jsonb, now())
+      on conflict (order_id) do nothing returning order_id`.execute(trx);
+    if (blocked.rows.length > 0) return { restored: false, lines: [], restoredNow: false };
+    const account = await sql<{ released_at: Date | null }>`
+      select released_at from inventory.order_accounts where order_id = ${orderId}::uuid for update`.execute(trx);
+    const deducted = await sql<{ item_id: string; quantity: number }>`
+      select item_id, -quantity_change as quantity from inventory.movements
+      where order_id = ${orderId}::uuid and type = 'deduct' order by item_id`.execute(trx);
+    const lines = deducted.rows.map((d) => ({ item_id: d.item_id, quantity: Number(d.quantity) }));
+    if (account.rows[0]?.released_at) return { restored: lines.length > 0, lines, restoredNow: false };
+    await sql`update inventory.order_accounts set released_at = now() where order_id = ${orderId}::uuid`.execute(trx);
+    if (lines.length > 0) {
+      const ids = lines.map((l) => l.item_id);
+      const qty = lines.map((l) => l.quantity);
+      await sql`select item_id from inventory.inventory where item_id = any(${ids}::text[]) order by item_id for update`.execute(trx);
+      await sql`update inventory.inventory i set quantity = i.quantity + l.quantity, updated_at = now()
+        from unnest(${ids}::text[], ${qty}::int[]) as l(item_id, quantity) where i.item_id = l.item_id`.execute(trx);
+      await sql`insert into inventory.movements (item_id, type, quantity_change, order_id)
+        select item_id, 'release', quantity, ${orderId}::uuid from unnest(${ids}::text[], ${qty}::int[]) as l(item_id, quantity)`.execute(trx);
+    }
+    return { restored: lines.length > 0, lines, restoredNow: lines.length > 0 };
+  });
 }
 
 const typed = (database: Database) => database.db as Kysely<InventoryTables>;
@@ -228,7 +243,7 @@ export async function listItems(database: Database): Promise<InventoryItem[]> {
   return rows.map(toItem);
 }
 
-/** Inserts a new item with its opening stock recorded as a transaction; null when the id is taken. */
+/** Inserts a new item with its opening stock recorded as its first movement; null when the id is taken. */
 export async function createItem(database: Database, itemId: string, itemName: string, quantity: number): Promise<InventoryItem | null> {
   return typed(database)
     .transaction()
@@ -241,8 +256,8 @@ export async function createItem(database: Database, itemId: string, itemName: s
         .executeTakeFirst();
       if (!r) return null;
       await trx
-        .insertInto("inventory.inventory_transactions")
-        .values({ order_id: null, item_id: itemId, type: "create", quantity_change: quantity })
+        .insertInto("inventory.movements")
+        .values({ order_id: null, item_id: itemId, type: "create", quantity_change: quantity, reason: null })
         .execute();
       return toItem(r);
     });
@@ -262,8 +277,8 @@ export async function restock(database: Database, itemId: string, quantity: numb
         .executeTakeFirst();
       if (!r) return null;
       await trx
-        .insertInto("inventory.inventory_transactions")
-        .values({ order_id: null, item_id: itemId, type: "restock", quantity_change: quantity })
+        .insertInto("inventory.movements")
+        .values({ order_id: null, item_id: itemId, type: "restock", quantity_change: quantity, reason: null })
         .execute();
       return toItem(r);
     });

@@ -30,22 +30,37 @@ const healthResponses = {
   200: jsonResponse("Inventory can serve", HEALTH, { ok: true, checks: { database: { ok: true } } }),
   503: jsonResponse("Inventory cannot serve; the failing check says why", HEALTH),
 };
+const LINE = {
+  type: "object",
+  required: ["item_id", "quantity"],
+  properties: { item_id: { type: "string" }, quantity: { type: "integer" } },
+};
 const DEDUCT_RESULT = {
   type: "object",
-  required: ["outcome", "order_id", "item_id", "quantity", "replayed"],
+  required: ["outcome", "order_id", "lines", "replayed"],
   properties: {
     outcome: { type: "string", enum: ["applied"] },
     order_id: { type: "string", format: "uuid" },
-    item_id: { type: "string" },
-    quantity: { type: "integer" },
-    remaining: { type: ["integer", "null"] },
+    lines: {
+      type: "array",
+      items: { ...LINE, required: ["item_id", "quantity", "remaining"], properties: { ...LINE.properties, remaining: { type: ["integer", "null"] } } },
+      description: "Every line, in the order sent, with the item's stock right after it (null on a replay)",
+    },
+    item_id: { type: "string", description: "The seed's one-item body only: its item" },
+    quantity: { type: "integer", description: "The seed's one-item body only: its quantity" },
+    remaining: { type: ["integer", "null"], description: "The seed's one-item body only: the stock left" },
     replayed: { type: "boolean", description: "True when this order id was deducted before: the first outcome, repeated" },
   },
 };
 const RELEASE_RESULT = {
   type: "object",
-  required: ["order_id", "restored", "quantity"],
-  properties: { order_id: { type: "string", format: "uuid" }, restored: { type: "boolean" }, quantity: { type: "integer" } },
+  required: ["order_id", "restored", "quantity", "lines"],
+  properties: {
+    order_id: { type: "string", format: "uuid" },
+    restored: { type: "boolean" },
+    quantity: { type: "integer", description: "Units restored over all lines" },
+    lines: { type: "array", items: LINE, description: "The lines restored (empty when nothing stood)" },
+  },
 };
 
 /** Inventory's HTTP surface: public reads, the internal deduct/release used by orders in split mode, and admin writes. */
@@ -91,11 +106,15 @@ export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuar
       "/deduct",
       async ({ body }) => {
         noteOrderId(body.order_id);
-        const r = await service.deduct(body);
-        if (r.outcome === "applied") return r;
+        const seedForm = !("lines" in body);
+        const lines = "lines" in body ? body.lines : [{ item_id: body.item_id, quantity: body.quantity }];
+        const r = await service.deduct({ order_id: body.order_id, lines });
+        // The seed's one-item body is answered with its one line at the top level too.
+        const single = seedForm ? { item_id: lines[0]!.item_id, quantity: lines[0]!.quantity } : {};
+        if (r.outcome === "applied") return { ...r, ...single, ...(seedForm ? { remaining: r.lines[0]?.remaining ?? null } : {}) };
         // A refusal is an answer, not a failure: 422 with the outcome, so the HTTP client can
         // tell it from a transport error and never retries it.
-        return refusal(REJECTION_CODE[r.reason], `Order ${r.order_id} was refused: ${r.reason}`, { ...r });
+        return refusal(REJECTION_CODE[r.reason], `Order ${r.order_id} was refused: ${r.reason}`, { ...r, ...single });
       },
       {
         beforeHandle: serviceGuard,
@@ -103,12 +122,13 @@ export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuar
         detail: {
           security: [{ bearer: [] }],
           operationId: "deductStock",
-          summary: "Deduct stock for one order, at most once per order_id",
+          summary: "Deduct every line of one order, all or nothing, at most once per order_id",
           responses: {
             200: jsonResponse("Applied (now or before: see `replayed`)", DEDUCT_RESULT),
-            ...problemResponses("invalid_request", "unknown_item", "insufficient_stock", "order_released"),
+            ...problemResponses("invalid_request", "duplicate_line_item", "unknown_item", "insufficient_stock", "order_released"),
           },
-          description: "A repeat with the same order_id returns the first outcome with `replayed: true`. Refusals are 422 problems carrying `outcome` and `reason`.",
+          description:
+            "Takes `{order_id, lines}` (or the seed's one-item `{order_id, item_id, quantity}`). Every line is applied in one transaction or none is. A repeat with the same order_id returns the first outcome, lines included, with `replayed: true`. Refusals are 422 problems carrying `outcome`, `reason` and `rejected_lines` (every failing line); an item on two lines is a 400 `duplicate-line-item`.",
         },
       },
     )

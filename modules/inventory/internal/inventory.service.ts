@@ -1,11 +1,11 @@
 import type { Database } from "../../../platform/db.ts";
 import { tablesAnswer } from "../../../platform/db.ts";
-import { AppError, NotFoundError } from "../../../platform/errors.ts";
+import { AppError, InvalidRequestError, NotFoundError } from "../../../platform/errors.ts";
 import type { DeductRequest, DeductResult, InventoryHealth, InventoryItem, ReleaseResult } from "../inventory.port.ts";
-import { INVENTORY_LIMITS } from "../inventory.rules.ts";
+import { INVENTORY_LIMITS, linesProblem } from "../inventory.rules.ts";
 import * as repo from "./inventory.repository.ts";
 import { groupCommitLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
-import { INVENTORY_TABLES } from "./inventory.tables.ts";
+import { INVENTORY_TABLES, type MovementType } from "./inventory.tables.ts";
 
 export class ItemExistsError extends AppError {
   readonly code = "item_exists";
@@ -16,7 +16,7 @@ export class StockLimitError extends AppError {
 }
 
 export interface StockMovement {
-  type: "deduct" | "release" | "restock" | "create";
+  type: MovementType;
   item_id: string;
   quantity: number;
   remaining: number | null;
@@ -45,27 +45,40 @@ export class InventoryService {
   }
 
   async deduct(req: DeductRequest): Promise<DeductResult> {
-    const row = await this.deductions.deduct(req.order_id, req.item_id, req.quantity);
-    const base = { order_id: req.order_id, item_id: req.item_id, quantity: req.quantity };
+    const problem = linesProblem(req.lines);
+    if (problem) {
+      throw new InvalidRequestError(problem.detail, problem.item_id ? { item_id: problem.item_id } : {}, problem.item_id ? "duplicate_line_item" : "invalid_request");
+    }
+    const lines = req.lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity }));
+    const row = await this.deductions.deduct({ orderId: req.order_id, lines });
     switch (row.kind) {
-      case "applied":
-        this.emit({ type: "deduct", item_id: req.item_id, quantity: req.quantity, remaining: row.remaining });
-        return { ...base, outcome: "applied", remaining: row.remaining, replayed: false };
+      case "applied": {
+        const applied = lines.map((l, i) => ({ ...l, remaining: row.remaining[i]! }));
+        for (const l of applied) this.emit({ type: "deduct", item_id: l.item_id, quantity: l.quantity, remaining: l.remaining });
+        return { outcome: "applied", order_id: req.order_id, lines: applied, replayed: false };
+      }
       case "refused":
-        return { ...base, outcome: "rejected", reason: row.reason, replayed: false };
+        return { outcome: "rejected", order_id: req.order_id, lines, reason: row.rejected[0]!.reason, rejected_lines: row.rejected, replayed: false };
       case "first": {
-        const first = { order_id: req.order_id, item_id: row.item_id || req.item_id, quantity: row.quantity || req.quantity };
-        return row.outcome === "applied"
-          ? { ...first, outcome: "applied", remaining: null, replayed: true }
-          : { ...first, outcome: "rejected", reason: row.outcome, replayed: true };
+        const a = row.account;
+        // The first outcome, unless the account has since been closed: an "applied" that was
+        // given back is never replayed as standing.
+        if (a.released) {
+          return { outcome: "rejected", order_id: req.order_id, lines: a.lines.length ? a.lines : lines, reason: "released", rejected_lines: [], replayed: true };
+        }
+        if (a.outcome === "applied") {
+          return { outcome: "applied", order_id: req.order_id, lines: a.lines.map((l) => ({ ...l, remaining: null })), replayed: true };
+        }
+        const first = a.rejected_lines[0]?.reason ?? "unknown_item";
+        return { outcome: "rejected", order_id: req.order_id, lines: a.lines, reason: first, rejected_lines: a.rejected_lines, replayed: true };
       }
     }
   }
 
   async release(orderId: string): Promise<ReleaseResult> {
     const r = await repo.release(this.database, orderId);
-    if (r.restored) this.emit({ type: "release", item_id: "", quantity: r.quantity, remaining: null });
-    return { order_id: orderId, restored: r.restored, quantity: r.quantity };
+    if (r.restoredNow) for (const l of r.lines) this.emit({ type: "release", item_id: l.item_id, quantity: l.quantity, remaining: null });
+    return { order_id: orderId, restored: r.restored, quantity: r.lines.reduce((n, l) => n + l.quantity, 0), lines: r.lines };
   }
 
   get(itemId: string): Promise<InventoryItem | null> {

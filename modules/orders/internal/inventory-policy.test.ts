@@ -197,9 +197,9 @@ describe("what counts as a failure", () => {
     const answer: DeductResult = {
       outcome: "rejected",
       order_id: "o1",
-      item_id: "ps5",
-      quantity: 3,
+      lines: [{ item_id: "ps5", quantity: 3 }],
       reason: "insufficient_stock",
+      rejected_lines: [{ item_id: "ps5", reason: "insufficient_stock" }],
       replayed: false,
     };
     for (let i = 0; i < 20; i++) expect(await policy.execute(async () => answer)).toBe(answer);

@@ -3,6 +3,7 @@ import { AppError } from "../../../platform/errors.ts";
 import { problemFor } from "../../../platform/problems.ts";
 import { ORDER_LIMITS, type OrderView } from "./order.model.ts";
 import type { OrderRow } from "./order.repository.ts";
+import type { OrderLine } from "../../inventory/index.ts";
 import type { OrderStatus } from "./order.tables.ts";
 
 /**
@@ -22,6 +23,9 @@ export class MissingIdempotencyKeyError extends AppError {
 }
 export class InvalidIdempotencyKeyError extends AppError {
   readonly code = "invalid_idempotency_key";
+}
+export class OrderNotCancellableError extends AppError {
+  readonly code = "order_not_cancellable";
 }
 
 /** A finished HTTP answer for an order request: what is sent now and replayed later, byte for byte. */
@@ -53,12 +57,24 @@ export function parseIdempotencyKey(header: string | null | undefined): string {
   return key;
 }
 
-export function fingerprint(itemId: string, quantity: number): string {
-  return createHash("sha256").update(`POST /api/orders\n${JSON.stringify({ item_id: itemId, quantity })}`).digest("base64url");
+/**
+ * What makes two order requests the same. A one-line order hashes as the seed's one-item body
+ * did, so keys stored before orders had lines still match their retries.
+ */
+export function fingerprint(lines: readonly OrderLine[]): string {
+  const body = lines.length === 1 ? { item_id: lines[0]!.item_id, quantity: lines[0]!.quantity } : { lines: lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity })) };
+  return createHash("sha256").update(`POST /api/orders\n${JSON.stringify(body)}`).digest("base64url");
 }
 
+/** What makes two cancel requests for one order the same: the order and the reason. */
+export function cancelFingerprint(orderId: string, reason: string | null): string {
+  return createHash("sha256").update(`POST /api/orders/${orderId}/cancel\n${JSON.stringify({ reason })}`).digest("base64url");
+}
+
+const names = (ids: readonly string[]) => (ids.length <= 1 ? (ids[0] ?? "") : `${ids.slice(0, -1).join(", ")} and ${ids[ids.length - 1]}`);
+
 /** What a person is told about an order in this state: the `message` beside the machine's `reason`. */
-export function messageFor(order: { status: OrderStatus; reason: string | null; item_id: string }): string {
+export function messageFor(order: Pick<OrderView, "status" | "reason" | "lines" | "rejected_lines">): string {
   switch (order.status) {
     case "pending":
       return "Order received; waiting for inventory.";
@@ -66,12 +82,20 @@ export function messageFor(order: { status: OrderStatus; reason: string | null; 
       return "Order confirmed.";
     case "queued":
       return "Inventory is slow to answer; the order is queued and will be finished shortly.";
-    case "rejected":
-      if (order.reason === "insufficient_stock") return `Not enough stock for ${order.item_id}.`;
-      if (order.reason === "unknown_item") return `There is no item ${order.item_id}.`;
+    case "rejected": {
+      const failing = order.rejected_lines?.length ? order.rejected_lines : order.lines.map((l) => ({ item_id: l.item_id, reason: order.reason ?? "" }));
+      const short = failing.filter((l) => l.reason === "insufficient_stock").map((l) => l.item_id);
+      const unknown = failing.filter((l) => l.reason === "unknown_item").map((l) => l.item_id);
+      const parts = [short.length ? `Not enough stock for ${names(short)}.` : "", unknown.length ? `There is no item ${names(unknown)}.` : ""].filter(Boolean);
+      if (parts.length) return `${parts.join(" ")}${order.lines.length > 1 ? " Nothing was taken." : ""}`;
       return "The order was refused: it was cancelled and can no longer take stock.";
+    }
     case "failed":
       return "The order could not be finished: inventory did not answer in time, and no stock was taken.";
+    case "cancelling":
+      return "Cancelling: the stock is being given back.";
+    case "cancelled":
+      return "Order cancelled; its stock was given back.";
   }
 }
 
@@ -80,13 +104,25 @@ export function withMessage(view: OrderView): OrderView {
   return { ...view, message: messageFor(view) };
 }
 
+/** An order's lines: as stored, or, for rows from before orders had lines, its one item. */
+export function linesOf(r: Pick<OrderRow, "lines" | "item_id" | "quantity">): OrderLine[] {
+  if (r.lines) return r.lines;
+  return [{ item_id: r.item_id ?? "", quantity: r.quantity ?? 0 }];
+}
+
+/** The view's line fields: `lines`, and for a one-line order also `item_id` and `quantity`. */
+export function lineFields(lines: readonly OrderLine[]): Pick<OrderView, "lines" | "item_id" | "quantity"> {
+  const copy = lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity }));
+  return copy.length === 1 ? { lines: copy, item_id: copy[0]!.item_id, quantity: copy[0]!.quantity } : { lines: copy };
+}
+
 export function toView(r: OrderRow): OrderView {
   return withMessage({
     order_id: r.order_id,
-    item_id: r.item_id,
-    quantity: r.quantity,
+    ...lineFields(linesOf(r)),
     status: r.status,
     reason: r.reason,
+    ...(r.rejected_lines?.length ? { rejected_lines: r.rejected_lines } : {}),
     message: "",
     attempts: r.attempts,
     created_at: new Date(r.created_at).toISOString(),
@@ -95,7 +131,17 @@ export function toView(r: OrderRow): OrderView {
 }
 
 export function statusCodeFor(status: OrderStatus): number {
-  return status === "confirmed" ? 201 : status === "rejected" || status === "failed" ? 422 : 202;
+  switch (status) {
+    case "confirmed":
+      return 201;
+    case "cancelled":
+      return 200;
+    case "rejected":
+    case "failed":
+      return 422;
+    default:
+      return 202;
+  }
 }
 
 /** The body for an order in a given state: the order itself, or a problem carrying it for refusals. */

@@ -1,7 +1,8 @@
 import type { Kysely, Selectable } from "kysely";
 import type { Database } from "../../../platform/db.ts";
 import { GroupCommit, statementLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
-import type { IdempotencyKeyTable, OrderStatus, OrderTable, OrdersTables } from "./order.tables.ts";
+import { ORDER_STATUSES, type IdempotencyKeyTable, type OrderStatus, type OrderTable, type OrdersTables } from "./order.tables.ts";
+import type { LineRejection, OrderLine } from "../../inventory/index.ts";
 
 /**
  * Orders' SQL. Each step of an order is one statement that commits on its own: claiming the
@@ -21,8 +22,8 @@ with claim as (
   where orders.idempotency_keys.expires_at < excluded.created_at
   returning order_id
 ), ord as (
-  insert into orders.orders (order_id, item_id, quantity, status, request_id, created_at, updated_at)
-  select order_id, $4, $5::int, 'pending', $8, $6::timestamptz, $6::timestamptz from claim
+  insert into orders.orders (order_id, item_id, quantity, lines, status, request_id, created_at, updated_at)
+  select order_id, $4, $5::int, $9::text::jsonb, 'pending', $8, $6::timestamptz, $6::timestamptz from claim
   returning order_id
 ), hist as (
   insert into orders.order_history (order_id, status, at) select order_id, 'pending', $6::timestamptz from ord
@@ -41,8 +42,8 @@ with claim as (
   where orders.idempotency_keys.expires_at < excluded.created_at
   returning order_id
 ), ord as (
-  insert into orders.orders (order_id, item_id, quantity, status, reason, request_id, created_at, updated_at)
-  select order_id, $4, $5::int, 'queued', $10, $8, $6::timestamptz, $6::timestamptz from claim
+  insert into orders.orders (order_id, item_id, quantity, lines, status, reason, request_id, created_at, updated_at)
+  select order_id, $4, $5::int, $11::text::jsonb, 'queued', $10, $8, $6::timestamptz, $6::timestamptz from claim
   returning order_id
 ), hist as (
   insert into orders.order_history (order_id, status, reason, at)
@@ -56,7 +57,8 @@ select order_id from ord`;
 // flight, the response a retrying client will be given.
 const TRANSITION_SQL = `
 with o as (
-  update orders.orders set status = $2, reason = $3, updated_at = $4::timestamptz, attempts = attempts + $5::int
+  update orders.orders set status = $2, reason = $3, updated_at = $4::timestamptz, attempts = attempts + $5::int,
+    rejected_lines = coalesce($9::text::jsonb, rejected_lines)
   where order_id = $1::uuid and status = any($6::text[])
   returning order_id
 ), h as (
@@ -73,7 +75,7 @@ select count(*)::int as n from o`;
 const LEASED_TRANSITION_SQL = `
 with o as (
   update orders.orders set status = $2, reason = $3, updated_at = $4::timestamptz, attempts = attempts + $5::int,
-    lease_id = null, leased_until = null
+    rejected_lines = coalesce($10::text::jsonb, rejected_lines), lease_id = null, leased_until = null
   where order_id = $1::uuid and status = any($6::text[]) and lease_id = $9::uuid
   returning order_id
 ), h as (
@@ -90,26 +92,26 @@ select count(*)::int as n from o`;
 const CLAIM_WORK_SQL = `
 with prev as (
   select order_id, status from orders.orders
-  where order_id = $1::uuid and status in ('pending', 'queued') and (leased_until is null or leased_until <= $2::timestamptz)
+  where order_id = $1::uuid and status in ('pending', 'queued', 'cancelling') and (leased_until is null or leased_until <= $2::timestamptz)
   for update
 ), o as (
-  update orders.orders o set status = 'queued',
+  update orders.orders o set status = case when prev.status = 'cancelling' then 'cancelling' else 'queued' end,
     reason = case when prev.status = 'pending' then 'recovered' else o.reason end,
     lease_id = $3::uuid, leased_until = $2::timestamptz + $4::int * interval '1 millisecond', updated_at = $2::timestamptz
   from prev where o.order_id = prev.order_id
-  returning o.order_id, o.item_id, o.quantity, o.status, o.reason, o.attempts, o.request_id, o.created_at, o.updated_at, prev.status as was
+  returning o.order_id, o.item_id, o.quantity, o.lines, o.rejected_lines, o.status, o.reason, o.attempts, o.request_id, o.created_at, o.updated_at, prev.status as was
 ), h as (
   insert into orders.order_history (order_id, status, reason, at) select order_id, 'queued', 'recovered', $2::timestamptz from o where was = 'pending'
 )
-select order_id, item_id, quantity, status, reason, attempts, request_id, created_at, updated_at from o`;
+select order_id, item_id, quantity, lines, rejected_lines, status, reason, attempts, request_id, created_at, updated_at from o`;
 
 // The batch forms of the three statements above, for group commit: one row per order, passed
 // as parallel arrays. Keys are claimed in key order and orders updated in id order, so two
 // batches running at once take their row locks in the same order. (The lone forms repeat their
 // ON CONFLICT clauses literally: `npm run bench` reads them as text for pgbench.)
 const BATCH_INPUT_SQL = `
-  select * from unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::int[], $6::timestamptz[], $7::int[], $8::text[], $9::text[], $10::text[])
-    with ordinality as r(key, fingerprint, order_id, item_id, quantity, at, ttl_s, request_id, response_body, reason, n)`;
+  select * from unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::int[], $6::timestamptz[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[])
+    with ordinality as r(key, fingerprint, order_id, item_id, quantity, at, ttl_s, request_id, response_body, reason, lines, n)`;
 
 const CLAIM_BATCH_SQL = `
 with req as (${BATCH_INPUT_SQL}
@@ -123,8 +125,8 @@ with req as (${BATCH_INPUT_SQL}
   where orders.idempotency_keys.expires_at < excluded.created_at
   returning order_id
 ), ord as (
-  insert into orders.orders (order_id, item_id, quantity, status, request_id, created_at, updated_at)
-  select r.order_id, r.item_id, r.quantity, 'pending', r.request_id, r.at, r.at from req r join claim using (order_id)
+  insert into orders.orders (order_id, item_id, quantity, lines, status, request_id, created_at, updated_at)
+  select r.order_id, r.item_id, r.quantity, r.lines::jsonb, 'pending', r.request_id, r.at, r.at from req r join claim using (order_id)
   returning order_id
 ), hist as (
   insert into orders.order_history (order_id, status, at) select r.order_id, 'pending', r.at from req r join ord using (order_id)
@@ -143,8 +145,8 @@ with req as (${BATCH_INPUT_SQL}
   where orders.idempotency_keys.expires_at < excluded.created_at
   returning order_id
 ), ord as (
-  insert into orders.orders (order_id, item_id, quantity, status, reason, request_id, created_at, updated_at)
-  select r.order_id, r.item_id, r.quantity, 'queued', r.reason, r.request_id, r.at, r.at from req r join claim using (order_id)
+  insert into orders.orders (order_id, item_id, quantity, lines, status, reason, request_id, created_at, updated_at)
+  select r.order_id, r.item_id, r.quantity, r.lines::jsonb, 'queued', r.reason, r.request_id, r.at, r.at from req r join claim using (order_id)
   returning order_id
 ), hist as (
   insert into orders.order_history (order_id, status, reason, at)
@@ -156,10 +158,11 @@ select order_id from ord`;
 
 const TRANSITION_BATCH_SQL = `
 with req as (
-  select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::int[], $6::text[], $7::int[], $8::text[])
-    as r(order_id, to_status, reason, at, attempt, from_status, response_status, response_body)
+  select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::int[], $6::text[], $7::int[], $8::text[], $9::text[])
+    as r(order_id, to_status, reason, at, attempt, from_status, response_status, response_body, rejected_lines)
 ), o as (
-  update orders.orders o set status = r.to_status, reason = r.reason, updated_at = r.at, attempts = o.attempts + r.attempt
+  update orders.orders o set status = r.to_status, reason = r.reason, updated_at = r.at, attempts = o.attempts + r.attempt,
+    rejected_lines = coalesce(r.rejected_lines::jsonb, o.rejected_lines)
   from (select * from req order by order_id) r
   where o.order_id = r.order_id and o.status = r.from_status
   returning o.order_id
@@ -189,24 +192,29 @@ export interface NewOrder {
   key: string;
   fingerprint: string;
   orderId: string;
-  itemId: string;
-  quantity: number;
+  /** Every line as sent; a one-line order is also stored in `item_id` and `quantity`. */
+  lines: readonly OrderLine[];
   at: Date;
   ttlS: number;
   requestId: string | null;
 }
 
+/** The one-line columns of a new order: its item and quantity, or null for several lines. */
+function single(o: NewOrder): [string | null, number | null] {
+  return o.lines.length === 1 ? [o.lines[0]!.item_id, o.lines[0]!.quantity] : [null, null];
+}
+
 /** Claims the key and inserts the pending order; false when the key is already taken (and live). */
 export async function claim(database: Database, o: NewOrder): Promise<boolean> {
   const rows = await database.query("ord_claim", CLAIM_SQL, [
-    o.key, o.fingerprint, o.orderId, o.itemId, o.quantity, o.at.toISOString(), o.ttlS, o.requestId,
+    o.key, o.fingerprint, o.orderId, ...single(o), o.at.toISOString(), o.ttlS, o.requestId, JSON.stringify(o.lines),
   ]);
   return rows.length > 0;
 }
 
 export async function claimQueued(database: Database, o: NewOrder, responseBody: string, reason: string): Promise<boolean> {
   const rows = await database.query("ord_claim_queued", CLAIM_QUEUED_SQL, [
-    o.key, o.fingerprint, o.orderId, o.itemId, o.quantity, o.at.toISOString(), o.ttlS, o.requestId, responseBody, reason,
+    o.key, o.fingerprint, o.orderId, ...single(o), o.at.toISOString(), o.ttlS, o.requestId, responseBody, reason, JSON.stringify(o.lines),
   ]);
   return rows.length > 0;
 }
@@ -221,12 +229,16 @@ export interface Transition {
   attempt?: 0 | 1;
   /** The response to store for a key still in flight (null: leave the key alone). */
   response?: { status: number; body: string } | null;
+  /** The lines inventory refused, for a rejection. */
+  rejectedLines?: readonly LineRejection[] | null;
 }
+
+const rejectedJson = (t: Transition) => (t.rejectedLines?.length ? JSON.stringify(t.rejectedLines) : null);
 
 /** Applies a state transition if the order is in one of `from`; returns whether it did. */
 export async function transition(database: Database, t: Transition): Promise<boolean> {
   const rows = await database.query<{ n: number }>("ord_transition", TRANSITION_SQL, [
-    t.orderId, t.to, t.reason, t.at.toISOString(), t.attempt ?? 0, t.from, t.response?.status ?? null, t.response?.body ?? null,
+    t.orderId, t.to, t.reason, t.at.toISOString(), t.attempt ?? 0, t.from, t.response?.status ?? null, t.response?.body ?? null, rejectedJson(t),
   ]);
   return (rows[0]?.n ?? 0) > 0;
 }
@@ -234,7 +246,7 @@ export async function transition(database: Database, t: Transition): Promise<boo
 /** The worker's transition: as `transition`, and only while `leaseId` is the order's lease (then let go). */
 export async function leasedTransition(database: Database, t: Transition & { leaseId: string }): Promise<boolean> {
   const rows = await database.query<{ n: number }>("ord_leased_transition", LEASED_TRANSITION_SQL, [
-    t.orderId, t.to, t.reason, t.at.toISOString(), t.attempt ?? 0, t.from, t.response?.status ?? null, t.response?.body ?? null, t.leaseId,
+    t.orderId, t.to, t.reason, t.at.toISOString(), t.attempt ?? 0, t.from, t.response?.status ?? null, t.response?.body ?? null, t.leaseId, rejectedJson(t),
   ]);
   return (rows[0]?.n ?? 0) > 0;
 }
@@ -259,6 +271,60 @@ export async function letGo(database: Database, orderId: string, leaseId: string
     .execute();
 }
 
+/** Claims an idempotency key for a request on an existing order (a cancel); false when it is taken and live. */
+export async function claimKey(database: Database, k: { key: string; fingerprint: string; orderId: string; at: Date; ttlS: number }): Promise<boolean> {
+  const expires = new Date(k.at.getTime() + k.ttlS * 1000);
+  const r = await typed(database)
+    .insertInto("orders.idempotency_keys")
+    .values({ key: k.key, fingerprint: k.fingerprint, state: "in_flight", order_id: k.orderId, expires_at: expires, created_at: k.at, updated_at: k.at })
+    .onConflict((oc) =>
+      oc.column("key").doUpdateSet({
+        fingerprint: k.fingerprint, state: "in_flight", order_id: k.orderId, response_status: null, response_body: null,
+        created_at: k.at, updated_at: k.at, expires_at: expires,
+      }).where("orders.idempotency_keys.expires_at", "<", k.at),
+    )
+    .returning("key")
+    .executeTakeFirst();
+  return r !== undefined;
+}
+
+/** Stores the answer a key's request was given, for its replays. */
+export async function storeKeyResponse(database: Database, r: { key: string; orderId: string; status: number; body: string; at: Date }): Promise<void> {
+  await typed(database)
+    .updateTable("orders.idempotency_keys")
+    .set({ state: "done", response_status: r.status, response_body: r.body, updated_at: r.at })
+    .where("key", "=", r.key)
+    .where("order_id", "=", r.orderId)
+    .execute();
+}
+
+/**
+ * Moves an order to `cancelling` from one of `from`, with a history row saying who asked and
+ * why. False when the order was in none of those states.
+ */
+export async function startCancel(
+  database: Database,
+  c: { orderId: string; from: readonly OrderStatus[]; at: Date; actor: string; note: string | null },
+): Promise<boolean> {
+  return typed(database)
+    .transaction()
+    .execute(async (trx) => {
+      const moved = await trx
+        .updateTable("orders.orders")
+        .set({ status: "cancelling", reason: "cancel_requested", updated_at: c.at })
+        .where("order_id", "=", c.orderId)
+        .where("status", "in", [...c.from])
+        .returning("order_id")
+        .executeTakeFirst();
+      if (!moved) return false;
+      await trx
+        .insertInto("orders.order_history")
+        .values({ order_id: c.orderId, status: "cancelling", reason: "cancel_requested", actor: c.actor, note: c.note, at: c.at })
+        .execute();
+      return true;
+    });
+}
+
 export async function findKey(database: Database, key: string): Promise<KeyRow | null> {
   const rows = await database.query<KeyRow>("ord_key", KEY_SQL, [key]);
   return rows[0] ?? null;
@@ -266,7 +332,7 @@ export async function findKey(database: Database, key: string): Promise<KeyRow |
 
 const typed = (database: Database) => database.db as Kysely<OrdersTables>;
 
-const orderColumns = ["order_id", "item_id", "quantity", "status", "reason", "attempts", "request_id", "created_at", "updated_at"] as const;
+const orderColumns = ["order_id", "item_id", "quantity", "lines", "rejected_lines", "status", "reason", "attempts", "request_id", "created_at", "updated_at"] as const;
 
 export async function findOrder(database: Database, orderId: string): Promise<OrderRow | null> {
   const r = await typed(database).selectFrom("orders.orders").select(orderColumns).where("order_id", "=", orderId).executeTakeFirst();
@@ -282,7 +348,7 @@ export async function listOrders(database: Database, opts: { status?: OrderStatu
 export async function orderHistory(database: Database, orderId: string) {
   return typed(database)
     .selectFrom("orders.order_history")
-    .select(["status", "reason", "at"])
+    .select(["status", "reason", "at", "actor", "note"])
     .where("order_id", "=", orderId)
     .orderBy("id")
     .execute();
@@ -294,7 +360,7 @@ export async function findStranded(database: Database, now: Date, olderThanMs: n
   return (await typed(database)
     .selectFrom("orders.orders")
     .select(orderColumns)
-    .where("status", "in", ["pending", "queued"])
+    .where("status", "in", ["pending", "queued", "cancelling"])
     .where("updated_at", "<", before)
     .where((eb) => eb.or([eb("leased_until", "is", null), eb("leased_until", "<=", now)]))
     .orderBy("updated_at")
@@ -331,7 +397,7 @@ export async function countByStatus(database: Database): Promise<Record<OrderSta
     .select(["status", (eb) => eb.fn.countAll<number>().as("n")])
     .groupBy("status")
     .execute();
-  const out: Record<OrderStatus, number> = { pending: 0, confirmed: 0, rejected: 0, queued: 0, failed: 0 };
+  const out = Object.fromEntries(ORDER_STATUSES.map((s) => [s, 0])) as Record<OrderStatus, number>;
   for (const r of rows) out[r.status] = Number(r.n);
   return out;
 }
@@ -353,13 +419,14 @@ function batchParams(items: readonly QueuedClaim[]): unknown[] {
     col((c) => c.order.key),
     col((c) => c.order.fingerprint),
     col((c) => c.order.orderId),
-    col((c) => c.order.itemId),
-    col((c) => c.order.quantity),
+    col((c) => single(c.order)[0]),
+    col((c) => single(c.order)[1]),
     col((c) => c.order.at.toISOString()),
     col((c) => c.order.ttlS),
     col((c) => c.order.requestId),
     col((c) => c.responseBody),
     col((c) => c.reason),
+    col((c) => JSON.stringify(c.order.lines)),
   ];
 }
 
@@ -411,6 +478,7 @@ export class OrderWriter {
           col((t) => t.from[0]),
           col((t) => t.response?.status ?? null),
           col((t) => t.response?.body ?? null),
+          col((t) => rejectedJson(t)),
         ]);
         const moved = new Set(rows.map((r) => r.order_id));
         return items.map((t) => moved.has(t.orderId));

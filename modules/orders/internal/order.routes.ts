@@ -1,21 +1,23 @@
 import { Elysia, t } from "elysia";
 import { jsonResponse, problemResponses, schemaRef, withProblems, type ApiResponse } from "../../../platform/openapi.ts";
 import { problemFor } from "../../../platform/problems.ts";
-import { CreateOrderBody, ListQuery, ORDER_LIMITS, OrderParams, OrderSchema, type OrderView } from "./order.model.ts";
-import { IDEMPOTENCY_KEY_PATTERN, messageFor, parseIdempotencyKey } from "./order.reply.ts";
+import { CancelOrderBody, CreateOrderBody, orderLines, ListQuery, ORDER_LIMITS, OrderParams, OrderSchema, type OrderView } from "./order.model.ts";
+import { IDEMPOTENCY_KEY_PATTERN, messageFor, parseIdempotencyKey, type OrderResponse } from "./order.reply.ts";
 import type { OrderService } from "./order.service.ts";
 
 const ORDER_ID = "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10";
 
 /** An order as the document shows it in examples. */
 function example(status: OrderView["status"], reason: string | null): OrderView {
+  const lines = [{ item_id: "ps5", quantity: 1 }];
   return {
     order_id: ORDER_ID,
+    lines,
     item_id: "ps5",
     quantity: 1,
     status,
     reason,
-    message: messageFor({ status, reason, item_id: "ps5" }),
+    message: messageFor({ status, reason, lines }),
     attempts: status === "queued" ? 1 : 0,
     created_at: "2026-01-05T10:00:00.000Z",
     updated_at: "2026-01-05T10:00:00.012Z",
@@ -39,7 +41,9 @@ const ORDER_HEADERS = {
 
 /** A refused order is a problem that still carries the order; its state travels as `order_status`. */
 function rejectedExample(reason: "insufficient_stock" | "unknown_item") {
-  const { status, ...order } = { ...example("rejected", reason), quantity: 5000 };
+  const lines = [{ item_id: "ps5", quantity: 5000 }];
+  const rejected = { ...example("rejected", reason), lines, quantity: 5000, rejected_lines: [{ item_id: "ps5", reason }] };
+  const { status, ...order } = { ...rejected, message: messageFor(rejected) };
   return problemFor(reason, `Order ${ORDER_ID} was ${status}: ${reason}`, { ...order, order_status: status });
 }
 const rejectedResponse = (() => {
@@ -51,6 +55,16 @@ const rejectedResponse = (() => {
   return { ...base, headers: ORDER_HEADERS } as ApiResponse;
 })();
 
+/** An order request's answer as HTTP: its stored body, where the order lives, and whether it is a replay. */
+function answer(res: OrderResponse): Response {
+  const headers: Record<string, string> = {
+    "content-type": res.status >= 400 ? "application/problem+json" : "application/json",
+  };
+  if (res.orderId) headers.location = `/api/orders/${res.orderId}`;
+  if (res.replayed) headers["idempotent-replayed"] = "true";
+  return new Response(res.body, { status: res.status, headers });
+}
+
 /** The order API. The request id (set by the app from `x-request-id`) follows the order to inventory. */
 export function orderRoutes(service: OrderService) {
   return new Elysia({ prefix: "/api/orders", name: "order-routes", detail: { tags: ["orders"] } })
@@ -58,14 +72,7 @@ export function orderRoutes(service: OrderService) {
       "",
       async ({ body, request }) => {
         const key = parseIdempotencyKey(request.headers.get("idempotency-key"));
-        const requestId = request.headers.get("x-request-id");
-        const res = await service.create(key, body, requestId);
-        const headers: Record<string, string> = {
-          "content-type": res.status >= 400 ? "application/problem+json" : "application/json",
-        };
-        if (res.orderId) headers.location = `/api/orders/${res.orderId}`;
-        if (res.replayed) headers["idempotent-replayed"] = "true";
-        return new Response(res.body, { status: res.status, headers });
+        return answer(await service.create(key, { lines: orderLines(body) }, request.headers.get("x-request-id")));
       },
       {
         body: CreateOrderBody,
@@ -75,7 +82,17 @@ export function orderRoutes(service: OrderService) {
           description:
             "201 confirmed; 202 queued (inventory slow or down; follow Location); 422 rejected (unknown item, insufficient stock) or key reused with another body; 409 same key still in flight; 400 missing or malformed key or body; 503 with Retry-After while the database is away (the outcome is unknown: retry with the same key). A finished request is replayed byte for byte with `Idempotent-Replayed: true` for 24 h.",
           parameters: [IDEMPOTENCY_KEY_PARAMETER],
-          requestBody: { required: true, content: { "application/json": { example: { item_id: "ps5", quantity: 1 } } } },
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": {
+                examples: {
+                  lines: { summary: "An order of several lines", value: { lines: [{ item_id: "ps5", quantity: 1 }, { item_id: "dualsense", quantity: 2 }] } },
+                  one_item: { summary: "The one-item form (one line)", value: { item_id: "ps5", quantity: 1 } },
+                },
+              },
+            },
+          },
           responses: {
             201: jsonResponse("Confirmed: stock was deducted", schemaRef("Order"), example("confirmed", null), ORDER_HEADERS),
             202: jsonResponse(
@@ -84,7 +101,7 @@ export function orderRoutes(service: OrderService) {
               example("queued", "inventory_unavailable:timeout"),
               ORDER_HEADERS,
             ),
-            ...problemResponses("missing_idempotency_key", "invalid_idempotency_key", "invalid_request", "idempotency_key_in_use"),
+            ...problemResponses("missing_idempotency_key", "invalid_idempotency_key", "invalid_request", "duplicate_line_item", "idempotency_key_in_use"),
             422: rejectedResponse,
           },
         },
@@ -99,6 +116,46 @@ export function orderRoutes(service: OrderService) {
         responses: { 200: jsonResponse("Orders, newest first", { type: "array", items: schemaRef("Order") }, [example("confirmed", null)]) },
       },
     })
+    .post(
+      "/:id/cancel",
+      async ({ params, body, request }) => {
+        const key = parseIdempotencyKey(request.headers.get("idempotency-key"));
+        const requestId = request.headers.get("x-request-id");
+        // Who asked: the API's caller, known here by the request id its logs carry.
+        const actor = requestId ? `api (request ${requestId})` : "api";
+        return answer(await service.cancel(params.id, key, body ?? {}, requestId, actor));
+      },
+      {
+        params: OrderParams,
+        body: t.Optional(CancelOrderBody),
+        detail: {
+          operationId: "cancelOrder",
+          summary: "Cancel an order and give its stock back (idempotent by Idempotency-Key)",
+          description:
+            "From `pending`, `queued` or `confirmed`: 200 `cancelled` once inventory has released the order (every line's stock restored exactly once, any later deduction refused); 202 `cancelling` when inventory cannot be reached now (finished from the retry queue; follow Location). A cancelled order answers 200 again and releases nothing; a `rejected` or `failed` order is a 409 `order-not-cancellable`. The optional `reason` is kept in the order's history with who asked. The same key and body replay the first answer; another body under the key is a 422.",
+          parameters: [IDEMPOTENCY_KEY_PARAMETER],
+          requestBody: { required: false, content: { "application/json": { example: { reason: "Customer changed their mind" } } } },
+          responses: {
+            200: jsonResponse("Cancelled: the stock is back", schemaRef("Order"), { ...example("cancelled", "cancelled"), history: undefined }, ORDER_HEADERS),
+            202: jsonResponse(
+              "Cancelling: inventory could not be reached; the retry queue finishes it. Follow Location.",
+              schemaRef("Order"),
+              example("cancelling", "cancel_requested"),
+              ORDER_HEADERS,
+            ),
+            ...problemResponses(
+              "missing_idempotency_key",
+              "invalid_idempotency_key",
+              "invalid_request",
+              "not_found",
+              "idempotency_key_in_use",
+              "order_not_cancellable",
+              "idempotency_key_reused",
+            ),
+          },
+        },
+      },
+    )
     .get("/:id", ({ params }) => service.get(params.id), {
       params: OrderParams,
       detail: {

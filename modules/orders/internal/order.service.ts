@@ -1,13 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type { Database } from "../../../platform/db.ts";
-import { NotFoundError } from "../../../platform/errors.ts";
+import { InvalidRequestError, NotFoundError } from "../../../platform/errors.ts";
 import { systemClock, type Clock } from "../../../platform/clock.ts";
 import type { KeyValueStore } from "../../../platform/kv/kv.port.ts";
-import { InventoryUnavailableError, type DeductResult, type InventoryPort } from "../../inventory/index.ts";
+import { InventoryUnavailableError, linesProblem, type DeductResult, type InventoryPort, type OrderLine } from "../../inventory/index.ts";
 import * as repo from "./order.repository.ts";
 import type { OrderView } from "./order.model.ts";
-import { fingerprint, IdempotencyKeyInUseError, IdempotencyKeyReusedError, messageFor, responseBodyFor, statusCodeFor, toView, type OrderResponse } from "./order.reply.ts";
-import type { OrderStatus } from "./order.tables.ts";
+import { cancelFingerprint, fingerprint, IdempotencyKeyInUseError, IdempotencyKeyReusedError, lineFields, messageFor, responseBodyFor, statusCodeFor, toView, type OrderResponse } from "./order.reply.ts";
+import { CANCELLABLE_STATUSES, type OrderStatus } from "./order.tables.ts";
+import { problemFor } from "../../../platform/problems.ts";
 import { groupCommitLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
 import { noteOrderId } from "../../../platform/log-context.ts";
 import { DatabaseUnavailableError } from "../../../platform/db-errors.ts";
@@ -60,12 +61,19 @@ export interface OrderServiceDeps {
 
 const CACHE_PREFIX = "idem:";
 
+/** How a cancel request ended: done, left to the retry worker, refused, or replayed from its key. */
+export type CancelOutcome = "cancelled" | "cancelling" | "not_cancellable" | "replayed";
+
+/** What an order asks for: lines, or the seed's one item (one line). */
+export type OrderInput = { lines: readonly OrderLine[] } | { item_id: string; quantity: number };
+
 export class OrderService {
   private readonly clock: Clock;
   private readonly policy: CallPolicy;
   private readonly leaseMs: number;
   private readonly listeners = new Set<(e: OrderOutcomeEvent) => void>();
   private readonly lookupListeners = new Set<() => void>();
+  private readonly cancelListeners = new Set<(outcome: CancelOutcome) => void>();
   private readonly writer: repo.OrderWriter;
   private readonly abandoned: AbandonedKeys;
 
@@ -99,27 +107,30 @@ export class OrderService {
    * Creates an order under an idempotency key. Exactly one order exists per live key, however
    * many duplicates race; a finished request is replayed byte for byte.
    */
-  async create(key: string, input: { item_id: string; quantity: number }, requestId: string | null): Promise<OrderResponse> {
+  async create(key: string, input: OrderInput, requestId: string | null): Promise<OrderResponse> {
     const started = this.clock.now();
     const at = new Date(started);
-    const fp = fingerprint(input.item_id, input.quantity);
+    const lines = "lines" in input ? input.lines.map((l) => ({ item_id: l.item_id, quantity: l.quantity })) : [{ item_id: input.item_id, quantity: input.quantity }];
+    const problem = linesProblem(lines);
+    if (problem) {
+      throw new InvalidRequestError(problem.detail, problem.item_id ? { item_id: problem.item_id } : {}, problem.item_id ? "duplicate_line_item" : "invalid_request");
+    }
+    const fp = fingerprint(lines);
     const order: repo.NewOrder = {
       key,
       fingerprint: fp,
       orderId: randomUUID(),
-      itemId: input.item_id,
-      quantity: input.quantity,
+      lines,
       at,
       ttlS: this.deps.idempotencyTtlS,
       requestId,
     };
     const view: OrderView = {
       order_id: order.orderId,
-      item_id: order.itemId,
-      quantity: order.quantity,
+      ...lineFields(lines),
       status: "pending",
       reason: null,
-      message: messageFor({ status: "pending", reason: null, item_id: order.itemId }),
+      message: messageFor({ status: "pending", reason: null, lines }),
       attempts: 0,
       created_at: at.toISOString(),
       updated_at: at.toISOString(),
@@ -156,7 +167,7 @@ export class OrderService {
     let unavailable: string | null = null;
     try {
       result = await this.policy.execute((signal) =>
-        this.deps.inventory.deduct({ order_id: order.orderId, item_id: order.itemId, quantity: order.quantity }, { requestId: requestId ?? undefined, signal }),
+        this.deps.inventory.deduct({ order_id: order.orderId, lines: order.lines.map((l) => ({ ...l })) }, { requestId: requestId ?? undefined, signal }),
       );
     } catch (err) {
       // Anything but an answer leaves the outcome unknown: queue it; the retry reuses the order id.
@@ -169,7 +180,7 @@ export class OrderService {
       result?.outcome === "applied"
         ? { ...view, status: "confirmed", updated_at: now.toISOString() }
         : result?.outcome === "rejected"
-          ? { ...view, status: "rejected", reason: result.reason, updated_at: now.toISOString() }
+          ? { ...view, status: "rejected", reason: result.reason, ...(result.rejected_lines.length ? { rejected_lines: result.rejected_lines } : {}), updated_at: now.toISOString() }
           : { ...view, status: "queued", reason: `inventory_unavailable:${unavailable}`, updated_at: now.toISOString() };
     const response = { status: statusCodeFor(next.status), body: responseBodyFor(next) };
     const moved = await this.writer.transition({
@@ -179,6 +190,7 @@ export class OrderService {
       reason: next.reason,
       at: now,
       response,
+      rejectedLines: result?.outcome === "rejected" ? result.rejected_lines : null,
     });
     if (!moved) {
       // The sweeper took this order over (we were slower than the lease): answer with what stands.
@@ -266,11 +278,106 @@ export class OrderService {
     return { status, body: responseBodyFor(view), replayed: false, orderId };
   }
 
-  async get(orderId: string): Promise<OrderView & { history: Array<{ status: string; reason: string | null; at: string }> }> {
+  /**
+   * Cancels an order under an idempotency key: from `pending`, `queued` or `confirmed` it becomes
+   * `cancelling`, inventory releases it (every line's stock back once, any later deduction
+   * refused), and it becomes `cancelled` (200). If inventory cannot be reached the answer is 202
+   * `cancelling` and the retry worker finishes it. A cancelled order answers 200 again and moves
+   * nothing; a rejected or failed one is a 409. The key's first answer is replayed.
+   */
+  async cancel(orderId: string, key: string, input: { reason?: string | undefined }, requestId: string | null, actor: string): Promise<OrderResponse> {
+    const db = this.deps.database;
+    const row = await repo.findOrder(db, orderId);
+    if (!row) throw new NotFoundError(`Order ${orderId} not found`, { order_id: orderId });
+    noteOrderId(orderId);
+    const note = input.reason ?? null;
+    const fp = cancelFingerprint(orderId, note);
+    const now = this.clock.now();
+    if (!(await repo.claimKey(db, { key, fingerprint: fp, orderId, at: new Date(now), ttlS: this.deps.idempotencyTtlS }))) {
+      const k = await repo.findKey(db, key);
+      if (!k) throw new IdempotencyKeyInUseError("The key changed hands while this request ran; retry it.");
+      if (k.fingerprint !== fp) throw this.reused(key);
+      if (k.state === "done" && k.response_status !== null && k.response_body !== null) {
+        this.emitCancel("replayed");
+        return { status: k.response_status, body: k.response_body, replayed: true, orderId };
+      }
+      // Still in flight: a live request answers soon; one that died left a cancel that is safe to run again.
+      if (now - new Date(k.updated_at).getTime() <= this.leaseMs) {
+        throw new IdempotencyKeyInUseError("A cancel with this Idempotency-Key is still being processed; retry shortly.", { order_id: orderId });
+      }
+    }
+    const res = await this.runCancel(row, { note, actor, requestId });
+    await repo.storeKeyResponse(db, { key, orderId, status: res.status, body: res.body, at: new Date(this.clock.now()) });
+    return res;
+  }
+
+  private async runCancel(row: repo.OrderRow, who: { note: string | null; actor: string; requestId: string | null }): Promise<OrderResponse> {
+    const db = this.deps.database;
+    const orderId = row.order_id;
+    let current: repo.OrderRow | null = row;
+    // A concurrent change (the request path confirming, the worker settling) can move the order
+    // between the read and the write: read again and decide on what stands.
+    for (let i = 0; i < 5 && current && (CANCELLABLE_STATUSES as readonly string[]).includes(current.status); i++) {
+      const started = await repo.startCancel(db, { orderId, from: CANCELLABLE_STATUSES, at: new Date(this.clock.now()), actor: who.actor, note: who.note });
+      current = started ? { ...current, status: "cancelling" } : await repo.findOrder(db, orderId);
+    }
+    if (!current) throw new NotFoundError(`Order ${orderId} not found`, { order_id: orderId });
+    if (current.status === "rejected" || current.status === "failed") {
+      this.emitCancel("not_cancellable");
+      const view = toView(current);
+      const body = JSON.stringify(
+        problemFor("order_not_cancellable", `Order ${orderId} is ${current.status}: it took no stock and cannot be cancelled.`, { order_id: orderId, order_status: view.status }),
+      );
+      return { status: 409, body, replayed: false, orderId };
+    }
+    if (current.status === "cancelling") {
+      if (await this.releaseForCancel(orderId, who.requestId)) {
+        await repo.transition(db, { orderId, to: "cancelled", from: ["cancelling"], reason: "cancelled", at: new Date(this.clock.now()) });
+      } else {
+        await this.enqueue(orderId, who.requestId);
+      }
+      current = (await repo.findOrder(db, orderId)) ?? current;
+    }
+    const view = toView(current);
+    this.emitCancel(view.status === "cancelled" ? "cancelled" : "cancelling");
+    return { status: statusCodeFor(view.status), body: responseBodyFor(view), replayed: false, orderId };
+  }
+
+  /** Asks inventory to release the order; false when it could not be reached (the retry worker will). */
+  private async releaseForCancel(orderId: string, requestId: string | null): Promise<boolean> {
+    if (this.policy.isOpen()) return false;
+    try {
+      await this.policy.execute((signal) => this.deps.inventory.release(orderId, { requestId: requestId ?? undefined, signal }));
+      return true;
+    } catch (err) {
+      if (!(err instanceof InventoryUnavailableError)) throw err;
+      return false;
+    }
+  }
+
+  onCancel(listener: (outcome: CancelOutcome) => void): () => void {
+    this.cancelListeners.add(listener);
+    return () => this.cancelListeners.delete(listener);
+  }
+
+  private emitCancel(outcome: CancelOutcome) {
+    for (const l of this.cancelListeners) l(outcome);
+  }
+
+  async get(orderId: string): Promise<OrderView & { history: NonNullable<OrderView["history"]> }> {
     const row = await repo.findOrder(this.deps.database, orderId);
     if (!row) throw new NotFoundError(`Order ${orderId} not found`, { order_id: orderId });
     const history = await repo.orderHistory(this.deps.database, orderId);
-    return { ...toView(row), history: history.map((h) => ({ status: h.status, reason: h.reason, at: new Date(h.at).toISOString() })) };
+    return {
+      ...toView(row),
+      history: history.map((h) => ({
+        status: h.status,
+        reason: h.reason,
+        at: new Date(h.at).toISOString(),
+        ...(h.actor ? { actor: h.actor } : {}),
+        ...(h.note ? { note: h.note } : {}),
+      })),
+    };
   }
 
   async list(opts: { status?: OrderStatus; limit?: number }): Promise<OrderView[]> {

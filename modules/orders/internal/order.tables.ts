@@ -1,14 +1,23 @@
 import type { ColumnType, Generated } from "kysely";
+import type { LineRejection, OrderLine } from "../../inventory/index.ts";
 
-const STATUSES = ["pending", "confirmed", "rejected", "queued", "failed"] as const;
+const STATUSES = ["pending", "confirmed", "rejected", "queued", "failed", "cancelling", "cancelled"] as const;
 export type OrderStatus = (typeof STATUSES)[number];
 export const ORDER_STATUSES: readonly OrderStatus[] = STATUSES;
-export const FINAL_STATUSES: readonly OrderStatus[] = ["confirmed", "rejected", "failed"];
+/** Settled: nothing is working on the order (a confirmed order may still be cancelled). */
+export const FINAL_STATUSES: readonly OrderStatus[] = ["confirmed", "rejected", "failed", "cancelled"];
+/** States a cancel may start from. */
+export const CANCELLABLE_STATUSES: readonly OrderStatus[] = ["pending", "queued", "confirmed"];
 
 export interface OrderTable {
   order_id: string;
-  item_id: string;
-  quantity: number;
+  /** A one-line order's item and quantity (what seed clients read); null for several lines. */
+  item_id: string | null;
+  quantity: number | null;
+  /** Every line as sent; null on rows from before orders had lines (their one line is item_id, quantity). */
+  lines: ColumnType<OrderLine[] | null, string | null, string | null>;
+  /** The lines inventory refused, when it refused the order. */
+  rejected_lines: ColumnType<LineRejection[] | null, string | null, string | null>;
   status: OrderStatus;
   reason: string | null;
   attempts: Generated<number>;
@@ -25,6 +34,10 @@ export interface OrderHistoryTable {
   order_id: string;
   status: OrderStatus;
   reason: string | null;
+  /** Who asked for this change, when someone did (a cancellation). */
+  actor: string | null;
+  /** Why, in their words. */
+  note: string | null;
   at: ColumnType<Date, Date | undefined, never>;
 }
 

@@ -5,14 +5,8 @@ import { createMemoryStore } from "../../../platform/kv/index.ts";
 import { createPostgresQueue, type Delivery, type RetryQueue } from "../../../platform/queue/index.ts";
 import { ManualClock } from "../../../tests/support/manual-clock.ts";
 import { BACKENDS, openTestDatabase } from "../../../tests/support/system.ts";
-import {
-  createInventoryModule,
-  InventoryMisconfiguredError,
-  InventoryUnavailableError,
-  type DeductRequest,
-  type DeductResult,
-  type InventoryPort,
-} from "../../inventory/index.ts";
+import { createInventoryModule } from "../../inventory/index.ts";
+import { FaultyInventory, SwitchPolicy } from "../../../tests/support/faulty-inventory.ts";
 import { OrderService, type CallPolicy } from "./order.service.ts";
 import * as repo from "./order.repository.ts";
 import { RetryWorker } from "./retry-worker.ts";
@@ -24,84 +18,6 @@ import { RetryWorker } from "./retry-worker.ts";
  * them too: the call never arrives, or it commits and its answer is lost, or it waits at a gate
  * the test opens.
  */
-type Fault = "unavailable" | "lost_response" | "misconfigured";
-
-class FaultyInventory implements InventoryPort {
-  readonly faults: Fault[] = [];
-  /** While set, a deduct waits here: before reaching inventory ("before") or after it committed ("after"). */
-  gate: { at: "before" | "after"; open: Promise<void>; arrived: () => void } | null = null;
-
-  constructor(private readonly real: InventoryPort) {}
-
-  async deduct(req: DeductRequest): Promise<DeductResult> {
-    const fault = this.faults.shift();
-    if (fault === "unavailable") throw new InventoryUnavailableError("injected: no answer", undefined, "timeout");
-    if (fault === "misconfigured") throw new InventoryMisconfiguredError("injected: token refused", 401);
-    const gate = this.gate;
-    if (gate?.at === "before") {
-      gate.arrived();
-      await gate.open;
-    }
-    const r = await this.real.deduct(req);
-    if (gate?.at === "after") {
-      gate.arrived();
-      await gate.open;
-    }
-    if (fault === "lost_response") throw new InventoryUnavailableError("injected: answer lost after commit", undefined, "transport");
-    return r;
-  }
-  async release(orderId: string) {
-    const gate = this.releaseGate;
-    if (gate) {
-      gate.arrived();
-      await gate.open;
-    }
-    return this.real.release(orderId);
-  }
-  get(itemId: string) {
-    return this.real.get(itemId);
-  }
-  list() {
-    return this.real.list();
-  }
-  health() {
-    return this.real.health();
-  }
-
-  /** While set, a release waits here before reaching inventory. */
-  releaseGate: { open: Promise<void>; arrived: () => void } | null = null;
-
-  /** Holds the next deducts at `at` (or, with "release", the next releases) until `open()` is called. */
-  hold(at: "before" | "after" | "release") {
-    let open!: () => void;
-    let arrived!: () => void;
-    const reached = new Promise<void>((r) => (arrived = r));
-    const gate = { open: new Promise<void>((r) => (open = r)), arrived };
-    if (at === "release") this.releaseGate = gate;
-    else this.gate = { at, ...gate };
-    return {
-      reached,
-      open: () => {
-        if (at === "release") this.releaseGate = null;
-        else this.gate = null;
-        open();
-      },
-    };
-  }
-}
-
-/** The breaker as the worker sees it, opened and closed by the test (the policy has its own suite). */
-class SwitchPolicy implements CallPolicy {
-  open = false;
-  execute<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    if (this.open) return Promise.reject(new InventoryUnavailableError("breaker open", undefined, "breaker_open"));
-    return fn(new AbortController().signal);
-  }
-  isOpen() {
-    return this.open;
-  }
-}
-
 const STRANDED_MS = 5_000;
 const LEASE_MS = 10_000;
 const MAX_DELAY_MS = 1_000;
@@ -154,8 +70,8 @@ for (const backend of BACKENDS) {
     const standing = async (orderId: string) => {
       const rows = await database.query<{ n: number }>(
         "t_standing",
-        `select (count(*) filter (where type = 'deduct' and outcome = 'applied') - count(*) filter (where type = 'release' and outcome = 'applied'))::int as n
-         from inventory.inventory_transactions where order_id = $1::uuid`,
+        `select (count(*) filter (where type = 'deduct') - count(*) filter (where type = 'release'))::int as n
+         from inventory.movements where order_id = $1::uuid`,
         [orderId],
       );
       return rows[0]!.n;
@@ -176,7 +92,7 @@ for (const backend of BACKENDS) {
       await real.query(
         "t_truncate",
         `truncate orders.orders, orders.order_history, orders.idempotency_keys, orders.retry_queue, orders.retry_dead_letters,
-           inventory.inventory_transactions, inventory.inventory`,
+           inventory.movements, inventory.order_accounts, inventory.request_keys, inventory.inventory`,
         [],
       );
       failOnce = new Set();
@@ -245,7 +161,7 @@ for (const backend of BACKENDS) {
       expect(await stockOf(itemId)).toBe(10);
       expect(await standing(placed.body.order_id)).toBe(0);
       // Closed for good: a deduct arriving now is refused.
-      expect(await inventory.deduct({ order_id: placed.body.order_id, item_id: itemId, quantity: 1 })).toMatchObject({ outcome: "rejected", reason: "released" });
+      expect(await inventory.deduct({ order_id: placed.body.order_id, lines: [{ item_id: itemId, quantity: 1 }] })).toMatchObject({ outcome: "rejected", reason: "released" });
     });
 
     test("defect: a release that restored stock, then a later delivery, never ends confirmed", async () => {

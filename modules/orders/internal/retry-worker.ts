@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import type { Database } from "../../../platform/db.ts";
 import { systemClock, type Clock, type Random } from "../../../platform/clock.ts";
 import type { Delivery, RetryQueue } from "../../../platform/queue/queue.port.ts";
-import { InventoryMisconfiguredError, InventoryUnavailableError, type DeductResult, type InventoryPort } from "../../inventory/index.ts";
+import { InventoryMisconfiguredError, InventoryUnavailableError, type DeductResult, type InventoryPort, type LineRejection } from "../../inventory/index.ts";
 import * as repo from "./order.repository.ts";
-import { responseBodyFor, statusCodeFor, toView } from "./order.reply.ts";
+import { linesOf, responseBodyFor, statusCodeFor, toView } from "./order.reply.ts";
 import type { CallPolicy } from "./order.service.ts";
 import type { OrderStatus } from "./order.tables.ts";
 import { withLogContext } from "../../../platform/log-context.ts";
@@ -34,10 +34,18 @@ export interface RetryWorkerOptions {
   onError?: (err: unknown, context: string) => void;
 }
 
+/** One delivery's hold on its order: the order as claimed, the lease token, the message. */
+interface Lease {
+  order: repo.OrderRow;
+  leaseId: string;
+  d: Delivery;
+}
+
 export type RetryResult =
   | "confirmed"
   | "rejected"
   | "failed"
+  | "cancelled"
   | "retry"
   | "breaker_open"
   | "misconfigured"
@@ -168,12 +176,14 @@ export class RetryWorker {
     }
 
     const ctx = (signal: AbortSignal) => ({ requestId: d.requestId ?? order.request_id ?? undefined, signal });
+    // A cancel was asked for and inventory has not yet released the order: that is the work.
+    if (order.status === "cancelling") return this.finishCancel(lease, ctx);
     const exhausted = order.attempts + 1 >= this.o.maxAttempts;
     let result: DeductResult | null = null;
     if (!exhausted) {
       try {
         result = await this.deps.policy.execute((signal) =>
-          this.deps.inventory.deduct({ order_id: order.order_id, item_id: order.item_id, quantity: order.quantity }, ctx(signal)),
+          this.deps.inventory.deduct({ order_id: order.order_id, lines: linesOf(order) }, ctx(signal)),
         );
       } catch (err) {
         if (!(err instanceof InventoryUnavailableError)) throw err;
@@ -197,7 +207,36 @@ export class RetryWorker {
       return this.finish(lease, "failed", result === null ? "retries_exhausted" : "order_released");
     }
     if (result.outcome === "applied") return this.finish(lease, "confirmed", null);
-    return this.finish(lease, "rejected", result.reason);
+    return this.finish(lease, "rejected", result.reason, result.rejected_lines);
+  }
+
+  /**
+   * Finishes a cancel: inventory releases the order (idempotent: stock back once, later
+   * deductions refused), then the order becomes `cancelled` under this delivery's lease. A cancel
+   * never gives up: while inventory cannot be reached it waits, without using up attempts.
+   */
+  private async finishCancel(l: Lease, ctx: (signal: AbortSignal) => { requestId: string | undefined; signal: AbortSignal }): Promise<RetryResult> {
+    const db = this.deps.database;
+    try {
+      await this.deps.policy.execute((signal) => this.deps.inventory.release(l.order.order_id, ctx(signal)));
+    } catch (err) {
+      if (!(err instanceof InventoryUnavailableError)) throw err;
+      await repo.letGo(db, l.order.order_id, l.leaseId);
+      const misconfigured = err instanceof InventoryMisconfiguredError;
+      await l.d.retryLater(misconfigured ? this.o.maxDelayMs : this.backoffMs(l.order.attempts));
+      return misconfigured ? "misconfigured" : "retry";
+    }
+    const moved = await repo.leasedTransition(db, {
+      orderId: l.order.order_id,
+      to: "cancelled",
+      from: ["cancelling"],
+      reason: "cancelled",
+      at: this.now(),
+      leaseId: l.leaseId,
+    });
+    if (!moved) return this.unclaimed(l.d);
+    await l.d.ack();
+    return "cancelled";
   }
 
   private now(): Date {
@@ -211,7 +250,7 @@ export class RetryWorker {
       await d.ack();
       return "missing";
     }
-    if (order.status !== "pending" && order.status !== "queued") {
+    if (order.status !== "pending" && order.status !== "queued" && order.status !== "cancelling") {
       await d.ack();
       return "already_final";
     }
@@ -224,7 +263,7 @@ export class RetryWorker {
    * have reached) inventory counts toward giving up; one refused for this process's own
    * configuration does not, so orders wait, queued, for the operator's fix instead of failing.
    */
-  private async notYet(l: { order: repo.OrderRow; leaseId: string; d: Delivery }, err: InventoryUnavailableError): Promise<RetryResult> {
+  private async notYet(l: Lease, err: InventoryUnavailableError): Promise<RetryResult> {
     const misconfigured = err instanceof InventoryMisconfiguredError;
     await repo.recordAttempt(this.deps.database, {
       orderId: l.order.order_id,
@@ -238,9 +277,16 @@ export class RetryWorker {
   }
 
   /** Moves the order to its final state under this delivery's lease; acks only a move it made. */
-  private async finish(l: { order: repo.OrderRow; leaseId: string; d: Delivery }, to: OrderStatus, reason: string | null): Promise<RetryResult> {
+  private async finish(l: Lease, to: OrderStatus, reason: string | null, rejectedLines: readonly LineRejection[] = []): Promise<RetryResult> {
     const at = this.now();
-    const view = { ...toView(l.order), status: to, reason, attempts: l.order.attempts + 1, updated_at: at.toISOString() };
+    const view = {
+      ...toView(l.order),
+      status: to,
+      reason,
+      ...(rejectedLines.length ? { rejected_lines: rejectedLines.map((r) => ({ ...r })) } : {}),
+      attempts: l.order.attempts + 1,
+      updated_at: at.toISOString(),
+    };
     const moved = await repo.leasedTransition(this.deps.database, {
       orderId: l.order.order_id,
       to,
@@ -249,6 +295,7 @@ export class RetryWorker {
       at,
       attempt: 1,
       response: { status: statusCodeFor(to), body: responseBodyFor(view) },
+      rejectedLines,
       leaseId: l.leaseId,
     });
     if (!moved) {

@@ -1,0 +1,203 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { randomUUID } from "node:crypto";
+import { sql } from "kysely";
+import type { Database } from "../../../platform/db.ts";
+import { createMemoryStore } from "../../../platform/kv/index.ts";
+import { createPostgresQueue, type RetryQueue } from "../../../platform/queue/index.ts";
+import { ManualClock } from "../../../tests/support/manual-clock.ts";
+import { BACKENDS, openTestDatabase } from "../../../tests/support/system.ts";
+import { FaultyInventory, SwitchPolicy } from "../../../tests/support/faulty-inventory.ts";
+import { createInventoryModule } from "../../inventory/index.ts";
+import { OrderService } from "./order.service.ts";
+import { RetryWorker } from "./retry-worker.ts";
+
+/**
+ * Orders of several lines and their cancellation, against the real modules on both databases:
+ * inventory's in-process port (faults injected at its edge), the PostgreSQL retry queue and a
+ * manual clock. Every test ends by checking the ledger: each item's stock is the sum of its
+ * movements, and equals its opening stock less the lines of the orders that stand.
+ */
+for (const backend of BACKENDS) {
+  describe(`orders of several lines, and cancellation, on ${backend}`, () => {
+    let database: Database;
+    let close: () => Promise<void>;
+    let clock: ManualClock;
+    let queue: RetryQueue;
+    let inventory: FaultyInventory;
+    let policy: SwitchPolicy;
+    let service: OrderService;
+
+    beforeAll(async () => {
+      ({ database, close } = await openTestDatabase(backend, ["inventory", "orders"]));
+    });
+    afterAll(() => close());
+
+    beforeEach(() => {
+      clock = new ManualClock(Date.now());
+      queue = createPostgresQueue(database, { clock, visibilityTimeoutMs: 30_000, pollMs: 1 });
+      inventory = new FaultyInventory(createInventoryModule({ database, adminGuard: () => undefined }).port);
+      policy = new SwitchPolicy();
+      service = new OrderService({
+        database,
+        inventory,
+        kv: createMemoryStore({ clock }),
+        policy,
+        clock,
+        idempotencyTtlS: 3_600,
+        enqueue: (orderId, requestId) => queue.enqueue({ orderId, attempt: 0, requestId: requestId ?? undefined }),
+      });
+    });
+    afterEach(() => queue.close());
+
+    const worker = () => new RetryWorker({ database, inventory, policy, queue, clock, random: () => 0.5, maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1_000 });
+    /** Drains the queue through one worker, moving time past every backoff. */
+    async function drain(w: RetryWorker) {
+      const results: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        await clock.advance(1_000);
+        const [d] = await queue.receive(1, 0);
+        if (!d) break;
+        results.push(await w.handle(d));
+      }
+      return results;
+    }
+
+    async function items(...quantities: number[]) {
+      const ids = quantities.map(() => `mc-${randomUUID().slice(0, 8)}`);
+      for (const [i, id] of ids.entries()) {
+        await sql`insert into inventory.inventory (item_id, item_name, quantity) values (${id}, ${id}, ${quantities[i]!})`.execute(database.db);
+        await sql`insert into inventory.movements (item_id, type, quantity_change) values (${id}, 'create', ${quantities[i]!})`.execute(database.db);
+      }
+      return ids;
+    }
+    async function stock(ids: string[]) {
+      const r = await sql<{ item_id: string; quantity: number; ledger: number }>`
+        select i.item_id, i.quantity, (select coalesce(sum(quantity_change), 0)::int from inventory.movements m where m.item_id = i.item_id) as ledger
+        from inventory.inventory i where item_id = any(${ids}::text[])`.execute(database.db);
+      const byId = new Map(r.rows.map((x) => [x.item_id, x]));
+      // The ledger always agrees with the stock.
+      for (const id of ids) expect(byId.get(id)!.ledger).toBe(byId.get(id)!.quantity);
+      return ids.map((id) => byId.get(id)!.quantity);
+    }
+    const place = async (lines: Array<{ item_id: string; quantity: number }>, key = randomUUID()) => {
+      const res = await service.create(key, { lines }, null);
+      return { ...res, body: JSON.parse(res.body) };
+    };
+    const cancel = async (orderId: string, key = randomUUID(), reason?: string) => {
+      const res = await service.cancel(orderId, key, reason ? { reason } : {}, null, "test");
+      return { ...res, body: JSON.parse(res.body) };
+    };
+
+    test("a 3-line order with one short line: 422 naming it, no stock moved", async () => {
+      const [a, b, c] = await items(10, 1, 10);
+      const r = await place([{ item_id: a!, quantity: 2 }, { item_id: b!, quantity: 3 }, { item_id: c!, quantity: 1 }]);
+      expect(r.status).toBe(422);
+      expect(r.body).toMatchObject({ order_status: "rejected", reason: "insufficient_stock", rejected_lines: [{ item_id: b, reason: "insufficient_stock" }] });
+      expect(r.body.lines).toHaveLength(3);
+      expect(r.body.message).toBe(`Not enough stock for ${b}. Nothing was taken.`);
+      expect(await stock([a!, b!, c!])).toEqual([10, 1, 10]);
+      const read = await service.get(r.body.order_id);
+      expect(read).toMatchObject({ status: "rejected", rejected_lines: [{ item_id: b, reason: "insufficient_stock" }] });
+      expect(read.item_id).toBeUndefined();
+    });
+
+    test("an item on two lines is a 400 and nothing is recorded", async () => {
+      const [a] = await items(10);
+      const err = await service.create(randomUUID(), { lines: [{ item_id: a!, quantity: 1 }, { item_id: a!, quantity: 2 }] }, null).catch((e) => e);
+      expect(err.code).toBe("duplicate_line_item");
+      expect(await stock([a!])).toEqual([10]);
+    });
+
+    test("the same key sent 30 times at once: one order, each line deducted once", async () => {
+      const [a, b] = await items(100, 100);
+      const key = randomUUID();
+      const lines = [{ item_id: a!, quantity: 2 }, { item_id: b!, quantity: 1 }];
+      const answers = await Promise.all(Array.from({ length: 30 }, () => service.create(key, { lines }, null).catch((e) => e)));
+      const ids = new Set(answers.filter((x) => x.orderId).map((x) => x.orderId));
+      expect(ids.size).toBe(1);
+      expect(answers.every((x) => x.status === 201 || x.code === "idempotency_key_in_use")).toBe(true);
+      expect(await stock([a!, b!])).toEqual([98, 99]);
+    });
+
+    test("cancel of a confirmed order: every line's stock back once; a second cancel answers 200 and moves nothing", async () => {
+      const [a, b] = await items(10, 10);
+      const placed = await place([{ item_id: a!, quantity: 2 }, { item_id: b!, quantity: 3 }]);
+      expect(placed.status).toBe(201);
+      expect(await stock([a!, b!])).toEqual([8, 7]);
+      const key = randomUUID();
+      const first = await cancel(placed.body.order_id, key, "changed my mind");
+      expect(first.status).toBe(200);
+      expect(first.body).toMatchObject({ status: "cancelled", reason: "cancelled" });
+      expect(await stock([a!, b!])).toEqual([10, 10]);
+      // The same key replays; another key finds it cancelled: 200 again, nothing moves.
+      const replay = await cancel(placed.body.order_id, key, "changed my mind");
+      expect(replay).toMatchObject({ status: 200, replayed: true });
+      const again = await cancel(placed.body.order_id);
+      expect(again).toMatchObject({ status: 200, replayed: false, body: { status: "cancelled" } });
+      expect(await stock([a!, b!])).toEqual([10, 10]);
+      // The key with another reason is a reuse.
+      expect((await service.cancel(placed.body.order_id, key, { reason: "other" }, null, "test").catch((e) => e)).code).toBe("idempotency_key_reused");
+      const history = (await service.get(placed.body.order_id)).history;
+      expect(history.map((h) => h.status)).toEqual(["pending", "confirmed", "cancelling", "cancelled"]);
+      expect(history[2]).toMatchObject({ actor: "test", note: "changed my mind" });
+    });
+
+    test("rejected and failed orders are not cancellable (409); an unknown order is a 404", async () => {
+      const [a] = await items(1);
+      const rejected = await place([{ item_id: a!, quantity: 5 }]);
+      const r = await cancel(rejected.body.order_id);
+      expect(r.status).toBe(409);
+      expect(r.body).toMatchObject({ type: "https://valerix.dev/problems/order-not-cancellable", order_status: "rejected" });
+      expect((await service.cancel(randomUUID(), randomUUID(), {}, null, "test").catch((e) => e)).code).toBe("not_found");
+      expect(await stock([a!])).toEqual([1]);
+    });
+
+    test("cancel while the breaker is open: 202 cancelling, then cancelled by the worker; the late retry of the deduction takes nothing", async () => {
+      const [a, b] = await items(10, 10);
+      // Inventory slow: the order is queued, with a deduction that may or may not have landed.
+      inventory.faults.push("lost_response");
+      const placed = await place([{ item_id: a!, quantity: 1 }, { item_id: b!, quantity: 4 }]);
+      expect(placed.status).toBe(202);
+      policy.open = true;
+      const c = await cancel(placed.body.order_id, randomUUID(), "too slow");
+      expect(c.status).toBe(202);
+      expect(c.body).toMatchObject({ status: "cancelling" });
+      policy.open = false;
+      const results = await drain(worker());
+      expect(results).toContain("cancelled");
+      expect(results).not.toContain("confirmed");
+      expect((await service.get(placed.body.order_id)).status).toBe("cancelled");
+      // The deduction had landed (its answer was lost); the release gave every line back, once.
+      expect(await stock([a!, b!])).toEqual([10, 10]);
+      // A deduction arriving now is refused.
+      expect(await inventory.deduct({ order_id: placed.body.order_id, lines: [{ item_id: a!, quantity: 1 }] })).toMatchObject({ outcome: "rejected", reason: "released" });
+    });
+
+    test("a queued order cancelled before its retry never takes stock", async () => {
+      const [a] = await items(10);
+      inventory.faults.push("unavailable");
+      const placed = await place([{ item_id: a!, quantity: 3 }]);
+      expect(placed.status).toBe(202);
+      const c = await cancel(placed.body.order_id);
+      expect(c).toMatchObject({ status: 200, body: { status: "cancelled" } });
+      const results = await drain(worker());
+      expect(results.filter((r) => r === "confirmed")).toEqual([]);
+      expect(await stock([a!])).toEqual([10]);
+      expect((await service.get(placed.body.order_id)).status).toBe("cancelled");
+    });
+
+    test("inventory unreachable for the release: 202 cancelling; a later cancel or the worker finishes it, once", async () => {
+      const [a] = await items(10);
+      const placed = await place([{ item_id: a!, quantity: 3 }]);
+      inventory.releaseFaults.push("lost_response");
+      const first = await cancel(placed.body.order_id);
+      expect(first).toMatchObject({ status: 202, body: { status: "cancelling" } });
+      // The release did commit (its answer was lost): the stock is back already, and stays back once.
+      expect(await stock([a!])).toEqual([10]);
+      const second = await cancel(placed.body.order_id);
+      expect(second).toMatchObject({ status: 200, body: { status: "cancelled" } });
+      await drain(worker());
+      expect(await stock([a!])).toEqual([10]);
+    });
+  });
+}

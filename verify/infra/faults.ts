@@ -161,9 +161,12 @@ export interface FaultSummary extends FaultRecord {
   retry_after_503: number;
   /** Logical orders first sent while it lasted, by their first definitive answer (`none` = none during the load). */
   orders_during: Record<string, number>;
+  /** From the fault's end to the answer of the first request sent after it that was accepted (201 or 202): orders taken again; null if none came. */
+  accepted_after_ms: number | null;
   /**
-   * From the fault's end to the first request sent after it that was answered 201 (the whole path
-   * — balancer, orders, inventory, database — serving again); null if none came.
+   * From the fault's end to the answer of the first request sent after it that was confirmed (201):
+   * the whole path — balancer, orders, inventory, database — placing orders at once again (a
+   * circuit breaker opened by the fault keeps answering 202 until its probe); null if none came.
    */
   recovered_after_ms: number | null;
 }
@@ -178,17 +181,19 @@ export function summarizeFaults(orders: readonly OrderRecord[], faults: readonly
     const orders_during: Record<string, number> = {};
     let retry_after_503 = 0;
     let recovered: number | null = null;
+    let accepted: number | null = null;
     if (f.start_ms !== null && f.end_ms !== null) {
       for (const a of attempts) {
         if (a.at_ms >= f.start_ms && a.at_ms < f.end_ms) {
           inc(requests_during, String(a.status));
           if (a.status === 503 && a.retry_after_s !== undefined) retry_after_503++;
-        } else if (recovered === null && a.at_ms >= f.end_ms && a.status === 201) {
-          recovered = a.at_ms + a.duration_ms - f.end_ms;
+        } else if (a.at_ms >= f.end_ms) {
+          if (recovered === null && a.status === 201) recovered = a.at_ms + a.duration_ms - f.end_ms;
+          if (accepted === null && (a.status === 201 || a.status === 202)) accepted = a.at_ms + a.duration_ms - f.end_ms;
         }
       }
       for (const o of orders) if (o.sent_ms >= f.start_ms && o.sent_ms < f.end_ms) inc(orders_during, o.answers[0] ? String(o.answers[0].status) : "none");
     }
-    return { ...f, requests_during, retry_after_503, orders_during, recovered_after_ms: recovered };
+    return { ...f, requests_during, retry_after_503, orders_during, accepted_after_ms: accepted, recovered_after_ms: recovered };
   });
 }

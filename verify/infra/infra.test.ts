@@ -116,6 +116,10 @@ describe("fault summary", () => {
     expect(s!.retry_after_503).toBe(1);
     expect(s!.orders_during).toEqual({ "201": 1, "202": 1 });
     expect(s!.recovered_after_ms).toBe(110);
+    expect(s!.accepted_after_ms).toBe(110);
+    const [q] = summarizeFaults([order(1_000, [attempt(2_000, 202), attempt(2_300, 201)], 202)], [fault(1_000, 2_000)]);
+    expect(q!.accepted_after_ms).toBe(10);
+    expect(q!.recovered_after_ms).toBe(310);
     const [skipped] = summarizeFaults(orders, [{ ...fault(0, 0), start_ms: null, end_ms: null, skipped: "no netns" }]);
     expect(skipped!.requests_during).toEqual({});
     expect(skipped!.recovered_after_ms).toBeNull();
@@ -125,7 +129,7 @@ describe("fault summary", () => {
     const [s] = summarizeFaults([order(1_000, [attempt(1_000, 503, { retry_after_s: 1 })], null)], [fault(1_000, 2_000)]);
     const md = renderInfraFaults({ topology: "2 + 2 replicas", faults: [s!, { ...s!, name: "partition", skipped: "`ip netns` is not permitted", start_ms: null }], crashes: [] }).join("\n");
     expect(md).toContain("## Infrastructure faults");
-    expect(md).toContain("| f | 1 s | 2 s | 503 × 1 | 1 | none × 1 | – |");
+    expect(md).toContain("| f | 1 s | 2 s | 503 × 1 | 1 | none × 1 | – | – |");
     expect(md).toContain("skipped: `ip netns` is not permitted");
     expect(md).toContain("No replica exited without being killed");
     const crashed = renderInfraFaults({ topology: "t", faults: [], crashes: [{ replica: "orders replica 2 (pid 7)", exit_code: 1, at_ms: 12_300, restart: "restarted as pid 9" }] }).join("\n");

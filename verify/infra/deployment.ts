@@ -121,7 +121,11 @@ export async function bringUpInfra(o: RunOptions & { replicas: number }, runId: 
       await stopAll();
       netns?.destroy();
       await redis?.destroy().catch(() => {});
-      if (pg && !keep) await pg.destroy().catch(() => {});
+      // --keep keeps the cluster's data folder for a look afterwards, not a server running on.
+      if (pg) {
+        if (keep) pg.stopFast();
+        else await pg.destroy().catch(() => {});
+      }
       removePg();
       if (!keep) {
         rmSync(workDir, { recursive: true, force: true });
@@ -263,7 +267,7 @@ export async function bringUpInfra(o: RunOptions & { replicas: number }, runId: 
     sys.environment.key_value = `Redis (private redis-server, append-only file fsynced every second)`;
     sys.environment.topology = `${n} orders + ${n} inventory replicas behind HAProxy (health checks on /health/ready every 500 ms, out after 2 failures, back after 2 passes); the orders role reaches inventory through the balancer${
       netns ? `; inventory replicas in a network namespace behind a veth pair (${netns.mechanism})` : "; no network namespace (network faults skipped)"
-    }; private PostgreSQL 15 cluster and redis-server made by the run`;
+    }; private PostgreSQL cluster and redis-server made by the run`;
     sys.ledger = { databaseUrl: inventoryDb };
 
     // As a supervisor does (Kubernetes' restart policy): a replica that cannot start — its

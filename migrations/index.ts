@@ -45,6 +45,16 @@ export async function migrateModule(db: Kysely<any>, module: MigratedModule): Pr
   return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
 }
 
+/**
+ * Migrates a module up or down to the named migration (tests of a migration start from the one
+ * before it); resolves to the names run.
+ */
+export async function migrateModuleTo(db: Kysely<any>, module: MigratedModule, name: string): Promise<string[]> {
+  const { error, results } = await migratorFor(db, module).migrateTo(name);
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}
+
 /** Names of migrations not yet applied, for readiness checks. */
 export async function pendingMigrations(db: Kysely<any>, module: MigratedModule): Promise<string[]> {
   const all = await migratorFor(db, module).getMigrations();

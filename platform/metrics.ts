@@ -132,6 +132,16 @@ export function createMetrics(opts: { clock?: Clock | undefined; version?: strin
       labelNames: ["status"] as const,
       registers: [registry],
     }),
+    ledgerDriftItems: new Gauge({
+      name: "inventory_ledger_drift_items",
+      help: "Items whose quantity differs from the sum of their ledger movements at the last check; anything but 0 is an alarm",
+      registers: [registry],
+    }),
+    ledgerCheckDuration: new Gauge({
+      name: "inventory_ledger_check_duration_seconds",
+      help: "How long the last ledger check (quantity = sum of movements, every item) took",
+      registers: [registry],
+    }),
     chaosEvents: new Counter({
       name: "inventory_chaos_events_total",
       help: "Faults injected by the chaos injector, by type",

@@ -45,9 +45,18 @@ describe("configuration", () => {
     ["CORS_ORIGINS", "ftp://shop.example"],
     ["CORS_ORIGINS", "https://a.example,,https://b.example"],
     ["CORS_ORIGINS", "https://a.example https://b.example"],
+    ["LEDGER_CHECK_INTERVAL_S", "-1"],
+    ["LEDGER_CHECK_INTERVAL_S", "1m"],
+    ["LEDGER_CHECK_INTERVAL_S", "86401"],
   ])("%s=%s is refused with the variable named", (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);
+  });
+
+  test("the ledger check runs every 60 s by default; 0 turns it off", () => {
+    expect(loadConfig({}).ledgerCheckIntervalS).toBe(60);
+    expect(loadConfig({ LEDGER_CHECK_INTERVAL_S: "0" }).ledgerCheckIntervalS).toBe(0);
+    expect(loadConfig({ LEDGER_CHECK_INTERVAL_S: "5" }).ledgerCheckIntervalS).toBe(5);
   });
 
   test("cross-field rules: orders role needs INVENTORY_URL; an Upstash URL needs a token", () => {

@@ -51,6 +51,8 @@ export interface Config {
   corsOrigins: string[];
   /** PostgreSQL connections one process may hold, all pools together (see `DATABASE_POOL_SIZE`). */
   databasePoolSize: number;
+  /** Seconds between two checks of quantity = Σ movements on processes hosting inventory; 0 turns the check off. */
+  ledgerCheckIntervalS: number;
 }
 
 /**
@@ -262,5 +264,6 @@ export function loadConfig(env: Env = process.env): Config {
     csrfSecret: read(env, "CSRF_SECRET"),
     corsOrigins: origins(env, "CORS_ORIGINS"),
     databasePoolSize: int(env, "DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE[role], 2, 1_000),
+    ledgerCheckIntervalS: int(env, "LEDGER_CHECK_INTERVAL_S", 60, 0, 86_400),
   };
 }

@@ -108,9 +108,10 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
     onBatch: (statement: string, size: number) => metrics.groupCommitBatchOrders.labels(statement).observe(size),
   };
   if (hostsInventory) {
-    const side = await composeInventory({ config, database, adminGuard, groupCommit, chaos, health, metrics });
+    const side = await composeInventory({ config, database, adminGuard, groupCommit, chaos, health, metrics, logger });
     inventory = side.port;
     plugins.push(...side.plugins);
+    stoppers.push(() => side.stop());
   }
 
   let ordersService: OrdersModule["service"] | undefined;

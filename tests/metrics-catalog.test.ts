@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import catalog from "../ops/metrics-catalog.json" with { type: "json" };
 import { BREAKER_STATES, createMetrics } from "../platform/metrics.ts";
 import { ORDER_STATUSES, type RetryResult } from "../modules/orders/index.ts";
+import { MOVEMENT_TYPES } from "../modules/inventory/index.ts";
 
 /** The dashboards and alert rules are checked against ops/metrics-catalog.json; this holds the code to it. */
 describe("metrics catalog", () => {
@@ -49,6 +50,7 @@ describe("metrics catalog", () => {
     };
     expect([...byName.get("order_retries_total")!.labelValues!.result!].sort()).toEqual(Object.keys(results).sort());
     expect([...byName.get("orders_by_state")!.labelValues!.status!].sort()).toEqual([...ORDER_STATUSES].sort());
+    expect([...byName.get("inventory_transactions_total")!.labelValues!.type!].sort()).toEqual([...MOVEMENT_TYPES].sort());
     const states = Object.keys(BREAKER_STATES).sort();
     expect([...byName.get("circuit_breaker_current_state")!.labelValues!.state!].sort()).toEqual(states);
     expect([...byName.get("circuit_breaker_transitions_total")!.labelValues!.from!].sort()).toEqual(states);

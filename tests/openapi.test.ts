@@ -244,6 +244,78 @@ for (const [index, backend] of BACKENDS.entries()) {
       expect(malformed.response.status).toBe(400);
       await check(malformed, "/api/orders/{id}", "get");
 
+      // The ledger: restock and adjust under a key, their refusals, and the movements they wrote.
+      const restockKey = newKey("oapi-restock");
+      const restock = () =>
+        api.POST("/api/admin/inventory/{item_id}/restock", {
+          headers: admin,
+          params: { path: { item_id: item }, header: { "Idempotency-Key": restockKey } },
+          body: { quantity: 10, reason: "Delivery 4711" },
+        });
+      const restocked = await restock();
+      expect(restocked.response.status).toBe(200);
+      expect(restocked.data?.quantity).toBe(11);
+      await check(restocked, "/api/admin/inventory/{item_id}/restock", "post");
+      const restockedAgain = await restock();
+      expect(restockedAgain.response.headers.get("idempotent-replayed")).toBe("true");
+      await check(restockedAgain, "/api/admin/inventory/{item_id}/restock", "post");
+      const seedRestock = await api.POST("/api/admin/inventory/{item_id}/restock", { headers: admin, params: { path: { item_id: item } }, body: { quantity: 1 } });
+      expect(seedRestock.response.status).toBe(200);
+      await check(seedRestock, "/api/admin/inventory/{item_id}/restock", "post");
+
+      const adjustKey = newKey("oapi-adjust");
+      const adjust = (quantity_change: number, key = adjustKey) =>
+        api.POST("/api/admin/inventory/{item_id}/adjust", {
+          headers: admin,
+          params: { path: { item_id: item }, header: { "Idempotency-Key": key } },
+          body: { quantity_change, reason: "Stock count" },
+        });
+      const adjusted = await adjust(-2);
+      expect(adjusted.response.status).toBe(200);
+      expect(adjusted.data?.quantity).toBe(10);
+      expect(adjusted.data?.movement_id).toBeGreaterThan(0);
+      await check(adjusted, "/api/admin/inventory/{item_id}/adjust", "post");
+      const reusedAdjust = await adjust(-3);
+      expect(reusedAdjust.response.status).toBe(422);
+      await check(reusedAdjust, "/api/admin/inventory/{item_id}/adjust", "post");
+      const belowZero = await adjust(-11, newKey("oapi-adjust"));
+      expect(belowZero.response.status).toBe(409);
+      await check(belowZero, "/api/admin/inventory/{item_id}/adjust", "post");
+      const noKey = await fetch(`${sys.url}/api/admin/inventory/${item}/adjust`, {
+        method: "POST",
+        headers: { ...admin, "content-type": "application/json" },
+        body: JSON.stringify({ quantity_change: 1, reason: "No key" }),
+      });
+      expect(noKey.status).toBe(400);
+      await check(noKey, "/api/admin/inventory/{item_id}/adjust", "post");
+      const unknownAdjust = await api.POST("/api/admin/inventory/{item_id}/adjust", {
+        headers: admin,
+        params: { path: { item_id: `${item}-none` }, header: { "Idempotency-Key": newKey("oapi-adjust") } },
+        body: { quantity_change: 1, reason: "Nothing" },
+      });
+      expect(unknownAdjust.response.status).toBe(404);
+      await check(unknownAdjust, "/api/admin/inventory/{item_id}/adjust", "post");
+
+      const movements = await api.GET("/api/inventory/{item_id}/movements", { params: { path: { item_id: item }, query: { limit: 3 } } });
+      expect(movements.response.status).toBe(200);
+      await check(movements, "/api/inventory/{item_id}/movements", "get");
+      expect(movements.data?.movements.map((m) => m.type)).toEqual(["adjust", "restock", "restock"]);
+      expect(movements.data?.next_before).toBe(movements.data!.movements[2]!.id);
+      const older = await api.GET("/api/inventory/{item_id}/movements", { params: { path: { item_id: item }, query: { before: movements.data!.next_before! } } });
+      await check(older, "/api/inventory/{item_id}/movements", "get");
+      // Older than the hand changes: the orders' deductions and releases, then the item's creation.
+      const olderMoves = older.data!.movements;
+      expect(olderMoves.at(-1)).toMatchObject({ type: "create", order_id: null, quantity_change: 3 });
+      expect(olderMoves.slice(0, -1).every((m) => ["deduct", "release"].includes(m.type) && m.order_id !== null)).toBe(true);
+      expect(olderMoves).toContainEqual(expect.objectContaining({ type: "deduct", order_id: orderId, quantity_change: -2 }));
+      expect(older.data?.next_before).toBeNull();
+      const noMovements = await api.GET("/api/inventory/{item_id}/movements", { params: { path: { item_id: `${item}-none` } } });
+      expect(noMovements.response.status).toBe(404);
+      await check(noMovements, "/api/inventory/{item_id}/movements", "get");
+      const badPage = await fetch(`${sys.url}/api/inventory/${item}/movements?limit=0`);
+      expect(badPage.status).toBe(400);
+      await check(badPage, "/api/inventory/{item_id}/movements", "get");
+
       const chaos = await api.GET("/api/admin/chaos", { headers: admin });
       expect(chaos.response.status).toBe(200);
       await check(chaos, "/api/admin/chaos", "get");

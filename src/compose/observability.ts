@@ -3,7 +3,7 @@ import type { Logger } from "../../platform/logging.ts";
 import type { Metrics } from "../../platform/metrics.ts";
 import type { RetryQueue } from "../../platform/queue/queue.port.ts";
 import { pendingMigrations, type MigratedModule } from "../../migrations/index.ts";
-import type { InventoryModule } from "../../modules/inventory/index.ts";
+import type { InventoryModule, LedgerReconciler } from "../../modules/inventory/index.ts";
 import type { InventoryPolicy, OrdersModule, RetryWorker } from "../../modules/orders/index.ts";
 import { runChecks, type HealthCheck, type HealthRegistry } from "../http/health.ts";
 
@@ -30,6 +30,39 @@ export async function observeInventory(mod: InventoryModule, metrics: Metrics): 
     if (m.remaining !== null && m.item_id) metrics.stockLevel.labels(m.item_id).set(m.remaining);
   });
   for (const item of await mod.port.list()) metrics.stockLevel.labels(item.item_id).set(item.quantity);
+}
+
+/** The drift alarm as metrics: items drifted at the last check, and what the check cost. */
+export function observeLedger(ledger: LedgerReconciler, metrics: Metrics, logger: Logger): void {
+  ledger.onCheck((c) => {
+    metrics.ledgerDriftItems.set(c.drifted.length);
+    metrics.ledgerCheckDuration.set(c.duration_ms / 1000);
+    if (c.drifted.length > 0) logger.error({ drifted: c.drifted.slice(0, 20), count: c.drifted.length }, "stock ledger drift: quantity differs from the sum of movements");
+  });
+  ledger.onError((err) => logger.warn({ err }, "stock ledger check could not run; the last result stands"));
+}
+
+/** Items named in a health answer at most; the count says how many more. */
+const DRIFT_NAMED = 20;
+
+/**
+ * `/health/deep`'s view of the drift alarm: the last check's result, read without a query, so
+ * health probes and the status page cost the ledger nothing.
+ */
+export function ledgerHealth(ledger: LedgerReconciler): HealthCheck {
+  return async () => {
+    const c = ledger.last;
+    if (!c) return { ok: true, detail: "not checked yet" };
+    if (c.drifted.length === 0) return { ok: true, checked_at: c.checked_at };
+    const named = c.drifted.slice(0, DRIFT_NAMED);
+    const more = c.drifted.length > named.length ? ` and ${c.drifted.length - named.length} more` : "";
+    return {
+      ok: false,
+      detail: `quantity differs from the sum of its movements for ${c.drifted.length} item(s): ${named.map((d) => `${d.item_id} (quantity ${d.quantity}, ledger ${d.ledger})`).join(", ")}${more}`,
+      items: named.map((d) => d.item_id),
+      checked_at: c.checked_at,
+    };
+  };
 }
 
 /** The breaker in front of inventory: a gauge, a transition counter and a warning per change. */

@@ -250,6 +250,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/inventory/{item_id}/movements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An item's ledger: every change of its quantity, newest first
+         * @description Each movement is one change of the item's quantity (`create`, `deduct`, `release`, `restock`, `adjust`), with its order id and reason where there is one; the item's quantity is always the sum of its movements. Pages of `limit` (1–200, default 50); pass `next_before` as `before` for the next, older page.
+         */
+        get: operations["listInventoryMovements"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/inventory/{item_id}/restock": {
         parameters: {
             query?: never;
@@ -259,8 +279,28 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Add stock, recorded as a transaction */
+        /** Add stock, recorded as a `restock` movement (with its reason, when given) */
         post: operations["restockInventoryItem"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/inventory/{item_id}/adjust": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Correct stock by hand (a count, breakage), recorded as an `adjust` movement with its reason
+         * @description `quantity_change` is added to the stock (negative takes away; not 0, at most 1000000 either way). A change that would take the stock below zero is a 409 and changes nothing; above 1000000000 is a 422. The change, its movement and the key's answer commit together.
+         */
+        post: operations["adjustInventoryItem"];
         delete?: never;
         options?: never;
         head?: never;
@@ -359,6 +399,36 @@ export interface components {
             reserved_quantity: number;
             /** Format: date-time */
             updated_at: string;
+        };
+        MovementPage: {
+            item_id: string;
+            /** @description Newest first */
+            movements: {
+                /** @description Grows with every movement: newer movements have larger ids */
+                id: number;
+                /**
+                 * @default create
+                 * @enum {string}
+                 */
+                type: "create" | "deduct" | "release" | "restock" | "adjust";
+                quantity_change: number;
+                order_id: string | null;
+                reason: string | null;
+                /** Format: date-time */
+                created_at: string;
+            }[];
+            /** @description Pass as `before` for the next (older) page; null on the last page */
+            next_before: number | null;
+        };
+        StockChange: {
+            item_id: string;
+            item_name: string;
+            quantity: number;
+            reserved_quantity: number;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description The ledger movement that recorded this change */
+            movement_id: number;
         };
         Order: {
             /** Format: uuid */
@@ -2189,29 +2259,21 @@ export interface operations {
             };
         };
     };
-    restockInventoryItem: {
+    listInventoryMovements: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: string | number;
+                before?: string | number;
+            };
             header?: never;
             path: {
                 item_id: string;
             };
             cookie?: never;
         };
-        requestBody: {
-            content: {
-                /**
-                 * @example {
-                 *       "quantity": 10
-                 *     }
-                 */
-                "application/json": {
-                    quantity: number;
-                };
-            };
-        };
+        requestBody?: never;
         responses: {
-            /** @description The item with its new stock */
+            /** @description A page of movements, newest first */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2220,13 +2282,28 @@ export interface operations {
                     /**
                      * @example {
                      *       "item_id": "ps5",
-                     *       "item_name": "PlayStation 5",
-                     *       "quantity": 42,
-                     *       "reserved_quantity": 0,
-                     *       "updated_at": "2026-01-05T10:00:00.000Z"
+                     *       "movements": [
+                     *         {
+                     *           "id": 1234,
+                     *           "type": "adjust",
+                     *           "quantity_change": -2,
+                     *           "order_id": null,
+                     *           "reason": "Two units broken in transit",
+                     *           "created_at": "2026-01-05T10:00:00.000Z"
+                     *         },
+                     *         {
+                     *           "id": 1201,
+                     *           "type": "deduct",
+                     *           "quantity_change": -1,
+                     *           "order_id": "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10",
+                     *           "reason": null,
+                     *           "created_at": "2026-01-05T09:58:12.004Z"
+                     *         }
+                     *       ],
+                     *       "next_before": 1201
                      *     }
                      */
-                    "application/json": components["schemas"]["InventoryItem"];
+                    "application/json": components["schemas"]["MovementPage"];
                 };
             };
             /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
@@ -2238,6 +2315,132 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/not-found";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    restockInventoryItem: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description One key per logical change, kept across retries: the same key and body is answered with the first answer (`Idempotent-Replayed: true`), another body with 422. A refusal (404, 409, 422 stock limit) changes nothing, not even the key: the same key may be sent again once the stock allows it. 1–255 printable ASCII characters. Optional here: without it the restock is applied as sent (the seed's clients send none).
+                 * @example restock-2026-01-05-ps5
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "quantity": 10,
+                 *       "reason": "Delivery 4711"
+                 *     }
+                 */
+                "application/json": {
+                    quantity: number;
+                    /** @description Why: 1–200 characters, no control characters, no leading or trailing spaces */
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The item with its new stock and the movement */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer to an earlier request with the same key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "item_id": "ps5",
+                     *       "item_name": "PlayStation 5",
+                     *       "quantity": 52,
+                     *       "reserved_quantity": 0,
+                     *       "updated_at": "2026-01-05T10:00:00.000Z",
+                     *       "movement_id": 1234
+                     *     }
+                     */
+                    "application/json": components["schemas"]["StockChange"];
+                };
+            };
+            /** @description The request is not valid; An Idempotency-Key header is required; The Idempotency-Key header is malformed; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/missing-idempotency-key" | "https://valerix.dev/problems/invalid-idempotency-key" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
                     };
                 };
             };
@@ -2301,7 +2504,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The stock level would exceed its limit */
+            /** @description The stock level would exceed its limit; This Idempotency-Key was used with a different request */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2309,7 +2512,182 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        type?: "https://valerix.dev/problems/stock-limit";
+                        type?: "https://valerix.dev/problems/stock-limit" | "https://valerix.dev/problems/idempotency-key-reused";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    adjustInventoryItem: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description One key per logical change, kept across retries: the same key and body is answered with the first answer (`Idempotent-Replayed: true`), another body with 422. A refusal (404, 409, 422 stock limit) changes nothing, not even the key: the same key may be sent again once the stock allows it. 1–255 printable ASCII characters.
+                 * @example restock-2026-01-05-ps5
+                 */
+                "Idempotency-Key": string;
+            };
+            path: {
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "quantity_change": -2,
+                 *       "reason": "Two units broken in transit"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Whole units to add (positive) or take away (negative); not 0, at most 1000000 either way */
+                    quantity_change: number;
+                    /** @description Why: 1–200 characters, no control characters, no leading or trailing spaces */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The item with its new stock and the movement */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer to an earlier request with the same key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "item_id": "ps5",
+                     *       "item_name": "PlayStation 5",
+                     *       "quantity": 40,
+                     *       "reserved_quantity": 0,
+                     *       "updated_at": "2026-01-05T10:00:00.000Z",
+                     *       "movement_id": 1234
+                     *     }
+                     */
+                    "application/json": components["schemas"]["StockChange"];
+                };
+            };
+            /** @description The request is not valid; An Idempotency-Key header is required; The Idempotency-Key header is malformed; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/missing-idempotency-key" | "https://valerix.dev/problems/invalid-idempotency-key" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Authentication is required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unauthorized";
+                    };
+                };
+            };
+            /** @description Cross-site requests may not change anything; The admin API is closed: no ADMIN_TOKEN is configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/cross-site-request" | "https://valerix.dev/problems/admin-closed";
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/not-found";
+                    };
+                };
+            };
+            /** @description The change would take stock below zero */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/stock-below-zero";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description The stock level would exceed its limit; This Idempotency-Key was used with a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/stock-limit" | "https://valerix.dev/problems/idempotency-key-reused";
                     };
                 };
             };

@@ -11,12 +11,13 @@ const CONTROL = "\\u0000-\\u001f\\u007f-\\u009f";
 /**
  * A display name: 1–200 characters, no control characters (they break log lines, CSV exports and
  * terminals, and PostgreSQL cannot store NUL), no leading or trailing whitespace, so never blank.
- * The pattern backtracks at most over trailing whitespace: linear even on a megabyte of spaces.
+ * The pattern (reasons share it) backtracks at most over trailing whitespace: linear even on a megabyte of spaces.
  */
+export const DISPLAY_TEXT_PATTERN = `^[^\\s${CONTROL}](?:[^${CONTROL}]*[^\\s${CONTROL}])?$`;
 export const ItemName = t.String({
   minLength: 1,
   maxLength: INVENTORY_LIMITS.itemNameMax,
-  pattern: `^[^\\s${CONTROL}](?:[^${CONTROL}]*[^\\s${CONTROL}])?$`,
+  pattern: DISPLAY_TEXT_PATTERN,
   description: "Display name: 1–200 characters, no control characters, no leading or trailing spaces",
 });
 
@@ -53,5 +54,12 @@ export const CreateItemBody = t.Object(
   },
   strict,
 );
-export const RestockBody = t.Object({ quantity: Int({ minimum: 1, maximum: INVENTORY_LIMITS.restockMax }) }, strict);
+/** Why stock changed by hand, kept on its movement: a display text like an item's name. */
+export const Reason = t.String({
+  minLength: 1,
+  maxLength: INVENTORY_LIMITS.reasonMax,
+  pattern: DISPLAY_TEXT_PATTERN,
+  description: `Why: 1–${INVENTORY_LIMITS.reasonMax} characters, no control characters, no leading or trailing spaces`,
+});
+export const RestockBody = t.Object({ quantity: Int({ minimum: 1, maximum: INVENTORY_LIMITS.restockMax }), reason: t.Optional(Reason) }, strict);
 export const ItemParams = t.Object({ item_id: ItemId });

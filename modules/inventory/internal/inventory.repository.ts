@@ -221,7 +221,7 @@ export async function release(database: Database, orderId: string): Promise<{ re
 
 const typed = (database: Database) => database.db as Kysely<InventoryTables>;
 
-function toItem(r: { item_id: string; item_name: string; quantity: number; reserved_quantity: number; updated_at: Date | string }): InventoryItem {
+export function toItem(r: { item_id: string; item_name: string; quantity: number; reserved_quantity: number; updated_at: Date | string }): InventoryItem {
   return {
     item_id: r.item_id,
     item_name: r.item_name,
@@ -231,7 +231,7 @@ function toItem(r: { item_id: string; item_name: string; quantity: number; reser
   };
 }
 
-const itemColumns = ["item_id", "item_name", "quantity", "reserved_quantity", "updated_at"] as const;
+export const itemColumns = ["item_id", "item_name", "quantity", "reserved_quantity", "updated_at"] as const;
 
 export async function getItem(database: Database, itemId: string): Promise<InventoryItem | null> {
   const r = await typed(database).selectFrom("inventory.inventory").select(itemColumns).where("item_id", "=", itemId).executeTakeFirst();
@@ -258,27 +258,6 @@ export async function createItem(database: Database, itemId: string, itemName: s
       await trx
         .insertInto("inventory.movements")
         .values({ order_id: null, item_id: itemId, type: "create", quantity_change: quantity, reason: null })
-        .execute();
-      return toItem(r);
-    });
-}
-
-/** Null when the item is missing or the restock would pass `maxStock`. */
-export async function restock(database: Database, itemId: string, quantity: number, maxStock: number): Promise<InventoryItem | null> {
-  return typed(database)
-    .transaction()
-    .execute(async (trx) => {
-      const r = await trx
-        .updateTable("inventory.inventory")
-        .set((eb) => ({ quantity: eb("quantity", "+", quantity), updated_at: new Date() }))
-        .where("item_id", "=", itemId)
-        .where("quantity", "<=", maxStock - quantity)
-        .returning(itemColumns)
-        .executeTakeFirst();
-      if (!r) return null;
-      await trx
-        .insertInto("inventory.movements")
-        .values({ order_id: null, item_id: itemId, type: "restock", quantity_change: quantity, reason: null })
         .execute();
       return toItem(r);
     });

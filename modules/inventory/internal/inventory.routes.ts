@@ -3,7 +3,7 @@ import { problemFor, type ProblemCode } from "../../../platform/problems.ts";
 import type { InventoryService } from "./inventory.service.ts";
 import { noteOrderId } from "../../../platform/log-context.ts";
 import { jsonResponse, problemResponses, schemaRef } from "../../../platform/openapi.ts";
-import { CreateItemBody, DeductBody, InventoryItemSchema, ItemParams, ReleaseBody, RestockBody } from "./inventory.model.ts";
+import { CreateItemBody, DeductBody, InventoryItemSchema, ItemParams, ReleaseBody } from "./inventory.model.ts";
 
 const REJECTION_CODE = { unknown_item: "unknown_item", insufficient_stock: "insufficient_stock", released: "order_released" } as const;
 
@@ -168,21 +168,7 @@ export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuar
           },
         },
       },
-    )
-    .post("/:item_id/restock", ({ params, body }) => service.restock(params.item_id, body.quantity), {
-      params: ItemParams,
-      body: RestockBody,
-      detail: {
-        operationId: "restockInventoryItem",
-        summary: "Add stock, recorded as a transaction",
-        security: [{ bearer: [] }],
-        requestBody: { required: true, content: { "application/json": { example: { quantity: 10 } } } },
-        responses: {
-          200: jsonResponse("The item with its new stock", schemaRef("InventoryItem"), ITEM_EXAMPLE),
-          ...problemResponses("invalid_request", "not_found", "stock_limit"),
-        },
-      },
-    });
+    );
 
   return new Elysia({ name: "inventory" }).use(api).use(admin);
 }

@@ -2,17 +2,13 @@ import type { Database } from "../../../platform/db.ts";
 import { tablesAnswer } from "../../../platform/db.ts";
 import { AppError, InvalidRequestError, NotFoundError } from "../../../platform/errors.ts";
 import type { DeductRequest, DeductResult, InventoryHealth, InventoryItem, ReleaseResult } from "../inventory.port.ts";
-import { INVENTORY_LIMITS, linesProblem } from "../inventory.rules.ts";
+import { linesProblem } from "../inventory.rules.ts";
 import * as repo from "./inventory.repository.ts";
 import { groupCommitLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
 import { INVENTORY_TABLES, type MovementType } from "./inventory.tables.ts";
 
 export class ItemExistsError extends AppError {
   readonly code = "item_exists";
-}
-
-export class StockLimitError extends AppError {
-  readonly code = "stock_limit";
 }
 
 export interface StockMovement {
@@ -40,7 +36,8 @@ export class InventoryService {
     return () => this.movementListeners.delete(listener);
   }
 
-  private emit(m: StockMovement) {
+  /** Tells the listeners of a movement applied elsewhere in the module (the ledger's restock and adjust). */
+  emit(m: StockMovement) {
     for (const l of this.movementListeners) l(m);
   }
 
@@ -99,16 +96,6 @@ export class InventoryService {
     const item = await repo.createItem(this.database, itemId, itemName, quantity);
     if (!item) throw new ItemExistsError(`Item "${itemId}" already exists`, { item_id: itemId });
     this.emit({ type: "create", item_id: itemId, quantity, remaining: item.quantity });
-    return item;
-  }
-
-  async restock(itemId: string, quantity: number): Promise<InventoryItem> {
-    const item = await repo.restock(this.database, itemId, quantity, INVENTORY_LIMITS.stockMax);
-    if (!item) {
-      await this.require(itemId);
-      throw new StockLimitError(`Stock of "${itemId}" may not exceed ${INVENTORY_LIMITS.stockMax}`, { item_id: itemId });
-    }
-    this.emit({ type: "restock", item_id: itemId, quantity, remaining: item.quantity });
     return item;
   }
 

@@ -5,13 +5,14 @@ import type { Static } from "@sinclair/typebox";
 import { Int, OrderId, Timestamp } from "../../../platform/schemas.ts";
 import { InvalidRequestError } from "../../../platform/errors.ts";
 import { INVENTORY_LIMITS, ItemId } from "../../inventory/index.ts";
+import { IDEMPOTENCY_KEY_MAX } from "../../../platform/idempotency-key.ts";
 import type { OrderStatus } from "./order.tables.ts";
 
 /** Orders' own bounds: what one order may ask for, and how long its idempotency key may be. */
 export const ORDER_LIMITS = {
   quantityMax: 10_000,
   /** Printable ASCII characters in an `Idempotency-Key`; the parser and the API description both read it. */
-  idempotencyKeyMax: 255,
+  idempotencyKeyMax: IDEMPOTENCY_KEY_MAX,
 } as const;
 
 export const OrderQuantity = Int({ minimum: 1, maximum: ORDER_LIMITS.quantityMax, description: "Whole number of units" });

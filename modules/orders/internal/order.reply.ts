@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { AppError } from "../../../platform/errors.ts";
 import { problemFor } from "../../../platform/problems.ts";
-import { ORDER_LIMITS, type OrderView } from "./order.model.ts";
+import type { OrderView } from "./order.model.ts";
 import type { OrderRow } from "./order.repository.ts";
 import type { OrderLine } from "../../inventory/index.ts";
 import type { OrderStatus } from "./order.tables.ts";
@@ -12,21 +12,19 @@ import type { OrderStatus } from "./order.tables.ts";
  * The service and the retry worker both write answers, so both read them from here.
  */
 
-export class IdempotencyKeyReusedError extends AppError {
-  readonly code = "idempotency_key_reused";
-}
-export class IdempotencyKeyInUseError extends AppError {
-  readonly code = "idempotency_key_in_use";
-}
-export class MissingIdempotencyKeyError extends AppError {
-  readonly code = "missing_idempotency_key";
-}
-export class InvalidIdempotencyKeyError extends AppError {
-  readonly code = "invalid_idempotency_key";
-}
 export class OrderNotCancellableError extends AppError {
   readonly code = "order_not_cancellable";
 }
+
+// The header's rules are the platform's, shared with inventory's admin writes.
+export {
+  IDEMPOTENCY_KEY_PATTERN,
+  IdempotencyKeyInUseError,
+  IdempotencyKeyReusedError,
+  InvalidIdempotencyKeyError,
+  MissingIdempotencyKeyError,
+  parseIdempotencyKey,
+} from "../../../platform/idempotency-key.ts";
 
 /** A finished HTTP answer for an order request: what is sent now and replayed later, byte for byte. */
 export interface OrderResponse {
@@ -34,27 +32,6 @@ export interface OrderResponse {
   body: string;
   replayed: boolean;
   orderId: string | null;
-}
-
-const KEY_MAX = ORDER_LIMITS.idempotencyKeyMax;
-/** Printable ASCII, no space at either end, at most `KEY_MAX` characters; the API description shows the same pattern. */
-export const IDEMPOTENCY_KEY_PATTERN = `^[\\x21-\\x7e](?:[\\x20-\\x7e]{0,${KEY_MAX - 2}}[\\x21-\\x7e])?$`;
-const KEY_PATTERN = new RegExp(IDEMPOTENCY_KEY_PATTERN);
-
-/**
- * Parses an `Idempotency-Key` header. The IETF draft makes it a structured-field string
- * (`"abc"`); a bare token is accepted too, as most clients send one.
- */
-export function parseIdempotencyKey(header: string | null | undefined): string {
-  if (header === null || header === undefined || header.trim() === "") {
-    throw new MissingIdempotencyKeyError(`Send an Idempotency-Key header: 1–${KEY_MAX} printable ASCII characters, unique per logical order.`);
-  }
-  let key = header.trim();
-  if (key.length >= 2 && key.startsWith('"') && key.endsWith('"')) key = key.slice(1, -1);
-  if (!KEY_PATTERN.test(key)) {
-    throw new InvalidIdempotencyKeyError(`The Idempotency-Key must be 1–${KEY_MAX} printable ASCII characters.`);
-  }
-  return key;
 }
 
 /**

@@ -2,7 +2,8 @@ import { ConfigError, loadConfig, loadDatabaseConfig } from "./config.ts";
 import { startServer } from "./server.ts";
 import { createProcessLogger } from "../platform/logging.ts";
 import { parseCommandLine, USAGE } from "./cli.ts";
-import { runMigrateCommand } from "./migrate-command.ts";
+import { errorLine, runMigrateCommand } from "./migrate-command.ts";
+import { unavailabilityReason } from "../platform/db-errors.ts";
 import { VERSION } from "./version.ts";
 
 /**
@@ -70,7 +71,19 @@ async function serve(): Promise<number> {
     if (config.nodeEnv === "production") logger.warn("ADMIN_TOKEN is not set: the admin API is closed");
     else logger.warn("ADMIN_TOKEN is not set: the admin API (chaos, catalog) is OPEN to anyone who can reach this port. Set ADMIN_TOKEN outside local development.");
   }
-  const server = await startServer(config, { logger });
+  let server;
+  try {
+    server = await startServer(config, { logger });
+  } catch (err) {
+    // A replica started while PostgreSQL is away (restarted during an outage) exits for its
+    // supervisor to start again: say why in one line, as `valerix migrate` does, not with an
+    // unhandled error's stack. Any other failure keeps its stack in the log.
+    const unreachable = unavailabilityReason(err) !== null;
+    const why = unreachable ? "cannot start: the database is unreachable" : "cannot start";
+    logger.fatal(unreachable ? { reason: errorLine(err) } : { err }, why);
+    console.error(`valerix: ${why}: ${errorLine(err)}`);
+    return 1;
+  }
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;

@@ -197,11 +197,12 @@ export async function sendOrder(opts: CarefulClientOptions, req: OrderRequest, l
       const attempt: Attempt = { lane, at_ms: Math.round(at), duration_ms: Math.round(done - at), status: res.status };
       if (res.headers.get("idempotent-replayed") === "true") attempt.replayed = true;
       if (read.order_id) attempt.order_id = read.order_id;
+      waitHint = retryAfterMs(res);
+      if (waitHint !== null) attempt.retry_after_s = waitHint / 1000;
       attempts.push(attempt);
       if (!RETRYABLE(res.status)) {
         return { attempts, answer: { lane, status: res.status, ...read, at_ms: Math.round(done) } };
       }
-      waitHint = retryAfterMs(res);
     } catch (err) {
       const done = opts.elapsed();
       attempts.push({ lane, at_ms: Math.round(at), duration_ms: Math.round(done - at), status: 0, error: transportErrorKind(err) });

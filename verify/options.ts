@@ -1,9 +1,10 @@
 import { parseArgs } from "node:util";
 import { PRESETS, type PresetName } from "../chaos/chaos.config.ts";
+import { INFRA_SCENARIOS, isInfraScenario, type InfraScenario } from "./infra/scenarios.ts";
 
 /** The command line of `npm run chaos`, checked once; a bad flag exits 2 with the usage text. */
 
-export type Scenario = PresetName | "none";
+export type Scenario = PresetName | InfraScenario | "none";
 
 export interface RunOptions {
   scenario: Scenario;
@@ -13,6 +14,8 @@ export interface RunOptions {
   /** Orders started per second; 0 for as fast as the concurrency allows. */
   rate: number;
   items: number;
+  /** Processes per role behind HAProxy; 1 without a balancer, unless an infra scenario asks for one. */
+  replicas: number;
   /** Extra experiment fields merged over the preset, e.g. `{"routes": "all"}`. */
   chaosOverride: Record<string, unknown>;
   /** Run against a deployment instead of starting one. */
@@ -64,7 +67,12 @@ Starts Valerix in split mode (or uses --target), drives orders through careful c
 inventory misbehaves, heals, and checks the invariants. Exit 0: all hold; 1: a breach; 2: the
 run could not be carried out.
 
-  --scenario NAME        mild | moderate | extreme | none            (default moderate)
+  --scenario NAME        mild | moderate | extreme | none: inventory chaos (default moderate)
+                         infra | infra-extreme: replicas behind HAProxy, replica kills, PostgreSQL
+                         and Redis restarts, a partition between the roles (README, "Replicas
+                         and infrastructure faults")
+  --replicas N           processes per role behind HAProxy, on a private PostgreSQL and Redis
+                         (default 1, no balancer; infra scenarios: 2)
   --orders N             logical orders to place                       (default 2000)
   --seed N               seeds the chaos faults and the order plan     (default: random, reported)
   --concurrency N        orders in flight at once                      (default 24)
@@ -145,6 +153,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
         concurrency: { type: "string" },
         rate: { type: "string" },
         items: { type: "string" },
+        replicas: { type: "string" },
         chaos: { type: "string" },
         target: { type: "string" },
         "inventory-url": { type: "string" },
@@ -184,8 +193,8 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
   if (v.help) return null;
 
   const scenario = (v.scenario ?? "moderate") as Scenario;
-  if (scenario !== "none" && !(scenario in PRESETS)) {
-    throw new UsageError(`--scenario must be one of ${[...Object.keys(PRESETS), "none"].join(", ")}, got "${v.scenario}"`);
+  if (scenario !== "none" && !(scenario in PRESETS) && !isInfraScenario(scenario)) {
+    throw new UsageError(`--scenario must be one of ${[...Object.keys(PRESETS), ...INFRA_SCENARIOS, "none"].join(", ")}, got "${v.scenario}"`);
   }
   let chaosOverride: Record<string, unknown> = {};
   if (v.chaos !== undefined) {
@@ -206,6 +215,10 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
   if (!target && (inventoryUrl || v["chaos-url"] || v["inventory-db"])) {
     throw new UsageError("--inventory-url, --chaos-url and --inventory-db only apply with --target");
   }
+  const replicas = num("replicas", v.replicas, isInfraScenario(scenario) ? 2 : 1, 1, 16);
+  if ((v.replicas !== undefined || isInfraScenario(scenario)) && (target || v.embedded)) {
+    throw new UsageError("--replicas and the infra scenarios start their own deployment: not with --target or --embedded");
+  }
 
   return {
     scenario,
@@ -214,6 +227,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     concurrency: num("concurrency", v.concurrency, 24, 1, 1024),
     rate: num("rate", v.rate, 50, 0, 100_000, false),
     items: num("items", v.items, 8, 1, 1000),
+    replicas,
     chaosOverride,
     target,
     inventoryUrl,
@@ -261,6 +275,7 @@ function roleEnv(pairs: readonly string[]): Record<string, string> {
 /** The command that repeats a run, for the report. */
 export function replayCommand(o: RunOptions): string {
   const parts = ["npm run chaos --", `--scenario ${o.scenario}`, `--orders ${o.orders}`, `--seed ${o.seed}`, `--concurrency ${o.concurrency}`, `--rate ${o.rate}`];
+  if (o.replicas > 1 || isInfraScenario(o.scenario)) parts.push(`--replicas ${o.replicas}`);
   if (Object.keys(o.chaosOverride).length) parts.push(`--chaos '${JSON.stringify(o.chaosOverride)}'`);
   if (o.maxLines !== 4) parts.push(`--max-lines ${o.maxLines}`);
   if (o.oneItemRate !== 0.5) parts.push(`--one-item-rate ${o.oneItemRate}`);

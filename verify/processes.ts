@@ -26,11 +26,32 @@ export interface SpawnOptions {
   env: Record<string, string>;
   logDir: string;
   readyTimeoutMs?: number;
+  /** A fixed port instead of one the OS picks (a replica behind a balancer restarts on its own port). */
+  port?: number;
+  /** Where it listens (default 127.0.0.1) and where the runner reaches it (default: the same). */
+  host?: string;
+  /** Run inside this command, e.g. `["ip", "netns", "exec", "vx1"]` (it must exec the role in place). */
+  wrap?: string[];
+  /** Log file name stem (default: the role). */
+  name?: string;
 }
 
 const live = new Set<Subprocess>();
+const cleanups = new Set<() => void>();
 
-/** Kills every child still running; safe to call from an exit handler (synchronous). */
+/** Keeps a child the runner started elsewhere (a balancer, a Redis) on the list killed at exit. */
+export function trackChild(proc: Subprocess): void {
+  live.add(proc);
+  void proc.exited.then(() => live.delete(proc));
+}
+
+/** A synchronous clean-up run by `killAllChildren` (a daemonized server, a network namespace); returns its remover. */
+export function atExit(fn: () => void): () => void {
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
+
+/** Kills every child still running and runs the registered clean-ups; safe to call from an exit handler (synchronous). */
 export function killAllChildren(): void {
   for (const p of live) {
     try {
@@ -40,6 +61,14 @@ export function killAllChildren(): void {
     }
   }
   live.clear();
+  for (const fn of [...cleanups]) {
+    cleanups.delete(fn);
+    try {
+      fn();
+    } catch {
+      // best effort at exit
+    }
+  }
 }
 
 /** The environment a child gets: ours minus anything that would point it at other services. */
@@ -74,10 +103,11 @@ export function listeningPort(logText: string): number | null {
 
 /** `await spawnRole({ role: "inventory", env: { DATABASE_URL }, logDir })` → `{ url: "http://127.0.0.1:41234", … }` once ready. */
 export async function spawnRole(o: SpawnOptions): Promise<SpawnedRole> {
-  const logs = { out: join(o.logDir, `${o.role}.out.log`), err: join(o.logDir, `${o.role}.err.log`) };
-  const proc = Bun.spawn([process.execPath, join(REPO_ROOT, "src", "main.ts")], {
+  const stem = o.name ?? o.role;
+  const logs = { out: join(o.logDir, `${stem}.out.log`), err: join(o.logDir, `${stem}.err.log`) };
+  const proc = Bun.spawn([...(o.wrap ?? []), process.execPath, join(REPO_ROOT, "src", "main.ts")], {
     cwd: REPO_ROOT,
-    env: childEnv({ ...o.env, VALERIX_ROLE: o.role, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: o.env.LOG_LEVEL ?? "info" }),
+    env: childEnv({ ...o.env, VALERIX_ROLE: o.role, PORT: String(o.port ?? 0), HOST: o.host ?? "127.0.0.1", LOG_LEVEL: o.env.LOG_LEVEL ?? "info" }),
     stdout: Bun.file(logs.out),
     stderr: Bun.file(logs.err),
     stdin: "ignore",
@@ -106,7 +136,7 @@ export async function spawnRole(o: SpawnOptions): Promise<SpawnedRole> {
     if (existsSync(logs.out)) port = listeningPort(readFileSync(logs.out, "utf8"));
     if (port === null) await Bun.sleep(100);
   }
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${o.host ?? "127.0.0.1"}:${port}`;
   for (;;) {
     if (exited) fail(`exited with code ${proc.exitCode} before ready`);
     if (Date.now() > deadline) fail("listened but never became ready");

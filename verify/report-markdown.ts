@@ -1,5 +1,6 @@
 import type { AffectedFlag, AffectedOrder, ChaosReport } from "./report.ts";
 import type { LatencySummary } from "./stats.ts";
+import { renderInfraFaults } from "./infra/report.ts";
 
 /** The report a person reads first: Markdown tables over the JSON report's numbers. */
 
@@ -55,6 +56,7 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
     ["started", r.started_at],
     ["duration", `${r.duration_s} s (load ${Math.round((r.phases_ms.load ?? 0) / 100) / 10} s, settle ${Math.round((r.phases_ms.settle ?? 0) / 100) / 10} s)`],
     ["system", r.environment.mode === "spawned" ? "split mode started by the runner: orders and inventory as separate processes" : `deployment at ${r.environment.urls.orders}`],
+    ...(r.environment.topology ? [["deployment", r.environment.topology] as [string, string]] : []),
     ["database", r.environment.database],
     ["key-value store / retry queue", `${r.environment.key_value} / ${r.environment.retry_queue}`],
     ...(Object.keys(r.environment.settings ?? {}).length
@@ -71,7 +73,7 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
     ...(s.holds && s.holds.orders
       ? [["holds", `${pctOf(r.options.hold_rate)} of orders with \`hold_s\` ${s.holds.hold_s}: ${fmtCounts(s.holds.planned)}; payments ${fmtCounts(s.holds.pay_moments)}`] as [string, string]]
       : []),
-    ["chaos", `${describeChaos(r.chaos.active)}${r.chaos.expired_during_load ? " — **expired before the load ended**" : ""}`],
+    ["chaos", `${r.infrastructure && !r.chaos.active ? "none at inventory's edge: the infrastructure faults below are the experiment" : describeChaos(r.chaos.active)}${r.chaos.expired_during_load ? " — **expired before the load ended**" : ""}`],
     ["runtime", `${r.environment.runtime}, ${r.environment.platform}, ${r.environment.cpus} CPUs`],
     ["replay", `\`${r.command}\``],
   ], "ll"));
@@ -178,6 +180,7 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
   ]));
   out.push("");
 
+  out.push(...renderInfraFaults(r.infrastructure));
   out.push("## Faults injected and how the system took them");
   out.push("");
   const faults = r.chaos.event_counts ? Object.entries(r.chaos.event_counts).filter(([, n]) => n > 0) : [];

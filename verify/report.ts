@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { InvariantVerdict } from "./invariants.ts";
 import { renderMarkdown } from "./report-markdown.ts";
+import type { InfraReport } from "./infra/run-faults.ts";
 import { summarize, tally, type LatencySummary } from "./stats.ts";
 import { cancelAccepted, FINAL_STATUSES, isAccepted, linesLabel, orderIdOf, type ItemObservation, type OrderRecord, type RestockRecord } from "./types.ts";
 
@@ -39,6 +40,8 @@ export interface RunEnvironment {
   retry_queue: string;
   /** Settings given to the started roles with `--env`, over their defaults. */
   settings?: Record<string, string>;
+  /** Replicas, balancer, namespaces: how the started deployment is laid out, when it is more than one process per role. */
+  topology?: string;
   urls: { orders: string; inventory: string; chaos: string };
   runtime: string;
   platform: string;
@@ -85,6 +88,8 @@ export interface RunData {
     inventory_deducts: { during_load: Record<string, number>; after_heal: Record<string, number> } | null;
   } | null;
   delayThresholdMs: number;
+  /** Replicas and the faults injected underneath them (infra scenarios). */
+  infrastructure?: InfraReport | null;
   jsonOrders: "all" | "affected" | "none";
   /** 0: no cap. */
   jsonMaxOrders?: number;
@@ -101,6 +106,7 @@ export interface ChaosReport {
   options: Record<string, unknown>;
   environment: RunEnvironment;
   chaos: RunData["chaos"];
+  infrastructure?: InfraReport;
   phases_ms: Record<string, number>;
   summary: {
     logical_orders: number;
@@ -372,6 +378,7 @@ export function buildReport(d: RunData): ChaosReport {
     options: d.options,
     environment: d.environment,
     chaos: d.chaos,
+    ...(d.infrastructure ? { infrastructure: d.infrastructure } : {}),
     phases_ms: d.phases,
     summary: {
       logical_orders: d.records.length,

@@ -14,6 +14,8 @@ import { counterBy, minus, SystemApi } from "./system-api.ts";
 import { bringUp, type System } from "./system-under-test.ts";
 import type { CarefulClientOptions } from "./careful-client.ts";
 import { FINAL_STATUSES, orderIdOf, type AccountRow, type ItemObservation, type LedgerRow, type OrderRecord, type RestockRecord } from "./types.ts";
+import { asInfra, finishFaults, startFaults } from "./infra/run-faults.ts";
+import { chaosPresetFor } from "./infra/scenarios.ts";
 
 /**
  * One verification run, phase by phase: bring up (or reach) the system, create the run's items,
@@ -57,6 +59,7 @@ function reportOptions(o: RunOptions): Record<string, unknown> {
   // Never the admin token: reports get committed and shared.
   return {
     scenario: o.scenario,
+    replicas: o.replicas,
     orders: o.orders,
     seed: o.seed,
     concurrency: o.concurrency,
@@ -100,6 +103,9 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     sys = await bringUp(o, runId, progress);
     api = new SystemApi(sys.urls, sys.adminToken);
     mark("start", since);
+    // With replicas, a role's counters are the sum over its live replicas, not one replica's.
+    const infra = asInfra(sys);
+    const metricsOf = (role: "orders" | "inventory") => (infra ? infra.metricsOf(role) : api!.metrics(sys!.urls[role]));
 
     // The run's own items: unique ids, so the stock check holds even on a shared deployment.
     since = elapsed();
@@ -127,12 +133,13 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     const plan = planOrders(planOpts, planned);
     mark("setup", since);
 
-    const metricsBeforeLoad = await api.metrics(sys.urls.inventory);
+    const metricsBeforeLoad = await metricsOf("inventory");
     let requested: Record<string, unknown> | null = null;
     let active: Record<string, unknown> | null = null;
     let appliedMs: number | null = null;
-    if (o.scenario !== "none") {
-      requested = { preset: o.scenario, seed: o.seed, ttl_s: chaosTtlS(o), ...o.chaosOverride };
+    const preset = chaosPresetFor(o.scenario);
+    if (preset) {
+      requested = { preset, seed: o.seed, ttl_s: chaosTtlS(o), ...o.chaosOverride };
       const state = await api.applyChaos(requested);
       chaosOn = true;
       appliedMs = Math.round(elapsed());
@@ -144,6 +151,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     since = elapsed();
     const counts: ProgressCounts = { done: 0, total: o.orders, answers: {}, retried: 0 };
     progress.begin();
+    const faultRun = startFaults(sys, o, { elapsed, say: (line) => progress.phase(line), signal: io.signal });
     const client: CarefulClientOptions = {
       baseUrl: sys.urls.orders,
       timeoutMs: o.requestTimeoutMs,
@@ -176,6 +184,8 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     progress.update(counts, true);
     progress.finish();
     mark("load", since);
+    // Every infrastructure fault is lifted (restarted, healed) before the heal and the settling.
+    if (faultRun) await faultRun.done;
     if (io.signal?.aborted) throw new Error("aborted");
 
     since = elapsed();
@@ -183,7 +193,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     const deductsOf = (text: string | null) =>
       text ? counterBy(text, "http_request_duration_seconds_count", "status", { route: DEDUCT_ROUTE, method: "POST" }) : null;
     const deductsBeforeLoad = deductsOf(metricsBeforeLoad);
-    const deductsAtHeal = deductsOf(await api.metrics(sys.urls.inventory));
+    const deductsAtHeal = deductsOf(await metricsOf("inventory"));
     let healedMs: number | null = null;
     let expiredEarly = false;
     if (chaosOn) {
@@ -250,8 +260,9 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
 
     since = elapsed();
     const events = await api.chaosEvents(200).catch(() => null);
-    const metricsText = await api.metrics(sys.urls.orders);
-    const deductsAtEnd = deductsOf(await api.metrics(sys.urls.inventory));
+    const metricsText = await metricsOf("orders");
+    const deductsAtEnd = deductsOf(await metricsOf("inventory"));
+    const infrastructure = infra ? await finishFaults(sys, records, faultRun?.records ?? [], elapsed) : null;
     const server = metricsText
       ? {
           breaker_transitions: counterBy(metricsText, "circuit_breaker_transitions_total", "to"),
@@ -321,6 +332,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       reservedSums,
       server,
       delayThresholdMs: o.delayThresholdMs,
+      infrastructure,
       jsonOrders: o.jsonOrders,
       jsonMaxOrders: o.jsonMaxOrders,
     });

@@ -9,6 +9,8 @@ import { createDatabase, postgresAnswers, prepareRedis, redisAnswers, type RunDa
 import type { Progress } from "./progress.ts";
 import type { RunEnvironment } from "./report.ts";
 import type { SystemUrls } from "./system-api.ts";
+import { bringUpInfra } from "./infra/deployment.ts";
+import { isInfraScenario } from "./infra/scenarios.ts";
 
 /**
  * The system under test: either a deployment the runner only talks to (`--target`), or split mode
@@ -54,6 +56,9 @@ export async function bringUp(o: RunOptions, runId: string, progress: Progress):
       logDir: null,
     };
   }
+
+  // Replicas behind a balancer, on a PostgreSQL and a Redis of the run's own (verify/infra/).
+  if (o.replicas > 1 || isInfraScenario(o.scenario)) return bringUpInfra(o, runId, progress);
 
   const workDir = mkdtempSync(join(tmpdir(), `valerix-chaos-${runId}-`));
   const logDir = join(workDir, "logs");

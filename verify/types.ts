@@ -45,6 +45,8 @@ export interface Attempt<L extends string = Lane> {
   error?: string;
   /** The answer carried `Idempotent-Replayed: true`. */
   replayed?: boolean;
+  /** The answer's `Retry-After`, in seconds, when it had one (a 503 during a database outage). */
+  retry_after_s?: number;
   order_id?: string | null;
 }
 

@@ -54,7 +54,10 @@ with claim as (
 select order_id from ord`;
 
 // A transition from one of the allowed states, its history row, and, while the key is still in
-// flight, the response a retrying client will be given.
+// flight, the response a retrying client will be given. Only the order's own key: it was claimed
+// in the statement that made the order, so it shares the order's created_at. A cancel's key for
+// the order is claimed later, and a cancel that died in flight is run again by its retry; it must
+// not be answered with the order's 201.
 const TRANSITION_SQL = `
 with o as (
   update orders.orders set status = $2, reason = $3, updated_at = $4::timestamptz, attempts = attempts + $5::int,
@@ -66,6 +69,7 @@ with o as (
 ), k as (
   update orders.idempotency_keys set state = 'done', response_status = $7::int, response_body = $8, updated_at = $4::timestamptz
   where order_id = $1::uuid and state = 'in_flight' and $7::int is not null and exists (select 1 from o)
+    and created_at = (select created_at from orders.orders where order_id = $1::uuid)
 )
 select count(*)::int as n from o`;
 
@@ -84,6 +88,7 @@ with o as (
 ), k as (
   update orders.idempotency_keys set state = 'done', response_status = $7::int, response_body = $8, updated_at = $4::timestamptz
   where order_id = $1::uuid and state = 'in_flight' and $7::int is not null and exists (select 1 from o)
+    and created_at = (select created_at from orders.orders where order_id = $1::uuid)
 )
 select count(*)::int as n from o`;
 
@@ -176,6 +181,7 @@ with req as (
   update orders.idempotency_keys k set state = 'done', response_status = r.response_status, response_body = r.response_body, updated_at = r.at
   from req r join o using (order_id)
   where k.order_id = r.order_id and k.state = 'in_flight' and r.response_status is not null
+    and k.created_at = (select created_at from orders.orders oo where oo.order_id = r.order_id)
 )
 select order_id from o`;
 

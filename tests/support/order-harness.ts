@@ -5,8 +5,7 @@ import type { Database } from "../../platform/db.ts";
 import { createMemoryStore } from "../../platform/kv/index.ts";
 import { createPostgresQueue, type RetryQueue } from "../../platform/queue/index.ts";
 import { createInventoryModule } from "../../modules/inventory/index.ts";
-import { OrderService } from "../../modules/orders/internal/order.service.ts";
-import { RetryWorker } from "../../modules/orders/internal/retry-worker.ts";
+import { createOrdersModule, type Orders, type RetryWorker } from "../../modules/orders/index.ts";
 import { FaultyInventory, SwitchPolicy } from "./faulty-inventory.ts";
 import { ManualClock } from "./manual-clock.ts";
 
@@ -20,7 +19,7 @@ export interface OrderHarness {
   queue: RetryQueue;
   inventory: FaultyInventory;
   policy: SwitchPolicy;
-  service: OrderService;
+  service: Orders;
   /** A retry worker on this harness: 5 attempts, 100 ms to 1 s backoff, no jitter. */
   worker(): RetryWorker;
   /** Hands every due delivery to `w`, moving time past each backoff; the results in order. */
@@ -38,7 +37,7 @@ export function orderHarness(database: Database): OrderHarness {
   const queue = createPostgresQueue(database, { clock, visibilityTimeoutMs: 30_000, pollMs: 1 });
   const inventory = new FaultyInventory(createInventoryModule({ database, adminGuard: () => undefined, clock }).port);
   const policy = new SwitchPolicy();
-  const service = new OrderService({
+  const orders = createOrdersModule({
     database,
     inventory,
     kv: createMemoryStore({ clock }),
@@ -47,6 +46,7 @@ export function orderHarness(database: Database): OrderHarness {
     idempotencyTtlS: 3_600,
     enqueue: (orderId, requestId) => queue.enqueue({ orderId, attempt: 0, requestId: requestId ?? undefined }),
   });
+  const service = orders.service;
   const holdings = async (ids: string[]) => {
     const r = await sql<{ item_id: string; quantity: number; reserved_quantity: number; q: number; rq: number }>`
       select i.item_id, i.quantity, i.reserved_quantity, coalesce(sum(m.quantity_change), 0)::int as q, coalesce(sum(m.reserved_change), 0)::int as rq
@@ -66,7 +66,7 @@ export function orderHarness(database: Database): OrderHarness {
     inventory,
     policy,
     service,
-    worker: () => new RetryWorker({ database, inventory, policy, queue, clock, random: () => 0.5, maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1_000 }),
+    worker: () => orders.createRetryWorker({ queue, clock, random: () => 0.5, maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1_000 }),
     async drain(w) {
       const results: string[] = [];
       for (let i = 0; i < 20; i++) {

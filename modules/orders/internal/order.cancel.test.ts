@@ -6,8 +6,7 @@ import { ManualClock } from "../../../tests/support/manual-clock.ts";
 import { BACKENDS, openTestDatabase } from "../../../tests/support/system.ts";
 import type { FaultyInventory, SwitchPolicy } from "../../../tests/support/faulty-inventory.ts";
 import { orderHarness, type OrderHarness } from "../../../tests/support/order-harness.ts";
-import type { OrderService } from "./order.service.ts";
-import type { RetryWorker } from "./retry-worker.ts";
+import type { Orders, RetryWorker } from "../index.ts";
 
 /**
  * Orders of several lines and their cancellation, against the real modules on both databases:
@@ -23,7 +22,7 @@ for (const backend of BACKENDS) {
     let queue: RetryQueue;
     let inventory: FaultyInventory;
     let policy: SwitchPolicy;
-    let service: OrderService;
+    let service: Orders;
 
     beforeAll(async () => {
       ({ database, close } = await openTestDatabase(backend, ["inventory", "orders"]));

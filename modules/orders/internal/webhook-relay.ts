@@ -1,0 +1,185 @@
+import { randomUUID } from "node:crypto";
+import type { Database } from "../../../platform/db.ts";
+import { systemClock, type Clock, type Random } from "../../../platform/clock.ts";
+import * as repo from "./webhook.repository.ts";
+import { webhookHeaders } from "./webhook.signing.ts";
+import { checkDestination, dnsResolver, parseWebhookUrl, type Resolver } from "./webhook.url.ts";
+
+/** Waits after each failed attempt (then given up): about a day from the first to the last. */
+export const RETRY_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 86_400_000];
+
+export type DeliveryOutcome = "delivered" | "retry" | "failed" | "disabled" | "lease_lost";
+
+export interface WebhookRelayOptions {
+  database: Database;
+  clock?: Clock;
+  random?: Random;
+  /** Sends one request; `fetch` in production. Redirects are not followed (`redirect: "manual"`). */
+  send?: (url: string, init: RequestInit) => Promise<Response>;
+  resolve?: Resolver;
+  /** Refuse private destinations at every attempt (production unless WEBHOOK_ALLOW_PRIVATE). */
+  refusePrivate?: boolean;
+  timeoutMs?: number;
+  /** Deliveries claimed per round. */
+  batch?: number;
+  pollIntervalMs?: number;
+  /** An endpoint failing without a success this long is disabled. Default three days. */
+  disableAfterMs?: number;
+  /** Consecutive failures that open an endpoint's breaker, and how long it stays open. */
+  breakerThreshold?: number;
+  breakerOpenMs?: number;
+  retrySchedule?: readonly number[];
+  onError?: (err: unknown, context: string) => void;
+}
+
+/**
+ * One endpoint's breaker: open after `threshold` consecutive failed attempts, for `openMs`; then
+ * its deliveries are claimed again (a probe round), and one success closes it. Not cockatiel's
+ * `ConsecutiveBreaker`: the relay never calls through a policy here, it leaves an open endpoint's
+ * deliveries unclaimed in the database, which only needs "is it open now" by the injected clock.
+ */
+class EndpointBreaker {
+  failures = 0;
+  openUntil = -Infinity;
+}
+
+/**
+ * The webhook relay (orders role): turns outbox events into deliveries, claims the due ones
+ * (`FOR UPDATE SKIP LOCKED`, so replicas share them), POSTs each signed as Standard Webhooks
+ * say, and records every attempt. A delivery is leased by pushing its next attempt past the
+ * timeout; a relay killed mid-attempt leaves it to be sent again with the same event id. Runs
+ * beside the order path and never in it: a request pays only for the outbox row its trigger writes.
+ */
+export class WebhookRelay {
+  private readonly clock: Clock;
+  private readonly random: Random;
+  private readonly send: (url: string, init: RequestInit) => Promise<Response>;
+  private readonly timeoutMs: number;
+  private readonly schedule: readonly number[];
+  private readonly breakers = new Map<string, EndpointBreaker>();
+  private readonly listeners = new Set<(o: DeliveryOutcome) => void>();
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private stopper = new AbortController();
+
+  constructor(private readonly o: WebhookRelayOptions) {
+    this.clock = o.clock ?? systemClock;
+    this.random = o.random ?? Math.random;
+    this.send = o.send ?? ((url, init) => fetch(url, init));
+    this.timeoutMs = o.timeoutMs ?? 10_000;
+    this.schedule = o.retrySchedule ?? RETRY_SCHEDULE_MS;
+    if (this.timeoutMs <= 0) throw new RangeError("timeoutMs must be positive");
+  }
+
+  /** `relay.onOutcome((o) => counter.labels(o).inc())`; returns an unsubscribe. */
+  onOutcome(listener: (o: DeliveryOutcome) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Endpoints whose breaker is open now. */
+  openEndpoints(): string[] {
+    const now = this.clock.now();
+    return [...this.breakers].filter(([, b]) => b.openUntil > now).map(([id]) => id);
+  }
+
+  /** One round: fan out new events, then claim and send what is due. Resolves to attempts made. */
+  async tick(): Promise<number> {
+    const now = new Date(this.clock.now());
+    await repo.fanOut(this.o.database, now, 500);
+    const leaseId = randomUUID();
+    const claimed = await repo.claimDue(this.o.database, {
+      now,
+      limit: this.o.batch ?? 16,
+      // Longer than one attempt can take, so nobody else takes it while it is being sent.
+      leaseMs: this.timeoutMs * 3 + 5_000,
+      leaseId,
+      skipWebhooks: this.openEndpoints(),
+    });
+    await Promise.all(claimed.map((d) => this.attempt(d, leaseId)));
+    return claimed.length;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.stopper = new AbortController();
+    this.loop = (async () => {
+      while (this.running) {
+        let n = 0;
+        try {
+          n = await this.tick();
+        } catch (err) {
+          this.o.onError?.(err, "webhook relay");
+        }
+        if (n === 0 && this.running) await this.clock.sleep(this.o.pollIntervalMs ?? 500, this.stopper.signal).catch(() => {});
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.stopper.abort();
+    await this.loop;
+  }
+
+  private async attempt(d: repo.ClaimedDelivery, leaseId: string): Promise<void> {
+    const started = this.clock.now();
+    const event = repo.eventView(d.event);
+    const body = JSON.stringify(event);
+    const secrets = [d.secret];
+    if (d.previous_secret && d.previous_expires_at && new Date(d.previous_expires_at).getTime() > started) secrets.push(d.previous_secret);
+    let statusCode: number | null = null;
+    let error: string | null = null;
+    try {
+      const url = parseWebhookUrl(d.url);
+      if (this.o.refusePrivate) await checkDestination(url, this.o.resolve ?? dnsResolver);
+      const res = await this.send(d.url, {
+        method: "POST",
+        headers: { ...webhookHeaders(secrets, event.id, Math.floor(started / 1000), body), "user-agent": "Valerix-Webhooks/1" },
+        body,
+        redirect: "manual",
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      statusCode = res.status;
+      await res.body?.cancel().catch(() => {});
+      if (res.status < 200 || res.status >= 300) error = res.status >= 300 && res.status < 400 ? `redirect (${res.status}) not followed` : `HTTP ${res.status}`;
+    } catch (err) {
+      error = err instanceof Error ? (err.name === "TimeoutError" ? `timeout after ${this.timeoutMs} ms` : err.message) : String(err);
+    }
+    const at = this.clock.now();
+    const ok = error === null;
+    const breaker = this.breakers.get(d.webhook_id) ?? new EndpointBreaker();
+    this.breakers.set(d.webhook_id, breaker);
+    if (ok) breaker.failures = 0;
+    else if (++breaker.failures >= (this.o.breakerThreshold ?? 5)) breaker.openUntil = at + (this.o.breakerOpenMs ?? 30_000);
+    const next: Parameters<typeof repo.finishAttempt>[2] = ok
+      ? { kind: "delivered" }
+      : d.attempts > this.schedule.length
+        ? { kind: "failed" }
+        : { kind: "retry", at: new Date(at + this.backoff(d.attempts)) };
+    try {
+      const r = await repo.finishAttempt(
+        this.o.database,
+        { deliveryId: d.id, webhookId: d.webhook_id, eventId: event.id, leaseId, attempt: d.attempts, at: new Date(at), statusCode, durationMs: Math.round(at - started), error },
+        next,
+        new Date(at - (this.o.disableAfterMs ?? 3 * 86_400_000)),
+      );
+      this.emit(r.recorded ? next.kind : "lease_lost");
+      if (r.disabled) this.emit("disabled");
+    } catch (err) {
+      // The lease runs out and the delivery is taken again: sent twice at worst, never lost.
+      this.o.onError?.(err, "webhook relay: recording an attempt");
+    }
+  }
+
+  /** The wait after attempt `n` (1-based): the schedule's step, ±20 % jitter. */
+  private backoff(n: number): number {
+    const base = this.schedule[Math.min(n, this.schedule.length) - 1]!;
+    return Math.round(base * (0.8 + 0.4 * this.random()));
+  }
+
+  private emit(o: DeliveryOutcome): void {
+    for (const l of this.listeners) l(o);
+  }
+}

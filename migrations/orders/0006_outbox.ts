@@ -8,13 +8,14 @@ import { sql, type Kysely } from "kysely";
  *   transitions, cancel) writes its event in the same transaction without knowing about it; a
  *   change that rolls back leaves no event. `seq` counts one order's events from 1 (the order
  *   row's lock serialises its changes). `snapshot` is the order row as it was at the change
- *   (the API view is built from it). `xid` is the writing transaction, so readers can hold back
- *   events whose lower-numbered neighbours may still commit (see `outbox.repository.ts`).
+ *   (the API view is built from it). `xid` is the writing transaction: readers walk events in
+ *   (xid, id) order and only below the oldest running transaction, so a cursor never passes an
+ *   event that commits later (see `webhook.repository.ts`).
  *   `cancelling` is a step, not an outcome, and emits nothing; `order.cancelled` follows it.
  * - `webhooks`: subscriptions; `secret` is kept because signing needs it; `previous_secret`
  *   signs too until `previous_expires_at` (a rotation window).
  * - `webhook_deliveries`: one row per (event, subscription) to send; `webhook_attempts` every try.
- * - `webhook_relay_state`: how far the relay has fanned events out to deliveries.
+ * - `webhook_relay_state`: how far, in (xid, id) order, the relay has fanned events out to deliveries.
  * - `webhook_request_keys`: `Idempotency-Key`s of the webhook admin writes.
  */
 export async function up(db: Kysely<any>): Promise<void> {
@@ -30,6 +31,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       created_at timestamptz not null default now(),
       unique (order_id, seq)
     )`.execute(db);
+  await sql`create index outbox_events_xid_idx on orders.outbox_events (xid, id)`.execute(db);
   await sql`
     create function orders.outbox_on_history() returns trigger language plpgsql as $fn$
     declare
@@ -106,8 +108,13 @@ export async function up(db: Kysely<any>): Promise<void> {
       error text
     )`.execute(db);
   await sql`create index webhook_attempts_webhook_idx on orders.webhook_attempts (webhook_id, id desc)`.execute(db);
-  await sql`create table orders.webhook_relay_state (id integer primary key check (id = 1), fanned_out bigint not null)`.execute(db);
-  await sql`insert into orders.webhook_relay_state (id, fanned_out) values (1, 0)`.execute(db);
+  await sql`
+    create table orders.webhook_relay_state (
+      id integer primary key check (id = 1),
+      fanned_xid xid8 not null,
+      fanned_id bigint not null
+    )`.execute(db);
+  await sql`insert into orders.webhook_relay_state (id, fanned_xid, fanned_id) values (1, '0', 0)`.execute(db);
   await sql`
     create table orders.webhook_request_keys (
       key text primary key,

@@ -7,10 +7,14 @@ import type { OrderView } from "./order.model.ts";
 
 /**
  * The outbox and webhook SQL. Events are written by a trigger on `orders.order_history`
- * (migration 0006), never here. Readers of the outbox see an event only once no transaction
- * that could still commit a lower-numbered one is running (`xid < xmin` of the current
- * snapshot): identity values are handed out before commit, so without that guard a cursor could
- * pass an event that commits a moment later, and a catch-up reader or the fan-out would miss it.
+ * (migration 0006), never here.
+ *
+ * Readers walk the outbox in (xid, id) order and see only events whose transaction is older than
+ * the oldest one still running (`xid < xmin` of the current snapshot). Identity values are handed
+ * out before commit, so walking by id alone could pass an event that commits a moment later, and
+ * a catch-up reader or the fan-out would miss it for good. A transaction still running has an xid
+ * at or above xmin, and one that starts later gets a larger xid still: every event that can yet
+ * appear sorts after every event already seen.
  */
 
 export const EVENT_TYPES = ["order.created", "order.queued", "order.confirmed", "order.rejected", "order.failed", "order.cancelled", "order.reserved", "order.expired"] as const;
@@ -44,18 +48,19 @@ const VISIBLE = sql`e.xid < pg_snapshot_xmin(pg_current_snapshot())`;
 
 export async function listEvents(database: Database, q: { after: string | null; types: readonly string[] | null; limit: number }): Promise<EventRow[] | null> {
   const db = database.db;
-  let afterId = "0";
+  let after = { xid: "0", id: "0" };
   if (q.after !== null) {
-    const r = await sql<{ id: string }>`select id::text as id from orders.outbox_events where event_id = ${q.after}`.execute(db);
+    const r = await sql<{ xid: string; id: string }>`select xid::text as xid, id::text as id from orders.outbox_events where event_id = ${q.after}`.execute(db);
     if (!r.rows[0]) return null;
-    afterId = r.rows[0].id;
+    after = r.rows[0];
   }
   const types = q.types ?? null;
   const { rows } = await sql<EventRow>`
     select e.id::text as id, e.event_id, e.type, e.order_id::text as order_id, e.seq, e.snapshot, e.created_at
     from orders.outbox_events e
-    where e.id > ${afterId}::bigint and ${VISIBLE} and (${types}::text[] is null or e.type = any(${types}::text[]))
-    order by e.id limit ${q.limit}`.execute(db);
+    where (e.xid, e.id) > (${after.xid}::xid8, ${after.id}::bigint) and ${VISIBLE}
+      and (${types}::text[] is null or e.type = any(${types}::text[]))
+    order by e.xid, e.id limit ${q.limit}`.execute(db);
   return rows;
 }
 
@@ -192,10 +197,10 @@ export async function keyedWrite(
 /** Turns visible events past the relay's mark into deliveries; one relay at a time does it. Returns events handled. */
 export async function fanOut(database: Database, now: Date, limit: number): Promise<number> {
   const { rows } = await sql<{ n: number }>`
-    with st as (select fanned_out from orders.webhook_relay_state where id = 1 for update skip locked),
+    with st as (select fanned_xid, fanned_id from orders.webhook_relay_state where id = 1 for update skip locked),
     ev as (
-      select e.id, e.type, e.order_id, e.seq from orders.outbox_events e, st
-      where e.id > st.fanned_out and ${VISIBLE} order by e.id limit ${limit}
+      select e.id, e.xid, e.type, e.order_id, e.seq from orders.outbox_events e, st
+      where (e.xid, e.id) > (st.fanned_xid, st.fanned_id) and ${VISIBLE} order by e.xid, e.id limit ${limit}
     ),
     ins as (
       insert into orders.webhook_deliveries (webhook_id, event, order_id, seq, next_attempt_at, created_at, updated_at)
@@ -203,7 +208,8 @@ export async function fanOut(database: Database, now: Date, limit: number): Prom
       join orders.webhooks w on (ev.type = any(w.events) or '*' = any(w.events)) and ev.id > w.after_event and w.disabled_at is null
       returning 1
     ),
-    mark as (update orders.webhook_relay_state set fanned_out = (select max(id) from ev) where id = 1 and exists (select 1 from ev) returning 1)
+    last as (select xid, id from ev order by xid desc, id desc limit 1),
+    mark as (update orders.webhook_relay_state s set fanned_xid = last.xid, fanned_id = last.id from last where s.id = 1 returning 1)
     select (select count(*) from ev)::int as n, (select count(*) from ins)::int as d, (select count(*) from mark)::int as m`.execute(database.db);
   return rows[0]?.n ?? 0;
 }

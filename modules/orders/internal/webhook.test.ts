@@ -158,6 +158,45 @@ for (const backend of BACKENDS) {
       expect(await eventsOf(ghost)).toEqual([]);
     });
 
+    test.skipIf(backend !== "postgres")("a cursor never passes an event that commits later with a lower id", async () => {
+      const [a] = await h.items(10);
+      const [early, late] = [await order(a!), await order(a!)];
+      const start = (await webhooks.events({ limit: 500 })).next_after ?? undefined;
+      const gate = Promise.withResolvers<void>();
+      const inserted = Promise.withResolvers<void>();
+      // A takes its xid first; B then writes its event (the lower id) and stays open while A commits.
+      const aStarted = Promise.withResolvers<void>();
+      const txA = database.db.transaction().execute(async (trx) => {
+        await sql`select pg_current_xact_id()`.execute(trx);
+        aStarted.resolve();
+        await inserted.promise;
+        await sql`insert into orders.order_history (order_id, status, reason) values (${late}, 'queued', 'test')`.execute(trx);
+      });
+      await aStarted.promise;
+      const txB = database.db.transaction().execute(async (trx) => {
+        await sql`insert into orders.order_history (order_id, status, reason) values (${early}, 'queued', 'test')`.execute(trx);
+        inserted.resolve();
+        await gate.promise;
+      });
+      await txA;
+      const seen: string[] = [];
+      let after = start;
+      const walk = async () => {
+        for (;;) {
+          const page = await webhooks.events({ after, types: "order.queued", limit: 1 });
+          if (page.events.length === 0) return;
+          seen.push(page.events[0]!.data.order_id);
+          after = page.next_after!;
+        }
+      };
+      await walk();
+      expect(seen).toEqual([late]);
+      gate.resolve();
+      await txB;
+      await walk();
+      expect(seen).toEqual([late, early]);
+    });
+
     test("a receiver failing half the attempts gets every event, same id and body every time, in order per order, signed", async () => {
       const coin = mulberry32(18);
       const rx = receiver(() => (coin() < 0.5 ? 500 : 204));

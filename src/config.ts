@@ -278,7 +278,7 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: origins(env, "CORS_ORIGINS"),
     databasePoolSize: int(env, "DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE[role], 2, 1_000),
     ledgerCheckIntervalS: int(env, "LEDGER_CHECK_INTERVAL_S", 60, 0, 86_400),
-    webhookAllowPrivate: nodeEnv !== "production" || bool(env, "WEBHOOK_ALLOW_PRIVATE", false),
+    webhookAllowPrivate: bool(env, "WEBHOOK_ALLOW_PRIVATE", false) || nodeEnv !== "production",
     webhookTimeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 10_000, 100, 60_000),
     webhookRotationWindowS: int(env, "WEBHOOK_ROTATION_WINDOW_S", 86_400, 0, 30 * 86_400),
     webhookDisableAfterS: int(env, "WEBHOOK_DISABLE_AFTER_S", 3 * 86_400, 3_600, 30 * 86_400),

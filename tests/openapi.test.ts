@@ -404,7 +404,7 @@ for (const [index, backend] of BACKENDS.entries()) {
         expect(events.status).toBe(200);
         const page = (await check(events, "/api/events", "get")) as { events: Array<{ id: string }> };
         expect(page.events.map((e) => e.id)).toContain(event.id);
-        const badCursor = await fetch(`${sys.url}/api/events?after=evt_00000000000000000000000000000000`);
+        const badCursor = await fetch(`${sys.url}/api/events?after=evt_0000000000000000000000000000000000000001`);
         expect(badCursor.status).toBe(404);
         await check(badCursor, "/api/events", "get");
         const badLimit = await fetch(`${sys.url}/api/events?limit=0`);
@@ -421,7 +421,7 @@ for (const [index, backend] of BACKENDS.entries()) {
         await check(again, "/api/admin/events/{id}/redeliver", "post");
         for (let i = 0; i < 200 && got.length < 2; i++) await Bun.sleep(50);
         expect(got[1]!.body).toBe(got[0]!.body);
-        const noEvent = await fetch(`${sys.url}/api/admin/events/evt_00000000000000000000000000000000/redeliver`, { method: "POST", headers: { ...admin, "idempotency-key": newKey("wh") } });
+        const noEvent = await fetch(`${sys.url}/api/admin/events/evt_0000000000000000000000000000000000000001/redeliver`, { method: "POST", headers: { ...admin, "idempotency-key": newKey("wh") } });
         expect(noEvent.status).toBe(404);
         await check(noEvent, "/api/admin/events/{id}/redeliver", "post");
 

@@ -22,7 +22,10 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     create table orders.outbox_events (
       id bigint generated always as identity primary key,
-      event_id text not null unique,
+      -- The order and its seq name the event: no random id to draw, no extra unique index to keep.
+      -- A change that rolled back left nothing, so the next committed change reusing its seq is
+      -- still the only event ever sent under that id.
+      event_id text generated always as ('evt_' || replace(order_id::text, '-', '') || lpad(to_hex(seq), 8, '0')) stored,
       type text not null,
       order_id uuid not null,
       seq integer not null,
@@ -54,8 +57,8 @@ export async function up(db: Kysely<any>): Promise<void> {
       end if;
       select to_jsonb(o) - 'lease_id' - 'leased_until' - 'request_id' into snap from orders.orders o where o.order_id = new.order_id;
       select coalesce(max(e.seq), 0) + 1 into next_seq from orders.outbox_events e where e.order_id = new.order_id;
-      insert into orders.outbox_events (event_id, type, order_id, seq, snapshot, created_at)
-      values ('evt_' || replace(gen_random_uuid()::text, '-', ''), event_type, new.order_id, next_seq,
+      insert into orders.outbox_events (type, order_id, seq, snapshot, created_at)
+      values (event_type, new.order_id, next_seq,
               coalesce(snap, '{}'::jsonb) || jsonb_build_object('status', new.status, 'reason', new.reason), new.at);
       return null;
     end

@@ -685,7 +685,7 @@ export interface components {
             }[];
         };
         Event: {
-            /** @description `evt_…`: the same on every delivery of this event (the `webhook-id` header) */
+            /** @description `evt_` + the order id's hex digits + the event's seq in 8 hex digits: the same on every delivery of this event (the `webhook-id` header) */
             id: string;
             type: "order.created" | "order.queued" | "order.confirmed" | "order.rejected" | "order.failed" | "order.cancelled" | "order.reserved" | "order.expired";
             /** Format: date-time */
@@ -727,7 +727,7 @@ export interface components {
         };
         EventPage: {
             events: {
-                /** @description `evt_…`: the same on every delivery of this event (the `webhook-id` header) */
+                /** @description `evt_` + the order id's hex digits + the event's seq in 8 hex digits: the same on every delivery of this event (the `webhook-id` header) */
                 id: string;
                 type: "order.created" | "order.queued" | "order.confirmed" | "order.rejected" | "order.failed" | "order.cancelled" | "order.reserved" | "order.expired";
                 /** Format: date-time */
@@ -4155,7 +4155,7 @@ export interface operations {
                      * @example {
                      *       "events": [
                      *         {
-                     *           "id": "evt_9b2e4c6a8d0f4e1a3c5b7d9f1e3a5c7b",
+                     *           "id": "evt_0b6f6a523c1e4a8e9d2f5b7c1e2a9f1000000002",
                      *           "type": "order.confirmed",
                      *           "created_at": "2026-01-05T10:00:00.012Z",
                      *           "data": {
@@ -4178,7 +4178,7 @@ export interface operations {
                      *           }
                      *         }
                      *       ],
-                     *       "next_after": "evt_9b2e4c6a8d0f4e1a3c5b7d9f1e3a5c7b"
+                     *       "next_after": "evt_0b6f6a523c1e4a8e9d2f5b7c1e2a9f1000000002"
                      *     }
                      */
                     "application/json": components["schemas"]["EventPage"];
@@ -5000,7 +5000,7 @@ export interface operations {
                      *       "attempts": [
                      *         {
                      *           "at": "2026-01-05T10:00:00.100Z",
-                     *           "event_id": "evt_9b2e4c6a8d0f4e1a3c5b7d9f1e3a5c7b",
+                     *           "event_id": "evt_0b6f6a523c1e4a8e9d2f5b7c1e2a9f1000000002",
                      *           "attempt": 1,
                      *           "status_code": 200,
                      *           "duration_ms": 42,
@@ -5137,7 +5137,7 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "event_id": "evt_9b2e4c6a8d0f4e1a3c5b7d9f1e3a5c7b",
+                     *       "event_id": "evt_0b6f6a523c1e4a8e9d2f5b7c1e2a9f1000000002",
                      *       "deliveries": 1
                      *     }
                      */

@@ -1,7 +1,7 @@
 import { t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { Timestamp } from "../../../platform/schemas.ts";
-import { EVENT_TYPES } from "./webhook.repository.ts";
+import { EVENT_ID_PATTERN, EVENT_TYPES } from "./webhook.repository.ts";
 import { OrderSchema } from "./order.model.ts";
 
 export const WEBHOOK_LIMITS = { urlMax: 2_000, descriptionMax: 200, attemptsPageMax: 100, eventsPageMax: 500, eventsPageDefault: 100 } as const;
@@ -18,7 +18,7 @@ export const CreateWebhookBody = t.Object(
 );
 
 export const WebhookParams = t.Object({ id: t.String({ minLength: 1, maxLength: 64, pattern: "^wh_[0-9a-f]{32}$" }) });
-export const EventParams = t.Object({ id: t.String({ minLength: 1, maxLength: 64, pattern: "^evt_[0-9a-f]{32}$" }) });
+export const EventParams = t.Object({ id: t.String({ minLength: 1, maxLength: 64, pattern: EVENT_ID_PATTERN }) });
 
 const Nullable = <T extends Parameters<typeof t.Union>[0][number]>(s: T) => t.Union([s, t.Null()]);
 
@@ -54,7 +54,7 @@ export const AttemptsSchema = t.Object({
 });
 
 export const EventSchema = t.Object({
-  id: t.String({ description: "`evt_…`: the same on every delivery of this event (the `webhook-id` header)" }),
+  id: t.String({ description: "`evt_` + the order id's hex digits + the event's seq in 8 hex digits: the same on every delivery of this event (the `webhook-id` header)" }),
   type: EventTypeSchema,
   created_at: Timestamp,
   data: t.Composite([t.Omit(OrderSchema, ["history"]), t.Object({ seq: Type.Integer({ description: "This event's place among its order's events, from 1" }) })]),
@@ -67,7 +67,7 @@ export const EventPageSchema = t.Object({
 
 export const EventsQuery = t.Object(
   {
-    after: t.Optional(t.String({ pattern: "^evt_[0-9a-f]{32}$", description: "The last event id already read" })),
+    after: t.Optional(t.String({ pattern: EVENT_ID_PATTERN, description: "The last event id already read" })),
     types: t.Optional(t.String({ maxLength: 500, description: "Comma-separated event types" })),
     limit: t.Optional(t.Numeric({ minimum: 1, maximum: WEBHOOK_LIMITS.eventsPageMax, multipleOf: 1 })),
   },

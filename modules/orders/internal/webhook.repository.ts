@@ -46,11 +46,25 @@ export function eventView(r: EventRow): EventView {
 
 const VISIBLE = sql`e.xid < pg_snapshot_xmin(pg_current_snapshot())`;
 
+/** `evt_` + the order id's 32 hex digits + the seq in 8: the event's name is its place. */
+export const EVENT_ID_PATTERN = "^evt_[0-9a-f]{40}$";
+
+/** The order and seq an event id names; null when it names none. */
+function eventKey(eventId: string): { orderId: string; seq: number } | null {
+  if (!new RegExp(EVENT_ID_PATTERN).test(eventId)) return null;
+  const h = eventId.slice(4);
+  return { orderId: `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`, seq: parseInt(h.slice(32), 16) };
+}
+const byEventId = (eventId: string) => {
+  const k = eventKey(eventId);
+  return k ? sql`order_id = ${k.orderId}::uuid and seq = ${k.seq}` : sql`false`;
+};
+
 export async function listEvents(database: Database, q: { after: string | null; types: readonly string[] | null; limit: number }): Promise<EventRow[] | null> {
   const db = database.db;
   let after = { xid: "0", id: "0" };
   if (q.after !== null) {
-    const r = await sql<{ xid: string; id: string }>`select xid::text as xid, id::text as id from orders.outbox_events where event_id = ${q.after}`.execute(db);
+    const r = await sql<{ xid: string; id: string }>`select xid::text as xid, id::text as id from orders.outbox_events where ${byEventId(q.after)}`.execute(db);
     if (!r.rows[0]) return null;
     after = r.rows[0];
   }
@@ -67,7 +81,7 @@ export async function listEvents(database: Database, q: { after: string | null; 
 export async function findEvent(database: Database, eventId: string): Promise<EventRow | null> {
   const { rows } = await sql<EventRow>`
     select e.id::text as id, e.event_id, e.type, e.order_id::text as order_id, e.seq, e.snapshot, e.created_at
-    from orders.outbox_events e where e.event_id = ${eventId}`.execute(database.db);
+    from orders.outbox_events e where ${byEventId(eventId)}`.execute(database.db);
   return rows[0] ?? null;
 }
 
@@ -145,7 +159,7 @@ export async function listAttempts(database: Database, webhookId: string, limit:
 
 /** New deliveries of one event to every enabled subscription it matches (a redelivery). */
 export async function redeliver(trx: Kysely<any>, eventId: string, at: Date): Promise<number | null> {
-  const ev = await sql<{ id: string }>`select id::text as id from orders.outbox_events where event_id = ${eventId}`.execute(trx);
+  const ev = await sql<{ id: string }>`select id::text as id from orders.outbox_events where ${byEventId(eventId)}`.execute(trx);
   if (!ev.rows[0]) return null;
   const r = await sql`
     insert into orders.webhook_deliveries (webhook_id, event, order_id, seq, next_attempt_at, created_at, updated_at)

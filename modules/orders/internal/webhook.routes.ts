@@ -8,7 +8,7 @@ import { CreateWebhookBody, EventParams, EventsQuery, WebhookParams, WEBHOOK_LIM
 export type RouteGuard = (ctx: { request: Request }) => Response | undefined;
 
 const WH = "wh_6f1c2b9e0d8a4c7b9e3f5a1d2c4b6e8f";
-const EVT = "evt_9b2e4c6a8d0f4e1a3c5b7d9f1e3a5c7b";
+const EVT = "evt_0b6f6a523c1e4a8e9d2f5b7c1e2a9f1000000002";
 const WEBHOOK_EXAMPLE = {
   id: WH,
   url: "https://shop.example/hooks/valerix",

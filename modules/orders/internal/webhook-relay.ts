@@ -22,6 +22,9 @@ export interface WebhookRelayOptions {
   timeoutMs?: number;
   /** Deliveries claimed per round. */
   batch?: number;
+  /** Attempts in flight at once in `start()` mode (default 32), and per endpoint (default 4). */
+  concurrency?: number;
+  perEndpoint?: number;
   pollIntervalMs?: number;
   /** An endpoint failing without a success this long is disabled. Default three days. */
   disableAfterMs?: number;
@@ -57,6 +60,8 @@ export class WebhookRelay {
   private readonly timeoutMs: number;
   private readonly schedule: readonly number[];
   private readonly breakers = new Map<string, EndpointBreaker>();
+  /** Attempts in flight, per endpoint. */
+  private readonly inFlight = new Map<string, number>();
   private readonly listeners = new Set<(o: DeliveryOutcome) => void>();
   private running = false;
   private loop: Promise<void> | null = null;
@@ -83,40 +88,73 @@ export class WebhookRelay {
     return [...this.breakers].filter(([, b]) => b.openUntil > now).map(([id]) => id);
   }
 
-  /** One round: fan out new events, then claim and send what is due. Resolves to attempts made. */
+  /** One round: fan out new events, then claim what is due and send it all. Resolves to attempts made. */
   async tick(): Promise<number> {
+    const sent = await this.launch(this.o.batch ?? 16);
+    await Promise.all(sent);
+    return sent.length;
+  }
+
+  /**
+   * Fans out, claims up to `room` due deliveries and starts sending them; resolves once they
+   * are claimed, with one promise per attempt. Endpoints whose breaker is open, or that already
+   * have `perEndpoint` attempts in flight, are left out: a slow receiver holds its own slots only.
+   */
+  private async launch(room: number): Promise<Array<Promise<void>>> {
     const now = new Date(this.clock.now());
     await repo.fanOut(this.o.database, now, 500);
     const leaseId = randomUUID();
+    const busy = [...this.inFlight].filter(([, n]) => n >= (this.o.perEndpoint ?? 4)).map(([id]) => id);
     const claimed = await repo.claimDue(this.o.database, {
       now,
-      limit: this.o.batch ?? 16,
+      limit: room,
       // Longer than one attempt can take, so nobody else takes it while it is being sent.
       leaseMs: this.timeoutMs * 3 + 5_000,
       leaseId,
-      skipWebhooks: this.openEndpoints(),
+      skipWebhooks: [...this.openEndpoints(), ...busy],
     });
-    await Promise.all(claimed.map((d) => this.attempt(d, leaseId)));
-    return claimed.length;
+    return claimed.map((d) => {
+      this.inFlight.set(d.webhook_id, (this.inFlight.get(d.webhook_id) ?? 0) + 1);
+      return this.attempt(d, leaseId).finally(() => {
+        const n = (this.inFlight.get(d.webhook_id) ?? 1) - 1;
+        if (n > 0) this.inFlight.set(d.webhook_id, n);
+        else this.inFlight.delete(d.webhook_id);
+      });
+    });
   }
 
+  /**
+   * Sends continuously: at most `concurrency` attempts in flight, claiming more as slots free,
+   * and polls every `pollIntervalMs` when nothing is due or every slot is taken.
+   */
   start(): void {
     if (this.running) return;
     this.running = true;
     this.stopper = new AbortController();
+    const max = this.o.concurrency ?? 32;
+    const pending = new Set<Promise<void>>();
     this.loop = (async () => {
       while (this.running) {
-        let n = 0;
-        try {
-          n = await this.tick();
-        } catch (err) {
-          this.o.onError?.(err, "webhook relay");
+        let started = 0;
+        if (pending.size < max) {
+          try {
+            const sent = await this.launch(Math.min(this.o.batch ?? 16, max - pending.size));
+            started = sent.length;
+            for (const p of sent) {
+              pending.add(p);
+              void p.finally(() => pending.delete(p));
+            }
+          } catch (err) {
+            this.o.onError?.(err, "webhook relay");
+          }
         }
-        if (n === 0 && this.running) await this.clock.sleep(this.o.pollIntervalMs ?? 500, this.stopper.signal).catch(() => {});
+        if (started === 0 && this.running) await this.clock.sleep(this.o.pollIntervalMs ?? 500, this.stopper.signal).catch(() => {});
       }
+      await Promise.all(pending);
     })();
   }
 
+  /** Stops claiming, and resolves once the attempts in flight are recorded. */
   async stop(): Promise<void> {
     this.running = false;
     this.stopper.abort();

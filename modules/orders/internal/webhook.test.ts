@@ -4,6 +4,7 @@ import { sql } from "kysely";
 import { Webhook } from "standardwebhooks";
 import type { Database } from "../../../platform/db.ts";
 import { mulberry32 } from "../../../platform/prng.ts";
+import { systemClock } from "../../../platform/clock.ts";
 import type { RetryQueue } from "../../../platform/queue/index.ts";
 import { BACKENDS, openTestDatabase } from "../../../tests/support/system.ts";
 import { orderHarness, type OrderHarness } from "../../../tests/support/order-harness.ts";
@@ -264,6 +265,32 @@ for (const backend of BACKENDS) {
       expect(Math.max(...rx.got.map((g) => g.inFlightSameId))).toBe(1);
       // Nothing was accepted twice: no attempt was sent by both relays.
       expect(rx.got.filter((g) => g.accepted).length).toBe(expected.length);
+    });
+
+    test("running, a slow receiver holds only its own slots: a fast one gets every event meanwhile", async () => {
+      const slow = receiver(async () => {
+        await Bun.sleep(1_500);
+        return 200;
+      });
+      const fast = receiver(() => 200);
+      servers.push(slow, fast);
+      await subscribe(slow.url);
+      await subscribe(fast.url);
+      const [a] = await h.items(10);
+      await order(a!);
+      const r = relay({ clock: systemClock, pollIntervalMs: 20, timeoutMs: 5_000 });
+      r.start();
+      try {
+        for (let i = 0; i < 100 && fast.got.length < 2; i++) await Bun.sleep(10);
+        expect(fast.got.map((g) => JSON.parse(g.body).type)).toEqual(["order.created", "order.confirmed"]);
+        expect(slow.got).toHaveLength(0);
+      } finally {
+        await r.stop();
+      }
+      // Stopping waited for the attempt in flight, and recorded it.
+      expect(slow.got).toHaveLength(1);
+      const done = await sql<{ n: number }>`select count(*)::int as n from orders.webhook_attempts where status_code = 200`.execute(database.db);
+      expect(done.rows[0]!.n).toBe(3);
     });
 
     test("a rotated secret: both signatures verify during the window, only the new one after", async () => {

@@ -8,6 +8,9 @@ import { checkDestination, dnsResolver, parseWebhookUrl, type Resolver } from ".
 /** Waits after each failed attempt (then given up): about a day from the first to the last. */
 export const RETRY_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 86_400_000];
 
+/** Events turned into deliveries per round. */
+const FAN_OUT_BATCH = 1_000;
+
 export type DeliveryOutcome = "delivered" | "retry" | "failed" | "disabled" | "lease_lost";
 
 export interface WebhookRelayOptions {
@@ -90,7 +93,7 @@ export class WebhookRelay {
 
   /** One round: fan out new events, then claim what is due and send it all. Resolves to attempts made. */
   async tick(): Promise<number> {
-    const sent = await this.launch(this.o.batch ?? 16);
+    const { sent } = await this.launch(this.o.batch ?? 16);
     await Promise.all(sent);
     return sent.length;
   }
@@ -100,9 +103,10 @@ export class WebhookRelay {
    * are claimed, with one promise per attempt. Endpoints whose breaker is open, or that already
    * have `perEndpoint` attempts in flight, are left out: a slow receiver holds its own slots only.
    */
-  private async launch(room: number): Promise<Array<Promise<void>>> {
+  private async launch(room: number): Promise<{ sent: Array<Promise<void>>; backlog: boolean }> {
     const now = new Date(this.clock.now());
-    await repo.fanOut(this.o.database, now, 500);
+    // A full batch means more events wait: the loop comes back at once instead of polling.
+    const backlog = (await repo.fanOut(this.o.database, now, FAN_OUT_BATCH)) === FAN_OUT_BATCH;
     const leaseId = randomUUID();
     const busy = [...this.inFlight].filter(([, n]) => n >= (this.o.perEndpoint ?? 4)).map(([id]) => id);
     const claimed = await repo.claimDue(this.o.database, {
@@ -113,7 +117,7 @@ export class WebhookRelay {
       leaseId,
       skipWebhooks: [...this.openEndpoints(), ...busy],
     });
-    return claimed.map((d) => {
+    const sent = claimed.map((d) => {
       this.inFlight.set(d.webhook_id, (this.inFlight.get(d.webhook_id) ?? 0) + 1);
       return this.attempt(d, leaseId).finally(() => {
         const n = (this.inFlight.get(d.webhook_id) ?? 1) - 1;
@@ -121,6 +125,7 @@ export class WebhookRelay {
         else this.inFlight.delete(d.webhook_id);
       });
     });
+    return { sent, backlog };
   }
 
   /**
@@ -138,8 +143,8 @@ export class WebhookRelay {
         let started = 0;
         if (pending.size < max) {
           try {
-            const sent = await this.launch(Math.min(this.o.batch ?? 16, max - pending.size));
-            started = sent.length;
+            const { sent, backlog } = await this.launch(Math.min(this.o.batch ?? 16, max - pending.size));
+            started = sent.length + (backlog ? 1 : 0);
             for (const p of sent) {
               pending.add(p);
               void p.finally(() => pending.delete(p));

@@ -119,7 +119,10 @@ export class WebhookRelay {
     });
     const sent = claimed.map((d) => {
       this.inFlight.set(d.webhook_id, (this.inFlight.get(d.webhook_id) ?? 0) + 1);
-      return this.attempt(d, leaseId).finally(() => {
+      return this.attempt(d, leaseId)
+        // Whatever went wrong, the lease runs out and the delivery is taken again.
+        .catch((err) => this.o.onError?.(err, "webhook relay: attempt"))
+        .finally(() => {
         const n = (this.inFlight.get(d.webhook_id) ?? 1) - 1;
         if (n > 0) this.inFlight.set(d.webhook_id, n);
         else this.inFlight.delete(d.webhook_id);
@@ -138,6 +141,7 @@ export class WebhookRelay {
     this.stopper = new AbortController();
     const max = this.o.concurrency ?? 32;
     const pending = new Set<Promise<void>>();
+    let failures = 0;
     this.loop = (async () => {
       while (this.running) {
         let started = 0;
@@ -149,11 +153,15 @@ export class WebhookRelay {
               pending.add(p);
               void p.finally(() => pending.delete(p));
             }
+            failures = 0;
           } catch (err) {
-            this.o.onError?.(err, "webhook relay");
+            // The database away: say so, and back off up to 30 s rather than write a line per poll.
+            if (failures++ === 0 || failures % 10 === 0) this.o.onError?.(err, "webhook relay");
           }
         }
-        if (started === 0 && this.running) await this.clock.sleep(this.o.pollIntervalMs ?? 500, this.stopper.signal).catch(() => {});
+        const poll = this.o.pollIntervalMs ?? 500;
+        const wait = failures > 0 ? Math.min(30_000, poll * 2 ** Math.min(failures, 10)) : poll;
+        if (started === 0 && this.running) await this.clock.sleep(wait, this.stopper.signal).catch(() => {});
       }
       await Promise.all(pending);
     })();

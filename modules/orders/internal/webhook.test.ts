@@ -354,6 +354,31 @@ for (const backend of BACKENDS) {
       expect(log.attempts[0]!.error).toContain("redirect");
     });
 
+    test("an endpoint's breaker opens after consecutive failures: its deliveries wait, the others go on", async () => {
+      const dead = receiver(() => 503);
+      const alive = receiver(() => 200);
+      servers.push(dead, alive);
+      const deadSub = await subscribe(dead.url);
+      await subscribe(alive.url);
+      const [a] = await h.items(100);
+      for (let i = 0; i < 3; i++) await order(a!);
+      const r = relay({ retrySchedule: Array(20).fill(1_000), breakerThreshold: 3, breakerOpenMs: 60_000 });
+      await r.tick();
+      expect(dead.hits()).toBe(3);
+      expect(r.openEndpoints()).toEqual([deadSub.id]);
+      // While open: time passes beyond every backoff, the dead endpoint is not called, the live one is served.
+      for (let i = 0; i < 5; i++) {
+        await h.clock.advance(2_000);
+        await r.tick();
+      }
+      expect(dead.hits()).toBe(3);
+      expect(alive.got.filter((g) => g.accepted)).toHaveLength(6);
+      await h.clock.advance(60_000);
+      expect(r.openEndpoints()).toEqual([]);
+      await r.tick();
+      expect(dead.hits()).toBe(6);
+    });
+
     test("an endpoint failing for three days is disabled and says why; the others are not held up", async () => {
       const dead = receiver(() => 500);
       const alive = receiver(() => 200);

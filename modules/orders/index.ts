@@ -30,8 +30,8 @@ export const ORDER_SCHEMAS = { ...ORDER_ONLY_SCHEMAS, ...WEBHOOK_SCHEMAS } as co
 export type { DeliveryOutcome, WebhookRelay, WebhookRelayOptions } from "./internal/webhook-relay.ts";
 export { RETRY_SCHEDULE_MS } from "./internal/webhook-relay.ts";
 export type { WebhookService, WebhookSettings, WebhookView } from "./internal/webhook.service.ts";
-export type { EventView, EventType } from "./internal/webhook.repository.ts";
-export { EVENT_TYPES } from "./internal/webhook.repository.ts";
+export type { EventView, EventType } from "./internal/outbox.repository.ts";
+export { EVENT_TYPES } from "./internal/outbox.repository.ts";
 export { sign as signWebhook } from "./internal/webhook.signing.ts";
 export { ORDER_STATUSES, FINAL_STATUSES, CANCELLABLE_STATUSES, type OrderStatus } from "./internal/order.tables.ts";
 

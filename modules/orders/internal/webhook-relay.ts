@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Database } from "../../../platform/db.ts";
 import { systemClock, type Clock, type Random } from "../../../platform/clock.ts";
 import * as repo from "./webhook.repository.ts";
+import { eventView } from "./outbox.repository.ts";
 import { webhookHeaders } from "./webhook.signing.ts";
 import { checkDestination, dnsResolver, parseWebhookUrl, type Resolver } from "./webhook.url.ts";
 
@@ -176,7 +177,7 @@ export class WebhookRelay {
 
   private async attempt(d: repo.ClaimedDelivery, leaseId: string): Promise<void> {
     const started = this.clock.now();
-    const event = repo.eventView(d.event);
+    const event = eventView(d.event);
     const body = JSON.stringify(event);
     const secrets = [d.secret];
     if (d.previous_secret && d.previous_expires_at && new Date(d.previous_expires_at).getTime() > started) secrets.push(d.previous_secret);

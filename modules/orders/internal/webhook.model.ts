@@ -1,7 +1,7 @@
 import { t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { Timestamp } from "../../../platform/schemas.ts";
-import { EVENT_ID_PATTERN, EVENT_TYPES } from "./webhook.repository.ts";
+import { EVENT_ID_PATTERN, EVENT_TYPES } from "./outbox.repository.ts";
 import { OrderSchema } from "./order.model.ts";
 
 export const WEBHOOK_LIMITS = { urlMax: 2_000, descriptionMax: 200, attemptsPageMax: 100, eventsPageMax: 500, eventsPageDefault: 100 } as const;

@@ -3,6 +3,7 @@ import type { Database } from "../../../platform/db.ts";
 import { InvalidRequestError, NotFoundError } from "../../../platform/errors.ts";
 import { systemClock, type Clock } from "../../../platform/clock.ts";
 import * as repo from "./webhook.repository.ts";
+import * as outbox from "./outbox.repository.ts";
 import { newSecret } from "./webhook.signing.ts";
 import { checkDestination, dnsResolver, parseWebhookUrl, type Resolver } from "./webhook.url.ts";
 
@@ -62,7 +63,7 @@ export class WebhookService {
   async create(key: string, body: { url: string; events: string[]; description?: string | undefined }): Promise<repo.StoredAnswer> {
     const url = parseWebhookUrl(body.url);
     const events = [...new Set(body.events)];
-    for (const e of events) if (e !== "*" && !(repo.EVENT_TYPES as readonly string[]).includes(e)) throw new InvalidRequestError(`Unknown event type "${e}".`, { field: "events" });
+    for (const e of events) if (e !== "*" && !(outbox.EVENT_TYPES as readonly string[]).includes(e)) throw new InvalidRequestError(`Unknown event type "${e}".`, { field: "events" });
     const request = { url: url.href, events, description: body.description ?? null };
     // DNS first, outside the transaction; a refusal stores nothing, not even the key.
     if (this.settings.refusePrivate) await checkDestination(url, this.settings.resolve ?? dnsResolver);
@@ -106,9 +107,9 @@ export class WebhookService {
   async events(q: { after?: string | undefined; types?: string | undefined; limit?: number | undefined }) {
     const limit = q.limit ?? 100;
     const types = q.types ? q.types.split(",").map((s) => s.trim()).filter(Boolean) : null;
-    const rows = await repo.listEvents(this.database, { after: q.after ?? null, types, limit });
+    const rows = await outbox.listEvents(this.database, { after: q.after ?? null, types, limit });
     if (rows === null) throw new NotFoundError(`No event with id "${q.after}"`, { after: q.after });
-    const events = rows.map(repo.eventView);
+    const events = rows.map(outbox.eventView);
     return { events, next_after: events.at(-1)?.id ?? q.after ?? null };
   }
 

@@ -51,6 +51,7 @@ describe("configuration", () => {
     ["WEBHOOK_TIMEOUT_MS", "0"],
     ["WEBHOOK_ALLOW_PRIVATE", "maybe"],
     ["WEBHOOK_DISABLE_AFTER_S", "60"],
+    ["WEBHOOK_RETENTION_DAYS", "0"],
   ])("%s=%s is refused with the variable named", (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);

@@ -63,6 +63,8 @@ export interface Config {
   webhookRotationWindowS: number;
   /** An endpoint failing without one success this long is disabled. */
   webhookDisableAfterS: number;
+  /** Days order events, finished deliveries and attempts are kept (the catch-up window). */
+  webhookRetentionDays: number;
   /** Whether this process runs the webhook relay (orders role); several replicas may. */
   webhookRelay: boolean;
 }
@@ -282,6 +284,7 @@ export function loadConfig(env: Env = process.env): Config {
     webhookTimeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 10_000, 100, 60_000),
     webhookRotationWindowS: int(env, "WEBHOOK_ROTATION_WINDOW_S", 86_400, 0, 30 * 86_400),
     webhookDisableAfterS: int(env, "WEBHOOK_DISABLE_AFTER_S", 3 * 86_400, 3_600, 30 * 86_400),
+    webhookRetentionDays: int(env, "WEBHOOK_RETENTION_DAYS", 30, 1, 3_650),
     webhookRelay: bool(env, "WEBHOOK_RELAY", true),
   };
 }

@@ -101,6 +101,7 @@ export async function composeOrders(ctx: {
     refusePrivate: !config.webhookAllowPrivate,
     timeoutMs: config.webhookTimeoutMs,
     disableAfterMs: config.webhookDisableAfterS * 1000,
+    retentionMs: config.webhookRetentionDays * 86_400_000,
     onError,
   });
   relay.onOutcome((o) => metrics.webhookDeliveries.labels(o).inc());

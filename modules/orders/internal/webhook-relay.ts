@@ -36,6 +36,8 @@ export interface WebhookRelayOptions {
   breakerThreshold?: number;
   breakerOpenMs?: number;
   retrySchedule?: readonly number[];
+  /** Events, finished deliveries and attempts older than this are forgotten (hourly). Default 30 days. */
+  retentionMs?: number;
   onError?: (err: unknown, context: string) => void;
 }
 
@@ -143,8 +145,13 @@ export class WebhookRelay {
     const max = this.o.concurrency ?? 32;
     const pending = new Set<Promise<void>>();
     let failures = 0;
+    let lastPurge = -Infinity;
     this.loop = (async () => {
       while (this.running) {
+        if (this.clock.now() - lastPurge >= 3_600_000) {
+          lastPurge = this.clock.now();
+          await this.purge().catch((err) => this.o.onError?.(err, "webhook relay: purge"));
+        }
         let started = 0;
         if (pending.size < max) {
           try {
@@ -166,6 +173,14 @@ export class WebhookRelay {
       }
       await Promise.all(pending);
     })();
+  }
+
+  /** Forgets events, finished deliveries and attempts past the retention; resolves to rows removed. */
+  async purge(): Promise<number> {
+    const before = new Date(this.clock.now() - (this.o.retentionMs ?? 30 * 86_400_000));
+    let total = 0;
+    for (let n = -1; n !== 0 && total < 100_000; total += n) n = await repo.purgeBefore(this.o.database, before);
+    return total;
   }
 
   /** Stops claiming, and resolves once the attempts in flight are recorded. */

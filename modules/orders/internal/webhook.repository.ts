@@ -256,3 +256,27 @@ export async function finishAttempt(
     return { recorded: true, disabled: r.rows[0]?.disabled ?? false };
   });
 }
+
+/**
+ * Forgets what is older than `before`, a batch at a time, oldest first by primary key (old rows
+ * sit at the start of each key, so no extra index is needed): attempts, finished deliveries, and
+ * events that no pending delivery needs and the fan-out has passed. Returns rows removed.
+ */
+export async function purgeBefore(database: Database, before: Date, batch = 5_000): Promise<number> {
+  const { rows } = await sql<{ a: number; d: number; e: number }>`
+    with a as (
+      delete from orders.webhook_attempts where id in (select id from orders.webhook_attempts where at < ${before} order by id limit ${batch}) returning 1
+    ), d as (
+      delete from orders.webhook_deliveries where id in (
+        select id from orders.webhook_deliveries where state <> 'pending' and updated_at < ${before} order by id limit ${batch}) returning 1
+    )
+    select (select count(*) from a)::int as a, (select count(*) from d)::int as d, 0 as e`.execute(database.db);
+  const e = await sql`
+    delete from orders.outbox_events where id in (
+      select e.id from orders.outbox_events e, orders.webhook_relay_state s
+      where e.created_at < ${before} and (e.xid, e.id) <= (s.fanned_xid, s.fanned_id)
+        and not exists (select 1 from orders.webhook_deliveries d where d.event = e.id)
+      order by e.id limit ${batch})
+    returning 1`.execute(database.db);
+  return (rows[0]?.a ?? 0) + (rows[0]?.d ?? 0) + e.rows.length;
+}

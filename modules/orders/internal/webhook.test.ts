@@ -443,6 +443,27 @@ for (const backend of BACKENDS) {
       await expect(webhooks.redeliver("evt_0000000000000000000000000000000000000001", randomUUID())).rejects.toMatchObject({ code: "not_found" });
     });
 
+    test("past the retention, events, finished deliveries and attempts are forgotten; what is still pending is kept", async () => {
+      const ok = receiver(() => 200);
+      const down = receiver(() => 500);
+      servers.push(ok, down);
+      await subscribe(ok.url, ["order.created"]);
+      await subscribe(down.url, ["order.confirmed"]);
+      const [a] = await h.items(10);
+      const id = await order(a!);
+      const r = relay({ retrySchedule: Array(5).fill(40 * 86_400_000) });
+      await r.tick();
+      expect(await r.purge()).toBe(0);
+      await h.clock.advance(31 * 86_400_000);
+      await r.purge();
+      // The delivered creation is gone with its attempt; the confirmation still waits for its retry.
+      expect((await eventsOf(id)).map((e) => e.type)).toEqual(["order.confirmed"]);
+      const left = await sql<{ state: string }>`select state from orders.webhook_deliveries d join orders.outbox_events e on e.id = d.event where e.order_id = ${id}`.execute(database.db);
+      expect(left.rows).toEqual([{ state: "pending" }]);
+      const attempts = await sql<{ n: number }>`select count(*)::int as n from orders.webhook_attempts where event_id like ${`evt_${id.replaceAll("-", "")}%`}`.execute(database.db);
+      expect(attempts.rows[0]!.n).toBe(0);
+    });
+
     test("a relay killed mid-attempt loses nothing: the lease runs out and another sends the same event", async () => {
       const rx = receiver(() => 200);
       servers.push(rx);

@@ -96,12 +96,30 @@ for (const backend of BACKENDS) {
       const r = await webhooks.create(randomUUID(), { url, events });
       return JSON.parse(r.body) as { id: string; secret: string };
     };
-    const order = async (itemId: string, quantity = 1) => JSON.parse((await h.service.create(randomUUID(), { lines: [{ item_id: itemId, quantity }] }, null)).body).order_id as string;
+    /**
+     * Waits until every event is visible to the outbox's readers. Readers see an event once no
+     * older transaction runs anywhere on the server, and the test server is shared: another
+     * suite's transaction may hold them back for a moment.
+     */
+    const visible = async () => {
+      for (let i = 0; i < 1_000; i++) {
+        const r = await sql<{ n: number }>`select count(*)::int as n from orders.outbox_events where not (xid < pg_snapshot_xmin(pg_current_snapshot()))`.execute(database.db);
+        if (r.rows[0]!.n === 0) return;
+        await Bun.sleep(10);
+      }
+      throw new Error("outbox events stayed invisible for 10 s");
+    };
+    const order = async (itemId: string, quantity = 1) => {
+      const id = JSON.parse((await h.service.create(randomUUID(), { lines: [{ item_id: itemId, quantity }] }, null)).body).order_id as string;
+      await visible();
+      return id;
+    };
     const eventsOf = async (orderId: string) =>
       (await sql<{ event_id: string; type: string; seq: number }>`select event_id, type, seq from orders.outbox_events where order_id = ${orderId} order by seq`.execute(database.db)).rows;
     const pending = async () => Number((await sql<{ n: number }>`select count(*)::int as n from orders.webhook_deliveries where state = 'pending'`.execute(database.db)).rows[0]!.n);
     /** Ticks the relays and moves the clock past each backoff until nothing is pending. */
     const drain = async (relays: WebhookRelay[], stepMs = 10_000, rounds = 200) => {
+      await visible();
       for (let i = 0; i < rounds; i++) {
         await Promise.all(relays.map((r) => r.tick()));
         if ((await pending()) === 0) return i;
@@ -211,6 +229,7 @@ for (const backend of BACKENDS) {
       h.inventory.faults.push("unavailable");
       ids.push(await order(a!));
       await h.drain(h.worker());
+      await visible();
       const outcomes: DeliveryOutcome[] = [];
       const r = relay({ retrySchedule: Array(30).fill(1_000) });
       r.onOutcome((o) => outcomes.push(o));
@@ -449,6 +468,8 @@ for (const backend of BACKENDS) {
       servers.push(ok, down);
       await subscribe(ok.url, ["order.created"]);
       await subscribe(down.url, ["order.confirmed"]);
+      // Earlier tests moved their own clocks days ahead; ids follow time only within one clock.
+      await sql`delete from orders.outbox_events`.execute(database.db);
       const [a] = await h.items(10);
       const id = await order(a!);
       const r = relay({ retrySchedule: Array(5).fill(40 * 86_400_000) });

@@ -9,14 +9,22 @@ import { IdempotencyKeyReusedError } from "../../../platform/idempotency-key.ts"
 
 import { byEventId, VISIBLE, type EventRow, type EventType } from "./outbox.repository.ts";
 
-/** Age in seconds of the oldest event not yet delivered to some endpoint (0 when none waits). */
+/**
+ * Age in seconds of the oldest event still on its way: waiting for delivery to an enabled
+ * endpoint, or not yet fanned out at all (held back by an old transaction, or a relay behind).
+ * 0 when nothing waits.
+ */
 export async function oldestUndeliveredAgeS(database: Database, now: Date): Promise<number> {
-  const { rows } = await sql<{ at: Date | null }>`
-    select min(e.created_at) as at from orders.webhook_deliveries d join orders.outbox_events e on e.id = d.event
-    join orders.webhooks w on w.id = d.webhook_id
-    where d.state = 'pending' and w.disabled_at is null`.execute(database.db);
-  const at = rows[0]?.at;
-  return at ? Math.max(0, (now.getTime() - new Date(at).getTime()) / 1000) : 0;
+  const { rows } = await sql<{ pending: Date | null; unfanned: Date | null }>`
+    select
+      (select min(e.created_at) from orders.webhook_deliveries d join orders.outbox_events e on e.id = d.event
+        join orders.webhooks w on w.id = d.webhook_id
+        where d.state = 'pending' and w.disabled_at is null) as pending,
+      (select e.created_at from orders.outbox_events e, orders.webhook_relay_state s
+        where (e.xid, e.id) > (s.fanned_xid, s.fanned_id) and exists (select 1 from orders.webhooks where disabled_at is null)
+        order by e.xid, e.id limit 1) as unfanned`.execute(database.db);
+  const times = [rows[0]?.pending, rows[0]?.unfanned].filter((t): t is Date => t != null).map((t) => new Date(t).getTime());
+  return times.length ? Math.max(0, (now.getTime() - Math.min(...times)) / 1000) : 0;
 }
 
 // ---- subscriptions ----

@@ -11,6 +11,7 @@ import { orderHarness, type OrderHarness } from "../../../tests/support/order-ha
 import { WebhookRelay, type DeliveryOutcome, type WebhookRelayOptions } from "./webhook-relay.ts";
 import { WebhookService } from "./webhook.service.ts";
 import { isPrivateAddress, WebhookUrlRefusedError } from "./webhook.url.ts";
+import { oldestUndeliveredAgeS } from "./webhook.repository.ts";
 
 /**
  * The outbox and the relay against the real modules on both databases, with a manual clock and
@@ -136,6 +137,7 @@ for (const backend of BACKENDS) {
       const queued = await order(a!);
       expect(await h.drain(h.worker())).toEqual(["confirmed"]);
       await h.service.cancel(confirmed, randomUUID(), { reason: "changed my mind" }, null, "test");
+      await visible();
 
       const types = async (id: string) => (await eventsOf(id)).map((e) => [e.seq, e.type]);
       expect(await types(confirmed)).toEqual([[1, "order.created"], [2, "order.confirmed"], [3, "order.cancelled"]]);
@@ -483,6 +485,28 @@ for (const backend of BACKENDS) {
       expect(left.rows).toEqual([{ state: "pending" }]);
       const attempts = await sql<{ n: number }>`select count(*)::int as n from orders.webhook_attempts where event_id like ${`evt_${id.replaceAll("-", "")}%`}`.execute(database.db);
       expect(attempts.rows[0]!.n).toBe(0);
+    });
+
+    test("the oldest undelivered age counts events not yet fanned out and deliveries still pending, and is 0 once all are delivered", async () => {
+      let up = false;
+      const rx = receiver(() => (up ? 200 : 500));
+      servers.push(rx);
+      await subscribe(rx.url, ["order.created"]);
+      const now = () => new Date(h.clock.now());
+      await relay().tick(); // whatever earlier tests left is fanned out
+      await sql`update orders.webhook_deliveries set state = 'failed' where state = 'pending'`.execute(database.db);
+      expect(await oldestUndeliveredAgeS(database, now())).toBe(0);
+      const [a] = await h.items(10);
+      await order(a!);
+      await h.clock.advance(60_000);
+      expect(await oldestUndeliveredAgeS(database, now())).toBe(60);
+      const r = relay({ retrySchedule: [1_000, 1_000] });
+      await r.tick();
+      await h.clock.advance(30_000);
+      expect(await oldestUndeliveredAgeS(database, now())).toBe(90);
+      up = true;
+      await r.tick();
+      expect(await oldestUndeliveredAgeS(database, now())).toBe(0);
     });
 
     test("a relay killed mid-attempt loses nothing: the lease runs out and another sends the same event", async () => {

@@ -129,6 +129,17 @@ export function createMetrics(opts: { clock?: Clock | undefined; version?: strin
       labelNames: ["result"] as const,
       registers: [registry],
     }),
+    webhookDeliveries: new Counter({
+      name: "webhook_deliveries_total",
+      help: "Webhook delivery attempts by outcome",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+    webhookOldestUndeliveredAge: new Gauge({
+      name: "webhook_oldest_undelivered_age_seconds",
+      help: "Age of the oldest order event still waiting for an enabled webhook endpoint; 0 when none waits",
+      registers: [registry],
+    }),
     groupCommitBatchOrders: new Histogram({
       name: "group_commit_batch_orders",
       help: "Orders carried per group-committed statement on the order path, by statement",

@@ -48,6 +48,10 @@ describe("configuration", () => {
     ["LEDGER_CHECK_INTERVAL_S", "-1"],
     ["LEDGER_CHECK_INTERVAL_S", "1m"],
     ["LEDGER_CHECK_INTERVAL_S", "86401"],
+    ["WEBHOOK_TIMEOUT_MS", "0"],
+    ["WEBHOOK_ALLOW_PRIVATE", "maybe"],
+    ["WEBHOOK_DISABLE_AFTER_S", "60"],
+    ["WEBHOOK_RETENTION_DAYS", "0"],
   ])("%s=%s is refused with the variable named", (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);
@@ -57,6 +61,14 @@ describe("configuration", () => {
     expect(loadConfig({}).ledgerCheckIntervalS).toBe(60);
     expect(loadConfig({ LEDGER_CHECK_INTERVAL_S: "0" }).ledgerCheckIntervalS).toBe(0);
     expect(loadConfig({ LEDGER_CHECK_INTERVAL_S: "5" }).ledgerCheckIntervalS).toBe(5);
+  });
+
+  test("webhooks: private destinations allowed outside production, refused in it unless WEBHOOK_ALLOW_PRIVATE=true", () => {
+    expect(loadConfig({}).webhookAllowPrivate).toBe(true);
+    expect(loadConfig({ NODE_ENV: "production" }).webhookAllowPrivate).toBe(false);
+    expect(loadConfig({ NODE_ENV: "production", WEBHOOK_ALLOW_PRIVATE: "true" }).webhookAllowPrivate).toBe(true);
+    const c = loadConfig({});
+    expect([c.webhookTimeoutMs, c.webhookRotationWindowS, c.webhookDisableAfterS, c.webhookRelay]).toEqual([10_000, 86_400, 259_200, true]);
   });
 
   test("cross-field rules: orders role needs INVENTORY_URL; an Upstash URL needs a token", () => {

@@ -55,6 +55,18 @@ export interface Config {
   databasePoolSize: number;
   /** Seconds between two checks of quantity = Σ movements on processes hosting inventory; 0 turns the check off. */
   ledgerCheckIntervalS: number;
+  /** Webhooks may point at loopback, link-local and private addresses (always outside production). */
+  webhookAllowPrivate: boolean;
+  /** How long one webhook attempt may take before it counts as failed. */
+  webhookTimeoutMs: number;
+  /** How long the previous secret keeps signing after a rotation. */
+  webhookRotationWindowS: number;
+  /** An endpoint failing without one success this long is disabled. */
+  webhookDisableAfterS: number;
+  /** Days order events, finished deliveries and attempts are kept (the catch-up window). */
+  webhookRetentionDays: number;
+  /** Whether this process runs the webhook relay (orders role); several replicas may. */
+  webhookRelay: boolean;
 }
 
 /**
@@ -268,5 +280,11 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: origins(env, "CORS_ORIGINS"),
     databasePoolSize: int(env, "DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE[role], 2, 1_000),
     ledgerCheckIntervalS: int(env, "LEDGER_CHECK_INTERVAL_S", 60, 0, 86_400),
+    webhookAllowPrivate: bool(env, "WEBHOOK_ALLOW_PRIVATE", false) || nodeEnv !== "production",
+    webhookTimeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 10_000, 100, 60_000),
+    webhookRotationWindowS: int(env, "WEBHOOK_ROTATION_WINDOW_S", 86_400, 0, 30 * 86_400),
+    webhookDisableAfterS: int(env, "WEBHOOK_DISABLE_AFTER_S", 3 * 86_400, 3_600, 30 * 86_400),
+    webhookRetentionDays: int(env, "WEBHOOK_RETENTION_DAYS", 30, 1, 3_650),
+    webhookRelay: bool(env, "WEBHOOK_RELAY", true),
   };
 }

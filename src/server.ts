@@ -117,7 +117,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   let ordersService: OrdersModule["service"] | undefined;
   let breaker: InventoryPolicy | undefined;
   if (hostsOrders) {
-    const side = await composeOrders({ config, database, kv, inventory, groupCommit, health, metrics, logger, onError, redisClientName });
+    const side = await composeOrders({ config, database, kv, inventory, groupCommit, health, metrics, logger, onError, redisClientName, adminGuard });
     inventory = side.inventory;
     ordersService = side.service;
     breaker = side.breaker;

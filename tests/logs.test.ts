@@ -102,3 +102,35 @@ describe("log lines of a short run", () => {
     if (backend === "postgres") expect(String(config.databaseUrl)).toStartWith("postgres");
   });
 });
+
+describe("webhook secrets in the log", () => {
+  test("a registration, a rotation and deliveries signed with both secrets leave no secret in any line, even at debug", async () => {
+    const out = captureLines();
+    const ADMIN = "logs-webhook-admin";
+    const sys = await startSystem(BACKENDS[0]!, { ADMIN_TOKEN: ADMIN }, { logger: createLogger("debug", { role: "all" }, out) });
+    let received = 0;
+    const rx = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => (received++, new Response(null, { status: 204 })) });
+    try {
+      const admin = { authorization: `Bearer ${ADMIN}` };
+      const created = await sys.post("/api/admin/webhooks", { url: `http://127.0.0.1:${rx.port}/hooks`, events: ["*"] }, { ...admin, "idempotency-key": randomUUID() });
+      const first = ((await created.json()) as { id: string; secret: string });
+      const rotated = await sys.post(`/api/admin/webhooks/${first.id}/rotate-secret`, {}, { ...admin, "idempotency-key": randomUUID() });
+      const second = ((await rotated.json()) as { secret: string }).secret;
+      const item = `logs-${randomUUID().slice(0, 8)}`;
+      await sys.post("/api/admin/inventory", { item_id: item, item_name: item, quantity: 2 }, admin);
+      await sys.post("/api/orders", { item_id: item, quantity: 1 }, { "idempotency-key": randomUUID() });
+      for (let i = 0; i < 200 && received < 2; i++) await Bun.sleep(25);
+      expect(received).toBe(2);
+      expect(out.lines.length).toBeGreaterThan(0);
+      const text = out.lines.join("\n");
+      for (const secret of [first.secret, second]) {
+        expect(text).not.toContain(secret);
+        expect(text).not.toContain(secret.slice("whsec_".length));
+      }
+      expect(text).not.toContain("whsec_");
+    } finally {
+      rx.stop(true);
+      await sys.stop();
+    }
+  });
+});

@@ -7,6 +7,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import openapiTS, { astToString } from "openapi-typescript";
 import createClient from "openapi-fetch";
+import { Webhook } from "standardwebhooks";
 import type { paths } from "./support/api-types.ts";
 import { BACKENDS, newKey, startSystem, type TestSystem } from "./support/system.ts";
 
@@ -329,6 +330,119 @@ for (const [index, backend] of BACKENDS.entries()) {
       const chaos = await api.GET("/api/admin/chaos", { headers: admin });
       expect(chaos.response.status).toBe(200);
       await check(chaos, "/api/admin/chaos", "get");
+    });
+
+    test("the webhook and event routes: keys, refusals and secrets as documented; a subscriber receives signed events", async () => {
+      const check = conformance(doc);
+      const admin = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+      const got: Array<{ headers: Record<string, string>; body: string }> = [];
+      const rx = Bun.serve({
+        port: 0,
+        hostname: "127.0.0.1",
+        fetch: async (req) => {
+          const headers: Record<string, string> = {};
+          req.headers.forEach((v, k) => (headers[k] = v));
+          got.push({ headers, body: await req.text() });
+          return new Response(null, { status: 204 });
+        },
+      });
+      try {
+        const url = `http://127.0.0.1:${rx.port}/hooks`;
+        const body = JSON.stringify({ url, events: ["order.confirmed"], description: "OpenAPI suite" });
+        const noKey = await fetch(`${sys.url}/api/admin/webhooks`, { method: "POST", headers: admin, body });
+        expect(noKey.status).toBe(400);
+        await check(noKey, "/api/admin/webhooks", "post");
+        const anonymous = await fetch(`${sys.url}/api/admin/webhooks`, { method: "POST", headers: { "content-type": "application/json", "idempotency-key": newKey("wh") }, body });
+        expect(anonymous.status).toBe(401);
+        await check(anonymous, "/api/admin/webhooks", "post");
+        for (const bad of [{ url: "ftp://example.com/x", events: ["*"] }, { url, events: ["order.shipped"] }, { url, events: [] }, { url: "not a url", events: ["*"] }]) {
+          const refused = await fetch(`${sys.url}/api/admin/webhooks`, { method: "POST", headers: { ...admin, "idempotency-key": newKey("wh") }, body: JSON.stringify(bad) });
+          expect(refused.status).toBe(400);
+          await check(refused, "/api/admin/webhooks", "post");
+        }
+
+        const key = newKey("wh");
+        const created = await fetch(`${sys.url}/api/admin/webhooks`, { method: "POST", headers: { ...admin, "idempotency-key": key }, body });
+        expect(created.status).toBe(201);
+        const sub = (await check(created, "/api/admin/webhooks", "post")) as { id: string; secret: string };
+        expect(sub.secret).toMatch(/^whsec_/);
+        const replay = await fetch(`${sys.url}/api/admin/webhooks`, { method: "POST", headers: { ...admin, "idempotency-key": key }, body });
+        expect(replay.status).toBe(201);
+        expect(replay.headers.get("idempotent-replayed")).toBe("true");
+        expect(await replay.json()).toEqual(sub);
+        const reused = await fetch(`${sys.url}/api/admin/webhooks`, { method: "POST", headers: { ...admin, "idempotency-key": key }, body: JSON.stringify({ url, events: ["*"] }) });
+        expect(reused.status).toBe(422);
+        await check(reused, "/api/admin/webhooks", "post");
+
+        const list = await fetch(`${sys.url}/api/admin/webhooks`, { headers: admin });
+        expect(list.status).toBe(200);
+        const listed = await check(list, "/api/admin/webhooks", "get");
+        expect(JSON.stringify(listed)).not.toContain(sub.secret);
+        expect(JSON.stringify(listed)).not.toContain("whsec_");
+        const one = await fetch(`${sys.url}/api/admin/webhooks/${sub.id}`, { headers: admin });
+        expect(one.status).toBe(200);
+        expect(JSON.stringify(await check(one, "/api/admin/webhooks/{id}", "get"))).not.toContain("whsec_");
+        const missing = await fetch(`${sys.url}/api/admin/webhooks/wh_00000000000000000000000000000000`, { headers: admin });
+        expect(missing.status).toBe(404);
+        await check(missing, "/api/admin/webhooks/{id}", "get");
+        const malformed = await fetch(`${sys.url}/api/admin/webhooks/nope`, { headers: admin });
+        expect(malformed.status).toBe(400);
+        await check(malformed, "/api/admin/webhooks/{id}", "get");
+
+        // An order: its confirmation arrives signed with the secret shown at registration.
+        const item = `wh-${randomUUID().slice(0, 8)}`;
+        await sys.post("/api/admin/inventory", { item_id: item, item_name: "Webhook item", quantity: 5 }, { authorization: `Bearer ${TOKEN}` });
+        const placed = await sys.post("/api/orders", { item_id: item, quantity: 1 }, { "idempotency-key": newKey("wh") });
+        const orderId = ((await placed.json()) as { order_id: string }).order_id;
+        for (let i = 0; i < 200 && got.length === 0; i++) await Bun.sleep(50);
+        expect(got).toHaveLength(1);
+        const event = new Webhook(sub.secret).verify(got[0]!.body, got[0]!.headers) as { id: string; type: string; data: { order_id: string } };
+        expect(event).toMatchObject({ type: "order.confirmed", data: { order_id: orderId } });
+        expect(got[0]!.headers["webhook-id"]).toBe(event.id);
+
+        const events = await fetch(`${sys.url}/api/events?types=order.confirmed&limit=500`);
+        expect(events.status).toBe(200);
+        const page = (await check(events, "/api/events", "get")) as { events: Array<{ id: string }> };
+        expect(page.events.map((e) => e.id)).toContain(event.id);
+        const badCursor = await fetch(`${sys.url}/api/events?after=evt_0000000000000000000000000000000000000001`);
+        expect(badCursor.status).toBe(404);
+        await check(badCursor, "/api/events", "get");
+        const badLimit = await fetch(`${sys.url}/api/events?limit=0`);
+        expect(badLimit.status).toBe(400);
+        await check(badLimit, "/api/events", "get");
+
+        const attempts = await fetch(`${sys.url}/api/admin/webhooks/${sub.id}/deliveries`, { headers: admin });
+        expect(attempts.status).toBe(200);
+        const log = (await check(attempts, "/api/admin/webhooks/{id}/deliveries", "get")) as { attempts: Array<{ event_id: string; status_code: number }> };
+        expect(log.attempts[0]).toMatchObject({ event_id: event.id, status_code: 204 });
+
+        const again = await fetch(`${sys.url}/api/admin/events/${event.id}/redeliver`, { method: "POST", headers: { ...admin, "idempotency-key": newKey("wh") } });
+        expect(again.status).toBe(202);
+        await check(again, "/api/admin/events/{id}/redeliver", "post");
+        for (let i = 0; i < 200 && got.length < 2; i++) await Bun.sleep(50);
+        expect(got[1]!.body).toBe(got[0]!.body);
+        const noEvent = await fetch(`${sys.url}/api/admin/events/evt_0000000000000000000000000000000000000001/redeliver`, { method: "POST", headers: { ...admin, "idempotency-key": newKey("wh") } });
+        expect(noEvent.status).toBe(404);
+        await check(noEvent, "/api/admin/events/{id}/redeliver", "post");
+
+        const rotated = await fetch(`${sys.url}/api/admin/webhooks/${sub.id}/rotate-secret`, { method: "POST", headers: { ...admin, "idempotency-key": newKey("wh") } });
+        expect(rotated.status).toBe(200);
+        const fresh = (await check(rotated, "/api/admin/webhooks/{id}/rotate-secret", "post")) as { secret: string; previous_secret_expires_at: string };
+        expect(fresh.secret).not.toBe(sub.secret);
+        expect(fresh.previous_secret_expires_at).not.toBeNull();
+
+        const delKey = newKey("wh");
+        const deleted = await fetch(`${sys.url}/api/admin/webhooks/${sub.id}`, { method: "DELETE", headers: { ...admin, "idempotency-key": delKey } });
+        expect(deleted.status).toBe(200);
+        await check(deleted, "/api/admin/webhooks/{id}", "delete");
+        const deletedAgain = await fetch(`${sys.url}/api/admin/webhooks/${sub.id}`, { method: "DELETE", headers: { ...admin, "idempotency-key": delKey } });
+        expect(deletedAgain.headers.get("idempotent-replayed")).toBe("true");
+        const gone = await fetch(`${sys.url}/api/admin/webhooks/${sub.id}`, { method: "DELETE", headers: { ...admin, "idempotency-key": newKey("wh") } });
+        expect(gone.status).toBe(404);
+        await check(gone, "/api/admin/webhooks/{id}", "delete");
+      } finally {
+        rx.stop(true);
+      }
     });
 
     test("answers the outer layer gives before a route runs fit the document too", async () => {

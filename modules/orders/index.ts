@@ -9,6 +9,11 @@ import type { OrderResponse } from "./internal/order.reply.ts";
 import { orderRoutes } from "./internal/order.routes.ts";
 import { ORDER_TABLES, type OrderStatus } from "./internal/order.tables.ts";
 import { RetryWorker, type RetryWorkerOptions } from "./internal/retry-worker.ts";
+import { WebhookRelay, type WebhookRelayOptions } from "./internal/webhook-relay.ts";
+import { webhookRoutes, type RouteGuard } from "./internal/webhook.routes.ts";
+import { WebhookService, type WebhookSettings } from "./internal/webhook.service.ts";
+import { oldestUndeliveredAgeS } from "./internal/webhook.repository.ts";
+import { WEBHOOK_SCHEMAS } from "./internal/webhook.model.ts";
 
 export type { CallPolicy, CancelOutcome, OrderInput, OrderOutcomeEvent, OrderServiceDeps, PayOutcome } from "./internal/order.service.ts";
 export type { OrderView } from "./internal/order.model.ts";
@@ -19,7 +24,15 @@ export type { RetryResult, RetryWorkerOptions } from "./internal/retry-worker.ts
 export type { RetryWorker } from "./internal/retry-worker.ts";
 export { ORDER_LIMITS } from "./internal/order.model.ts";
 export { IDEMPOTENCY_KEY_PATTERN } from "./internal/order.reply.ts";
-export { ORDER_SCHEMAS } from "./internal/order.model.ts";
+import { ORDER_SCHEMAS as ORDER_ONLY_SCHEMAS } from "./internal/order.model.ts";
+/** The schemas the orders role's routes refer to by name (orders, events, webhooks). */
+export const ORDER_SCHEMAS = { ...ORDER_ONLY_SCHEMAS, ...WEBHOOK_SCHEMAS } as const;
+export type { DeliveryOutcome, WebhookRelay, WebhookRelayOptions } from "./internal/webhook-relay.ts";
+export { RETRY_SCHEDULE_MS } from "./internal/webhook-relay.ts";
+export type { WebhookService, WebhookSettings, WebhookView } from "./internal/webhook.service.ts";
+export type { EventView, EventType } from "./internal/outbox.repository.ts";
+export { EVENT_TYPES } from "./internal/outbox.repository.ts";
+export { sign as signWebhook } from "./internal/webhook.signing.ts";
 export { ORDER_STATUSES, FINAL_STATUSES, CANCELLABLE_STATUSES, type OrderStatus } from "./internal/order.tables.ts";
 
 export type OrdersModuleDeps = OrderServiceDeps;
@@ -77,6 +90,17 @@ export interface OrdersModule {
   /** Every answered pay request, by outcome. */
   onPay(listener: (outcome: PayOutcome) => void): () => void;
   countByStatus(): Promise<Record<OrderStatus, number>>;
+  /**
+   * The outbox's outside: subscriptions (admin), the catch-up list, redelivery, and the relay
+   * that sends events (orders role). `webhooks({ adminGuard, settings }).routes` to mount.
+   */
+  webhooks(opts: { adminGuard: RouteGuard; settings: WebhookSettings }): {
+    service: WebhookService;
+    routes: AnyElysia;
+    createRelay(o: Omit<WebhookRelayOptions, "database">): WebhookRelay;
+    /** Seconds since the oldest event still waiting for some endpoint was written (0: none waits). */
+    oldestUndeliveredAgeS(now: Date): Promise<number>;
+  };
   /** The retry worker and sweeper for this module's queued orders (orders role only). */
   createRetryWorker(opts: Omit<RetryWorkerOptions, "database" | "inventory" | "policy">): RetryWorker;
 }
@@ -93,6 +117,15 @@ export function createOrdersModule(deps: OrdersModuleDeps): OrdersModule {
     onCancel: (l) => service.onCancel(l),
     onPay: (l) => service.onPay(l),
     countByStatus: () => service.countByStatus(),
+    webhooks: ({ adminGuard, settings }) => {
+      const webhookService = new WebhookService(deps.database, settings);
+      return {
+        service: webhookService,
+        routes: webhookRoutes(webhookService, adminGuard),
+        createRelay: (o) => new WebhookRelay({ database: deps.database, ...o }),
+        oldestUndeliveredAgeS: (now) => oldestUndeliveredAgeS(deps.database, now),
+      };
+    },
     createRetryWorker: (opts) =>
       new RetryWorker({ database: deps.database, inventory: deps.inventory, policy: deps.policy ?? directPolicy, ...opts }),
   };

@@ -10,7 +10,7 @@ import { createHttpInventory, InventoryMisconfiguredError, InventoryUnavailableE
 import { createInventoryPolicy, createOrdersModule, type InventoryPolicy, type Orders } from "../../modules/orders/index.ts";
 import type { Config } from "../config.ts";
 import type { HealthRegistry } from "../http/health.ts";
-import { serviceToken } from "../http/guards.ts";
+import { serviceToken, type AdminGuard } from "../http/guards.ts";
 import { observeBreaker, observeOrders, schemaCheck } from "./observability.ts";
 
 export interface OrdersSide {
@@ -41,6 +41,7 @@ export async function composeOrders(ctx: {
   onError: (err: unknown, context: string) => void;
   /** The process's name for its Redis connections (CLIENT LIST). */
   redisClientName: string;
+  adminGuard: AdminGuard;
 }): Promise<OrdersSide> {
   const { config, database, kv, groupCommit, health, metrics, logger, onError } = ctx;
   const plugins: AnyElysia[] = [];
@@ -90,6 +91,22 @@ export async function composeOrders(ctx: {
   });
   observeOrders(orders, worker, queue, metrics);
   worker.start();
+  // Events leave through the outbox: the trigger writes them with each change; the relay sends them.
+  const webhooks = orders.webhooks({
+    adminGuard: ctx.adminGuard,
+    settings: { refusePrivate: !config.webhookAllowPrivate, rotationWindowMs: config.webhookRotationWindowS * 1000, keyTtlMs: config.idempotencyTtlS * 1000 },
+  });
+  plugins.push(webhooks.routes);
+  const relay = webhooks.createRelay({
+    refusePrivate: !config.webhookAllowPrivate,
+    timeoutMs: config.webhookTimeoutMs,
+    disableAfterMs: config.webhookDisableAfterS * 1000,
+    retentionMs: config.webhookRetentionDays * 86_400_000,
+    onError,
+  });
+  relay.onOutcome((o) => metrics.webhookDeliveries.labels(o).inc());
+  metrics.refreshOnScrape(async () => metrics.webhookOldestUndeliveredAge.set(await webhooks.oldestUndeliveredAgeS(new Date())));
+  if (config.webhookRelay) relay.start();
   health.ready.retry_queue = async () => {
     const d = await queue.depth();
     return { ok: true, kind: queue.kind, ...d };
@@ -101,6 +118,7 @@ export async function composeOrders(ctx: {
     breaker: policy,
     plugins,
     async stop() {
+      await relay.stop();
       await worker.stop();
       await queue.close().catch(() => {});
     },

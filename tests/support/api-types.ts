@@ -422,6 +422,119 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Order events in the order they happened, for catching up on missed webhooks
+         * @description The same events the webhooks send, oldest first. Pass the last id you have as `after` (or `next_after` from the previous page); `types` filters by comma-separated event types; `limit` 1–500 (default 100). An event appears once every change committed before it is visible too, so a cursor never skips one.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every subscription, with its health; secrets are never listed */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Subscribe an endpoint to order events; the signing secret is shown in this answer only
+         * @description Events are POSTed as Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`), retried with backoff for about a day, in order per order. The URL must be http(s); in production, hosts resolving to loopback, link-local or private addresses are refused (WEBHOOK_ALLOW_PRIVATE=true allows them).
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One subscription (no secret) */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /** Unsubscribe: nothing more is sent to the endpoint */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/webhooks/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A new signing secret, shown in this answer only; the old one keeps signing too for a while
+         * @description Until `previous_secret_expires_at` (WEBHOOK_ROTATION_WINDOW_S) every attempt carries two signatures, one per secret, so the receiver can switch at its own pace.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The endpoint's latest 100 delivery attempts, newest first */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/events/{id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send an event again to every enabled subscription it matches */
+        post: operations["redeliverEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -532,6 +645,129 @@ export interface components {
                 /** @description Why, in their words */
                 note?: string;
             }[];
+        };
+        Webhook: {
+            id: string;
+            url: string;
+            events: string[];
+            description: string | null;
+            /** Format: date-time */
+            created_at: string;
+            failing_since: string | null;
+            disabled_at: string | null;
+            disabled_reason: string | null;
+            previous_secret_expires_at: string | null;
+        };
+        WebhookWithSecret: {
+            id: string;
+            url: string;
+            events: string[];
+            description: string | null;
+            /** Format: date-time */
+            created_at: string;
+            failing_since: string | null;
+            disabled_at: string | null;
+            disabled_reason: string | null;
+            previous_secret_expires_at: string | null;
+            /** @description `whsec_` + base64 of the key bytes; shown in this answer only */
+            secret: string;
+        };
+        WebhookAttempts: {
+            webhook_id: string;
+            attempts: {
+                /** Format: date-time */
+                at: string;
+                event_id: string;
+                attempt: number;
+                status_code: number | null;
+                duration_ms: number;
+                error: string | null;
+            }[];
+        };
+        Event: {
+            /** @description `evt_` + the order id's hex digits + the event's seq in 8 hex digits: the same on every delivery of this event (the `webhook-id` header) */
+            id: string;
+            type: "order.created" | "order.queued" | "order.confirmed" | "order.rejected" | "order.failed" | "order.cancelled" | "order.reserved" | "order.expired";
+            /** Format: date-time */
+            created_at: string;
+            data: {
+                /** Format: uuid */
+                order_id: string;
+                /** @description Every line, in the order sent */
+                lines: {
+                    item_id: string;
+                    quantity: number;
+                }[];
+                /** @description A one-line order's item (what one-item clients read) */
+                item_id?: string;
+                /** @description A one-line order's quantity */
+                quantity?: number;
+                status: "pending" | "confirmed" | "rejected" | "queued" | "failed" | "cancelling" | "cancelled" | "reserved" | "expired";
+                /** @description Why the order is in its state, for machines: `insufficient_stock`, `unknown_item`, `released`, `inventory_unavailable:<kind>`, `cancelled`, or null */
+                reason: string | null;
+                /** Format: date-time */
+                hold_expires_at?: string;
+                /** Format: date-time */
+                paid_at?: string;
+                /** @description When rejected by inventory: every line that failed, and why */
+                rejected_lines?: {
+                    item_id: string;
+                    reason: string;
+                }[];
+                /** @description The same, for people: what a client shows ("Order confirmed.", "Not enough stock for ps5.") */
+                message: string;
+                attempts: number;
+                /** Format: date-time */
+                created_at: string;
+                /** Format: date-time */
+                updated_at: string;
+                /** @description This event's place among its order's events, from 1 */
+                seq: number;
+            };
+        };
+        EventPage: {
+            events: {
+                /** @description `evt_` + the order id's hex digits + the event's seq in 8 hex digits: the same on every delivery of this event (the `webhook-id` header) */
+                id: string;
+                type: "order.created" | "order.queued" | "order.confirmed" | "order.rejected" | "order.failed" | "order.cancelled" | "order.reserved" | "order.expired";
+                /** Format: date-time */
+                created_at: string;
+                data: {
+                    /** Format: uuid */
+                    order_id: string;
+                    /** @description Every line, in the order sent */
+                    lines: {
+                        item_id: string;
+                        quantity: number;
+                    }[];
+                    /** @description A one-line order's item (what one-item clients read) */
+                    item_id?: string;
+                    /** @description A one-line order's quantity */
+                    quantity?: number;
+                    status: "pending" | "confirmed" | "rejected" | "queued" | "failed" | "cancelling" | "cancelled" | "reserved" | "expired";
+                    /** @description Why the order is in its state, for machines: `insufficient_stock`, `unknown_item`, `released`, `inventory_unavailable:<kind>`, `cancelled`, or null */
+                    reason: string | null;
+                    /** Format: date-time */
+                    hold_expires_at?: string;
+                    /** Format: date-time */
+                    paid_at?: string;
+                    /** @description When rejected by inventory: every line that failed, and why */
+                    rejected_lines?: {
+                        item_id: string;
+                        reason: string;
+                    }[];
+                    /** @description The same, for people: what a client shows ("Order confirmed.", "Not enough stock for ps5.") */
+                    message: string;
+                    attempts: number;
+                    /** Format: date-time */
+                    created_at: string;
+                    /** Format: date-time */
+                    updated_at: string;
+                    /** @description This event's place among its order's events, from 1 */
+                    seq: number;
+                };
+            }[];
+            next_after: string | null;
         };
     };
     responses: never;
@@ -3867,6 +4103,1131 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                after?: string;
+                types?: string;
+                limit?: string | number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "events": [
+                     *         {
+                     *           "id": "evt_0b6f6a523c1e4a8e9d2f5b7c1e2a9f1000000002",
+                     *           "type": "order.confirmed",
+                     *           "created_at": "2026-01-05T10:00:00.012Z",
+                     *           "data": {
+                     *             "order_id": "0b6f6a52-3c1e-4a8e-9d2f-5b7c1e2a9f10",
+                     *             "lines": [
+                     *               {
+                     *                 "item_id": "ps5",
+                     *                 "quantity": 1
+                     *               }
+                     *             ],
+                     *             "item_id": "ps5",
+                     *             "quantity": 1,
+                     *             "status": "confirmed",
+                     *             "reason": null,
+                     *             "message": "Order confirmed.",
+                     *             "attempts": 0,
+                     *             "created_at": "2026-01-05T10:00:00.000Z",
+                     *             "updated_at": "2026-01-05T10:00:00.012Z",
+                     *             "seq": 2
+                     *           }
+                     *         }
+                     *       ],
+                     *       "next_after": "evt_0b6f6a523c1e4a8e9d2f5b7c1e2a9f1000000002"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventPage"];
+                };
+            };
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/not-found";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Subscriptions, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": "wh_6f1c2b9e0d8a4c7b9e3f5a1d2c4b6e8f",
+                     *         "url": "https://shop.example/hooks/valerix",
+                     *         "events": [
+                     *           "order.confirmed",
+                     *           "order.cancelled"
+                     *         ],
+                     *         "description": "Fulfilment",
+                     *         "created_at": "2026-01-05T10:00:00.000Z",
+                     *         "failing_since": null,
+                     *         "disabled_at": null,
+                     *         "disabled_reason": null,
+                     *         "previous_secret_expires_at": null
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["Webhook"][];
+                };
+            };
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Authentication is required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unauthorized";
+                    };
+                };
+            };
+            /** @description The admin API is closed: no ADMIN_TOKEN is configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/admin-closed";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description One key per logical change, kept across retries: the same key and request is answered with the first answer (`Idempotent-Replayed: true`), another request with 422. A refusal changes nothing, not even the key. 1–255 printable ASCII characters.
+                 * @example webhook-fulfilment-1
+                 */
+                "Idempotency-Key": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://shop.example/hooks/valerix",
+                 *       "events": [
+                 *         "order.confirmed",
+                 *         "order.cancelled"
+                 *       ],
+                 *       "description": "Fulfilment"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Where events are POSTed: an absolute http(s) URL */
+                    url: string;
+                    /** @description Event types to send, or `"*"` for all */
+                    events: (("order.created" | "order.queued" | "order.confirmed" | "order.rejected" | "order.failed" | "order.cancelled" | "order.reserved" | "order.expired") | "*")[];
+                    description?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The subscription, with its secret */
+            201: {
+                headers: {
+                    /** @description `true` when this is the stored answer to an earlier request with the same key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "wh_6f1c2b9e0d8a4c7b9e3f5a1d2c4b6e8f",
+                     *       "url": "https://shop.example/hooks/valerix",
+                     *       "events": [
+                     *         "order.confirmed",
+                     *         "order.cancelled"
+                     *       ],
+                     *       "description": "Fulfilment",
+                     *       "created_at": "2026-01-05T10:00:00.000Z",
+                     *       "failing_since": null,
+                     *       "disabled_at": null,
+                     *       "disabled_reason": null,
+                     *       "previous_secret_expires_at": null,
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookWithSecret"];
+                };
+            };
+            /** @description The request is not valid; An Idempotency-Key header is required; The Idempotency-Key header is malformed; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/missing-idempotency-key" | "https://valerix.dev/problems/invalid-idempotency-key" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Authentication is required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unauthorized";
+                    };
+                };
+            };
+            /** @description Cross-site requests may not change anything; The admin API is closed: no ADMIN_TOKEN is configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/cross-site-request" | "https://valerix.dev/problems/admin-closed";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description This Idempotency-Key was used with a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/idempotency-key-reused";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscription */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "wh_6f1c2b9e0d8a4c7b9e3f5a1d2c4b6e8f",
+                     *       "url": "https://shop.example/hooks/valerix",
+                     *       "events": [
+                     *         "order.confirmed",
+                     *         "order.cancelled"
+                     *       ],
+                     *       "description": "Fulfilment",
+                     *       "created_at": "2026-01-05T10:00:00.000Z",
+                     *       "failing_since": null,
+                     *       "disabled_at": null,
+                     *       "disabled_reason": null,
+                     *       "previous_secret_expires_at": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Authentication is required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unauthorized";
+                    };
+                };
+            };
+            /** @description The admin API is closed: no ADMIN_TOKEN is configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/admin-closed";
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/not-found";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description One key per logical change, kept across retries: the same key and request is answered with the first answer (`Idempotent-Replayed: true`), another request with 422. A refusal changes nothing, not even the key. 1–255 printable ASCII characters.
+                 * @example webhook-fulfilment-1
+                 */
+                "Idempotency-Key": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer to an earlier request with the same key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "wh_6f1c2b9e0d8a4c7b9e3f5a1d2c4b6e8f",
+                     *       "deleted": true
+                     *     }
+                     */
+                    "application/json": {
+                        id: string;
+                        deleted: boolean;
+                    };
+                };
+            };
+            /** @description The request is not valid; An Idempotency-Key header is required; The Idempotency-Key header is malformed; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/missing-idempotency-key" | "https://valerix.dev/problems/invalid-idempotency-key" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Authentication is required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unauthorized";
+                    };
+                };
+            };
+            /** @description Cross-site requests may not change anything; The admin API is closed: no ADMIN_TOKEN is configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/cross-site-request" | "https://valerix.dev/problems/admin-closed";
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/not-found";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description This Idempotency-Key was used with a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/idempotency-key-reused";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description One key per logical change, kept across retries: the same key and request is answered with the first answer (`Idempotent-Replayed: true`), another request with 422. A refusal changes nothing, not even the key. 1–255 printable ASCII characters.
+                 * @example webhook-fulfilment-1
+                 */
+                "Idempotency-Key": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscription, with its new secret */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer to an earlier request with the same key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "wh_6f1c2b9e0d8a4c7b9e3f5a1d2c4b6e8f",
+                     *       "url": "https://shop.example/hooks/valerix",
+                     *       "events": [
+                     *         "order.confirmed",
+                     *         "order.cancelled"
+                     *       ],
+                     *       "description": "Fulfilment",
+                     *       "created_at": "2026-01-05T10:00:00.000Z",
+                     *       "failing_since": null,
+                     *       "disabled_at": null,
+                     *       "disabled_reason": null,
+                     *       "previous_secret_expires_at": "2026-01-06T10:00:00.000Z",
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookWithSecret"];
+                };
+            };
+            /** @description The request is not valid; An Idempotency-Key header is required; The Idempotency-Key header is malformed; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/missing-idempotency-key" | "https://valerix.dev/problems/invalid-idempotency-key" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Authentication is required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unauthorized";
+                    };
+                };
+            };
+            /** @description Cross-site requests may not change anything; The admin API is closed: no ADMIN_TOKEN is configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/cross-site-request" | "https://valerix.dev/problems/admin-closed";
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/not-found";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description This Idempotency-Key was used with a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/idempotency-key-reused";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Attempts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "webhook_id": "wh_6f1c2b9e0d8a4c7b9e3f5a1d2c4b6e8f",
+                     *       "attempts": [
+                     *         {
+                     *           "at": "2026-01-05T10:00:00.100Z",
+                     *           "event_id": "evt_0b6f6a523c1e4a8e9d2f5b7c1e2a9f1000000002",
+                     *           "attempt": 1,
+                     *           "status_code": 200,
+                     *           "duration_ms": 42,
+                     *           "error": null
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookAttempts"];
+                };
+            };
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Authentication is required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unauthorized";
+                    };
+                };
+            };
+            /** @description The admin API is closed: no ADMIN_TOKEN is configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/admin-closed";
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/not-found";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    redeliverEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description One key per logical change, kept across retries: the same key and request is answered with the first answer (`Idempotent-Replayed: true`), another request with 422. A refusal changes nothing, not even the key. 1–255 printable ASCII characters.
+                 * @example webhook-fulfilment-1
+                 */
+                "Idempotency-Key": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued: one new delivery per matching subscription */
+            202: {
+                headers: {
+                    /** @description `true` when this is the stored answer to an earlier request with the same key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "event_id": "evt_0b6f6a523c1e4a8e9d2f5b7c1e2a9f1000000002",
+                     *       "deliveries": 1
+                     *     }
+                     */
+                    "application/json": {
+                        event_id: string;
+                        deliveries: number;
+                    };
+                };
+            };
+            /** @description The request is not valid; An Idempotency-Key header is required; The Idempotency-Key header is malformed; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/missing-idempotency-key" | "https://valerix.dev/problems/invalid-idempotency-key" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Authentication is required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unauthorized";
+                    };
+                };
+            };
+            /** @description Cross-site requests may not change anything; The admin API is closed: no ADMIN_TOKEN is configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/cross-site-request" | "https://valerix.dev/problems/admin-closed";
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/not-found";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description This Idempotency-Key was used with a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/idempotency-key-reused";
                     };
                 };
             };

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { cpSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { checkInvariants } from "./invariants.ts";
-import { driveLoad, planItems, planOrders, planRestocks, runHold } from "./load-driver.ts";
+import { driveLoad, planItems, planOrders, planRestocks, runHold, runPay } from "./load-driver.ts";
 import { readLedger } from "./ledger.ts";
 import { replayCommand, type RunOptions } from "./options.ts";
 import { REPO_ROOT } from "./processes.ts";
@@ -223,6 +223,14 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     if (holdWork.length) {
       progress.phase(`holds: ${holdWork.length} payments, cancels and expiries under way; the last deadline is up to ${o.holdS} s after the last hold was made`);
       await Promise.all(holdWork);
+      // A payment or a hold's cancel sent while the system was down may have run out of tries
+      // without an answer: the careful client asks again with the same key now, as it does for
+      // orders. The server judges a payment by when it first recorded it, never by this resend.
+      const unpaid = records.filter((r) => r.hold && r.hold.pay_sent_ms !== null && !r.hold.answers.some((a) => a.lane === "pay"));
+      for (const r of unpaid) await runPay(r, settleClient, o.seed);
+      if (unpaid.length) progress.phase(`resent ${unpaid.length} payments that never got an answer`);
+      const holdCancels = await cancelAfterHeal(records, settleClient, o.seed, o.concurrency, "resend");
+      if (holdCancels) progress.phase(`resent ${holdCancels} cancels of holds that had no answer`);
     }
     const settleOptions: AwaitFinalOptions = {
       boundMs: settleBoundMs,

@@ -128,6 +128,24 @@ describe("load generator", () => {
     expect(r.latencyMs.p50).toBeGreaterThan(0);
     expect(r.latencyMs.max).toBeGreaterThanOrEqual(r.latencyMs.p99);
   });
+
+  test("an open loop sends at most what falls due at its rate", async () => {
+    const r = await runLoad({
+      host: "127.0.0.1",
+      port: server.port!,
+      connections: 3,
+      warmupMs: 100,
+      durationMs: 400,
+      ratePerSecond: 50,
+      request: (conn, seq) => ({ method: "POST", path: "/", headers: { "idempotency-key": `${conn}-${seq}`, "content-type": "application/json" }, body: JSON.stringify({ i: seq }) }),
+    });
+    expect(r.errors).toBe(0);
+    expect(r.ratePerSecond).toBe(50);
+    // Requests fall due every 20 ms: 20 in the 400 ms window, counted by when each was due.
+    expect(r.requests).toBeGreaterThan(0);
+    expect(r.requests).toBeLessThanOrEqual(20);
+    expect(Object.values(r.statuses).reduce((a, b) => a + b, 0)).toBe(r.requests);
+  });
 });
 
 describe("command line", () => {

@@ -4,6 +4,9 @@ import { summarize, type LatencySummary } from "./stats.ts";
 /**
  * The load generator: `connections` keep-alive HTTP/1.1 connections over raw TCP, each sending
  * its next request as soon as the previous answer is complete (closed loop, no pipelining).
+ * With `ratePerSecond` it is an open loop instead: requests are due at a fixed rate whatever the
+ * answers do, each goes out on the next free connection, and its latency counts from when it was
+ * due, so time spent waiting for a free connection is in the figures (no coordinated omission).
  *
  * Written on `Bun.connect` rather than `fetch` because on a two-core machine the generator shares
  * the CPU with the server and PostgreSQL: a prebuilt request and a status-line parse cost a few
@@ -27,10 +30,14 @@ export interface LoadOptions {
   request: (conn: number, seq: number) => HttpRequestSpec;
   /** Called when the measured window opens and closes (to sample other processes' CPU). */
   onWindow?: (edge: "start" | "end") => void;
+  /** Open loop: requests due at this fixed rate (the connections are the pool they go out on). */
+  ratePerSecond?: number;
 }
 
 export interface LoadResult {
   connections: number;
+  /** Open loop: the rate requests were due at (null: closed loop). */
+  ratePerSecond: number | null;
   durationS: number;
   /** Answers completed inside the measured window. */
   requests: number;
@@ -121,6 +128,19 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
 
   const done: Array<Promise<void>> = [];
 
+  // Open loop: request k is due at t0 + k / rate; free connections wait for the next one due.
+  const rate = opts.ratePerSecond ?? 0;
+  let slot = 0;
+  const dueAt = (k: number) => t0 + (k * 1000) / rate;
+  const idle: Array<() => void> = [];
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const dispatch = () => {
+    timer = null;
+    const now = performance.now();
+    while (idle.length && (dueAt(slot) <= now || now >= measureTo)) idle.shift()!();
+    if (idle.length && !timer) timer = setTimeout(dispatch, Math.max(0, Math.min(dueAt(slot), measureTo) - now));
+  };
+
   for (let c = 0; c < opts.connections; c++) {
     done.push(
       new Promise<void>((resolveConn) => {
@@ -134,22 +154,32 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
           resolveConn();
         };
 
-        const send = (socket: Socket<ConnState>) => {
-          if (performance.now() >= measureTo) return finish(socket);
+        const write = (socket: Socket<ConnState>, sentAt: number) => {
           const bytes = encode(opts.request(c, seq++), hostHeader);
-          state.sentAt = performance.now();
+          state.sentAt = sentAt;
           const written = socket.write(bytes);
           state.pending = written < bytes.length ? bytes.subarray(Math.max(0, written)) : null;
+        };
+
+        const send = (socket: Socket<ConnState>) => {
+          const now = performance.now();
+          if (!rate) return now >= measureTo ? finish(socket) : write(socket, now);
+          if (dueAt(slot) >= measureTo) return finish(socket);
+          if (dueAt(slot) <= now) return write(socket, dueAt(slot++));
+          idle.push(() => send(socket));
+          if (!timer) timer = setTimeout(dispatch, dueAt(slot) - now);
         };
 
         const complete = (socket: Socket<ConnState>) => {
           const now = performance.now();
           const key = String(state.status);
           allStatuses[key] = (allStatuses[key] ?? 0) + 1;
-          if (now >= measureFrom && now < measureTo) {
+          // Closed loop: answers completed in the window; open loop: requests due in it.
+          const at = rate ? state.sentAt : now;
+          if (at >= measureFrom && at < measureTo) {
             latencies.push(now - state.sentAt);
             statuses[key] = (statuses[key] ?? 0) + 1;
-          } else if (now < measureFrom) {
+          } else if (at < measureFrom) {
             warmupStatuses[key] = (warmupStatuses[key] ?? 0) + 1;
           }
           send(socket);
@@ -228,6 +258,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   }
 
   await Promise.all(done);
+  if (timer) clearTimeout(timer);
   clearTimeout(cpuStart);
   clearTimeout(cpuEnd);
   // Timers may fire a little late; the connections may all have stopped first.
@@ -248,6 +279,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   }
   return {
     connections: opts.connections,
+    ratePerSecond: rate || null,
     durationS,
     requests: latencies.length,
     perSecond: latencies.length / durationS,

@@ -36,8 +36,8 @@ export function bindParams(sql: string, params: Record<number, string>): string 
 }
 
 /**
- * A new order's parameters as order.repository.ts `claim()` and `claimQueued()` pass them ($1–$8):
- * key, fingerprint, order id, item, quantity, time, key TTL, request id.
+ * A new order's parameters as order.repository.ts `claim()` and `claimQueued()` pass them ($1–$9):
+ * key, fingerprint, order id, item, quantity, time, key TTL, request id, lines.
  */
 const CLAIM_BINDINGS: Record<number, string> = {
   1: ":key",
@@ -48,6 +48,8 @@ const CLAIM_BINDINGS: Record<number, string> = {
   6: "now()",
   7: ":ttl",
   8: ":key",
+  // The order's lines as JSON text (`JSON.stringify(o.lines)`): one line of the drawn item.
+  9: `json_build_array(json_build_object('item_id', :item::text, 'quantity', :qty::int))::text`,
 };
 
 export interface OrderScriptOptions {
@@ -67,8 +69,8 @@ export function orderScript(o: OrderScriptOptions): { script: string; defines: R
     throw new Error(`expected CLAIM_SQL and TRANSITION_SQL in ${ORDER_REPOSITORY}, DEDUCT_SQL in ${INVENTORY_REPOSITORY}`);
   }
   const claim = bindParams(claimSql, CLAIM_BINDINGS);
-  // inventory.repository.ts `deduct()`.
-  const deduct = bindParams(deductSql, { 1: ":order_id", 2: ":item", 3: ":qty" });
+  // inventory.repository.ts `deduct()`: one order of one line, as parallel arrays.
+  const deduct = bindParams(deductSql, { 1: "array[:order_id]", 2: "array[:item]", 3: "array[:qty]" });
   // order.repository.ts `transition()` to confirmed, with the 201 body stored on the key.
   const confirm = bindParams(transitionSql, {
     1: ":order_id",
@@ -79,6 +81,7 @@ export function orderScript(o: OrderScriptOptions): { script: string; defines: R
     6: ":from",
     7: ":status",
     8: ":body",
+    9: "null",
   });
   const script = [
     `\\set item random(${o.firstItem}, ${o.lastItem})`,
@@ -93,10 +96,12 @@ export function orderScript(o: OrderScriptOptions): { script: string; defines: R
   const at = new Date().toISOString();
   const sampleOrder = {
     order_id: "00000000-0000-4000-8000-000000000000",
+    lines: [{ item_id: String(o.lastItem), quantity: 1 }],
     item_id: String(o.lastItem),
     quantity: 1,
     status: "confirmed",
     reason: null,
+    message: "Order confirmed.",
     attempts: 0,
     created_at: at,
     updated_at: at,
@@ -123,7 +128,7 @@ export function orderScript(o: OrderScriptOptions): { script: string; defines: R
 export function queuedScript(o: OrderScriptOptions): { script: string; defines: Record<string, string> } {
   const sql = readStatements(ORDER_REPOSITORY).CLAIM_QUEUED_SQL;
   if (!sql) throw new Error(`expected CLAIM_QUEUED_SQL in ${ORDER_REPOSITORY}`);
-  const claim = bindParams(sql, { ...CLAIM_BINDINGS, 9: ":body", 10: ":reason" });
+  const claim = bindParams(sql, { ...CLAIM_BINDINGS, 9: ":body", 10: ":reason", 11: CLAIM_BINDINGS[9]! });
   const { defines } = orderScript(o);
   return {
     script: [`\\set item random(${o.firstItem}, ${o.lastItem})`, `\\set key random(1, 1000000000000000000)`, `${claim};`, ""].join("\n"),
@@ -159,6 +164,7 @@ export function queuedBatchScript(o: OrderScriptOptions, orders = QUEUED_BATCH_O
     8: same("null", "text"),
     9: same(":body", "text"),
     10: same(":reason", "text"),
+    11: same(`'[{"item_id":"${o.lastItem}","quantity":1}]'`, "text"),
   });
   const claim = sql.replace("${BATCH_INPUT_SQL}", bound);
   const { defines } = queuedScript(o);
@@ -191,7 +197,7 @@ export async function prepareLimitDatabase(url: string, firstItem: number, count
          select g::text, 'bench item ' || g, $3::int from generate_series($1::int, $2::int) g
          returning item_id, quantity
        )
-       insert into inventory.inventory_transactions (order_id, item_id, type, quantity_change)
+       insert into inventory.movements (order_id, item_id, type, quantity_change)
        select null, item_id, 'create', quantity from items`,
       [firstItem, firstItem + count - 1, stock],
     );

@@ -7,6 +7,8 @@ import { summarize, type LatencySummary } from "./stats.ts";
  * With `ratePerSecond` it is an open loop instead: requests are due at a fixed rate whatever the
  * answers do, each goes out on the next free connection, and its latency counts from when it was
  * due, so time spent waiting for a free connection is in the figures (no coordinated omission).
+ * Only that wait: when a connection stood free and the generator's own timer woke late (a busy
+ * machine), the request counts from when it was sent.
  *
  * Written on `Bun.connect` rather than `fetch` because on a two-core machine the generator shares
  * the CPU with the server and PostgreSQL: a prebuilt request and a status-line parse cost a few
@@ -62,6 +64,8 @@ interface ConnState {
   index: number;
   buf: Buffer | null;
   sentAt: number;
+  /** Open loop: when the request in flight fell due (it counts in the window it fell due in). */
+  due: number;
   pending: Uint8Array | null;
   /** Total bytes of the answer being read, once its head is parsed. */
   need: number;
@@ -144,7 +148,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   for (let c = 0; c < opts.connections; c++) {
     done.push(
       new Promise<void>((resolveConn) => {
-        const state: ConnState = { index: c, buf: null, sentAt: 0, pending: null, need: -1, status: 0, chunked: false, headEnd: -1 };
+        const state: ConnState = { index: c, buf: null, sentAt: 0, due: 0, pending: null, need: -1, status: 0, chunked: false, headEnd: -1 };
         let finished = false;
 
         const finish = (socket?: Socket<ConnState>) => {
@@ -154,19 +158,24 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
           resolveConn();
         };
 
-        const write = (socket: Socket<ConnState>, sentAt: number) => {
+        const write = (socket: Socket<ConnState>, sentAt: number, due = sentAt) => {
           const bytes = encode(opts.request(c, seq++), hostHeader);
           state.sentAt = sentAt;
+          state.due = due;
           const written = socket.write(bytes);
           state.pending = written < bytes.length ? bytes.subarray(Math.max(0, written)) : null;
         };
 
-        const send = (socket: Socket<ConnState>) => {
+        const send = (socket: Socket<ConnState>, wasFree = false) => {
           const now = performance.now();
           if (!rate) return now >= measureTo ? finish(socket) : write(socket, now);
           if (dueAt(slot) >= measureTo) return finish(socket);
-          if (dueAt(slot) <= now) return write(socket, dueAt(slot++));
-          idle.push(() => send(socket));
+          // Late with a connection free (this one, or one still waiting): the timer's delay, not the server's.
+          if (dueAt(slot) <= now) {
+            const due = dueAt(slot++);
+            return write(socket, wasFree || idle.length > 0 ? now : due, due);
+          }
+          idle.push(() => send(socket, true));
           if (!timer) timer = setTimeout(dispatch, dueAt(slot) - now);
         };
 
@@ -175,7 +184,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
           const key = String(state.status);
           allStatuses[key] = (allStatuses[key] ?? 0) + 1;
           // Closed loop: answers completed in the window; open loop: requests due in it.
-          const at = rate ? state.sentAt : now;
+          const at = rate ? state.due : now;
           if (at >= measureFrom && at < measureTo) {
             latencies.push(now - state.sentAt);
             statuses[key] = (statuses[key] ?? 0) + 1;

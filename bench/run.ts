@@ -155,8 +155,13 @@ const sizesText = (s: Partial<Record<string, number>>) =>
     .map(([k, v]) => `${k} ${v}`)
     .join(" · ");
 
-/** Current run ÷ `before ·` run of the same label: orders/s and p99, per label (none without --against). */
-export function beforeAfter(r: BenchResult): Array<{ label: string; before: RunResult; after: RunResult; throughput: number; p99: number }> {
+const serverCpu = (run: RunResult) => run.processes.reduce((a, p) => a + p.cpuMsPerRequest, 0);
+
+/**
+ * Current run ÷ `before ·` run of the same label, per label (none without --against): orders/s,
+ * p99, and the servers' CPU per order, the steadiest of the three on a busy machine.
+ */
+export function beforeAfter(r: BenchResult): Array<{ label: string; before: RunResult; after: RunResult; throughput: number; p99: number; cpu: number | null }> {
   const runs = r.scenarios.flatMap((s) => s.runs);
   const out = [];
   for (const before of runs.filter((x) => x.base)) {
@@ -169,6 +174,7 @@ export function beforeAfter(r: BenchResult): Array<{ label: string; before: RunR
       after,
       throughput: Math.round((after.load.perSecond / before.load.perSecond) * 1000) / 1000,
       p99: Math.round((after.load.latencyMs.p99 / before.load.latencyMs.p99) * 1000) / 1000,
+      cpu: serverCpu(before) > 0 ? Math.round((serverCpu(after) / serverCpu(before)) * 1000) / 1000 : null,
     });
   }
   return out;
@@ -251,7 +257,8 @@ export function formatResult(r: BenchResult): string {
     for (const p of pairs) {
       out.push(
         `  ${p.label.padEnd(26)} orders/s ${p.before.load.perSecond.toFixed(0)} → ${p.after.load.perSecond.toFixed(0)} = ${p.throughput.toFixed(2)}` +
-          ` · p99 ${p.before.load.latencyMs.p99.toFixed(1)} → ${p.after.load.latencyMs.p99.toFixed(1)} ms = ${p.p99.toFixed(2)}`,
+          ` · p99 ${p.before.load.latencyMs.p99.toFixed(1)} → ${p.after.load.latencyMs.p99.toFixed(1)} ms = ${p.p99.toFixed(2)}` +
+          (p.cpu === null ? "" : ` · server CPU ${serverCpu(p.before).toFixed(2)} → ${serverCpu(p.after).toFixed(2)} ms/order = ${p.cpu.toFixed(2)}`),
       );
     }
   }
@@ -299,7 +306,7 @@ export function formatSummary(results: BenchResult[]): string {
         (own.length ? ` to ${median(own).toFixed(0)}` : "") +
         ` · p99 ${median(runs.map((x) => x.load.latencyMs.p99)).toFixed(1)} ms` +
         (open.length ? ` · open-loop p99 ${median(open).toFixed(1)} ms (${listed(open, 1)})` : "") +
-        ` · server CPU ${median(runs.map((x) => x.processes.reduce((a, p) => a + p.cpuMsPerRequest, 0))).toFixed(2)} ms/order` +
+        ` · server CPU ${median(runs.map(serverCpu)).toFixed(2)} ms/order` +
         (pgCpu.length ? ` · PostgreSQL CPU ${median(pgCpu).toFixed(2)} ms/order` : ""),
     );
   }
@@ -308,7 +315,11 @@ export function formatSummary(results: BenchResult[]): string {
     const mine = pairs.filter((p) => p.label === label);
     const t = mine.map((p) => p.throughput);
     const p99 = mine.map((p) => p.p99);
-    out.push(`  after ÷ before, ${label}: orders/s ${median(t).toFixed(2)} (${listed(t, 2)}) · p99 ${median(p99).toFixed(2)} (${listed(p99, 2)})`);
+    const cpu = mine.flatMap((p) => (p.cpu === null ? [] : [p.cpu]));
+    out.push(
+      `  after ÷ before, ${label}: orders/s ${median(t).toFixed(2)} (${listed(t, 2)}) · p99 ${median(p99).toFixed(2)} (${listed(p99, 2)})` +
+        (cpu.length ? ` · server CPU per order ${median(cpu).toFixed(2)} (${listed(cpu, 2)})` : ""),
+    );
   }
   return out.join("\n");
 }

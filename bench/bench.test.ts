@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hasPostgres, hasRedis } from "../tests/support/services.ts";
-import { runBench } from "./harness.ts";
+import { orderBody, runBench } from "./harness.ts";
 import { runLoad } from "./load.ts";
 import { cpuMsPer, postgresCpuSeconds } from "./machine.ts";
-import { bindParams, findPgbench, orderScript, parsePgbench, queuedBatchScript, queuedScript, readStatements } from "./pgbench.ts";
-import { formatResult, parseArgs } from "./run.ts";
+import { bindParams, findPgbench, orderBatchScript, orderScript, parsePgbench, queuedBatchScript, queuedScript, readStatements } from "./pgbench.ts";
+import { beforeAfter, formatResult, parseArgs } from "./run.ts";
 import { servicesFromEnv } from "./services.ts";
 import { percentile, summarize } from "./stats.ts";
 
@@ -73,6 +73,34 @@ describe("pgbench script", () => {
     for (const name of script.matchAll(/(?<![:\w]):([a-z_]+)/g)) expect(defines[name[1]!], `variable :${name[1]}`).toBeDefined();
   });
 
+  test("the own-statement limit replays the three batch statements at the measured sizes, lines included", () => {
+    const { script, defines, setup, check } = orderBatchScript({ firstItem: 1, lastItem: 9, lines: 3, sizes: { claim: 4.25, deduct: 4, transition: 3.5 }, batches: 10 });
+    expect(script).toContain("\\set nc case when random(1, 1000) <= 250 then 5 else 4 end");
+    expect(script).toContain("\\set nd 4\n");
+    expect(script).toContain("insert into orders.idempotency_keys");
+    expect(script).toContain("insert into inventory.order_accounts");
+    expect(script).toContain("update orders.orders o set status = r.to_status");
+    // Three lines per order: the deduction reads three array elements per order of its batch.
+    expect(script).toContain("line_items[1 : :nd * 3]");
+    expect(setup.join("\n")).toContain("generate_series(1, 10) b");
+    expect(check).toContain("<= 10");
+    expect(script).not.toContain("${");
+    expect(script).not.toMatch(/\$\d/);
+    for (const name of script.matchAll(/(?<![:\w]):([a-z_]+)/g)) {
+      if (["b", "nc", "nd", "nt"].includes(name[1]!)) continue;
+      expect(defines[name[1]!], `variable :${name[1]}`).toBeDefined();
+    }
+    expect(() => orderBatchScript({ firstItem: 1, lastItem: 2, lines: 3, sizes: { claim: 1, deduct: 1, transition: 1 }, batches: 10 })).toThrow(RangeError);
+  });
+
+  test("an order of several lines names distinct items; one line keeps the seed's body", () => {
+    expect(JSON.parse(orderBody(7, 5, 1))).toEqual({ item_id: expect.any(String), quantity: 1 });
+    for (let seq = 0; seq < 50; seq++) {
+      const { lines } = JSON.parse(orderBody(seq, 5, 3)) as { lines: Array<{ item_id: string }> };
+      expect(new Set(lines.map((l) => l.item_id)).size).toBe(3);
+    }
+  });
+
   test("parses pgbench's report", () => {
     const out = `transaction type: order.pgbench.sql
 number of clients: 32
@@ -128,14 +156,34 @@ describe("load generator", () => {
     expect(r.latencyMs.p50).toBeGreaterThan(0);
     expect(r.latencyMs.max).toBeGreaterThanOrEqual(r.latencyMs.p99);
   });
+
+  test("an open loop sends at most what falls due at its rate", async () => {
+    const r = await runLoad({
+      host: "127.0.0.1",
+      port: server.port!,
+      connections: 3,
+      warmupMs: 100,
+      durationMs: 400,
+      ratePerSecond: 50,
+      request: (conn, seq) => ({ method: "POST", path: "/", headers: { "idempotency-key": `${conn}-${seq}`, "content-type": "application/json" }, body: JSON.stringify({ i: seq }) }),
+    });
+    expect(r.errors).toBe(0);
+    expect(r.ratePerSecond).toBe(50);
+    // Requests fall due every 20 ms: 20 in the 400 ms window, counted by when each was due.
+    expect(r.requests).toBeGreaterThan(0);
+    expect(r.requests).toBeLessThanOrEqual(20);
+    expect(Object.values(r.statuses).reduce((a, b) => a + b, 0)).toBe(r.requests);
+  });
 });
 
 describe("command line", () => {
   test("reads options and refuses unknown ones", () => {
-    const o = parseArgs(["--duration", "2", "--connections", "4", "--scenarios", "all,breaker", "--no-limit", "--env", "A=b=c"]);
+    const o = parseArgs(["--duration", "2", "--connections", "4", "--scenarios", "all,lines,breaker", "--no-limit", "--no-open-loop", "--against", "635be51", "--env", "A=b=c"]);
     expect(o.durationS).toBe(2);
+    expect(o.openLoop).toBe(false);
+    expect(o.against).toBe("635be51");
     expect(o.connections).toBe(4);
-    expect(o.scenarios).toEqual(["all", "breaker"]);
+    expect(o.scenarios).toEqual(["all", "lines", "breaker"]);
     expect(o.limit).toBe(false);
     expect(o.serverEnv).toEqual({ A: "b=c" });
     expect(() => parseArgs(["--scenarios", "nope"])).toThrow("unknown scenario");
@@ -169,12 +217,15 @@ describe.skipIf(!hasPostgres || !hasRedis || !pgbench)("a short run on the real 
 
   test("produces a well-formed result for the all role against its pgbench limit", async () => {
     const result = await runBench({
-      durationS: 2,
+      durationS: 1,
       warmupS: 0.5,
       connections: 4,
       items: 5,
+      lines: 3,
       scenarios: ["all"],
       limit: true,
+      openLoop: true,
+      base: null,
       logLevel: "warn",
       serverEnv: {},
       bunFlags: [],
@@ -189,19 +240,34 @@ describe.skipIf(!hasPostgres || !hasRedis || !pgbench)("a short run on the real 
     expect(scenario.error).toBeUndefined();
     const run = scenario.runs[0]!;
     expect(run.load.requests).toBeGreaterThan(0);
-    // Stock never runs out and chaos is off: every order is confirmed, and stock moved once for each.
+    // Stock never runs out and chaos is off: every order is confirmed, and stock moved once for
+    // each, over the closed-loop run and the open-loop one on the same server.
     expect(Object.keys(run.load.allStatuses)).toEqual(["201"]);
-    expect(run.stock).toEqual({ confirmed: run.load.allStatuses["201"]!, deducted: run.load.allStatuses["201"]!, ok: true });
-    expect(run.ratioToLimit).toBeGreaterThan(0);
+    const confirmed = run.load.allStatuses["201"]! + (run.openLoop?.allStatuses["201"] ?? 0);
+    expect(run.stock).toEqual({ confirmed, deducted: confirmed, ok: true });
+    expect(run.ratioToOrderScript).toBeGreaterThan(0);
+    // The limit replays the run's own batch statements at the sizes it measured.
+    expect(run.batchSizes.claim).toBeGreaterThanOrEqual(1);
+    expect(run.ownLimit?.sizes.deduct).toBe(run.batchSizes.deduct!);
+    expect(run.ownLimit?.ordersPerSecond).toBeGreaterThan(0);
+    expect(run.ratioToLimit).toBe(Math.round((run.load.perSecond / run.ownLimit!.ordersPerSecond) * 1000) / 1000);
+    expect(run.openLoop?.ratePerSecond).toBeCloseTo(run.load.perSecond / 2, 5);
+    expect(Object.keys(run.openLoop!.allStatuses)).toEqual(["201"]);
     expect(run.processes[0]!.peakRssMb).toBeGreaterThan(0);
-    expect(run.checks.map((c) => c.name)).toContain("ratio to pgbench");
+    expect(run.checks.map((c) => c.name)).toContain("ratio to limit");
     // The test's PostgreSQL runs on this machine, so its CPU is read from /proc for both.
     expect(result.limit?.postgresCpuMsPerTransaction).toBeGreaterThan(0);
     expect(run.postgresCpuMsPerRequest).toBeGreaterThan(0);
     const text = formatResult(result);
     expect(text).toContain("PostgreSQL CPU ms per answered request: all · 4 conns");
     expect(text).toContain("all · 4 conns");
-    expect(text).toContain("limit: pgbench");
+    expect(text).toContain("pgbench, one order per commit");
+    expect(text).toContain("limit: own SQL, 6 clients");
+    expect(text).toContain("open loop");
     expect(text).toMatch(/(PASS|FAIL) {2}all · 4 conns/);
+    // A before/after pairs runs by label.
+    const before = { ...run, base: "abc1234", label: `before · ${run.label}`, load: { ...run.load, perSecond: run.load.perSecond / 2 } };
+    const paired = beforeAfter({ ...result, scenarios: [{ name: "all", base: "abc1234", runs: [before] }, ...result.scenarios] });
+    expect(paired.map((p) => [p.label, p.throughput])).toEqual([[run.label, 2]]);
   }, 120_000);
 });

@@ -4,12 +4,14 @@ import { randomUUID } from "node:crypto";
 import type { LogLevel } from "../src/config.ts";
 import { runLoad, type LoadResult } from "./load.ts";
 import { busyPct, cpuMsPer, cpuTicks, machineFacts, postgresCpuSeconds, type MachineFacts } from "./machine.ts";
-import { findPgbench, measureLimit, prepareLimitDatabase, QUEUED_BATCH_ORDERS, type LimitResult, type LimitScript } from "./pgbench.ts";
+import { findPgbench, itemStride, measureLimit, prepareLimitDatabase, QUEUED_BATCH_ORDERS, type BatchSizes, type LimitResult, type LimitScript } from "./pgbench.ts";
 import { postJson, startRole, type RoleProcess } from "./server-process.ts";
 import { createDatabase, flushRedis, postgresFacts, redisUrl, redisVersion, type ScratchDatabase, type Services } from "./services.ts";
 
-export type ScenarioName = "all" | "split" | "embedded" | "breaker";
-export const SCENARIOS: readonly ScenarioName[] = ["all", "split", "embedded", "breaker"];
+export type ScenarioName = "all" | "lines" | "split" | "embedded" | "breaker";
+export const SCENARIOS: readonly ScenarioName[] = ["all", "lines", "split", "embedded", "breaker"];
+/** Scenarios whose orders are one line, which a checkout from before orders had lines can run too. */
+const ONE_LINE: readonly ScenarioName[] = ["all", "split", "embedded", "breaker"];
 
 export interface BenchOptions {
   durationS: number;
@@ -17,6 +19,15 @@ export interface BenchOptions {
   connections: number;
   /** Distinct items the orders spread over (row contention on stock depends on it). */
   items: number;
+  /** Lines per order in the `lines` scenario (distinct items each). */
+  lines: number;
+  /** After the closed-loop run of `all` and `lines`, a run at half its rate with a fixed arrival rate. */
+  openLoop: boolean;
+  /**
+   * Another commit's tree to run the one-line scenarios on as well, in the same run: before/after.
+   * `first`: whether its runs go before the current tree's (alternate it between rounds).
+   */
+  base: { rev: string; root: string; first: boolean } | null;
   scenarios: readonly ScenarioName[];
   /** Measure the pgbench limit (skipped, ratios are null). */
   limit: boolean;
@@ -50,13 +61,29 @@ export interface Check {
 
 export interface RunResult {
   label: string;
+  /** The `--against` commit this run's servers came from (null: the current tree). */
+  base: string | null;
+  /** Lines per order. */
+  lines: number;
   load: LoadResult;
   processes: ProcessStats[];
   /** Whole machine over the measured window, % of all cores. */
   machineBusyPct: number;
+  /** To `ownLimit` where there is one, else to `reference`. */
   ratioToLimit: number | null;
-  /** The pgbench run the ratio is taken against (for the 202 path: its one statement, same concurrency). */
+  /** To pgbench's one order per commit (`reference`, one-line orders only). */
+  ratioToOrderScript: number | null;
+  /** The pgbench run of one order per commit (for the 202 path: its one statement, same concurrency). */
   reference: { script: "order" | "queued"; tps: number; latencyMs: LimitResult["latencyMs"] } | null;
+  /** Mean orders per group-committed statement over the measured window, per statement. */
+  batchSizes: Partial<Record<string, number>>;
+  /**
+   * The limit: PostgreSQL alone running the app's own group-committed statements (claim, deduct,
+   * confirm) at the batch sizes this run measured, orders of the same lines.
+   */
+  ownLimit: { clients: number; sizes: BatchSizes; ordersPerSecond: number; latencyMs: LimitResult["latencyMs"]; postgresCpuMsPerOrder: number | null } | null;
+  /** The same server at a fixed arrival rate of half this run's orders/s (open loop). */
+  openLoop: LoadResult | null;
   /**
    * For the 202 path under load: pgbench running the statement's group-committed form, `orders`
    * per statement, with as many clients as the server keeps statements in flight. `tps` is statements/s.
@@ -72,17 +99,28 @@ export interface RunResult {
 
 export interface ScenarioResult {
   name: ScenarioName;
+  /** The `--against` commit its servers came from (null: the current tree). */
+  base: string | null;
   runs: RunResult[];
   error?: string;
 }
 
 export interface BenchResult {
-  version: 1;
+  version: 2;
   startedAt: string;
   machine: MachineFacts;
   postgres: Record<string, string>;
   redis: string;
-  options: { durationS: number; warmupS: number; connections: number; items: number; logLevel: LogLevel; serverEnv: Record<string, string> };
+  options: {
+    durationS: number;
+    warmupS: number;
+    connections: number;
+    items: number;
+    lines: number;
+    logLevel: LogLevel;
+    serverEnv: Record<string, string>;
+    against: string | null;
+  };
   limit: LimitResult | null;
   scenarios: ScenarioResult[];
 }
@@ -97,9 +135,18 @@ const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 const round = (v: number, digits = 1) => Math.round(v * 10 ** digits) / 10 ** digits;
 
-function itemId(seq: number, items: number): string {
-  // A multiplicative hash spreads consecutive requests over the items without a shared PRNG.
-  return String(FIRST_ITEM + (Math.imul(seq, 2654435761) >>> 0) % items);
+function itemId(seq: number, items: number, line = 0, stride = 0): string {
+  // A multiplicative hash spreads consecutive requests over the items without a shared PRNG;
+  // an order's later lines take the items `stride` apart (bench/pgbench.ts spreads them alike).
+  return String(FIRST_ITEM + (((Math.imul(seq, 2654435761) >>> 0) + line * stride) % items));
+}
+
+/** The body of order `seq`: the seed's one-item form, or `lines` lines over distinct items. */
+export function orderBody(seq: number, items: number, lines: number): string {
+  if (lines === 1) return `{"item_id":"${itemId(seq, items)}","quantity":1}`;
+  const stride = itemStride(items, lines);
+  const out = Array.from({ length: lines }, (_, l) => `{"item_id":"${itemId(seq, items, l, stride)}","quantity":1}`);
+  return `{"lines":[${out.join(",")}]}`;
 }
 
 async function createItems(baseUrl: string, items: number): Promise<void> {
@@ -121,6 +168,12 @@ async function unitsDeducted(baseUrl: string, items: number): Promise<number> {
 
 interface DriveOptions {
   label: string;
+  /** Lines per order (1: the seed's one-item body). */
+  lines?: number;
+  /** Open loop at this rate (orders/s) instead of a closed loop. */
+  ratePerSecond?: number;
+  /** The `--against` commit the servers came from (null: the current tree). */
+  base?: string | null;
   target: RoleProcess;
   watched: RoleProcess[];
   connections: number;
@@ -151,42 +204,49 @@ async function groupCommitTotals(processes: RoleProcess[]): Promise<Map<string, 
   return totals;
 }
 
-function batchingNote(before: Map<string, [number, number]>, after: Map<string, [number, number]>): string | null {
-  const parts: string[] = [];
+/** Mean orders per statement between two readings, per statement that ran. */
+function batchMeans(before: Map<string, [number, number]>, after: Map<string, [number, number]>): Record<string, number> {
+  const out: Record<string, number> = {};
   for (const [statement, [orders, statements]] of after) {
     const [o0, s0] = before.get(statement) ?? [0, 0];
-    if (statements > s0) parts.push(`${statement} ${round((orders - o0) / (statements - s0), 1)}`);
+    if (statements > s0) out[statement] = round((orders - o0) / (statements - s0), 2);
   }
-  return parts.length ? `orders per statement (group commit, warm-up included): ${parts.join(" · ")}` : null;
+  return out;
 }
 
 async function drive(o: BenchOptions, d: DriveOptions, limit: LimitResult | null): Promise<RunResult> {
   const tag = randomUUID().slice(0, 8);
+  const lines = d.lines ?? 1;
   const before = d.stockFrom ? await unitsDeducted(d.stockFrom.url, o.items) : 0;
-  const batchesBefore = await groupCommitTotals(d.watched);
+  // Batch sizes over the measured window: read when it opens and right after it closes.
+  let batchesBefore: Promise<Map<string, [number, number]>> = Promise.resolve(new Map());
   const cpuAt: Record<string, number[]> = {};
   const pgCpu = d.onPostgres ? postgresCpuMeter(o.services) : () => null;
   const pgCpuAt: Array<number | null> = [];
   let ticksStart = cpuTicks();
   let ticksEnd = ticksStart;
-  o.log(`  ${d.label}: ${o.warmupS}s warm-up + ${o.durationS}s at ${d.connections} connection(s)`);
+  const mode = d.ratePerSecond ? `open loop at ${round(d.ratePerSecond, 0)} orders/s over` : "at";
+  o.log(`  ${d.label}: ${o.warmupS}s warm-up + ${o.durationS}s ${mode} ${d.connections} connection(s)`);
   const load = await runLoad({
     host: "127.0.0.1",
     port: d.target.port,
     connections: d.connections,
     warmupMs: o.warmupS * 1000,
     durationMs: o.durationS * 1000,
+    ...(d.ratePerSecond ? { ratePerSecond: d.ratePerSecond } : {}),
     request: (conn, seq) => ({
       method: "POST",
       path: "/api/orders",
       headers: { "content-type": "application/json", "idempotency-key": `${tag}-${conn}-${seq}` },
-      body: `{"item_id":"${itemId(seq, o.items)}","quantity":1}`,
+      body: orderBody(seq, o.items, lines),
     }),
     onWindow: (edge) => {
       for (const p of d.watched) (cpuAt[p.name] ??= []).push(p.cpuSeconds());
       pgCpuAt.push(pgCpu());
-      if (edge === "start") ticksStart = cpuTicks();
-      else ticksEnd = cpuTicks();
+      if (edge === "start") {
+        ticksStart = cpuTicks();
+        batchesBefore = groupCommitTotals(d.watched);
+      } else ticksEnd = cpuTicks();
     },
   });
   const processes = d.watched.map((p) => {
@@ -200,24 +260,32 @@ async function drive(o: BenchOptions, d: DriveOptions, limit: LimitResult | null
   });
   const [pgA = null, pgB = null] = pgCpuAt;
   const postgresCpuMsPerRequest = cpuMsPer(pgA, pgB, load.requests);
-  const batching = batchingNote(batchesBefore, await groupCommitTotals(d.watched));
+  const batchSizes = batchMeans(await batchesBefore, await groupCommitTotals(d.watched));
   let stock: RunResult["stock"] = null;
   if (d.stockFrom) {
     const deducted = (await unitsDeducted(d.stockFrom.url, o.items)) - before;
     const confirmed = load.allStatuses["201"] ?? 0;
-    stock = { confirmed, deducted, ok: confirmed === deducted };
+    stock = { confirmed, deducted, ok: confirmed * lines === deducted };
   }
+  const reference = limit && lines === 1 ? limit : null;
+  const ratio = reference ? round(load.perSecond / reference.tps, 3) : null;
   return {
     label: d.label,
+    base: d.base ?? null,
+    lines,
     load,
     processes,
     machineBusyPct: busyPct(ticksStart, ticksEnd),
-    ratioToLimit: limit ? round(load.perSecond / limit.tps, 3) : null,
-    reference: limit ? { script: "order", tps: limit.tps, latencyMs: limit.latencyMs } : null,
+    ratioToLimit: ratio,
+    ratioToOrderScript: ratio,
+    reference: reference ? { script: "order", tps: reference.tps, latencyMs: reference.latencyMs } : null,
+    batchSizes,
+    ownLimit: null,
+    openLoop: null,
     postgresCpuMsPerRequest,
     stock,
     checks: [],
-    notes: batching ? [batching] : [],
+    notes: [],
   };
 }
 
@@ -231,87 +299,158 @@ function serverEnv(o: BenchOptions, extra: Record<string, string>): Record<strin
   return { LOG_LEVEL: o.logLevel, ADMIN_TOKEN, VALERIX_SEED_CATALOG: "false", ...extra, ...o.serverEnv };
 }
 
+/** What a scenario runs against: the limit, and whether its servers come from the `--against` tree. */
+interface Context {
+  limit: LimitResult | null;
+  /** The `--against` commit (its runs are labelled `before ·` and measure no limit of their own). */
+  base: string | null;
+  root: string | undefined;
+}
+
+const labelFor = (c: Context, label: string) => (c.base ? `before · ${label}` : label);
+
 /** A fresh `all` role on PostgreSQL and an emptied Redis DB, with the bench's items created. */
-async function startAllRole(o: BenchOptions, databaseUrl: string, name: string): Promise<RoleProcess> {
+async function startAllRole(o: BenchOptions, c: Context, databaseUrl: string, name: string): Promise<RoleProcess> {
   await flushRedis(o.services);
   const server = await startRole({
     name: "all",
     env: serverEnv(o, { VALERIX_ROLE: "all", DATABASE_URL: databaseUrl, REDIS_URL: redisUrl(o.services) }),
-    bunFlags: o.bunFlags, logFile: join(o.workDir, `${name}.log`),
+    bunFlags: o.bunFlags, logFile: join(o.workDir, `${name}${c.base ? "-before" : ""}.log`), root: c.root,
   });
   await createItems(server.url, o.items);
   return server;
 }
 
-/** `all` role on PostgreSQL and Redis. */
-async function scenarioAll(o: BenchOptions, limit: LimitResult | null): Promise<RunResult[]> {
-  const db = await createDatabase(o.services, "all");
+/** The mean batch sizes of the order path's three statements, as the limit replays them. */
+function orderPathSizes(run: RunResult): BatchSizes | null {
+  const { claim, deduct, transition } = run.batchSizes;
+  return claim && deduct && transition ? { claim, deduct, transition } : null;
+}
+
+/**
+ * PostgreSQL alone running the run's own group-committed statements at the batch sizes the run
+ * measured, with as many clients as the server keeps order-path statements in flight (three kinds,
+ * GROUP_COMMIT_IN_FLIGHT of each). The run's ratio is taken against it.
+ */
+async function attachOwnLimit(o: BenchOptions, c: Context, run: RunResult): Promise<void> {
+  const sizes = orderPathSizes(run);
+  if (!o.limit || c.base || !sizes) return;
+  const clients = 3 * Number(o.serverEnv.GROUP_COMMIT_IN_FLIGHT ?? 2);
+  // One prepared batch per pgbench transaction: room for four times the app's rate (the run
+  // fails rather than measure empty batches if PostgreSQL alone goes faster than that).
+  const smallest = Math.max(1, Math.floor(Math.min(sizes.claim, sizes.deduct, sizes.transition)));
+  const batches = Math.ceil((Math.max(500, 4 * run.load.perSecond) * (o.warmupS + o.durationS + 2)) / smallest);
+  const l = await limitRun(o, "order-batch", clients, { lines: run.lines, sizes, batches });
+  if (!l.ordersPerSecond) throw new Error("the own-statement limit recorded no orders");
+  run.ownLimit = { clients, sizes, ordersPerSecond: l.ordersPerSecond, latencyMs: l.latencyMs, postgresCpuMsPerOrder: l.postgresCpuMsPerTransaction };
+  run.ratioToLimit = round(run.load.perSecond / l.ordersPerSecond, 3);
+}
+
+/** The same server at half the closed-loop run's orders/s, arrivals at a fixed rate. */
+async function attachOpenLoop(o: BenchOptions, c: Context, run: RunResult, d: DriveOptions): Promise<void> {
+  if (!o.openLoop || c.base || run.load.perSecond <= 0) return;
+  const open = await drive(o, { ...d, ratePerSecond: run.load.perSecond / 2 }, null);
+  run.openLoop = open.load;
+  if (run.stock && open.stock) {
+    const confirmed = run.stock.confirmed + open.stock.confirmed;
+    const deducted = run.stock.deducted + open.stock.deducted;
+    run.stock = { confirmed, deducted, ok: run.stock.ok && open.stock.ok };
+  }
+}
+
+/** `all` role on PostgreSQL and Redis, orders of `lines` lines. */
+async function allRole(o: BenchOptions, c: Context, lines: number): Promise<RunResult[]> {
+  const name = lines === 1 ? "all" : "lines";
+  const db = await createDatabase(o.services, name);
   let server: RoleProcess | undefined;
+  let run: RunResult;
   try {
-    server = await startAllRole(o, db.url, "all");
-    const run = await drive(o, { label: `all · ${o.connections} conns`, target: server, watched: [server], connections: o.connections, stockFrom: server, onPostgres: true }, limit);
-    const rss = run.processes[0]!.peakRssMb;
-    run.checks.push(
-      { name: "ratio to pgbench", target: "≥ 0.6", actual: String(run.ratioToLimit ?? "n/a"), pass: (run.ratioToLimit ?? 0) >= 0.6 },
-      { name: "p99", target: "< 50 ms", actual: `${run.load.latencyMs.p99} ms`, pass: run.load.latencyMs.p99 < 50 },
-      { name: "every answer 201", target: "201 only", actual: statusText(run.load.allStatuses), pass: only(run.load.allStatuses, "201") && run.load.errors === 0 },
-      { name: "peak RSS", target: "< 200 MB", actual: `${rss} MB`, pass: rss < 200 },
-      { name: "stock = Σ confirmed", target: "equal", actual: `${run.stock?.deducted} / ${run.stock?.confirmed}`, pass: !!run.stock?.ok },
-    );
-    return [run];
+    server = await startAllRole(o, c, db.url, name);
+    const label = labelFor(c, lines === 1 ? `all · ${o.connections} conns` : `all · ${lines} lines · ${o.connections} conns`);
+    const d: DriveOptions = { label, lines, base: c.base, target: server, watched: [server], connections: o.connections, stockFrom: server, onPostgres: true };
+    run = await drive(o, d, c.base ? null : c.limit);
+    await attachOpenLoop(o, c, run, { ...d, label: `${label} · open loop` });
   } finally {
     await server?.stop();
     await db.drop();
   }
+  await attachOwnLimit(o, c, run);
+  const rss = run.processes[0]!.peakRssMb;
+  // A `before ·` run measures no limit of its own: its statements are not this tree's.
+  if (!c.base) run.checks.push({ name: "ratio to limit", target: "≥ 0.6", actual: String(run.ratioToLimit ?? "n/a"), pass: (run.ratioToLimit ?? 0) >= 0.6 });
+  run.checks.push(
+    { name: "p99", target: "< 50 ms", actual: `${run.load.latencyMs.p99} ms`, pass: run.load.latencyMs.p99 < 50 },
+    { name: "every answer 201", target: "201 only", actual: statusText(run.load.allStatuses), pass: only(run.load.allStatuses, "201") && run.load.errors === 0 },
+    { name: "peak RSS", target: "< 200 MB", actual: `${rss} MB`, pass: rss < 200 },
+    { name: "stock = Σ confirmed", target: "equal", actual: `${run.stock?.deducted} / ${run.stock?.confirmed}${lines > 1 ? ` × ${lines}` : ""}`, pass: !!run.stock?.ok },
+  );
+  if (run.openLoop) {
+    const l = run.openLoop;
+    run.checks.push({ name: "open loop answers", target: "201 only", actual: statusText(l.allStatuses), pass: only(l.allStatuses, "201") && l.errors === 0 });
+  }
+  return [run];
 }
 
+const scenarioAll = (o: BenchOptions, c: Context) => allRole(o, c, 1);
+const scenarioLines = (o: BenchOptions, c: Context) => allRole(o, c, Math.min(o.lines, o.items));
+
 /** Inventory and orders as two processes, the port over HTTP. */
-async function scenarioSplit(o: BenchOptions, limit: LimitResult | null): Promise<RunResult[]> {
+async function scenarioSplit(o: BenchOptions, c: Context): Promise<RunResult[]> {
   const db = await createDatabase(o.services, "split");
   await flushRedis(o.services);
   let inventory: RoleProcess | undefined;
   let orders: RoleProcess | undefined;
+  let run: RunResult;
+  const suffix = c.base ? "-before" : "";
   try {
     const shared = { DATABASE_URL: db.url, REDIS_URL: redisUrl(o.services) };
-    inventory = await startRole({ name: "inventory", env: serverEnv(o, { VALERIX_ROLE: "inventory", ...shared }), bunFlags: o.bunFlags, logFile: join(o.workDir, "split-inventory.log") });
+    inventory = await startRole({
+      name: "inventory", env: serverEnv(o, { VALERIX_ROLE: "inventory", ...shared }), bunFlags: o.bunFlags, logFile: join(o.workDir, `split-inventory${suffix}.log`), root: c.root,
+    });
     orders = await startRole({
       name: "orders",
       env: serverEnv(o, { VALERIX_ROLE: "orders", INVENTORY_URL: inventory.url, ...shared }),
-      bunFlags: o.bunFlags, logFile: join(o.workDir, "split-orders.log"),
+      bunFlags: o.bunFlags, logFile: join(o.workDir, `split-orders${suffix}.log`), root: c.root,
     });
     await createItems(inventory.url, o.items);
-    const run = await drive(
+    run = await drive(
       o,
-      { label: `split · ${o.connections} conns`, target: orders, watched: [orders, inventory], connections: o.connections, stockFrom: inventory, onPostgres: true },
-      limit,
+      { label: labelFor(c, `split · ${o.connections} conns`), base: c.base, target: orders, watched: [orders, inventory], connections: o.connections, stockFrom: inventory, onPostgres: true },
+      c.base ? null : c.limit,
     );
-    run.checks.push(
-      { name: "ratio to pgbench", target: "≥ 0.4", actual: String(run.ratioToLimit ?? "n/a"), pass: (run.ratioToLimit ?? 0) >= 0.4 },
-      { name: "every answer 201", target: "201 only", actual: statusText(run.load.allStatuses), pass: only(run.load.allStatuses, "201") && run.load.errors === 0 },
-      { name: "stock = Σ confirmed", target: "equal", actual: `${run.stock?.deducted} / ${run.stock?.confirmed}`, pass: !!run.stock?.ok },
-    );
-    return [run];
   } finally {
     await orders?.stop();
     await inventory?.stop();
     await db.drop();
   }
+  await attachOwnLimit(o, c, run);
+  if (!c.base) run.checks.push({ name: "ratio to limit", target: "≥ 0.4", actual: String(run.ratioToLimit ?? "n/a"), pass: (run.ratioToLimit ?? 0) >= 0.4 });
+  run.checks.push(
+    { name: "every answer 201", target: "201 only", actual: statusText(run.load.allStatuses), pass: only(run.load.allStatuses, "201") && run.load.errors === 0 },
+    { name: "stock = Σ confirmed", target: "equal", actual: `${run.stock?.deducted} / ${run.stock?.confirmed}`, pass: !!run.stock?.ok },
+  );
+  return [run];
 }
 
 /** No DATABASE_URL, no REDIS_URL: PGlite on disk and the in-memory store, as a fresh install runs. */
-async function scenarioEmbedded(o: BenchOptions, _limit: LimitResult | null): Promise<RunResult[]> {
+async function scenarioEmbedded(o: BenchOptions, c: Context): Promise<RunResult[]> {
   const dataDir = join(o.workDir, `embedded-data-${randomUUID().slice(0, 8)}`);
   let server: RoleProcess | undefined;
   try {
     // The first start runs initdb, whose memory stays in the peak RSS; measure a reopened data
     // folder, as every later start runs, and report the first start's peak next to it.
     const env = serverEnv(o, { VALERIX_ROLE: "all", VALERIX_DATA_DIR: dataDir });
-    const first = await startRole({ name: "embedded (first start)", env, bunFlags: [], logFile: join(o.workDir, "embedded.log"), readyTimeoutMs: 180_000 });
+    const logFile = join(o.workDir, `embedded${c.base ? "-before" : ""}.log`);
+    const first = await startRole({ name: "embedded (first start)", env, bunFlags: [], logFile, readyTimeoutMs: 180_000, root: c.root });
     await createItems(first.url, o.items);
     const firstPeak = first.peakRssMb();
     await first.stop();
-    server = await startRole({ name: "embedded", env, bunFlags: o.bunFlags, logFile: join(o.workDir, "embedded.log"), readyTimeoutMs: 180_000 });
-    const run = await drive(o, { label: `embedded · ${o.connections} conns`, target: server, watched: [server], connections: o.connections, stockFrom: server, onPostgres: false }, null);
+    server = await startRole({ name: "embedded", env, bunFlags: o.bunFlags, logFile, readyTimeoutMs: 180_000, root: c.root });
+    const run = await drive(
+      o,
+      { label: labelFor(c, `embedded · ${o.connections} conns`), base: c.base, target: server, watched: [server], connections: o.connections, stockFrom: server, onPostgres: false },
+      null,
+    );
     run.notes.push(`first start (initdb) peaked at ${firstPeak} MB RSS; the run reopened the data folder`);
     run.checks.push(
       { name: "orders/s", target: "≥ 500", actual: String(round(run.load.perSecond)), pass: run.load.perSecond >= 500 },
@@ -334,21 +473,18 @@ async function breakerState(url: string): Promise<number> {
 /**
  * The 202 fallback: chaos makes every deduction fail until the breaker opens, then the load
  * measures orders answered `queued` without calling inventory, at full concurrency and at one.
+ * Then pgbench runs the 202 path's statement at the same concurrencies, and its group-committed
+ * form at the batch size the full-concurrency run measured.
  */
-async function scenarioBreaker(o: BenchOptions, limit: LimitResult | null): Promise<RunResult[]> {
+async function scenarioBreaker(o: BenchOptions, c: Context): Promise<RunResult[]> {
   const levels = [...new Set([o.connections, 1])];
-  const floors = new Map<number, LimitResult>();
   // The server's statements in flight (GROUP_COMMIT_IN_FLIGHT, default 2): the batched floor's clients.
   const inFlight = Number(o.serverEnv.GROUP_COMMIT_IN_FLIGHT ?? 2);
-  let batchedFloor: LimitResult | null = null;
-  if (limit) {
-    for (const clients of levels) floors.set(clients, await limitRun(o, "queued", clients));
-    batchedFloor = await limitRun(o, "queued-batch", inFlight);
-  }
   const db = await createDatabase(o.services, "breaker");
   let server: RoleProcess | undefined;
+  const runs: RunResult[] = [];
   try {
-    server = await startAllRole(o, db.url, "breaker");
+    server = await startAllRole(o, c, db.url, "breaker");
     await postJson(`${server.url}/api/admin/chaos`, { crash_rate: 1, crash_mode: 503, ttl_s: 3600 }, AUTH);
     let opened = false;
     for (let i = 0; i < 200 && !opened; i++) {
@@ -356,43 +492,52 @@ async function scenarioBreaker(o: BenchOptions, limit: LimitResult | null): Prom
       if (i % 5 === 4) opened = (await breakerState(server.url)) === 1;
     }
     if (!opened) throw new Error("the breaker did not open under crash_rate 1");
-    const runs: RunResult[] = [];
     for (const connections of levels) {
-      const floor = floors.get(connections) ?? null;
-      const run = await drive(o, { label: `breaker open · ${connections} conn${connections === 1 ? "" : "s"}`, target: server, watched: [server], connections, stockFrom: server, onPostgres: true }, floor);
-      if (floor) run.reference = { script: "queued", tps: floor.tps, latencyMs: floor.latencyMs };
-      if (batchedFloor && connections > 1) {
-        run.batchedReference = { orders: QUEUED_BATCH_ORDERS, clients: inFlight, tps: batchedFloor.tps, latencyMs: batchedFloor.latencyMs };
-      }
-      const bound = connections === 1 ? 5 : 15;
-      run.checks.push(
-        { name: "p99", target: `< ${bound} ms`, actual: `${run.load.latencyMs.p99} ms`, pass: run.load.latencyMs.p99 < bound },
-        { name: "every answer 202", target: "202 only", actual: statusText(run.load.allStatuses), pass: only(run.load.allStatuses, "202") && run.load.errors === 0 },
-        { name: "nothing deducted", target: "0", actual: String(run.stock?.deducted), pass: run.stock?.deducted === 0 },
-      );
-      runs.push(run);
+      const label = labelFor(c, `breaker open · ${connections} conn${connections === 1 ? "" : "s"}`);
+      runs.push(await drive(o, { label, base: c.base, target: server, watched: [server], connections, stockFrom: server, onPostgres: true }, null));
     }
-    return runs;
   } finally {
     await server?.stop();
     await db.drop();
   }
+  for (const [i, run] of runs.entries()) {
+    const connections = levels[i]!;
+    if (c.limit && !c.base) {
+      const floor = await limitRun(o, "queued", connections);
+      run.reference = { script: "queued", tps: floor.tps, latencyMs: floor.latencyMs };
+      run.ratioToLimit = run.ratioToOrderScript = round(run.load.perSecond / floor.tps, 3);
+      if (connections > 1) {
+        const orders = Math.max(1, Math.round(run.batchSizes.claim_queued ?? QUEUED_BATCH_ORDERS));
+        const batched = await limitRun(o, "queued-batch", inFlight, undefined, orders);
+        run.batchedReference = { orders, clients: inFlight, tps: batched.tps, latencyMs: batched.latencyMs };
+      }
+    }
+    const bound = connections === 1 ? 5 : 15;
+    run.checks.push(
+      { name: "p99", target: `< ${bound} ms`, actual: `${run.load.latencyMs.p99} ms`, pass: run.load.latencyMs.p99 < bound },
+      { name: "every answer 202", target: "202 only", actual: statusText(run.load.allStatuses), pass: only(run.load.allStatuses, "202") && run.load.errors === 0 },
+      { name: "nothing deducted", target: "0", actual: String(run.stock?.deducted), pass: run.stock?.deducted === 0 },
+    );
+  }
+  return runs;
 }
 
-const RUNNERS: Record<ScenarioName, (o: BenchOptions, limit: LimitResult | null) => Promise<RunResult[]>> = {
+const RUNNERS: Record<ScenarioName, (o: BenchOptions, c: Context) => Promise<RunResult[]>> = {
   all: scenarioAll,
+  lines: scenarioLines,
   split: scenarioSplit,
   embedded: scenarioEmbedded,
   breaker: scenarioBreaker,
 };
 
-async function limitRun(o: BenchOptions, script: LimitScript, clients: number): Promise<LimitResult> {
+async function limitRun(o: BenchOptions, script: LimitScript, clients: number, batch?: { lines: number; sizes: BatchSizes; batches: number }, queuedOrders?: number): Promise<LimitResult> {
   const pgbench = findPgbench();
   if (!pgbench) throw new Error("pgbench not found: install PostgreSQL's client tools or set BENCH_PGBENCH");
-  const db: ScratchDatabase = await createDatabase(o.services, script === "order" ? "limit" : "floor");
+  const db: ScratchDatabase = await createDatabase(o.services, script === "order" || script === "order-batch" ? "limit" : "floor");
   try {
     await prepareLimitDatabase(db.url, FIRST_ITEM, o.items, STOCK);
-    o.log(`  pgbench (${script}): ${o.warmupS}s warm-up + ${o.durationS}s, ${clients} client(s), -M prepared`);
+    const what = batch ? ` ${batch.lines} line(s), orders per statement ${batch.sizes.claim}/${batch.sizes.deduct}/${batch.sizes.transition}` : queuedOrders ? ` ${queuedOrders} orders per statement` : "";
+    o.log(`  pgbench (${script}${what}): ${o.warmupS}s warm-up + ${o.durationS}s, ${clients} client(s), -M prepared`);
     return await measureLimit({
       script,
       pgbench,
@@ -404,22 +549,28 @@ async function limitRun(o: BenchOptions, script: LimitScript, clients: number): 
       firstItem: FIRST_ITEM,
       lastItem: FIRST_ITEM + o.items - 1,
       postgresCpu: postgresCpuMeter(o.services),
+      ...(batch ? { batch } : {}),
+      ...(queuedOrders ? { queuedOrders } : {}),
     });
   } finally {
     await db.drop();
   }
 }
 
-/** Runs the limit, then each scenario; a failing scenario is reported, the others still run. */
+/**
+ * Runs the limit, then each scenario; a failing scenario is reported, the others still run.
+ * With `base`, each one-line scenario also runs on that tree, right before or after the current
+ * one, so before/after share the machine's state as closely as one run can.
+ */
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
   mkdirSync(o.workDir, { recursive: true });
   const result: BenchResult = {
-    version: 1,
+    version: 2,
     startedAt: new Date().toISOString(),
     machine: machineFacts(),
     postgres: await postgresFacts(o.services),
     redis: await redisVersion(o.services),
-    options: { durationS: o.durationS, warmupS: o.warmupS, connections: o.connections, items: o.items, logLevel: o.logLevel, serverEnv: o.serverEnv },
+    options: { durationS: o.durationS, warmupS: o.warmupS, connections: o.connections, items: o.items, lines: o.lines, logLevel: o.logLevel, serverEnv: o.serverEnv, against: o.base?.rev ?? null },
     limit: null,
     scenarios: [],
   };
@@ -427,12 +578,21 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     o.log("limit");
     result.limit = await limitRun(o, "order", o.connections);
   }
+  const current: Context = { limit: result.limit, base: null, root: undefined };
   for (const name of o.scenarios) {
-    o.log(name);
-    try {
-      result.scenarios.push({ name, runs: await RUNNERS[name](o, result.limit) });
-    } catch (err) {
-      result.scenarios.push({ name, runs: [], error: (err as Error).message });
+    const contexts = [current];
+    if (o.base && ONE_LINE.includes(name)) {
+      const before: Context = { limit: result.limit, base: o.base.rev, root: o.base.root };
+      if (o.base.first) contexts.unshift(before);
+      else contexts.push(before);
+    }
+    for (const c of contexts) {
+      o.log(c.base ? `${name} (before: ${c.base})` : name);
+      try {
+        result.scenarios.push({ name, base: c.base, runs: await RUNNERS[name](o, c) });
+      } catch (err) {
+        result.scenarios.push({ name, base: c.base, runs: [], error: (err as Error).message });
+      }
     }
   }
   return result;

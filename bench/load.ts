@@ -4,6 +4,11 @@ import { summarize, type LatencySummary } from "./stats.ts";
 /**
  * The load generator: `connections` keep-alive HTTP/1.1 connections over raw TCP, each sending
  * its next request as soon as the previous answer is complete (closed loop, no pipelining).
+ * With `ratePerSecond` it is an open loop instead: requests are due at a fixed rate whatever the
+ * answers do, each goes out on the next free connection, and its latency counts from when it was
+ * due, so time spent waiting for a free connection is in the figures (no coordinated omission).
+ * Only that wait: when a connection stood free and the generator's own timer woke late (a busy
+ * machine), the request counts from when it was sent.
  *
  * Written on `Bun.connect` rather than `fetch` because on a two-core machine the generator shares
  * the CPU with the server and PostgreSQL: a prebuilt request and a status-line parse cost a few
@@ -27,10 +32,14 @@ export interface LoadOptions {
   request: (conn: number, seq: number) => HttpRequestSpec;
   /** Called when the measured window opens and closes (to sample other processes' CPU). */
   onWindow?: (edge: "start" | "end") => void;
+  /** Open loop: requests due at this fixed rate (the connections are the pool they go out on). */
+  ratePerSecond?: number;
 }
 
 export interface LoadResult {
   connections: number;
+  /** Open loop: the rate requests were due at (null: closed loop). */
+  ratePerSecond: number | null;
   durationS: number;
   /** Answers completed inside the measured window. */
   requests: number;
@@ -55,6 +64,8 @@ interface ConnState {
   index: number;
   buf: Buffer | null;
   sentAt: number;
+  /** Open loop: when the request in flight fell due (it counts in the window it fell due in). */
+  due: number;
   pending: Uint8Array | null;
   /** Total bytes of the answer being read, once its head is parsed. */
   need: number;
@@ -121,10 +132,23 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
 
   const done: Array<Promise<void>> = [];
 
+  // Open loop: request k is due at t0 + k / rate; free connections wait for the next one due.
+  const rate = opts.ratePerSecond ?? 0;
+  let slot = 0;
+  const dueAt = (k: number) => t0 + (k * 1000) / rate;
+  const idle: Array<() => void> = [];
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const dispatch = () => {
+    timer = null;
+    const now = performance.now();
+    while (idle.length && (dueAt(slot) <= now || now >= measureTo)) idle.shift()!();
+    if (idle.length && !timer) timer = setTimeout(dispatch, Math.max(0, Math.min(dueAt(slot), measureTo) - now));
+  };
+
   for (let c = 0; c < opts.connections; c++) {
     done.push(
       new Promise<void>((resolveConn) => {
-        const state: ConnState = { index: c, buf: null, sentAt: 0, pending: null, need: -1, status: 0, chunked: false, headEnd: -1 };
+        const state: ConnState = { index: c, buf: null, sentAt: 0, due: 0, pending: null, need: -1, status: 0, chunked: false, headEnd: -1 };
         let finished = false;
 
         const finish = (socket?: Socket<ConnState>) => {
@@ -134,22 +158,37 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
           resolveConn();
         };
 
-        const send = (socket: Socket<ConnState>) => {
-          if (performance.now() >= measureTo) return finish(socket);
+        const write = (socket: Socket<ConnState>, sentAt: number, due = sentAt) => {
           const bytes = encode(opts.request(c, seq++), hostHeader);
-          state.sentAt = performance.now();
+          state.sentAt = sentAt;
+          state.due = due;
           const written = socket.write(bytes);
           state.pending = written < bytes.length ? bytes.subarray(Math.max(0, written)) : null;
+        };
+
+        const send = (socket: Socket<ConnState>, wasFree = false) => {
+          const now = performance.now();
+          if (!rate) return now >= measureTo ? finish(socket) : write(socket, now);
+          if (dueAt(slot) >= measureTo) return finish(socket);
+          // Late with a connection free (this one, or one still waiting): the timer's delay, not the server's.
+          if (dueAt(slot) <= now) {
+            const due = dueAt(slot++);
+            return write(socket, wasFree || idle.length > 0 ? now : due, due);
+          }
+          idle.push(() => send(socket, true));
+          if (!timer) timer = setTimeout(dispatch, dueAt(slot) - now);
         };
 
         const complete = (socket: Socket<ConnState>) => {
           const now = performance.now();
           const key = String(state.status);
           allStatuses[key] = (allStatuses[key] ?? 0) + 1;
-          if (now >= measureFrom && now < measureTo) {
+          // Closed loop: answers completed in the window; open loop: requests due in it.
+          const at = rate ? state.due : now;
+          if (at >= measureFrom && at < measureTo) {
             latencies.push(now - state.sentAt);
             statuses[key] = (statuses[key] ?? 0) + 1;
-          } else if (now < measureFrom) {
+          } else if (at < measureFrom) {
             warmupStatuses[key] = (warmupStatuses[key] ?? 0) + 1;
           }
           send(socket);
@@ -228,6 +267,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   }
 
   await Promise.all(done);
+  if (timer) clearTimeout(timer);
   clearTimeout(cpuStart);
   clearTimeout(cpuEnd);
   // Timers may fire a little late; the connections may all have stopped first.
@@ -248,6 +288,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   }
   return {
     connections: opts.connections,
+    ratePerSecond: rate || null,
     durationS,
     requests: latencies.length,
     perSecond: latencies.length / durationS,

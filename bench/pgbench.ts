@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import pg from "pg";
 import { openDatabase } from "../platform/db.ts";
 import { migrateModule } from "../migrations/index.ts";
 import { cpuMsPer } from "./machine.ts";
@@ -36,8 +37,8 @@ export function bindParams(sql: string, params: Record<number, string>): string 
 }
 
 /**
- * A new order's parameters as order.repository.ts `claim()` and `claimQueued()` pass them ($1–$8):
- * key, fingerprint, order id, item, quantity, time, key TTL, request id.
+ * A new order's parameters as order.repository.ts `claim()` and `claimQueued()` pass them ($1–$9):
+ * key, fingerprint, order id, item, quantity, time, key TTL, request id, lines.
  */
 const CLAIM_BINDINGS: Record<number, string> = {
   1: ":key",
@@ -48,6 +49,8 @@ const CLAIM_BINDINGS: Record<number, string> = {
   6: "now()",
   7: ":ttl",
   8: ":key",
+  // The order's lines as JSON text (`JSON.stringify(o.lines)`): one line of the drawn item.
+  9: `json_build_array(json_build_object('item_id', :item::text, 'quantity', :qty::int))::text`,
 };
 
 export interface OrderScriptOptions {
@@ -67,8 +70,8 @@ export function orderScript(o: OrderScriptOptions): { script: string; defines: R
     throw new Error(`expected CLAIM_SQL and TRANSITION_SQL in ${ORDER_REPOSITORY}, DEDUCT_SQL in ${INVENTORY_REPOSITORY}`);
   }
   const claim = bindParams(claimSql, CLAIM_BINDINGS);
-  // inventory.repository.ts `deduct()`.
-  const deduct = bindParams(deductSql, { 1: ":order_id", 2: ":item", 3: ":qty" });
+  // inventory.repository.ts `deduct()`: one order of one line, as parallel arrays.
+  const deduct = bindParams(deductSql, { 1: "array[:order_id]", 2: "array[:item]", 3: "array[:qty]" });
   // order.repository.ts `transition()` to confirmed, with the 201 body stored on the key.
   const confirm = bindParams(transitionSql, {
     1: ":order_id",
@@ -79,6 +82,7 @@ export function orderScript(o: OrderScriptOptions): { script: string; defines: R
     6: ":from",
     7: ":status",
     8: ":body",
+    9: "null",
   });
   const script = [
     `\\set item random(${o.firstItem}, ${o.lastItem})`,
@@ -93,10 +97,12 @@ export function orderScript(o: OrderScriptOptions): { script: string; defines: R
   const at = new Date().toISOString();
   const sampleOrder = {
     order_id: "00000000-0000-4000-8000-000000000000",
+    lines: [{ item_id: String(o.lastItem), quantity: 1 }],
     item_id: String(o.lastItem),
     quantity: 1,
     status: "confirmed",
     reason: null,
+    message: "Order confirmed.",
     attempts: 0,
     created_at: at,
     updated_at: at,
@@ -123,7 +129,7 @@ export function orderScript(o: OrderScriptOptions): { script: string; defines: R
 export function queuedScript(o: OrderScriptOptions): { script: string; defines: Record<string, string> } {
   const sql = readStatements(ORDER_REPOSITORY).CLAIM_QUEUED_SQL;
   if (!sql) throw new Error(`expected CLAIM_QUEUED_SQL in ${ORDER_REPOSITORY}`);
-  const claim = bindParams(sql, { ...CLAIM_BINDINGS, 9: ":body", 10: ":reason" });
+  const claim = bindParams(sql, { ...CLAIM_BINDINGS, 9: ":body", 10: ":reason", 11: CLAIM_BINDINGS[9]! });
   const { defines } = orderScript(o);
   return {
     script: [`\\set item random(${o.firstItem}, ${o.lastItem})`, `\\set key random(1, 1000000000000000000)`, `${claim};`, ""].join("\n"),
@@ -159,10 +165,136 @@ export function queuedBatchScript(o: OrderScriptOptions, orders = QUEUED_BATCH_O
     8: same("null", "text"),
     9: same(":body", "text"),
     10: same(":reason", "text"),
+    11: same(`'[{"item_id":"${o.lastItem}","quantity":1}]'`, "text"),
   });
   const claim = sql.replace("${BATCH_INPUT_SQL}", bound);
   const { defines } = queuedScript(o);
   return { script: [`${claim};`, ""].join("\n"), defines };
+}
+
+/** Mean orders per statement of the order path's three group-committed statements. */
+export interface BatchSizes {
+  claim: number;
+  deduct: number;
+  transition: number;
+}
+
+export interface BatchScriptOptions extends OrderScriptOptions {
+  /** Lines per order (distinct items, spread as the HTTP load spreads them). */
+  lines: number;
+  sizes: BatchSizes;
+  /** Prepared batches (one per pgbench transaction, never reused): more than the run can take. */
+  batches: number;
+}
+
+/** pgbench picks a whole batch size each transaction: floor or ceil of `mean`, so the sizes average to it. */
+function drawSize(name: string, mean: number): string {
+  const m = Math.max(1, mean);
+  const low = Math.floor(m);
+  const high = Math.round((m - low) * 1000);
+  return high === 0 ? `\\set ${name} ${low}` : `\\set ${name} case when random(1, 1000) <= ${high} then ${low + 1} else ${low} end`;
+}
+
+/**
+ * The order path as the application runs it under group commit, with nothing in front of
+ * PostgreSQL: per pgbench transaction, the claim of `claim` new orders in one statement
+ * (CLAIM_BATCH_SQL), the deduction of `deduct` orders' lines in one statement (DEDUCT_SQL) and the
+ * confirmation of `transition` orders in one (TRANSITION_BATCH_SQL), each committing on its own as
+ * the app's do. Sizes are the means the application's `group_commit_batch_orders` histogram
+ * reported for the run.
+ *
+ * The app sends its parameters as arrays; pgbench has no arrays, and building them in SQL costs
+ * PostgreSQL more than reading the app's, so `setup` prepares them: one row per transaction in
+ * `bench_batches` (keys, order ids, items and lines spread as the HTTP load spreads them), taken
+ * in turn through a sequence (`\\gset`, one extra round trip of a `nextval`), each statement
+ * reading its slices by primary key. `check` tells whether the run took more rows than prepared.
+ */
+export function orderBatchScript(o: BatchScriptOptions): { script: string; defines: Record<string, string>; setup: string[]; check: string } {
+  const orders = readStatements(ORDER_REPOSITORY);
+  const inventory = readStatements(INVENTORY_REPOSITORY);
+  const { CLAIM_BATCH_SQL: claimSql, BATCH_INPUT_SQL: input, TRANSITION_BATCH_SQL: transitionSql } = orders;
+  const deductSql = inventory.DEDUCT_SQL;
+  if (!claimSql || !input || !transitionSql || !deductSql) {
+    throw new Error(`expected CLAIM_BATCH_SQL, BATCH_INPUT_SQL, TRANSITION_BATCH_SQL in ${ORDER_REPOSITORY}, DEDUCT_SQL in ${INVENTORY_REPOSITORY}`);
+  }
+  const count = o.lastItem - o.firstItem + 1;
+  if (o.lines < 1 || o.lines > count) throw new RangeError(`lines must be between 1 and the ${count} items`);
+  const stride = itemStride(count, o.lines);
+  const most = Math.ceil(Math.max(1, o.sizes.claim, o.sizes.deduct, o.sizes.transition));
+  const L = o.lines;
+  const one = L === 1;
+  // Line l of order g of batch b: the item `stride` × l after the order's first (as bench/harness.ts `orderBody`).
+  const item = (line: string) => `(${o.firstItem} + ((hashtext(b || '-' || g) & 2147483647) + ${line} * ${stride}) % ${count})::text`;
+  const orderIds = `array(select md5(b || '-' || g)::uuid from generate_series(1, ${most}) g)`;
+  const setup = [
+    `create table bench_batches (id bigint primary key, keys text[], order_ids uuid[], item_ids text[], quantities int[], lines text[],
+       line_orders uuid[], line_items text[], line_quantities int[])`,
+    `insert into bench_batches
+     select b,
+       array(select b || '-' || g from generate_series(1, ${most}) g),
+       ${orderIds},
+       array(select ${one ? item("0") : "null::text"} from generate_series(1, ${most}) g),
+       array(select ${one ? "1" : "null::int"} from generate_series(1, ${most}) g),
+       array(select (select json_agg(json_build_object('item_id', ${item("l")}, 'quantity', 1) order by l)::text from generate_series(0, ${L - 1}) l)
+             from generate_series(1, ${most}) g),
+       array(select md5(b || '-' || g)::uuid from generate_series(1, ${most}) g, generate_series(0, ${L - 1}) l order by g, l),
+       array(select ${item("l")} from generate_series(1, ${most}) g, generate_series(0, ${L - 1}) l order by g, l),
+       array_fill(1, array[${most * L}])
+     from generate_series(1, ${o.batches}) b`,
+    `create sequence bench_batch_seq`,
+  ];
+  // `[1 : :n]`, spaced: pgbench would read `1::n` as a cast, not a variable.
+  const slice = (column: string, n: string, per = 1) => `(select ${column}[1 : ${per === 1 ? `:${n}` : `:${n} * ${per}`}] from bench_batches where id = :b)`;
+  const fill = (expr: string, type: string, n: string) => `array_fill(${expr}::${type}, array[:${n}::int])`;
+  // order.repository.ts `batchParams()`: a one-line order also fills item_id and quantity.
+  const claim = claimSql.replace(
+    "${BATCH_INPUT_SQL}",
+    bindParams(input, {
+      1: slice("keys", "nc"),
+      2: fill(":fp", "text", "nc"),
+      3: slice("order_ids", "nc"),
+      4: slice("item_ids", "nc"),
+      5: slice("quantities", "nc"),
+      6: fill("now()", "timestamptz", "nc"),
+      7: fill(":ttl", "int", "nc"),
+      8: slice("keys", "nc"),
+      9: fill("null", "text", "nc"),
+      10: fill("null", "text", "nc"),
+      11: slice("lines", "nc"),
+    }),
+  );
+  // inventory.repository.ts `deductParams()`: one element per line.
+  const deduct = bindParams(deductSql, { 1: slice("line_orders", "nd", L), 2: slice("line_items", "nd", L), 3: slice("line_quantities", "nd", L) });
+  // order.repository.ts OrderWriter's transition batch: pending → confirmed with the 201 body.
+  const confirm = bindParams(transitionSql, {
+    1: slice("order_ids", "nt"),
+    2: fill("'confirmed'", "text", "nt"),
+    3: fill("null", "text", "nt"),
+    4: fill("now()", "timestamptz", "nt"),
+    5: fill("0", "int", "nt"),
+    6: fill("'pending'", "text", "nt"),
+    7: fill("201", "int", "nt"),
+    8: fill(":body", "text", "nt"),
+    9: fill("null", "text", "nt"),
+  });
+  const { defines } = orderScript(o);
+  const script = [
+    drawSize("nc", Math.min(o.sizes.claim, most)),
+    drawSize("nd", Math.min(o.sizes.deduct, most)),
+    drawSize("nt", Math.min(o.sizes.transition, most)),
+    `select nextval('bench_batch_seq') as b`,
+    `\\gset`,
+    `${claim};`,
+    `${deduct};`,
+    `${confirm};`,
+    "",
+  ].join("\n");
+  return { script, defines, setup, check: `select last_value <= ${o.batches} as ok from bench_batch_seq` };
+}
+
+/** The distance between an order's consecutive lines' items: lines of one order never share an item. */
+export function itemStride(items: number, lines: number): number {
+  return lines <= 1 ? 0 : Math.max(1, Math.floor(items / lines));
 }
 
 /** The newest pgbench installed with PostgreSQL, or one on PATH; `BENCH_PGBENCH` overrides. */
@@ -191,7 +323,7 @@ export async function prepareLimitDatabase(url: string, firstItem: number, count
          select g::text, 'bench item ' || g, $3::int from generate_series($1::int, $2::int) g
          returning item_id, quantity
        )
-       insert into inventory.inventory_transactions (order_id, item_id, type, quantity_change)
+       insert into inventory.movements (order_id, item_id, type, quantity_change)
        select null, item_id, 'create', quantity from items`,
       [firstItem, firstItem + count - 1, stock],
     );
@@ -213,11 +345,16 @@ export interface LimitResult {
   latencyMs: LatencySummary;
   /** Per-statement average latency (ms) as pgbench reports it with -r, first line of each command. */
   statements: Array<{ ms: number; command: string }>;
-  /** PostgreSQL's CPU per transaction over the measured run, where it runs on this machine (else null). */
+  /** PostgreSQL's CPU per transaction (`order-batch`: per order) over the measured run, where it runs on this machine (else null). */
   postgresCpuMsPerTransaction: number | null;
+  /**
+   * Orders recorded per second over the measured run (`order-batch`, where a transaction carries
+   * several orders; counted in `orders.orders`). Null for the other scripts: one order each.
+   */
+  ordersPerSecond?: number | null;
 }
 
-export type LimitScript = "order" | "queued" | "queued-batch";
+export type LimitScript = "order" | "queued" | "queued-batch" | "order-batch";
 
 export interface LimitOptions {
   /** Which statements: a whole order (the limit), the 202 path's single statement, or its batched form. */
@@ -232,6 +369,10 @@ export interface LimitOptions {
   lastItem: number;
   /** Reads the database server's CPU seconds so far (null: not measurable from here). */
   postgresCpu?: () => number | null;
+  /** For `order-batch`: lines per order, the batch sizes to replay, and how many batches to prepare. */
+  batch?: { lines: number; sizes: BatchSizes; batches: number };
+  /** For `queued-batch`: orders per statement (QUEUED_BATCH_ORDERS). */
+  queuedOrders?: number;
 }
 
 function connectionArgs(url: string): { args: string[]; env: Record<string, string> } {
@@ -303,23 +444,48 @@ export function parsePgbench(out: string): Omit<LimitResult, "pgbench" | "client
 /** Runs the order script against the prepared database: a warm-up, then the measured run. */
 export async function measureLimit(o: LimitOptions): Promise<LimitResult> {
   const kind = o.script ?? "order";
-  const scripts = { order: orderScript, queued: queuedScript, "queued-batch": queuedBatchScript };
-  const { script, defines } = scripts[kind]({ firstItem: o.firstItem, lastItem: o.lastItem });
+  const range = { firstItem: o.firstItem, lastItem: o.lastItem };
+  const prepared: { script: string; defines: Record<string, string>; setup?: string[]; check?: string } =
+    kind === "order-batch"
+      ? orderBatchScript({ ...range, ...(o.batch ?? { lines: 1, sizes: { claim: 1, deduct: 1, transition: 1 }, batches: 100_000 }) })
+      : kind === "queued-batch"
+        ? queuedBatchScript(range, o.queuedOrders ?? QUEUED_BATCH_ORDERS)
+        : { order: orderScript, queued: queuedScript }[kind](range);
+  const { script, defines, setup = [], check = null } = prepared;
   const scriptFile = join(o.workDir, `${kind}.pgbench.sql`);
   writeFileSync(scriptFile, script);
+  for (const statement of setup) await sqlOn(o.database.url, statement);
   if (o.warmupS > 0) await pgbenchRun(o, scriptFile, defines, Math.max(1, Math.round(o.warmupS)), false);
+  const countOrders = kind === "order-batch" ? () => orderCount(o.database.url) : async () => 0;
+  const ordersBefore = await countOrders();
   const cpuBefore = o.postgresCpu?.() ?? null;
   const { out, latencies } = await pgbenchRun(o, scriptFile, defines, Math.max(1, Math.round(o.durationS)), true);
   const cpuAfter = o.postgresCpu?.() ?? null;
+  const ordersAfter = await countOrders();
+  if (check && !(await sqlOn(o.database.url, check))[0]?.ok) throw new Error("pgbench took more batches than were prepared; the limit would have run on empty ones");
   const parsed = parsePgbench(out);
   if (!Number.isFinite(parsed.tps)) throw new Error(`could not read tps from pgbench:\n${out}`);
+  const orders = ordersAfter - ordersBefore;
   return {
+    ordersPerSecond: kind === "order-batch" ? Math.round((orders / Math.max(1, Math.round(o.durationS))) * 10) / 10 : null,
     pgbench: o.pgbench,
     clients: o.clients,
     threads: Math.max(1, Math.min(o.clients, navigator.hardwareConcurrency || 2)),
     durationS: Math.max(1, Math.round(o.durationS)),
     ...parsed,
     latencyMs: summarize(latencies),
-    postgresCpuMsPerTransaction: cpuMsPer(cpuBefore, cpuAfter, parsed.transactions),
+    postgresCpuMsPerTransaction: cpuMsPer(cpuBefore, cpuAfter, kind === "order-batch" ? orders : parsed.transactions),
   };
 }
+
+async function sqlOn(url: string, text: string): Promise<Array<Record<string, unknown>>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const orderCount = async (url: string) => Number((await sqlOn(url, "select count(*)::bigint as n from orders.orders"))[0]!.n);

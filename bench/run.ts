@@ -1,8 +1,9 @@
-import { writeFileSync } from "node:fs";
+import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LogLevel } from "../src/config.ts";
-import { runBench, SCENARIOS, type BenchOptions, type BenchResult, type ScenarioName } from "./harness.ts";
+import { runBench, SCENARIOS, type BenchOptions, type BenchResult, type RunResult, type ScenarioName } from "./harness.ts";
+import { REPO_ROOT } from "./server-process.ts";
 import { servicesFromEnv } from "./services.ts";
 
 /**
@@ -12,13 +13,19 @@ import { servicesFromEnv } from "./services.ts";
  *   --warmup S          warm-up seconds before each run (3)
  *   --connections N     concurrent keep-alive connections, and pgbench clients (32)
  *   --items N           items the orders spread over (100)
- *   --scenarios a,b     any of all, split, embedded, breaker (all four)
+ *   --lines N           lines per order in the lines scenario (3)
+ *   --scenarios a,b     any of all, lines, split, embedded, breaker (all five)
  *   --no-limit          skip pgbench (ratios print as n/a)
+ *   --no-open-loop      skip the fixed-rate run at half the measured rate (all, lines)
+ *   --against REV       also run the one-line scenarios on commit REV's tree (git archive into the
+ *                       work dir, node_modules linked), each right next to the current tree's:
+ *                       before/after in one run, printed as ratios
  *   --log-level L       LOG_LEVEL of the servers (info, the shipped default)
  *   --env K=V           extra environment for the servers; repeatable
  *   --bun-flag F        extra flag for the servers' bun runtime, e.g. --cpu-prof-md; repeatable
  *   --rounds N          repeat the whole run N times and add a summary of medians (1); on a
- *                       shared machine the medians of paired runs are steadier than one run
+ *                       shared machine the medians of paired runs are steadier than one run;
+ *                       with --against, which tree goes first alternates between rounds
  *   --json FILE         also write the full result as JSON (an array when rounds > 1)
  *   --work-dir DIR      server logs and the pgbench script (a fresh temp folder)
  *
@@ -26,7 +33,7 @@ import { servicesFromEnv } from "./services.ts";
  * BENCH_REDIS_DB (15; flushed before each scenario), BENCH_PGBENCH (path to pgbench).
  */
 
-export type CliOptions = BenchOptions & { json: string | null; rounds: number };
+export type CliOptions = BenchOptions & { json: string | null; rounds: number; against: string | null };
 
 export function parseArgs(argv: string[], env = process.env): CliOptions {
   const opts: CliOptions = {
@@ -34,8 +41,12 @@ export function parseArgs(argv: string[], env = process.env): CliOptions {
     warmupS: 3,
     connections: 32,
     items: 100,
+    lines: 3,
     scenarios: SCENARIOS,
     limit: true,
+    openLoop: true,
+    base: null,
+    against: null,
     logLevel: "info",
     serverEnv: {},
     bunFlags: [],
@@ -69,6 +80,16 @@ export function parseArgs(argv: string[], env = process.env): CliOptions {
         break;
       case "--items":
         opts.items = Math.round(num(flag, value(), 1));
+        break;
+      case "--lines":
+        opts.lines = Math.round(num(flag, value(), 1));
+        if (opts.lines > 50) throw new Error("--lines takes at most 50 (an order's limit)");
+        break;
+      case "--no-open-loop":
+        opts.openLoop = false;
+        break;
+      case "--against":
+        opts.against = value();
         break;
       case "--scenarios": {
         const names = value().split(",").map((s) => s.trim()).filter(Boolean);
@@ -108,7 +129,56 @@ export function parseArgs(argv: string[], env = process.env): CliOptions {
   return opts;
 }
 
+/**
+ * Commit `rev`'s tree, extracted with `git archive` into the work dir (no worktree is registered),
+ * with this checkout's node_modules linked in. Returns its folder and the commit's short id.
+ */
+export function extractCheckout(rev: string, workDir: string): { rev: string; root: string } {
+  const git = (args: string[]): Buffer => {
+    const r = Bun.spawnSync(["git", ...args], { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr.toString().trim()}`);
+    return r.stdout;
+  };
+  const short = git(["rev-parse", "--short", `${rev}^{commit}`]).toString().trim();
+  const root = join(workDir, `checkout-${short}`);
+  mkdirSync(root, { recursive: true });
+  const tar = Bun.spawnSync(["tar", "-x", "-C", root], { stdin: git(["archive", "--format=tar", short]), stderr: "pipe" });
+  if (tar.exitCode !== 0) throw new Error(`tar: ${tar.stderr.toString().trim()}`);
+  symlinkSync(realpathSync(join(REPO_ROOT, "node_modules")), join(root, "node_modules"));
+  return { rev: short, root };
+}
+
 const pad = (s: string | number, n: number) => String(s).padStart(n);
+const ms = (l: { p50: number; p95: number; p99: number; max: number }) => `${pad(l.p50.toFixed(1), 8)}${pad(l.p95.toFixed(1), 8)}${pad(l.p99.toFixed(1), 8)}${pad(l.max.toFixed(1), 8)}`;
+const sizesText = (s: Partial<Record<string, number>>) =>
+  Object.entries(s)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(" · ");
+
+const serverCpu = (run: RunResult) => run.processes.reduce((a, p) => a + p.cpuMsPerRequest, 0);
+
+/**
+ * Current run ÷ `before ·` run of the same label, per label (none without --against): orders/s,
+ * p99, and the servers' CPU per order, the steadiest of the three on a busy machine.
+ */
+export function beforeAfter(r: BenchResult): Array<{ label: string; before: RunResult; after: RunResult; throughput: number; p99: number; cpu: number | null }> {
+  const runs = r.scenarios.flatMap((s) => s.runs);
+  const out = [];
+  for (const before of runs.filter((x) => x.base)) {
+    const label = before.label.replace(/^before · /, "");
+    const after = runs.find((x) => !x.base && x.label === label);
+    if (!after || !before.load.perSecond || !before.load.latencyMs.p99) continue;
+    out.push({
+      label,
+      before,
+      after,
+      throughput: Math.round((after.load.perSecond / before.load.perSecond) * 1000) / 1000,
+      p99: Math.round((after.load.latencyMs.p99 / before.load.latencyMs.p99) * 1000) / 1000,
+      cpu: serverCpu(before) > 0 ? Math.round((serverCpu(after) / serverCpu(before)) * 1000) / 1000 : null,
+    });
+  }
+  return out;
+}
 
 export function formatResult(r: BenchResult): string {
   const out: string[] = [];
@@ -117,12 +187,13 @@ export function formatResult(r: BenchResult): string {
   out.push(`${m.cpuModel} · ${m.cores} cores · ${m.memoryGb} GB · load ${m.loadAverage} at start · bun ${m.bun} · PostgreSQL ${r.postgres.version} · Redis ${r.redis}`);
   out.push(
     `${r.options.connections} connections · ${r.options.durationS} s measured after ${r.options.warmupS} s warm-up · ${r.options.items} items · LOG_LEVEL=${r.options.logLevel}` +
+      (r.options.against ? ` · before = ${r.options.against}` : "") +
       (Object.keys(r.options.serverEnv).length ? ` · ${Object.entries(r.options.serverEnv).map(([k, v]) => `${k}=${v}`).join(" ")}` : ""),
   );
   out.push("");
   if (r.limit) {
     const l = r.limit;
-    out.push(`limit: pgbench, the same SQL as one order (claim, deduct, confirm), -M prepared, ${l.clients} clients`);
+    out.push(`pgbench, one order per commit (claim, deduct, confirm), -M prepared, ${l.clients} clients`);
     out.push(
       `  ${l.tps.toFixed(0)} orders/s · p50 ${l.latencyMs.p50} ms · p95 ${l.latencyMs.p95} ms · p99 ${l.latencyMs.p99} ms · ${l.transactions} orders · ${l.failed} failed`,
     );
@@ -132,41 +203,71 @@ export function formatResult(r: BenchResult): string {
     out.push("");
   }
   out.push(
-    `${"run".padEnd(26)}${pad("orders/s", 9)}${pad("ratio", 7)}${pad("p50", 8)}${pad("p95", 8)}${pad("p99", 8)}${pad("max", 8)}  ${"RSS MB".padEnd(10)}${"CPU ms/order".padEnd(14)}CPU % server · client · machine`,
+    `${"run".padEnd(34)}${pad("orders/s", 9)}${pad("ratio", 7)}${pad("p50", 8)}${pad("p95", 8)}${pad("p99", 8)}${pad("max", 8)}  ${"RSS MB".padEnd(10)}${"CPU ms/order".padEnd(14)}CPU % server · client · machine`,
   );
   for (const s of r.scenarios) {
-    if (s.error) out.push(`${s.name.padEnd(26)}ERROR ${s.error}`);
+    if (s.error) out.push(`${(s.base ? `before · ${s.name}` : s.name).padEnd(34)}ERROR ${s.error}`);
     for (const run of s.runs) {
       const l = run.load.latencyMs;
       out.push(
-        `${run.label.padEnd(26)}${pad(run.load.perSecond.toFixed(0), 9)}${pad(run.ratioToLimit?.toFixed(2) ?? "—", 7)}${pad(l.p50.toFixed(1), 8)}${pad(l.p95.toFixed(1), 8)}${pad(l.p99.toFixed(1), 8)}${pad(l.max.toFixed(1), 8)}  ` +
+        `${run.label.padEnd(34)}${pad(run.load.perSecond.toFixed(0), 9)}${pad(run.ratioToLimit?.toFixed(2) ?? "—", 7)}${ms(l)}  ` +
           `${run.processes.map((p) => p.peakRssMb.toFixed(0)).join("+").padEnd(10)}` +
           `${run.processes.map((p) => p.cpuMsPerRequest.toFixed(2)).join("+").padEnd(14)}` +
           `${run.processes.map((p) => p.cpuPct.toFixed(0)).join("+")} · ${run.load.clientCpuPct.toFixed(0)} · ${run.machineBusyPct.toFixed(0)}`,
       );
+      if (run.openLoop) {
+        const o = run.openLoop;
+        out.push(`${`  open loop, ${o.ratePerSecond?.toFixed(0)}/s due`.padEnd(34)}${pad(o.perSecond.toFixed(0), 9)}${pad("", 7)}${ms(o.latencyMs)}`);
+      }
+      if (run.ownLimit) {
+        const b = run.ownLimit;
+        out.push(`${`  limit: own SQL, ${b.clients} clients`.padEnd(34)}${pad(b.ordersPerSecond.toFixed(0), 9)}${pad("", 7)}${ms(b.latencyMs)}`);
+      }
       if (run.reference?.script === "queued") {
         const f = run.reference;
-        out.push(`${"  pgbench, same statement".padEnd(26)}${pad(f.tps.toFixed(0), 9)}${pad("", 7)}${pad(f.latencyMs.p50.toFixed(1), 8)}${pad(f.latencyMs.p95.toFixed(1), 8)}${pad(f.latencyMs.p99.toFixed(1), 8)}${pad(f.latencyMs.max.toFixed(1), 8)}`);
+        out.push(`${"  pgbench, same statement".padEnd(34)}${pad(f.tps.toFixed(0), 9)}${pad("", 7)}${ms(f.latencyMs)}`);
       }
       if (run.batchedReference) {
         const b = run.batchedReference;
-        const label = `  pgbench, batched ${b.orders}×${b.clients}`;
-        out.push(`${label.padEnd(26)}${pad((b.tps * b.orders).toFixed(0), 9)}${pad("", 7)}${pad(b.latencyMs.p50.toFixed(1), 8)}${pad(b.latencyMs.p95.toFixed(1), 8)}${pad(b.latencyMs.p99.toFixed(1), 8)}${pad(b.latencyMs.max.toFixed(1), 8)}`);
+        out.push(`${`  pgbench, batched ${b.orders}×${b.clients}`.padEnd(34)}${pad((b.tps * b.orders).toFixed(0), 9)}${pad("", 7)}${ms(b.latencyMs)}`);
       }
     }
   }
-  for (const s of r.scenarios) for (const run of s.runs) for (const n of run.notes) out.push(`${run.label}: ${n}`);
+  for (const s of r.scenarios) {
+    for (const run of s.runs) {
+      if (Object.keys(run.batchSizes).length) out.push(`${run.label}: orders per statement over the measured window: ${sizesText(run.batchSizes)}`);
+      if (run.ownLimit && run.ratioToOrderScript !== null) out.push(`${run.label}: ratio to pgbench's one order per commit ${run.ratioToOrderScript.toFixed(2)}`);
+      for (const n of run.notes) out.push(`${run.label}: ${n}`);
+    }
+  }
   const pgCpu = r.scenarios.flatMap((s) => s.runs.flatMap((run) => (run.postgresCpuMsPerRequest === null ? [] : [`${run.label} ${run.postgresCpuMsPerRequest}`])));
-  if (pgCpu.length) out.push(`PostgreSQL CPU ms per answered request: ${pgCpu.join(" · ")}${r.limit?.postgresCpuMsPerTransaction != null ? ` (limit: ${r.limit.postgresCpuMsPerTransaction} per order)` : ""}`);
-  out.push("(latency in ms; ratio: to the pgbench limit, for the 202 path to pgbench running its one statement;");
+  if (pgCpu.length) out.push(`PostgreSQL CPU ms per answered request: ${pgCpu.join(" · ")}${r.limit?.postgresCpuMsPerTransaction != null ? ` (one order per commit: ${r.limit.postgresCpuMsPerTransaction})` : ""}`);
+  const ownCpu = r.scenarios.flatMap((s) => s.runs.flatMap((run) => (run.ownLimit?.postgresCpuMsPerOrder == null ? [] : [`${run.label} ${run.ownLimit.postgresCpuMsPerOrder}`])));
+  if (ownCpu.length) out.push(`PostgreSQL CPU ms per order, own SQL alone: ${ownCpu.join(" · ")}`);
+  out.push("(latency in ms; ratio: to the limit below the run, PostgreSQL alone running the app's own group-committed");
+  out.push(" claim, deduct and confirm statements at the batch sizes the run measured, with 3 × GROUP_COMMIT_IN_FLIGHT clients;");
+  out.push(" its latency is one claim+deduct+confirm chain of a batch; for the 202 path: to pgbench running its one statement;");
+  out.push(" open loop: requests due at a fixed rate, half the run's orders/s, latency counted from when each was due;");
   out.push(" batched N×C: the 202 statement's group-committed form, N orders per statement, C clients, in orders/s;");
   out.push(" CPU ms/order: server CPU per answered request; machine CPU: % of all cores; split lists orders+inventory)");
+  const pairs = beforeAfter(r);
+  if (pairs.length) {
+    out.push("");
+    out.push(`before (${r.options.against}) → after (this tree), same run: after ÷ before`);
+    for (const p of pairs) {
+      out.push(
+        `  ${p.label.padEnd(26)} orders/s ${p.before.load.perSecond.toFixed(0)} → ${p.after.load.perSecond.toFixed(0)} = ${p.throughput.toFixed(2)}` +
+          ` · p99 ${p.before.load.latencyMs.p99.toFixed(1)} → ${p.after.load.latencyMs.p99.toFixed(1)} ms = ${p.p99.toFixed(2)}` +
+          (p.cpu === null ? "" : ` · server CPU ${serverCpu(p.before).toFixed(2)} → ${serverCpu(p.after).toFixed(2)} ms/order = ${p.cpu.toFixed(2)}`),
+      );
+    }
+  }
   out.push("");
   out.push("targets");
   for (const s of r.scenarios) {
     for (const run of s.runs) {
       for (const c of run.checks) {
-        out.push(`  ${c.pass ? "PASS" : "FAIL"}  ${run.label.padEnd(26)}${c.name.padEnd(20)}${c.target.padEnd(10)} ${c.actual}`);
+        out.push(`  ${c.pass ? "PASS" : "FAIL"}  ${run.label.padEnd(34)}${c.name.padEnd(20)}${c.target.padEnd(10)} ${c.actual}`);
       }
     }
   }
@@ -179,6 +280,7 @@ const median = (values: number[]): number => {
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
+const listed = (values: number[], digits: number) => values.map((v) => v.toFixed(digits)).join(", ");
 
 /** Medians over rounds, per run label: the numbers to quote from a noisy machine. */
 export function formatSummary(results: BenchResult[]): string {
@@ -187,7 +289,7 @@ export function formatSummary(results: BenchResult[]): string {
   const limitCpu = results.flatMap((r) => (r.limit?.postgresCpuMsPerTransaction != null ? [r.limit.postgresCpuMsPerTransaction] : []));
   if (limits.length) {
     out.push(
-      `  limit (pgbench)            ${median(limits).toFixed(0)} orders/s   (rounds: ${limits.map((v) => v.toFixed(0)).join(", ")})` +
+      `  pgbench, 1 order per commit   ${median(limits).toFixed(0)} orders/s   (rounds: ${listed(limits, 0)})` +
         (limitCpu.length ? ` · PostgreSQL CPU ${median(limitCpu).toFixed(2)} ms/order` : ""),
     );
   }
@@ -195,13 +297,28 @@ export function formatSummary(results: BenchResult[]): string {
   for (const label of labels) {
     const runs = results.flatMap((r) => r.scenarios.flatMap((s) => s.runs.filter((x) => x.label === label)));
     const ratios = runs.flatMap((x) => (x.ratioToLimit === null ? [] : [x.ratioToLimit]));
+    const own = runs.flatMap((x) => (x.ownLimit ? [x.ownLimit.ordersPerSecond] : []));
+    const open = runs.flatMap((x) => (x.openLoop ? [x.openLoop.latencyMs.p99] : []));
     const pgCpu = runs.flatMap((x) => (x.postgresCpuMsPerRequest === null ? [] : [x.postgresCpuMsPerRequest]));
     out.push(
-      `  ${label.padEnd(26)} ${median(runs.map((x) => x.load.perSecond)).toFixed(0)} orders/s` +
-        (ratios.length ? ` · ratio ${median(ratios).toFixed(2)} (${ratios.map((v) => v.toFixed(2)).join(", ")})` : "") +
+      `  ${label.padEnd(34)} ${median(runs.map((x) => x.load.perSecond)).toFixed(0)} orders/s` +
+        (ratios.length ? ` · ratio ${median(ratios).toFixed(2)} (${listed(ratios, 2)})` : "") +
+        (own.length ? ` to ${median(own).toFixed(0)}` : "") +
         ` · p99 ${median(runs.map((x) => x.load.latencyMs.p99)).toFixed(1)} ms` +
-        ` · server CPU ${median(runs.map((x) => x.processes.reduce((a, p) => a + p.cpuMsPerRequest, 0))).toFixed(2)} ms/order` +
+        (open.length ? ` · open-loop p99 ${median(open).toFixed(1)} ms (${listed(open, 1)})` : "") +
+        ` · server CPU ${median(runs.map(serverCpu)).toFixed(2)} ms/order` +
         (pgCpu.length ? ` · PostgreSQL CPU ${median(pgCpu).toFixed(2)} ms/order` : ""),
+    );
+  }
+  const pairs = results.flatMap((r) => beforeAfter(r));
+  for (const label of [...new Set(pairs.map((p) => p.label))]) {
+    const mine = pairs.filter((p) => p.label === label);
+    const t = mine.map((p) => p.throughput);
+    const p99 = mine.map((p) => p.p99);
+    const cpu = mine.flatMap((p) => (p.cpu === null ? [] : [p.cpu]));
+    out.push(
+      `  after ÷ before, ${label}: orders/s ${median(t).toFixed(2)} (${listed(t, 2)}) · p99 ${median(p99).toFixed(2)} (${listed(p99, 2)})` +
+        (cpu.length ? ` · server CPU per order ${median(cpu).toFixed(2)} (${listed(cpu, 2)})` : ""),
     );
   }
   return out.join("\n");
@@ -216,9 +333,15 @@ if (import.meta.main) {
     process.exit(2);
   }
   opts.log(`work dir: ${opts.workDir}`);
+  if (opts.against) {
+    opts.base = { ...extractCheckout(opts.against, opts.workDir), first: false };
+    opts.log(`before: ${opts.base.rev}, extracted to ${opts.base.root}`);
+  }
   const results: BenchResult[] = [];
   for (let round = 1; round <= opts.rounds; round++) {
     if (opts.rounds > 1) opts.log(`round ${round} of ${opts.rounds}`);
+    // Which tree runs first alternates, so a machine getting busier or quieter favours neither.
+    if (opts.base) opts.base.first = round % 2 === 0;
     const result = await runBench(opts);
     results.push(result);
     console.log(formatResult(result));

@@ -61,6 +61,8 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** Flags for the bun runtime itself, e.g. `--cpu-prof-md` to profile the server. */
   bunFlags?: string[];
+  /** The checkout to run (`REPO_ROOT`, or another commit's tree for a before/after run). */
+  root?: string;
 }
 
 export async function startRole(opts: StartOptions): Promise<RoleProcess> {
@@ -73,7 +75,7 @@ export async function startRole(opts: StartOptions): Promise<RoleProcess> {
     PORT: String(port),
     ...opts.env,
   };
-  const child = Bun.spawn([process.execPath, ...(opts.bunFlags ?? []), "src/main.ts"], { cwd: REPO_ROOT, env, stdin: "ignore", stdout: fd, stderr: fd });
+  const child = Bun.spawn([process.execPath, ...(opts.bunFlags ?? []), "src/main.ts"], { cwd: opts.root ?? REPO_ROOT, env, stdin: "ignore", stdout: fd, stderr: fd });
   closeSync(fd);
   const url = `http://127.0.0.1:${port}`;
   const deadline = performance.now() + (opts.readyTimeoutMs ?? 90_000);

@@ -37,8 +37,8 @@ export function bindParams(sql: string, params: Record<number, string>): string 
 }
 
 /**
- * A new order's parameters as order.repository.ts `claim()` and `claimQueued()` pass them ($1–$9):
- * key, fingerprint, order id, item, quantity, time, key TTL, request id, lines.
+ * A new order's parameters as order.repository.ts `claim()` and `claimQueued()` pass them ($1–$10):
+ * key, fingerprint, order id, item, quantity, time, key TTL, request id, lines, hold seconds.
  */
 const CLAIM_BINDINGS: Record<number, string> = {
   1: ":key",
@@ -51,6 +51,8 @@ const CLAIM_BINDINGS: Record<number, string> = {
   8: ":key",
   // The order's lines as JSON text (`JSON.stringify(o.lines)`): one line of the drawn item.
   9: `json_build_array(json_build_object('item_id', :item::text, 'quantity', :qty::int))::text`,
+  // No hold: a sale.
+  10: "null",
 };
 
 export interface OrderScriptOptions {
@@ -83,6 +85,7 @@ export function orderScript(o: OrderScriptOptions): { script: string; defines: R
     7: ":status",
     8: ":body",
     9: "null",
+    10: "null",
   });
   const script = [
     `\\set item random(${o.firstItem}, ${o.lastItem})`,
@@ -129,7 +132,7 @@ export function orderScript(o: OrderScriptOptions): { script: string; defines: R
 export function queuedScript(o: OrderScriptOptions): { script: string; defines: Record<string, string> } {
   const sql = readStatements(ORDER_REPOSITORY).CLAIM_QUEUED_SQL;
   if (!sql) throw new Error(`expected CLAIM_QUEUED_SQL in ${ORDER_REPOSITORY}`);
-  const claim = bindParams(sql, { ...CLAIM_BINDINGS, 9: ":body", 10: ":reason", 11: CLAIM_BINDINGS[9]! });
+  const claim = bindParams(sql, { ...CLAIM_BINDINGS, 9: ":body", 10: ":reason", 11: CLAIM_BINDINGS[9]!, 12: "null" });
   const { defines } = orderScript(o);
   return {
     script: [`\\set item random(${o.firstItem}, ${o.lastItem})`, `\\set key random(1, 1000000000000000000)`, `${claim};`, ""].join("\n"),
@@ -166,6 +169,7 @@ export function queuedBatchScript(o: OrderScriptOptions, orders = QUEUED_BATCH_O
     9: same(":body", "text"),
     10: same(":reason", "text"),
     11: same(`'[{"item_id":"${o.lastItem}","quantity":1}]'`, "text"),
+    12: same("null", "int"),
   });
   const claim = sql.replace("${BATCH_INPUT_SQL}", bound);
   const { defines } = queuedScript(o);
@@ -261,6 +265,7 @@ export function orderBatchScript(o: BatchScriptOptions): { script: string; defin
       9: fill("null", "text", "nc"),
       10: fill("null", "text", "nc"),
       11: slice("lines", "nc"),
+      12: fill("null", "int", "nc"),
     }),
   );
   // inventory.repository.ts `deductParams()`: one element per line.
@@ -276,6 +281,7 @@ export function orderBatchScript(o: BatchScriptOptions): { script: string; defin
     7: fill("201", "int", "nt"),
     8: fill(":body", "text", "nt"),
     9: fill("null", "text", "nt"),
+    10: fill("null", "timestamptz", "nt"),
   });
   const { defines } = orderScript(o);
   const script = [

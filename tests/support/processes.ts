@@ -3,22 +3,9 @@ import type { Subprocess } from "bun";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
-/** A free loopback port, chosen by the kernel. */
-export function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
-
-export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await Bun.sleep(100);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+// The same helpers the verification run's infrastructure pieces use.
+import { freePort, waitFor } from "../../verify/infra/util.ts";
+export { freePort, waitFor };
 
 /** One role of the real executable (`bun src/main.ts`) as a child process. */
 export class RoleProcess {

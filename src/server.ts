@@ -17,7 +17,7 @@ import { logStartup } from "./startup-log.ts";
 import { VERSION } from "./version.ts";
 import type { HealthRegistry } from "./http/health.ts";
 import { INVENTORY_SCHEMAS, type InventoryPort } from "../modules/inventory/index.ts";
-import { ORDER_SCHEMAS, type InventoryPolicy, type OrdersModule } from "../modules/orders/index.ts";
+import { ORDER_SCHEMAS, type InventoryPolicy, type OrdersModule, type WebhookService } from "../modules/orders/index.ts";
 import { createViews, type ChaosControl } from "../views/index.ts";
 import { createChaosControl } from "../views/chaos-control.ts";
 import { Elysia, type AnyElysia } from "elysia";
@@ -116,11 +116,13 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
 
   let ordersService: OrdersModule["service"] | undefined;
   let breaker: InventoryPolicy | undefined;
+  let webhookService: WebhookService | undefined;
   if (hostsOrders) {
     const side = await composeOrders({ config, database, kv, inventory, groupCommit, health, metrics, logger, onError, redisClientName, adminGuard });
     inventory = side.inventory;
     ordersService = side.service;
     breaker = side.breaker;
+    webhookService = side.webhooks;
     plugins.push(...side.plugins);
     stoppers.push(() => side.stop());
   }
@@ -136,6 +138,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
         health,
         breaker,
         chaos: chaosControl,
+        webhooks: webhookService,
         config: { adminToken: config.adminToken, nodeEnv: config.nodeEnv, csrfSecret: config.csrfSecret },
         clock: opts.clock,
         onError,

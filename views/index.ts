@@ -3,7 +3,7 @@
  * framework, nothing loaded from another host. Every page reads the same services the JSON API
  * uses (passed in `ViewDeps`), and every state-changing form is guarded against forgery.
  *
- * Routes: `/` products, `/items/:item_id` an item's ledger, `/orders` and `/orders/:id`, `/status`, `/chaos`; fragments under
+ * Routes: `/` products, `/items/:item_id` an item's ledger, `/orders` and `/orders/:id`, `/status`, `/chaos`, `/webhooks`; fragments under
  * `/ui/fragments/*`, form posts under `/ui/*`, files under `/ui/assets/*`.
  */
 import { Elysia } from "elysia";
@@ -13,6 +13,7 @@ import { itemRoutes } from "./items.routes.ts";
 import { orderRoutes } from "./orders.routes.ts";
 import { productRoutes } from "./products.routes.ts";
 import { statusRoutes } from "./status.routes.ts";
+import { webhookRoutes } from "./webhooks.routes.ts";
 import { createViewContext } from "./view-context.ts";
 import type { ViewDeps } from "./view-deps.ts";
 
@@ -30,6 +31,9 @@ export type {
   OrdersAccess,
   OrderWithHistory,
   ViewDeps,
+  WebhookAttemptView,
+  WebhookEndpointView,
+  WebhooksAccess,
 } from "./view-deps.ts";
 export { CHAOS_PRESETS } from "./view-deps.ts";
 export { CSRF_COOKIE, CSRF_FIELD } from "./ui-security.ts";
@@ -47,5 +51,6 @@ export function createViews(deps: ViewDeps) {
     .use(itemRoutes(ctx))
     .use(orderRoutes(ctx))
     .use(statusRoutes(ctx))
-    .use(chaosRoutes(ctx));
+    .use(chaosRoutes(ctx))
+    .use(webhookRoutes(ctx));
 }

@@ -1,13 +1,14 @@
 import { html, type Html } from "./html.ts";
 import { VERSION } from "../src/version.ts";
 
-export type Section = "products" | "orders" | "status" | "chaos";
+export type Section = "products" | "orders" | "status" | "chaos" | "webhooks";
 
 const NAV: Array<{ section: Section; href: string; label: string }> = [
   { section: "products", href: "/", label: "Products" },
   { section: "orders", href: "/orders", label: "Orders" },
   { section: "status", href: "/status", label: "Status" },
   { section: "chaos", href: "/chaos", label: "Chaos" },
+  { section: "webhooks", href: "/webhooks", label: "Webhooks" },
 ];
 
 /** Asset URLs carry the version, so a new binary's files are never mixed with an old cache. */

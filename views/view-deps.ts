@@ -114,6 +114,44 @@ export interface ChaosControl {
   events(limit: number): Promise<ChaosEventView[]>;
 }
 
+/** One endpoint as the Webhooks page shows it; the secret is never part of it. */
+export interface WebhookEndpointView {
+  id: string;
+  url: string;
+  events: string[];
+  description: string | null;
+  created_at: string;
+  /** Since when every attempt failed (null while healthy). */
+  failing_since: string | null;
+  disabled_at: string | null;
+  disabled_reason: string | null;
+}
+
+/** One delivery attempt to an endpoint. */
+export interface WebhookAttemptView {
+  /** ISO 8601. */
+  at: string;
+  event_id: string;
+  attempt: number;
+  status_code: number | null;
+  duration_ms: number;
+  error: string | null;
+}
+
+/** The webhook admin surface the page uses (`WebhookService` fits). */
+export interface WebhooksAccess {
+  /** `await webhooks.list()` → every endpoint, without secrets. */
+  list(): Promise<WebhookEndpointView[]>;
+  /** `await webhooks.deliveries("wh_…", 20)` → the newest attempts, newest first; throws `not_found`. */
+  deliveries(id: string, limit: number): Promise<{ webhook_id: string; attempts: WebhookAttemptView[] }>;
+  /**
+   * Sends one event again to every endpoint it matches, under an idempotency key: the same key is
+   * replayed, not redelivered. `await webhooks.redeliver("evt_…", "ui-redeliver-…")` →
+   * `{ status: 202, body: '{"event_id":"evt_…","deliveries":1}', replayed: false }`; throws `not_found`.
+   */
+  redeliver(eventId: string, key: string): Promise<{ status: number; body: string; replayed: boolean }>;
+}
+
 export interface ViewDeps {
   window: LatencyWindow;
   /** Length of `window`, for the banner's wording. Default 30. */
@@ -125,6 +163,8 @@ export interface ViewDeps {
   breaker?: BreakerView;
   /** Absent until a chaos injector is wired: the chaos page says so. */
   chaos?: ChaosControl;
+  /** Absent where no orders module sends events (an inventory-only instance): the page says so. */
+  webhooks?: WebhooksAccess;
   config: {
     adminToken: string | undefined;
     nodeEnv: string;

@@ -7,7 +7,7 @@ import type { Logger } from "../../platform/logging.ts";
 import type { Metrics } from "../../platform/metrics.ts";
 import { createRetryQueue } from "../../platform/queue/index.ts";
 import { createHttpInventory, InventoryMisconfiguredError, InventoryUnavailableError, type InventoryPort } from "../../modules/inventory/index.ts";
-import { createInventoryPolicy, createOrdersModule, type InventoryPolicy, type Orders } from "../../modules/orders/index.ts";
+import { createInventoryPolicy, createOrdersModule, type InventoryPolicy, type Orders, type WebhookService } from "../../modules/orders/index.ts";
 import type { Config } from "../config.ts";
 import type { HealthRegistry } from "../http/health.ts";
 import { serviceToken, type AdminGuard } from "../http/guards.ts";
@@ -15,6 +15,8 @@ import { observeBreaker, observeOrders, schemaCheck } from "./observability.ts";
 
 export interface OrdersSide {
   service: Orders;
+  /** Subscriptions and deliveries, for the Webhooks page. */
+  webhooks: WebhookService;
   /** The port orders call: the in-process one handed in, or the HTTP adapter in split mode. */
   inventory: InventoryPort;
   breaker: InventoryPolicy;
@@ -114,6 +116,7 @@ export async function composeOrders(ctx: {
   health.ready.orders_schema = schemaCheck(database, "orders", orders.tables);
   return {
     service: orders.service,
+    webhooks: webhooks.service,
     inventory,
     breaker: policy,
     plugins,

@@ -61,7 +61,7 @@ describe("pages over HTTP", () => {
 
   test("every page is HTML under the strict CSP and carries the health banner", async () => {
     const order = await sys.orders.service.create("http-page-check", { item_id: "ps5", quantity: 1 }, null);
-    for (const path of ["/", "/orders", "/orders?status=confirmed", `/orders/${order.orderId}`, "/status", "/chaos"]) {
+    for (const path of ["/", "/orders", "/orders?status=confirmed", `/orders/${order.orderId}`, "/status", "/chaos", "/webhooks"]) {
       const res = await fetch(sys.url + path);
       expect(res.status, path).toBe(200);
       expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
@@ -461,6 +461,58 @@ describe("pages over HTTP", () => {
       durationS: 60,
     });
     await sys.chaos.control.disable();
+  });
+
+  test("webhooks page: an order's event reaches a local receiver, shows as an attempt, and is redelivered once from the page", async () => {
+    const received: string[] = [];
+    const rx = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: async (req) => {
+        received.push(req.headers.get("webhook-id") ?? "");
+        await req.text();
+        return new Response(null, { status: 204 });
+      },
+    });
+    try {
+      const created = await fetch(sys.url + "/api/admin/webhooks", {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": `page-wh-${crypto.randomUUID()}` },
+        body: JSON.stringify({ url: `http://127.0.0.1:${rx.port}/hooks`, events: ["order.confirmed"], description: "<b>page receiver</b>" }),
+      });
+      expect(created.status).toBe(201);
+      const sub = (await created.json()) as { id: string; secret: string };
+      await sys.orders.service.create(`page-wh-order-${crypto.randomUUID()}`, { item_id: "dualsense", quantity: 1 }, null);
+
+      // The relay delivers in the background; the page shows the attempt once it is recorded.
+      let v = await visit(sys, "/webhooks");
+      for (let i = 0; i < 100 && !v.html.includes('data-outcome="ok"'); i++) {
+        await Bun.sleep(100);
+        v = await visit(sys, "/webhooks", v.cookie);
+      }
+      expect(v.html).toContain(`data-webhook-id="${sub.id}"`);
+      expect(v.html).toContain("&lt;b&gt;page receiver&lt;/b&gt;");
+      expect(v.html).not.toContain(sub.secret);
+      expect(v.html).not.toContain("whsec_");
+      const eventId = /<tr class="attempt" data-event-id="([^"]+)" data-outcome="ok">/.exec(v.html)![1]!;
+      expect(received).toEqual([eventId]);
+      const key = new RegExp(`name="event_id" value="${eventId}">\\s*<input type="hidden" name="idempotency_key" value="([^"]+)"`).exec(v.html)![1]!;
+
+      const fields = { csrf_token: v.token, event_id: eventId, idempotency_key: key };
+      const cross = await post(sys, "/ui/webhooks/redeliver", fields, { cookie: v.cookie, origin: "http://evil.example" });
+      expect(cross.status).toBe(403);
+      const first = await post(sys, "/ui/webhooks/redeliver", fields, sameOrigin(sys, v));
+      expect(first.status).toBe(200);
+      expect(await first.text()).toContain("will be sent again to 1 endpoint");
+      const second = await post(sys, "/ui/webhooks/redeliver", fields, sameOrigin(sys, v, { "hx-request": "true" }));
+      expect(second.status).toBe(200);
+      expect(await second.text()).toContain("already redelivered");
+      for (let i = 0; i < 100 && received.length < 2; i++) await Bun.sleep(100);
+      await Bun.sleep(500);
+      expect(received).toEqual([eventId, eventId]);
+    } finally {
+      rx.stop(true);
+    }
   });
 });
 

@@ -223,32 +223,52 @@ export async function sendOrder(opts: CarefulClientOptions, req: OrderRequest, l
  * `{ answer: { status: 202, order_status: "cancelling", … }, attempts: [{ status: 202, … }] }`.
  */
 export async function sendCancel(opts: CarefulClientOptions, req: CancelRequest, lane: CancelLane, random: Random): Promise<CancelSendResult> {
+  const tag = lane === "cancel" ? "c" : lane === "cancel_replay" ? "r" : lane === "cancel_second" ? "s" : "x";
+  return sendOnOrder(opts, lane, random, {
+    path: `/api/orders/${encodeURIComponent(req.order_id)}/cancel`,
+    headers: (n) => ({ "content-type": "application/json", "idempotency-key": req.key, "x-request-id": `${req.key}.${tag}${n + 1}` }),
+    body: JSON.stringify(req.reason ? { reason: req.reason } : {}),
+    answer: (status, text, replayed, atMs) => {
+      const read = readCancelAnswer(status, text);
+      return read.retry ? null : { lane, key: req.key, status, kind: read.kind, order_status: read.order_status, replayed, at_ms: atMs };
+    },
+  });
+}
+
+/**
+ * One action on an order (a cancel, a payment) sent until it gets a definitive answer or runs out
+ * of attempts: each attempt recorded, retried with the same key on a transport error or whatever
+ * `answer` declines (null), waiting the backoff or the server's Retry-After, whichever is longer.
+ */
+async function sendOnOrder<L extends string, A>(
+  opts: CarefulClientOptions,
+  lane: L,
+  random: Random,
+  req: { path: string; headers: (n: number) => Record<string, string>; body?: string; answer: (status: number, text: string, replayed: boolean, atMs: number) => A | null },
+): Promise<{ attempts: Array<Attempt<L>>; answer: A | null }> {
   const doFetch = opts.fetch ?? fetch;
   const sleep = opts.sleep ?? ((ms: number) => Bun.sleep(ms));
-  const attempts: Array<Attempt<CancelLane>> = [];
-  const body = JSON.stringify(req.reason ? { reason: req.reason } : {});
+  const attempts: Array<Attempt<L>> = [];
   for (let n = 0; n < opts.maxAttempts; n++) {
     if (opts.signal?.aborted) break;
     const at = opts.elapsed();
     const signal = opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)]) : AbortSignal.timeout(opts.timeoutMs);
     let waitHint: number | null = null;
     try {
-      const res = await doFetch(`${opts.baseUrl}/api/orders/${encodeURIComponent(req.order_id)}/cancel`, {
+      const res = await doFetch(`${opts.baseUrl}${req.path}`, {
         method: "POST",
-        headers: { "content-type": "application/json", "idempotency-key": req.key, "x-request-id": `${req.key}.${lane === "cancel" ? "c" : lane === "cancel_replay" ? "r" : lane === "cancel_second" ? "s" : "x"}${n + 1}` },
-        body,
+        headers: req.headers(n),
+        ...(req.body !== undefined ? { body: req.body } : {}),
         signal,
       });
       const text = await res.text();
       const done = opts.elapsed();
-      const read = readCancelAnswer(res.status, text);
       const replayed = res.headers.get("idempotent-replayed") === "true";
-      const attempt: Attempt<CancelLane> = { lane, at_ms: Math.round(at), duration_ms: Math.round(done - at), status: res.status };
+      const attempt: Attempt<L> = { lane, at_ms: Math.round(at), duration_ms: Math.round(done - at), status: res.status };
       if (replayed) attempt.replayed = true;
       attempts.push(attempt);
-      if (!read.retry) {
-        return { attempts, answer: { lane, key: req.key, status: res.status, kind: read.kind, order_status: read.order_status, replayed, at_ms: Math.round(done) } };
-      }
+      const answer = req.answer(res.status, text, replayed, Math.round(done));
+      if (answer !== null) return { attempts, answer };
       waitHint = retryAfterMs(res);
     } catch (err) {
       const done = opts.elapsed();
@@ -275,40 +295,15 @@ export interface PaySendResult {
  * `{ answer: { status: 200, order_status: "confirmed", paid_at: "…", … }, attempts: [{ status: 200, … }] }`.
  */
 export async function sendPay(opts: CarefulClientOptions, req: { order_id: string; key: string }, lane: PayLane, random: Random): Promise<PaySendResult> {
-  const doFetch = opts.fetch ?? fetch;
-  const sleep = opts.sleep ?? ((ms: number) => Bun.sleep(ms));
-  const attempts: Array<Attempt<PayLane>> = [];
-  for (let n = 0; n < opts.maxAttempts; n++) {
-    if (opts.signal?.aborted) break;
-    const at = opts.elapsed();
-    const signal = opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)]) : AbortSignal.timeout(opts.timeoutMs);
-    let waitHint: number | null = null;
-    try {
-      const res = await doFetch(`${opts.baseUrl}/api/orders/${encodeURIComponent(req.order_id)}/pay`, {
-        method: "POST",
-        headers: { "idempotency-key": req.key, "x-request-id": `${req.key}.${lane === "pay" ? "p" : lane === "pay_replay" ? "r" : "s"}${n + 1}` },
-        signal,
-      });
-      const text = await res.text();
-      const done = opts.elapsed();
-      const read = readPayAnswer(res.status, text);
-      const replayed = res.headers.get("idempotent-replayed") === "true";
-      const attempt: Attempt<PayLane> = { lane, at_ms: Math.round(at), duration_ms: Math.round(done - at), status: res.status };
-      if (replayed) attempt.replayed = true;
-      attempts.push(attempt);
-      if (!read.retry) {
-        const { retry: _retry, ...rest } = read;
-        return { attempts, answer: { lane, key: req.key, status: res.status, ...rest, replayed, at_ms: Math.round(done) } };
-      }
-      waitHint = retryAfterMs(res);
-    } catch (err) {
-      const done = opts.elapsed();
-      attempts.push({ lane, at_ms: Math.round(at), duration_ms: Math.round(done - at), status: 0, error: transportErrorKind(err) });
-    }
-    if (n + 1 < opts.maxAttempts) {
-      const wait = Math.max(waitHint ?? 0, backoffMs(n, opts.backoffBaseMs, opts.backoffCapMs, random));
-      await sleep(Math.min(wait, opts.backoffCapMs * 2));
-    }
-  }
-  return { attempts, answer: null };
+  const tag = lane === "pay" ? "p" : lane === "pay_replay" ? "r" : "s";
+  return sendOnOrder(opts, lane, random, {
+    path: `/api/orders/${encodeURIComponent(req.order_id)}/pay`,
+    headers: (n) => ({ "idempotency-key": req.key, "x-request-id": `${req.key}.${tag}${n + 1}` }),
+    answer: (status, text, replayed, atMs): PayAnswer | null => {
+      const read = readPayAnswer(status, text);
+      if (read.retry) return null;
+      const { retry: _retry, ...rest } = read;
+      return { lane, key: req.key, status, ...rest, replayed, at_ms: atMs };
+    },
+  });
 }

@@ -7,7 +7,7 @@ import type { Clock } from "../platform/clock.ts";
 import type { HealthStatus } from "../platform/response-window.ts";
 import type { HealthRegistry } from "../src/http/health.ts";
 import type { InventoryPort } from "../modules/inventory/index.ts";
-import type { OrderInput, OrderOutcomeEvent, OrderStatus, OrderView } from "../modules/orders/index.ts";
+import type { OrderInput, OrderOutcomeEvent, OrderStatus, OrderView, WebhookView } from "../modules/orders/index.ts";
 
 export type BreakerState = "closed" | "open" | "half-open";
 
@@ -114,18 +114,8 @@ export interface ChaosControl {
   events(limit: number): Promise<ChaosEventView[]>;
 }
 
-/** One endpoint as the Webhooks page shows it; the secret is never part of it. */
-export interface WebhookEndpointView {
-  id: string;
-  url: string;
-  events: string[];
-  description: string | null;
-  created_at: string;
-  /** Since when every attempt failed (null while healthy). */
-  failing_since: string | null;
-  disabled_at: string | null;
-  disabled_reason: string | null;
-}
+/** One endpoint as the Webhooks page shows it: the orders module's view, which never holds the secret. */
+export type WebhookEndpointView = Omit<WebhookView, "previous_secret_expires_at">;
 
 /** One delivery attempt to an endpoint. */
 export interface WebhookAttemptView {

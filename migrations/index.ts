@@ -9,6 +9,7 @@ import * as orders0003 from "./orders/0003_worker_lease.ts";
 import * as orders0004 from "./orders/0004_lines_and_cancel.ts";
 import * as orders0005 from "./orders/0005_holds.ts";
 import * as orders0006 from "./orders/0006_outbox.ts";
+import * as orders0007 from "./orders/0007_key_purpose.ts";
 
 /**
  * Migrations live in code, not read from disk at run time, so the compiled binary carries them.
@@ -16,7 +17,7 @@ import * as orders0006 from "./orders/0006_outbox.ts";
  */
 export const moduleMigrations = {
   inventory: { "0001_init": inventory0001, "0002_ledger": inventory0002, "0003_holds": inventory0003 },
-  orders: { "0001_init": orders0001, "0002_retry_queue": orders0002, "0003_worker_lease": orders0003, "0004_lines_and_cancel": orders0004, "0005_holds": orders0005, "0006_outbox": orders0006 },
+  orders: { "0001_init": orders0001, "0002_retry_queue": orders0002, "0003_worker_lease": orders0003, "0004_lines_and_cancel": orders0004, "0005_holds": orders0005, "0006_outbox": orders0006, "0007_key_purpose": orders0007 },
 } satisfies Record<string, Record<string, Migration>>;
 
 export type MigratedModule = keyof typeof moduleMigrations;

@@ -17,7 +17,7 @@ with claim as (
   values ($1, $2, 'in_flight', $3::uuid, $6::timestamptz + make_interval(secs => $7::int), $6::timestamptz, $6::timestamptz)
   on conflict (key) do update set
     fingerprint = excluded.fingerprint, state = 'in_flight', order_id = excluded.order_id,
-    response_status = null, response_body = null,
+    response_status = null, response_body = null, for_create = true,
     created_at = excluded.created_at, updated_at = excluded.updated_at, expires_at = excluded.expires_at
   where orders.idempotency_keys.expires_at < excluded.created_at
   returning order_id
@@ -37,7 +37,7 @@ with claim as (
   values ($1, $2, 'done', $3::uuid, 202, $9, $6::timestamptz + make_interval(secs => $7::int), $6::timestamptz, $6::timestamptz)
   on conflict (key) do update set
     fingerprint = excluded.fingerprint, state = 'done', order_id = excluded.order_id,
-    response_status = excluded.response_status, response_body = excluded.response_body,
+    response_status = excluded.response_status, response_body = excluded.response_body, for_create = true,
     created_at = excluded.created_at, updated_at = excluded.updated_at, expires_at = excluded.expires_at
   where orders.idempotency_keys.expires_at < excluded.created_at
   returning order_id
@@ -54,10 +54,9 @@ with claim as (
 select order_id from ord`;
 
 // A transition from one of the allowed states, its history row, and, while the key is still in
-// flight, the response a retrying client will be given. Only the order's own key: it was claimed
-// in the statement that made the order, so it shares the order's created_at. A cancel's key for
-// the order is claimed later, and a cancel that died in flight is run again by its retry; it must
-// not be answered with the order's 201.
+// flight, the response a retrying client will be given. Only the order's own key (`for_create`):
+// a cancel's or a payment's key for the order is claimed later, and one that died in flight is
+// run again by its retry; it must not be answered with the order's 201.
 const TRANSITION_SQL = `
 with o as (
   update orders.orders set status = $2, reason = $3, updated_at = $4::timestamptz, attempts = attempts + $5::int,
@@ -69,7 +68,7 @@ with o as (
 ), k as (
   update orders.idempotency_keys set state = 'done', response_status = $7::int, response_body = $8, updated_at = $4::timestamptz
   where order_id = $1::uuid and state = 'in_flight' and $7::int is not null and exists (select 1 from o)
-    and created_at = (select created_at from orders.orders where order_id = $1::uuid)
+    and for_create
 )
 select count(*)::int as n from o`;
 
@@ -88,7 +87,7 @@ with o as (
 ), k as (
   update orders.idempotency_keys set state = 'done', response_status = $7::int, response_body = $8, updated_at = $4::timestamptz
   where order_id = $1::uuid and state = 'in_flight' and $7::int is not null and exists (select 1 from o)
-    and created_at = (select created_at from orders.orders where order_id = $1::uuid)
+    and for_create
 )
 select count(*)::int as n from o`;
 
@@ -128,7 +127,7 @@ with req as (${BATCH_INPUT_SQL}
   select key, fingerprint, 'in_flight', order_id, at + make_interval(secs => ttl_s), at, at from req order by key
   on conflict (key) do update set
     fingerprint = excluded.fingerprint, state = 'in_flight', order_id = excluded.order_id,
-    response_status = null, response_body = null,
+    response_status = null, response_body = null, for_create = true,
     created_at = excluded.created_at, updated_at = excluded.updated_at, expires_at = excluded.expires_at
   where orders.idempotency_keys.expires_at < excluded.created_at
   returning order_id
@@ -148,7 +147,7 @@ with req as (${BATCH_INPUT_SQL}
   select key, fingerprint, 'done', order_id, 202, response_body, at + make_interval(secs => ttl_s), at, at from req order by key
   on conflict (key) do update set
     fingerprint = excluded.fingerprint, state = 'done', order_id = excluded.order_id,
-    response_status = excluded.response_status, response_body = excluded.response_body,
+    response_status = excluded.response_status, response_body = excluded.response_body, for_create = true,
     created_at = excluded.created_at, updated_at = excluded.updated_at, expires_at = excluded.expires_at
   where orders.idempotency_keys.expires_at < excluded.created_at
   returning order_id
@@ -181,7 +180,7 @@ with req as (
   update orders.idempotency_keys k set state = 'done', response_status = r.response_status, response_body = r.response_body, updated_at = r.at
   from req r join o using (order_id)
   where k.order_id = r.order_id and k.state = 'in_flight' and r.response_status is not null
-    and k.created_at = (select created_at from orders.orders oo where oo.order_id = r.order_id)
+    and k.for_create
 )
 select order_id from o`;
 
@@ -324,10 +323,10 @@ export async function claimKey(database: Database, k: { key: string; fingerprint
   const expires = new Date(k.at.getTime() + k.ttlS * 1000);
   const r = await typed(database)
     .insertInto("orders.idempotency_keys")
-    .values({ key: k.key, fingerprint: k.fingerprint, state: "in_flight", order_id: k.orderId, expires_at: expires, created_at: k.at, updated_at: k.at })
+    .values({ key: k.key, fingerprint: k.fingerprint, state: "in_flight", order_id: k.orderId, expires_at: expires, created_at: k.at, updated_at: k.at, for_create: false })
     .onConflict((oc) =>
       oc.column("key").doUpdateSet({
-        fingerprint: k.fingerprint, state: "in_flight", order_id: k.orderId, response_status: null, response_body: null,
+        fingerprint: k.fingerprint, state: "in_flight", order_id: k.orderId, response_status: null, response_body: null, for_create: false,
         created_at: k.at, updated_at: k.at, expires_at: expires,
       }).where("orders.idempotency_keys.expires_at", "<", k.at),
     )

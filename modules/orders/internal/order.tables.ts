@@ -56,6 +56,8 @@ export interface IdempotencyKeyTable {
   created_at: ColumnType<Date, Date | undefined, Date>;
   updated_at: ColumnType<Date, Date | undefined, Date>;
   expires_at: Date;
+  /** True for the key that created the order; false for a later request's on it (cancel, pay). */
+  for_create: Generated<boolean>;
 }
 
 export interface OrdersTables {

@@ -11,6 +11,7 @@ import type { RunEnvironment } from "./report.ts";
 import type { SystemUrls } from "./system-api.ts";
 import { bringUpInfra } from "./infra/deployment.ts";
 import { isInfraScenario } from "./infra/scenarios.ts";
+import { relayPool, relayTuning, type RelayPool } from "./webhooks.ts";
 
 /**
  * The system under test: either a deployment the runner only talks to (`--target`), or split mode
@@ -24,6 +25,10 @@ export interface System {
   ledger: LedgerSource | null;
   /** PGlite can be read only once its process is gone. */
   ledgerAfterStop: boolean;
+  /** `--webhooks`: the dedicated relay processes (the orders role itself runs no relay then). */
+  relays?: RelayPool | null;
+  /** The settings those relays run with. */
+  relaySettings?: Record<string, string>;
   stop(): Promise<void>;
   cleanup(keep: boolean): Promise<void>;
   logDir: string | null;
@@ -75,6 +80,7 @@ export async function bringUp(o: RunOptions, runId: string, progress: Progress):
     ledgerAfterStop: false,
     logDir,
     async stop() {
+      await this.relays?.stopAll();
       // Orders first: its worker must not call an inventory that is already gone.
       for (const r of [...roles].reverse()) await r.stop().catch(() => null);
       roles.length = 0;
@@ -90,6 +96,7 @@ export async function bringUp(o: RunOptions, runId: string, progress: Progress):
 
   try {
     const usePg = !o.embedded && (await postgresAnswers(o.pgUrl));
+    if (o.webhooks && !usePg) throw new Error(`--webhooks needs PostgreSQL (the relays share the orders database), and ${o.pgUrl} does not answer`);
     const useRedis = !o.embedded && (await redisAnswers(o.redisUrl));
     const base: Record<string, string> = { ADMIN_TOKEN: adminToken, DRAIN_TIMEOUT_S: "5", RATE_LIMIT_PER_MIN: "0", VALERIX_SEED_CATALOG: "false", ...o.roleEnv };
     const invEnv: Record<string, string> = { ...base };
@@ -122,9 +129,18 @@ export async function bringUp(o: RunOptions, runId: string, progress: Progress):
     const inventory = await spawnRole({ role: "inventory", env: invEnv, logDir });
     roles.push(inventory);
     progress.phase(`  inventory role pid ${inventory.pid} at ${inventory.url}`);
-    const orders = await spawnRole({ role: "orders", env: { ...ordEnv, INVENTORY_URL: inventory.url }, logDir });
+    // With --webhooks the relay runs only in processes of its own, which no load goes through.
+    const orders = await spawnRole({ role: "orders", env: { ...ordEnv, INVENTORY_URL: inventory.url, ...(o.webhooks ? { WEBHOOK_RELAY: "false" } : {}) }, logDir });
     roles.push(orders);
     progress.phase(`  orders role    pid ${orders.pid} at ${orders.url}`);
+    if (o.webhooks) {
+      const relayEnv = { ...ordEnv, ...relayTuning(), ...o.roleEnv, INVENTORY_URL: inventory.url, WEBHOOK_RELAY: "true" };
+      sys.relaySettings = Object.fromEntries(Object.entries(relayEnv).filter(([k]) => k.startsWith("WEBHOOK_")));
+      sys.relays = relayPool(2, (name) => spawnRole({ role: "orders", env: relayEnv, logDir, name }));
+      await sys.relays.startAll();
+      progress.phase(`  webhook relays pids ${sys.relays.pids().join(", ")} (orders role, WEBHOOK_RELAY=true, no load through them)`);
+      sys.environment.topology = "orders role with WEBHOOK_RELAY=false behind the load; two relay processes of their own (orders role, WEBHOOK_RELAY=true, same database), killed with SIGKILL in turn and restarted";
+    }
     // In split mode the inventory role injects the faults, so the experiment is set there; with a
     // shared store the orders role would see it too, without one it must not matter.
     sys.urls = { orders: orders.url, inventory: inventory.url, chaos: inventory.url };

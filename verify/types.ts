@@ -301,6 +301,8 @@ export interface ListedEvent {
   seq: number;
   /** The order's status in the event's body. */
   status: string;
+  /** When the change happened (the event's `created_at`, wall clock). */
+  created_at?: string;
 }
 
 /** What the webhook checks read after healing and draining (`--webhooks`). */
@@ -313,7 +315,9 @@ export interface WebhookObservation {
   histories: Record<string, string[] | null>;
   /** Nothing waited for delivery any more when the checks ran (the relay's backlog reached 0). */
   drained: boolean;
-  /** ms from healing (receiver back, relays up) until drained; null if it never was. */
-  drain_ms: number | null;
+  /** When the webhook faults ended (receiver back, relays up), ms since the run's start. */
+  healed_ms?: number;
+  /** The run's start on the wall clock (ms since the epoch), to place events' `created_at` on the run's clock. */
+  started_wall_ms?: number;
   drain_bound_ms: number;
 }

@@ -106,14 +106,16 @@ describe("webhook receiver", () => {
   });
 });
 
+const WALL = Date.parse("2026-01-05T10:00:00.000Z");
 /** A consistent world: two orders, their events, every attempt seen by the receiver. */
 function world(): WebhookObservation {
+  const at = (ms: number) => new Date(WALL + ms).toISOString();
   const events: ListedEvent[] = [
-    { id: evtId(ORDER, 1), type: "order.created", order_id: ORDER, seq: 1, status: "pending" },
-    { id: evtId(ORDER, 2), type: "order.queued", order_id: ORDER, seq: 2, status: "queued" },
-    { id: evtId(ORDER2, 1), type: "order.created", order_id: ORDER2, seq: 1, status: "pending" },
-    { id: evtId(ORDER, 3), type: "order.confirmed", order_id: ORDER, seq: 3, status: "confirmed" },
-    { id: evtId(ORDER2, 2), type: "order.cancelled", order_id: ORDER2, seq: 2, status: "cancelled" },
+    { id: evtId(ORDER, 1), type: "order.created", order_id: ORDER, seq: 1, status: "pending", created_at: at(0) },
+    { id: evtId(ORDER, 2), type: "order.queued", order_id: ORDER, seq: 2, status: "queued", created_at: at(250) },
+    { id: evtId(ORDER2, 1), type: "order.created", order_id: ORDER2, seq: 1, status: "pending", created_at: at(90) },
+    { id: evtId(ORDER, 3), type: "order.confirmed", order_id: ORDER, seq: 3, status: "confirmed", created_at: at(950) },
+    { id: evtId(ORDER2, 2), type: "order.cancelled", order_id: ORDER2, seq: 2, status: "cancelled", created_at: at(100) },
   ];
   const att = (e: ListedEvent, start: number, end: number, status: number): ReceivedAttempt => ({
     id: e.id,
@@ -135,7 +137,9 @@ function world(): WebhookObservation {
     // Order 2 was cancelled while pending: `cancelling` emits nothing.
     histories: { [ORDER]: ["pending", "queued", "confirmed"], [ORDER2]: ["pending", "cancelling", "cancelled"] },
     drained: true,
-    drain_ms: 1200,
+    // Healed at 500 ms: the queued event (changed at 250) was still owed; it got its 2xx at 905.
+    healed_ms: 500,
+    started_wall_ms: WALL,
     drain_bound_ms: 120_000,
   };
 }
@@ -249,10 +253,16 @@ describe("webhook figures and the drain wait", () => {
       downtime: [{ from_ms: 1000, to_ms: 6000 }],
     });
     expect(s).toMatchObject({ events_listed: 5, attempts: 8, answered_2xx: 6, answered_5xx: 1, no_answer: 1, events_delivered: 5, max_attempts_per_event: 3, max_deliveries_per_event: 2, events_delivered_more_than_once: 1, receiver_down_ms: 5000, signatures_failed: 0 });
+    // One event owed at healing, answered 405 ms after it; lags 10, 11, 60, 305 and 655 ms.
+    expect(s).toMatchObject({ backlog_at_heal: 1, drain_ms: 405, delivery_lag_ms: { p50: 60, p95: 655, max: 655 } });
+    const lost = world();
+    lost.attempts = lost.attempts.filter((a) => !(a.id === evtId(ORDER, 2) && a.status === 204));
+    expect(webhookSummary(lost, { subscription: "wh_1", url: "", relaySettings: {}, kills: [], relayStarts: 2, downtime: [] }).drain_ms).toBeNull();
     const md = renderWebhooks({ webhooks: { ...s, final_wait_ms: 900 } }).join("\n");
     expect(md).toContain("## Webhooks");
     expect(md).toContain("| relay kills (SIGKILL) during the load | 1, restarted after 2 s on average (3 relay starts in all) |");
-    expect(md).toContain("| time to drain after healing (backlog first empty) | 1.2 s |");
+    expect(md).toContain("| time to drain after healing (the last of that backlog answered 2xx) | 0.4 s |");
+    expect(md).toContain("| change to first 2xx, every event: p50 / p95 / max | 0.1 s / 0.7 s / 0.7 s |");
     expect(renderWebhooks({})).toEqual([]);
   });
 

@@ -22,7 +22,7 @@ export function relayTuning(): Record<string, string> {
     WEBHOOK_TIMEOUT_MS: "3000",
     WEBHOOK_RETRY_SCHEDULE_MS: schedule.join(","),
     WEBHOOK_BREAKER_OPEN_MS: "1000",
-    WEBHOOK_POLL_INTERVAL_MS: "200",
+    WEBHOOK_POLL_INTERVAL_MS: "100",
   };
 }
 
@@ -104,13 +104,13 @@ export interface WebhookChaosPlan {
 
 /**
  * The plan for a load of `expectedLoadMs`: the receiver goes down a quarter of the way in, for a
- * fifth of the load (5–20 s); a relay is killed about every 5 s and kept down 1–3 s.
+ * fifth of the load (5–20 s); a relay is killed about every 3 s (the other in turn) and kept down 1–3 s.
  */
 export function webhookChaosPlan(expectedLoadMs: number): WebhookChaosPlan {
   return {
     downAfterMs: Math.round(Math.min(60_000, Math.max(3_000, expectedLoadMs * 0.25))),
     downForMs: Math.round(Math.min(20_000, Math.max(5_000, expectedLoadMs * 0.2))),
-    killEveryMs: 5_000,
+    killEveryMs: 3_000,
     pauseMs: [1_000, 3_000],
   };
 }
@@ -205,7 +205,7 @@ export async function listAllEvents(api: SystemApi): Promise<ListedEvent[]> {
   let after: string | null = null;
   for (;;) {
     const page = await api.eventsPage(after, 500);
-    for (const e of page.events) out.push({ id: e.id, type: e.type, order_id: e.data.order_id, seq: e.data.seq, status: e.data.status });
+    for (const e of page.events) out.push({ id: e.id, type: e.type, order_id: e.data.order_id, seq: e.data.seq, status: e.data.status, created_at: e.created_at });
     if (page.events.length < 500 || !page.next_after) return out;
     after = page.next_after;
   }
@@ -254,10 +254,52 @@ export interface WebhookSummary {
   receiver_downtime: Array<{ from_ms: number; to_ms: number | null }>;
   receiver_down_ms: number;
   drained: boolean;
+  /** Events that changed before healing and had no 2xx yet when it came: the backlog the faults left. */
+  backlog_at_heal: number;
+  /** ms after healing until the last of that backlog got its first 2xx; null if some never did. */
   drain_ms: number | null;
+  /** From a change to its event's first 2xx at the receiver, ms (wall clock). */
+  delivery_lag_ms: { p50: number; p95: number; max: number } | null;
   drain_bound_ms: number;
   /** After the orders settled, how long the final wait for an empty backlog took; null: it never emptied. */
   final_wait_ms?: number | null;
+}
+
+/**
+ * The backlog the faults left and how long it took to go: the events that changed before healing
+ * without a 2xx by then, and when the last of them got one. Plus, over every event, the time from
+ * the change to its first 2xx. Events' `created_at` is wall clock; the receiver's times are the
+ * run's, placed on the wall clock by the run's start.
+ */
+export function drainAfterHeal(
+  w: WebhookObservation,
+  oks: ReadonlyMap<string, readonly ReceivedAttempt[]>,
+): Pick<WebhookSummary, "backlog_at_heal" | "drain_ms" | "delivery_lag_ms"> {
+  const firstOk = (id: string) => {
+    const l = oks.get(id) ?? [];
+    return l.length ? Math.min(...l.map((a) => a.end_ms)) : null;
+  };
+  const lags: number[] = [];
+  let backlog = 0;
+  let last = 0;
+  let missing = false;
+  for (const e of w.events) {
+    const ok = firstOk(e.id);
+    const changed = e.created_at && w.started_wall_ms !== undefined ? Date.parse(e.created_at) - w.started_wall_ms : null;
+    if (ok !== null && changed !== null) lags.push(Math.max(0, ok - changed));
+    if (w.healed_ms === undefined || changed === null || changed >= w.healed_ms) continue;
+    if (ok !== null && ok <= w.healed_ms) continue;
+    backlog++;
+    if (ok === null) missing = true;
+    else last = Math.max(last, ok - w.healed_ms);
+  }
+  lags.sort((a, b) => a - b);
+  const at = (q: number) => Math.round(lags[Math.min(lags.length - 1, Math.floor(q * lags.length))]!);
+  return {
+    backlog_at_heal: backlog,
+    drain_ms: w.healed_ms === undefined || missing ? null : Math.round(last),
+    delivery_lag_ms: lags.length ? { p50: at(0.5), p95: at(0.95), max: Math.round(lags[lags.length - 1]!) } : null,
+  };
 }
 
 export function webhookSummary(
@@ -266,7 +308,8 @@ export function webhookSummary(
 ): WebhookSummary {
   const per = new Map<string, ReceivedAttempt[]>();
   for (const a of w.attempts) per.set(a.id, [...(per.get(a.id) ?? []), a]);
-  const oks = [...per.values()].map((l) => l.filter((a) => a.status >= 200 && a.status < 300).length);
+  const oks = new Map([...per].map(([id, l]) => [id, l.filter((a) => a.status >= 200 && a.status < 300)]));
+  const okCounts = [...oks.values()].map((l) => l.length);
   return {
     subscription: extra.subscription,
     receiver: { fail_rate: RECEIVER_SETTINGS.failRate, slow_rate: RECEIVER_SETTINGS.slowRate, slow_ms: RECEIVER_SETTINGS.slowMs, url: extra.url },
@@ -277,17 +320,17 @@ export function webhookSummary(
     answered_5xx: w.attempts.filter((a) => a.status >= 500).length,
     no_answer: w.attempts.filter((a) => a.status === 0).length,
     slow: w.attempts.filter((a) => a.slow_ms).length,
-    events_delivered: oks.filter((n) => n > 0).length,
+    events_delivered: okCounts.filter((n) => n > 0).length,
     max_attempts_per_event: Math.max(0, ...[...per.values()].map((l) => l.length)),
-    max_deliveries_per_event: Math.max(0, ...oks),
-    events_delivered_more_than_once: oks.filter((n) => n > 1).length,
+    max_deliveries_per_event: Math.max(0, ...okCounts),
+    events_delivered_more_than_once: okCounts.filter((n) => n > 1).length,
     signatures_failed: w.attempts.filter((a) => a.body_sha256 !== "" && !a.signature_ok).length,
     relay_kills: extra.kills,
     relay_starts: extra.relayStarts,
     receiver_downtime: extra.downtime,
     receiver_down_ms: extra.downtime.reduce((s, d) => s + ((d.to_ms ?? d.from_ms) - d.from_ms), 0),
     drained: w.drained,
-    drain_ms: w.drain_ms,
+    ...drainAfterHeal(w, oks),
     drain_bound_ms: w.drain_bound_ms,
   };
 }

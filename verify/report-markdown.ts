@@ -67,7 +67,7 @@ export function renderWebhooks(r: Pick<ChaosReport, "webhooks">): string[] {
     ["backlog at healing (changes made before it, not yet answered 2xx)", w.backlog_at_heal],
     ["time to drain after healing (the last of that backlog answered 2xx)", w.drain_ms === null ? "not all delivered" : s(w.drain_ms)],
     ["change to first 2xx, every event: p50 / p95 / max", w.delivery_lag_ms ? `${s(w.delivery_lag_ms.p50)} / ${s(w.delivery_lag_ms.p95)} / ${s(w.delivery_lag_ms.max)}` : "–"],
-    ["final wait for an empty backlog, after the orders settled", w.final_wait_ms === null ? `not empty within ${s(w.drain_bound_ms)}` : s(w.final_wait_ms)],
+    ["final wait for an empty backlog, after the orders settled", w.final_wait_ms === null ? `not empty within ${s(w.drain_bound_ms)}${w.oldest_transaction ? `; the oldest transaction on the PostgreSQL server then: ${w.oldest_transaction}` : ""}` : s(w.final_wait_ms)],
     ["relay settings", Object.entries(w.relay_settings).map(([k, v]) => `\`${k}=${v.length > 40 ? `${v.slice(0, 37)}…` : v}\``).join(", ")],
   ], "lr"));
   out.push("");

@@ -17,6 +17,7 @@ import { FINAL_STATUSES, orderIdOf, type AccountRow, type ItemObservation, type 
 import { asInfra, finishFaults, startFaults } from "./infra/run-faults.ts";
 import { chaosPresetFor } from "./infra/scenarios.ts";
 import { WebhookReceiver } from "./webhook-receiver.ts";
+import { oldestTransaction } from "./backing-services.ts";
 import { awaitDrained, listAllEvents, readHistories, RECEIVER_SETTINGS, startWebhookChaos, webhookChaosPlan, webhookSummary, type RelayKill, type WebhookSummary } from "./webhooks.ts";
 import type { WebhookObservation } from "./types.ts";
 
@@ -293,12 +294,15 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       since = elapsed();
       const boundMs = o.settleTimeoutS * 1000;
       let said = -10_000;
+      let heldBy: string | null = null;
       const finalWait = await awaitDrained(() => api!.metrics(sys!.urls.orders), {
         boundMs,
         onRound: (age, ms) => {
           if (age !== 0 && ms - said >= 10_000) {
             said = ms;
-            progress.phase(`webhooks: oldest undelivered event ${age ?? "?"} s old, ${Math.round(ms / 1000)} s into the drain wait`);
+            progress.phase(`webhooks: oldest undelivered event ${age ?? "?"} s old, ${Math.round(ms / 1000)} s into the drain wait${heldBy ? `; oldest transaction on the server: ${heldBy}` : ""}`);
+            // Events wait for every older transaction on the server to end: name the oldest.
+            if (sys!.pgAdminUrl) void oldestTransaction(sys!.pgAdminUrl).then((t) => (heldBy = t));
           }
         },
       });
@@ -323,6 +327,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
           downtime: receiver.downtimes,
         }),
         final_wait_ms: finalWait,
+        ...(finalWait === null && heldBy ? { oldest_transaction: heldBy } : {}),
       };
       progress.phase(
         `webhooks: ${events.length} events, ${webhooks.attempts.length} attempts received, ${webhookReport.events_delivered} events delivered; ` +

@@ -31,6 +31,8 @@ export interface System {
   relays?: RelayPool | null;
   /** The settings those relays run with. */
   relaySettings?: Record<string, string>;
+  /** An admin URL of the PostgreSQL server the roles use, to name what holds the outbox back. */
+  pgAdminUrl?: string;
   stop(): Promise<void>;
   cleanup(keep: boolean): Promise<void>;
   logDir: string | null;
@@ -130,6 +132,7 @@ export async function bringUp(o: RunOptions, runId: string, progress: Progress):
       invEnv.DATABASE_URL = inv.url;
       ordEnv.DATABASE_URL = ord.url;
       sys.environment.database = "postgres";
+      sys.pgAdminUrl = privatePg ? privatePg.url : o.pgUrl;
       if (privatePg) sys.environment.topology = `PostgreSQL server of the run's own (port ${privatePg.port})`;
       sys.ledger = { databaseUrl: inv.url };
     } else {

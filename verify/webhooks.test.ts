@@ -264,6 +264,9 @@ describe("webhook figures and the drain wait", () => {
     expect(md).toContain("| time to drain after healing (the last of that backlog answered 2xx) | 0.4 s |");
     expect(md).toContain("| change to first 2xx, every event: p50 / p95 / max | 0.1 s / 0.7 s / 0.7 s |");
     expect(renderWebhooks({})).toEqual([]);
+    // A backlog that never emptied names what held the outbox back.
+    const stuck = renderWebhooks({ webhooks: { ...s, final_wait_ms: null, oldest_transaction: "database bench (psql): open 134 s" } }).join("\n");
+    expect(stuck).toContain("not empty within 120 s; the oldest transaction on the PostgreSQL server then: database bench (psql): open 134 s");
   });
 
   test("the drain wait reads the oldest-undelivered gauge: done after two zeros, null at the bound", async () => {

@@ -263,6 +263,8 @@ export interface WebhookSummary {
   drain_bound_ms: number;
   /** After the orders settled, how long the final wait for an empty backlog took; null: it never emptied. */
   final_wait_ms?: number | null;
+  /** When the backlog never emptied: the oldest transaction on the PostgreSQL server while waiting (it holds the outbox back). */
+  oldest_transaction?: string;
 }
 
 /**

@@ -52,6 +52,12 @@ describe("configuration", () => {
     ["WEBHOOK_ALLOW_PRIVATE", "maybe"],
     ["WEBHOOK_DISABLE_AFTER_S", "60"],
     ["WEBHOOK_RETENTION_DAYS", "0"],
+    ["WEBHOOK_RETRY_SCHEDULE_MS", "250,,500"],
+    ["WEBHOOK_RETRY_SCHEDULE_MS", "5"],
+    ["WEBHOOK_RETRY_SCHEDULE_MS", "1s,2s"],
+    ["WEBHOOK_RETRY_SCHEDULE_MS", Array.from({ length: 101 }, () => "100").join(",")],
+    ["WEBHOOK_BREAKER_OPEN_MS", "0"],
+    ["WEBHOOK_POLL_INTERVAL_MS", "5"],
   ])("%s=%s is refused with the variable named", (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);
@@ -69,6 +75,13 @@ describe("configuration", () => {
     expect(loadConfig({ NODE_ENV: "production", WEBHOOK_ALLOW_PRIVATE: "true" }).webhookAllowPrivate).toBe(true);
     const c = loadConfig({});
     expect([c.webhookTimeoutMs, c.webhookRotationWindowS, c.webhookDisableAfterS, c.webhookRelay]).toEqual([10_000, 86_400, 259_200, true]);
+  });
+
+  test("webhook relay tuning: the relay's own retry schedule unless one is listed; breaker 30 s and poll 500 ms by default", () => {
+    const c = loadConfig({});
+    expect([c.webhookRetryScheduleMs, c.webhookBreakerOpenMs, c.webhookPollIntervalMs]).toEqual([undefined, 30_000, 500]);
+    const t = loadConfig({ WEBHOOK_RETRY_SCHEDULE_MS: "250, 500,1000", WEBHOOK_BREAKER_OPEN_MS: "1000", WEBHOOK_POLL_INTERVAL_MS: "100" });
+    expect([t.webhookRetryScheduleMs, t.webhookBreakerOpenMs, t.webhookPollIntervalMs]).toEqual([[250, 500, 1000], 1000, 100]);
   });
 
   test("cross-field rules: orders role needs INVENTORY_URL; an Upstash URL needs a token", () => {

@@ -67,6 +67,12 @@ export interface Config {
   webhookRetentionDays: number;
   /** Whether this process runs the webhook relay (orders role); several replicas may. */
   webhookRelay: boolean;
+  /** Waits after each failed webhook attempt, then given up; undefined: the relay's own (about a day). */
+  webhookRetryScheduleMs: number[] | undefined;
+  /** How long an endpoint's breaker stays open after consecutive failed attempts. */
+  webhookBreakerOpenMs: number;
+  /** How often an idle relay looks for due deliveries. */
+  webhookPollIntervalMs: number;
 }
 
 /**
@@ -121,6 +127,24 @@ function url(env: Env, name: string, schemes: readonly string[]): string | undef
     throw new ConfigError(name, `scheme must be one of ${schemes.join(", ")}, got "${parsed.protocol}"`);
   }
   return raw;
+}
+
+/**
+ * A comma-separated list of waits in ms, `250,500,1000`: each from `min` to `max`, at least one,
+ * at most `maxItems`; unset gives undefined (the caller's default).
+ */
+function msList(env: Env, name: string, min: number, max: number, maxItems: number): number[] | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return undefined;
+  const parts = raw.split(",").map((p) => p.trim());
+  if (parts.length > maxItems) throw new ConfigError(name, `must list at most ${maxItems} waits, got ${parts.length}`);
+  return parts.map((p) => {
+    const n = Number(p);
+    if (p === "" || !Number.isInteger(n) || n < min || n > max) {
+      throw new ConfigError(name, `must be a comma-separated list of integers from ${min} to ${max} (ms), got "${raw}"`);
+    }
+    return n;
+  });
 }
 
 function bool(env: Env, name: string, fallback: boolean): boolean {
@@ -286,5 +310,8 @@ export function loadConfig(env: Env = process.env): Config {
     webhookDisableAfterS: int(env, "WEBHOOK_DISABLE_AFTER_S", 3 * 86_400, 3_600, 30 * 86_400),
     webhookRetentionDays: int(env, "WEBHOOK_RETENTION_DAYS", 30, 1, 3_650),
     webhookRelay: bool(env, "WEBHOOK_RELAY", true),
+    webhookRetryScheduleMs: msList(env, "WEBHOOK_RETRY_SCHEDULE_MS", 10, 7 * 86_400_000, 100),
+    webhookBreakerOpenMs: int(env, "WEBHOOK_BREAKER_OPEN_MS", 30_000, 100, 3_600_000),
+    webhookPollIntervalMs: int(env, "WEBHOOK_POLL_INTERVAL_MS", 500, 10, 60_000),
   };
 }

@@ -7,6 +7,29 @@ import pg from "pg";
  * and the in-memory key-value store with the PostgreSQL-table retry queue.
  */
 
+/**
+ * The transaction that has held an xid longest on the whole server, any database: it holds back
+ * every reader of the outbox (`xid < xmin`). `"whbench: 134 s"`, or null when none runs (or the
+ * server is not readable).
+ */
+export async function oldestTransaction(adminUrl: string): Promise<string | null> {
+  const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2_000 });
+  c.on("error", () => {});
+  try {
+    await c.connect();
+    const r = await c.query<{ datname: string | null; age_s: number; app: string | null }>(
+      `select datname, extract(epoch from now() - xact_start)::int as age_s, application_name as app
+       from pg_stat_activity where backend_xid is not null and pid <> pg_backend_pid() order by age(backend_xid) desc limit 1`,
+    );
+    const t = r.rows[0];
+    return t ? `database ${t.datname ?? "?"}${t.app ? ` (${t.app})` : ""}: open ${t.age_s} s` : null;
+  } catch {
+    return null;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
 /** True when a connection and `select 1` succeed within `timeoutMs`. */
 export async function postgresAnswers(adminUrl: string, timeoutMs = 2_000): Promise<boolean> {
   const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: timeoutMs });

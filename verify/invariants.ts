@@ -1,4 +1,5 @@
-import { cancelAccepted, FINAL_STATUSES, isAccepted, orderIdOf, type AccountRow, type ItemObservation, type LedgerRow, type OrderRecord, type RestockRecord } from "./types.ts";
+import { cancelAccepted, FINAL_STATUSES, isAccepted, orderIdOf, type AccountRow, type ItemObservation, type LedgerRow, type OrderRecord, type RestockRecord, type WebhookObservation } from "./types.ts";
+import { checkWebhooks, WEBHOOK_INVARIANT_TITLES, type WebhookInvariantName } from "./webhook-invariants.ts";
 
 /**
  * The verdict on the data, Jepsen-style: after healing, what the system holds is compared with
@@ -32,7 +33,8 @@ export type InvariantName =
   | "cancelled_has_no_standing_deduction"
   | "ledger_sums_match_stock"
   | "holds_settle_once"
-  | "reserved_matches_live_holds";
+  | "reserved_matches_live_holds"
+  | WebhookInvariantName;
 
 export interface Breach {
   /** The key, order id or item the breach is about. */
@@ -65,6 +67,8 @@ export interface InvariantInput {
   /** How long after healing the run waited for final states. */
   settleBoundMs: number;
   maxBreaches?: number;
+  /** What the webhook receiver saw, with the events and histories to judge it by (`--webhooks`); the webhook checks are skipped without it. */
+  webhooks?: WebhookObservation | null;
 }
 
 export const INVARIANT_TITLES: Record<InvariantName, string> = {
@@ -88,6 +92,7 @@ export const INVARIANT_TITLES: Record<InvariantName, string> = {
   ledger_sums_match_stock: "For every item, Σ movements = its stock, as the API and the database show it",
   holds_settle_once: "Every hold ends paid, expired or cancelled, exactly once: a sale or a hold release of all its lines, never both, agreeing with the order's state",
   reserved_matches_live_holds: "For every item, reserved = Σ reserved changes = Σ lines of live holds, in the API and the database; none live after settling",
+  ...WEBHOOK_INVARIANT_TITLES,
 };
 
 /** Allowed moves; `queued → queued` is the worker noting another failed attempt. */
@@ -167,6 +172,10 @@ const describe = (m: ReadonlyMap<string, number>) =>
  * `[{ name: "every_order_answered", status: "pass", … }, …, { name: "ledger_sums_match_stock", status: "skipped", … }]`.
  */
 export function checkInvariants(input: InvariantInput): InvariantVerdict[] {
+  return [...checkOrdersAndStock(input), ...checkWebhooks(input.webhooks, input.maxBreaches ?? 100)];
+}
+
+function checkOrdersAndStock(input: InvariantInput): InvariantVerdict[] {
   const max = input.maxBreaches ?? 100;
   const c = () => new Collector(max);
   const verdicts: InvariantVerdict[] = [];

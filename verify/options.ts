@@ -55,6 +55,8 @@ export interface RunOptions {
   jsonMaxOrders: number;
   /** Settings for the roles the runner starts (`--env RETRY_MAX_ATTEMPTS=2`), over their defaults. */
   roleEnv: Record<string, string>;
+  /** A webhook receiver that fails and goes down, two relay processes killed in turn, and the webhook invariants. */
+  webhooks: boolean;
 }
 
 export class UsageError extends Error {
@@ -111,6 +113,11 @@ run could not be carried out.
   --json-orders MODE     all | affected | none: which orders the JSON lists request by request
                          (default all; the affected-orders table is always complete)
   --json-max-orders N    at most N of those, the worst first (default 0: no cap)
+  --webhooks             a webhook receiver in the runner (50 % 503, slow at times, down for a
+                         stretch), subscribed to every event; the relay runs in two processes of
+                         its own, killed with SIGKILL in turn and restarted; after healing the
+                         backlog must drain and the five webhook invariants hold (split mode on
+                         PostgreSQL; not with --target, --embedded or replicas)
   --env NAME=VALUE       a setting for the roles the runner starts, e.g. RETRY_MAX_ATTEMPTS=2
                          (repeatable; shown in the report and its replay command)
   --keep                 keep databases, data folders and the Redis DB after the run
@@ -181,6 +188,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
         "json-orders": { type: "string" },
         "json-max-orders": { type: "string" },
         keep: { type: "boolean" },
+        webhooks: { type: "boolean" },
         plain: { type: "boolean" },
         quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -220,8 +228,13 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     throw new UsageError("--replicas and the infra scenarios start their own deployment: not with --target or --embedded");
   }
 
+  if (v.webhooks && (target || v.embedded || replicas > 1 || isInfraScenario(scenario))) {
+    throw new UsageError("--webhooks starts its own relays in split mode: not with --target, --embedded, --replicas or the infra scenarios");
+  }
+
   return {
     scenario,
+    webhooks: v.webhooks ?? false,
     orders: num("orders", v.orders, 2000, 1, 1_000_000),
     seed: num("seed", v.seed, Math.floor(random() * 0x1_0000_0000), 0, 0xffff_ffff),
     concurrency: num("concurrency", v.concurrency, 24, 1, 1024),
@@ -285,6 +298,7 @@ export function replayCommand(o: RunOptions): string {
   if (o.holdS !== 60) parts.push(`--hold-s ${o.holdS}`);
   if (o.target) parts.push(`--target ${o.target}`);
   if (o.embedded) parts.push("--embedded");
+  if (o.webhooks) parts.push("--webhooks");
   for (const [k, val] of Object.entries(o.roleEnv)) parts.push(`--env ${k}=${val}`);
   return parts.join(" ");
 }

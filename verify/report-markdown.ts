@@ -35,6 +35,45 @@ function describeChaos(active: Record<string, unknown> | null): string {
   return `${head}: ${parts.join("; ")}`;
 }
 
+/** The webhook section of a `--webhooks` run: the receiver, the relay kills, the drain. */
+export function renderWebhooks(r: Pick<ChaosReport, "webhooks">): string[] {
+  const w = r.webhooks;
+  if (!w) return [];
+  const s = (ms: number | null | undefined) => (ms === null || ms === undefined ? "–" : `${Math.round(ms / 100) / 10} s`);
+  const restarted = w.relay_kills.filter((k) => k.restarted_ms !== null);
+  const pause = restarted.length ? restarted.reduce((a, k) => a + (k.restarted_ms! - k.killed_ms), 0) / restarted.length : null;
+  const out: string[] = ["## Webhooks", ""];
+  out.push(
+    `A receiver in the runner (${w.receiver.url}) subscribed to every event, answering ${Math.round(w.receiver.fail_rate * 100)} % of attempts 503 at random (seeded), ` +
+      `holding ${Math.round(w.receiver.slow_rate * 100)} % for ${w.receiver.slow_ms[0]}–${w.receiver.slow_ms[1]} ms, and down (connection refused) ${w.receiver_downtime.map((d) => `from ${s(d.from_ms)} to ${s(d.to_ms)}`).join(", ") || "never"} of the run. ` +
+      `The relay ran only in two processes of its own (orders role, \`WEBHOOK_RELAY=true\`; the orders role behind the load had it off), killed with SIGKILL in turn during the load and restarted after a pause. ` +
+      `Every signature was checked with \`standardwebhooks\` and with a plain HMAC of the runner's own.`,
+  );
+  out.push("");
+  out.push(table(["figure", "value"], [
+    ["order events listed (`GET /api/events`)", w.events_listed],
+    ["events delivered (answered 2xx at least once)", w.events_delivered],
+    ["attempts seen by the receiver", w.attempts],
+    ["… answered 2xx (deliveries, duplicates included)", w.answered_2xx],
+    ["… answered 503 (failures answered)", w.answered_5xx],
+    ["… cut off without an answer (sender killed, receiver went down)", w.no_answer],
+    ["… held 0.2–1.5 s (slow)", w.slow],
+    ["signatures that did not verify", w.signatures_failed],
+    ["most attempts for one event", w.max_attempts_per_event],
+    ["most 2xx for one event (duplicate deliveries)", w.max_deliveries_per_event],
+    ["events delivered more than once", w.events_delivered_more_than_once],
+    ["relay kills (SIGKILL) during the load", `${w.relay_kills.length}${pause !== null ? `, restarted after ${s(pause)} on average` : ""} (${w.relay_starts} relay starts in all)`],
+    ["receiver downtime", s(w.receiver_down_ms)],
+    ["backlog at healing (changes made before it, not yet answered 2xx)", w.backlog_at_heal],
+    ["time to drain after healing (the last of that backlog answered 2xx)", w.drain_ms === null ? "not all delivered" : s(w.drain_ms)],
+    ["change to first 2xx, every event: p50 / p95 / max", w.delivery_lag_ms ? `${s(w.delivery_lag_ms.p50)} / ${s(w.delivery_lag_ms.p95)} / ${s(w.delivery_lag_ms.max)}` : "–"],
+    ["final wait for an empty backlog, after the orders settled", w.final_wait_ms === null ? `not empty within ${s(w.drain_bound_ms)}${w.oldest_transaction ? `; the oldest transaction on the PostgreSQL server then: ${w.oldest_transaction}` : ""}` : s(w.final_wait_ms)],
+    ["relay settings", Object.entries(w.relay_settings).map(([k, v]) => `\`${k}=${v.length > 40 ? `${v.slice(0, 37)}…` : v}\``).join(", ")],
+  ], "lr"));
+  out.push("");
+  return out;
+}
+
 /** The Markdown summary. `maxAffectedRows` caps each kind of affected order (default 10); the JSON has them all. */
 export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number; jsonName?: string } = {}): string {
   const s = r.summary;
@@ -88,8 +127,11 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
     v.breach_count,
   ]), "llrr"));
   for (const v of r.invariants) {
-    if (v.note) out.push("", `- \`${v.name}\`: ${v.note}`);
+    if (v.note && !(v.status === "skipped" && v.name.startsWith("webhooks_"))) out.push("", `- \`${v.name}\`: ${v.note}`);
   }
+  // The five webhook checks skipped together say so once.
+  const whSkipped = r.invariants.filter((v) => v.status === "skipped" && v.name.startsWith("webhooks_"));
+  if (whSkipped.length) out.push("", `- the ${whSkipped.length} webhook checks: ${whSkipped[0]!.note ?? "not applicable"}`);
   const broken = r.invariants.filter((v) => v.status === "fail");
   if (broken.length) {
     out.push("", "### Breaches", "");
@@ -102,6 +144,7 @@ export function renderMarkdown(r: ChaosReport, opts: { maxAffectedRows?: number;
   }
   out.push("");
 
+  out.push(...renderWebhooks(r));
   out.push("## Answers");
   out.push("");
   const codes = [...new Set([...Object.keys(s.first_answer_by_status), ...Object.keys(s.requests_by_status)])].sort();

@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import type { InvariantVerdict } from "./invariants.ts";
 import { renderMarkdown } from "./report-markdown.ts";
 import type { InfraReport } from "./infra/run-faults.ts";
+import type { WebhookSummary } from "./webhooks.ts";
 import { summarize, tally, type LatencySummary } from "./stats.ts";
 import { cancelAccepted, FINAL_STATUSES, isAccepted, linesLabel, orderIdOf, type ItemObservation, type OrderRecord, type RestockRecord } from "./types.ts";
 
@@ -93,6 +94,8 @@ export interface RunData {
   jsonOrders: "all" | "affected" | "none";
   /** 0: no cap. */
   jsonMaxOrders?: number;
+  /** `--webhooks`: the receiver's, the relays' and the drain's figures. */
+  webhooks?: WebhookSummary | null;
 }
 
 export interface ChaosReport {
@@ -107,6 +110,8 @@ export interface ChaosReport {
   environment: RunEnvironment;
   chaos: RunData["chaos"];
   infrastructure?: InfraReport;
+  /** `--webhooks` runs only. */
+  webhooks?: WebhookSummary;
   phases_ms: Record<string, number>;
   summary: {
     logical_orders: number;
@@ -379,6 +384,7 @@ export function buildReport(d: RunData): ChaosReport {
     environment: d.environment,
     chaos: d.chaos,
     ...(d.infrastructure ? { infrastructure: d.infrastructure } : {}),
+    ...(d.webhooks ? { webhooks: d.webhooks } : {}),
     phases_ms: d.phases,
     summary: {
       logical_orders: d.records.length,

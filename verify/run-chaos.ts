@@ -16,6 +16,10 @@ import type { CarefulClientOptions } from "./careful-client.ts";
 import { FINAL_STATUSES, orderIdOf, type AccountRow, type ItemObservation, type LedgerRow, type OrderRecord, type RestockRecord } from "./types.ts";
 import { asInfra, finishFaults, startFaults } from "./infra/run-faults.ts";
 import { chaosPresetFor } from "./infra/scenarios.ts";
+import { WebhookReceiver } from "./webhook-receiver.ts";
+import { oldestTransaction } from "./backing-services.ts";
+import { awaitDrained, listAllEvents, readHistories, RECEIVER_SETTINGS, startWebhookChaos, webhookChaosPlan, webhookSummary, type RelayKill, type WebhookSummary } from "./webhooks.ts";
+import type { WebhookObservation } from "./types.ts";
 
 /**
  * One verification run, phase by phase: bring up (or reach) the system, create the run's items,
@@ -80,6 +84,7 @@ function reportOptions(o: RunOptions): Record<string, unknown> {
     hold_rate: o.holdRate,
     hold_s: o.holdS,
     delay_threshold_ms: o.delayThresholdMs,
+    ...(o.webhooks ? { webhooks: true } : {}),
   };
 }
 
@@ -98,6 +103,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
   let api: SystemApi | null = null;
   let chaosOn = false;
   let keepLogs = false;
+  let receiver: WebhookReceiver | null = null;
   try {
     let since = elapsed();
     sys = await bringUp(o, runId, progress);
@@ -131,6 +137,15 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       holdS: o.holdS,
     };
     const plan = planOrders(planOpts, planned);
+    // --webhooks: the receiver listens and is subscribed to every event before the first order.
+    let subscription: { id: string; secret: string } | null = null;
+    if (sys.relays) {
+      receiver = new WebhookReceiver({ seed: o.seed, ...RECEIVER_SETTINGS, elapsed });
+      receiver.start();
+      subscription = await api.subscribeWebhook(receiver.url, `chaos-${runId}-webhook`);
+      receiver.setSecret(subscription.secret);
+      progress.phase(`webhooks: receiver at ${receiver.url} (${RECEIVER_SETTINGS.failRate * 100} % answered 503), subscription ${subscription.id}`);
+    }
     mark("setup", since);
 
     const metricsBeforeLoad = await metricsOf("inventory");
@@ -152,6 +167,8 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     const counts: ProgressCounts = { done: 0, total: o.orders, answers: {}, retried: 0 };
     progress.begin();
     const faultRun = startFaults(sys, o, { elapsed, say: (line) => progress.phase(line), signal: io.signal });
+    const expectedLoadMs = o.rate > 0 ? (o.orders / o.rate) * 1000 : 30_000;
+    const webhookChaos = sys.relays && receiver ? startWebhookChaos(sys.relays, receiver, webhookChaosPlan(expectedLoadMs), { seed: o.seed, elapsed, say: (line) => progress.phase(line) }) : null;
     const client: CarefulClientOptions = {
       baseUrl: sys.urls.orders,
       timeoutMs: o.requestTimeoutMs,
@@ -186,6 +203,10 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     mark("load", since);
     // Every infrastructure fault is lifted (restarted, healed) before the heal and the settling.
     if (faultRun) await faultRun.done;
+    // The webhook faults end with the load: the receiver back, both relays up.
+    const relayKills: RelayKill[] = webhookChaos ? await webhookChaos.finish() : [];
+    if (webhookChaos) progress.phase(`webhooks: ${relayKills.length} relay kills during the load; receiver up, both relays up`);
+    const webhooksHealedAt = elapsed();
     if (io.signal?.aborted) throw new Error("aborted");
 
     since = elapsed();
@@ -266,6 +287,55 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     }
     mark("settle", since);
 
+    // After settling, nothing may wait for delivery: a bounded wait, then what the receiver saw.
+    let webhooks: WebhookObservation | null = null;
+    let webhookReport: WebhookSummary | null = null;
+    if (sys.relays && receiver && subscription) {
+      since = elapsed();
+      const boundMs = o.settleTimeoutS * 1000;
+      let said = -10_000;
+      let heldBy: string | null = null;
+      const finalWait = await awaitDrained(() => api!.metrics(sys!.urls.orders), {
+        boundMs,
+        onRound: (age, ms) => {
+          if (age !== 0 && ms - said >= 10_000) {
+            said = ms;
+            progress.phase(`webhooks: oldest undelivered event ${age ?? "?"} s old, ${Math.round(ms / 1000)} s into the drain wait${heldBy ? `; oldest transaction on the server: ${heldBy}` : ""}`);
+            // Events wait for every older transaction on the server to end: name the oldest.
+            if (sys!.pgAdminUrl) void oldestTransaction(sys!.pgAdminUrl).then((t) => (heldBy = t));
+          }
+        },
+      });
+      const events = await listAllEvents(api);
+      const histories = await readHistories(api, records, events, Math.min(32, o.concurrency));
+      webhooks = {
+        events,
+        attempts: receiver.attempts.slice(),
+        histories,
+        drained: finalWait !== null,
+        healed_ms: Math.round(webhooksHealedAt),
+        started_wall_ms: startedAt.getTime(),
+        drain_bound_ms: boundMs,
+      };
+      webhookReport = {
+        ...webhookSummary(webhooks, {
+          subscription: subscription.id,
+          url: receiver.url,
+          relaySettings: sys.relaySettings ?? {},
+          kills: relayKills,
+          relayStarts: sys.relays.starts,
+          downtime: receiver.downtimes,
+        }),
+        final_wait_ms: finalWait,
+        ...(finalWait === null && heldBy ? { oldest_transaction: heldBy } : {}),
+      };
+      progress.phase(
+        `webhooks: ${events.length} events, ${webhooks.attempts.length} attempts received, ${webhookReport.events_delivered} events delivered; ` +
+          `${finalWait === null ? "backlog NOT drained" : "backlog drained"}; the ${webhookReport.backlog_at_heal} events the faults left were delivered ${webhookReport.drain_ms === null ? "NOT all" : `${Math.round(webhookReport.drain_ms / 100) / 10} s after healing`}`,
+      );
+      mark("webhooks", since);
+    }
+
     since = elapsed();
     const events = await api.chaosEvents(200).catch(() => null);
     const metricsText = await metricsOf("orders");
@@ -309,7 +379,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     await sys.stop();
     mark("verify", since);
 
-    const verdicts = checkInvariants({ orders: records, items, ledger, accounts, restocks, settleBoundMs });
+    const verdicts = checkInvariants({ orders: records, items, ledger, accounts, restocks, settleBoundMs, webhooks });
     const reservedSums = ledger ? Object.fromEntries(items.map((i) => [i.item_id, ledger!.filter((r) => r.item_id === i.item_id).reduce((s, r) => s + (r.reserved_change ?? 0), 0)])) : null;
     const ledgerSums = ledger ? Object.fromEntries(items.map((i) => [i.item_id, ledger!.filter((r) => r.item_id === i.item_id).reduce((s, r) => s + r.quantity_change, 0)])) : null;
     const report = buildReport({
@@ -343,6 +413,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
       infrastructure,
       jsonOrders: o.jsonOrders,
       jsonMaxOrders: o.jsonMaxOrders,
+      webhooks: webhookReport,
     });
     const paths = writeReport(report, prefix);
     if (report.verdict === "fail") keepLogs = true;
@@ -357,6 +428,7 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     return { exitCode: 2, report: null, paths: null, error: (err as Error).stack ?? String(err) };
   } finally {
     if (chaosOn && api) await api.heal().catch(() => {});
+    receiver?.stop();
     if (sys) {
       if (keepLogs && sys.logDir) {
         const dest = `${prefix}.logs`;

@@ -35,8 +35,8 @@ export class SystemApi {
     private readonly opts: { timeoutMs?: number; retries?: number } = {},
   ) {}
 
-  private async call(base: string, method: string, path: string, body?: unknown, admin = false): Promise<Response> {
-    const headers: Record<string, string> = { accept: "application/json" };
+  private async call(base: string, method: string, path: string, body?: unknown, admin = false, extra: Record<string, string> = {}): Promise<Response> {
+    const headers: Record<string, string> = { accept: "application/json", ...extra };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (admin && this.adminToken) headers.authorization = `Bearer ${this.adminToken}`;
     const retries = this.opts.retries ?? 4;
@@ -131,6 +131,22 @@ export class SystemApi {
 
   async chaosEvents(limit = 200): Promise<ChaosEventsView> {
     return this.json(await this.call(this.urls.chaos, "GET", `/api/admin/chaos/events?limit=${limit}`, undefined, true), "chaos events");
+  }
+
+  /**
+   * Subscribes an endpoint to every order event (one key, so a retried call subscribes once):
+   * `await api.subscribeWebhook("http://127.0.0.1:4000/hooks", "chaos-a1-webhook")` → `{ id: "wh_…", secret: "whsec_…" }`.
+   */
+  async subscribeWebhook(url: string, key: string): Promise<{ id: string; secret: string }> {
+    const res = await this.call(this.urls.orders, "POST", "/api/admin/webhooks", { url, events: ["*"], description: "chaos run receiver" }, true, { "idempotency-key": key });
+    return this.json(res, "subscribe a webhook");
+  }
+
+  /** One page of `GET /api/events` after an event id (null: from the start). */
+  async eventsPage(after: string | null, limit = 500): Promise<{ events: Array<{ id: string; type: string; created_at: string; data: { order_id: string; seq: number; status: string } }>; next_after: string | null }> {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (after) q.set("after", after);
+    return this.json(await this.call(this.urls.orders, "GET", `/api/events?${q}`), "events");
   }
 
   /** The order as the server holds it, `missing` on 404; throws when it cannot be read. */

@@ -11,6 +11,9 @@ import type { RunEnvironment } from "./report.ts";
 import type { SystemUrls } from "./system-api.ts";
 import { bringUpInfra } from "./infra/deployment.ts";
 import { isInfraScenario } from "./infra/scenarios.ts";
+import { relayPool, relayTuning, type RelayPool } from "./webhooks.ts";
+import { PrivatePostgres, postgresBinDir } from "./infra/private-postgres.ts";
+import { atExit } from "./processes.ts";
 
 /**
  * The system under test: either a deployment the runner only talks to (`--target`), or split mode
@@ -24,6 +27,12 @@ export interface System {
   ledger: LedgerSource | null;
   /** PGlite can be read only once its process is gone. */
   ledgerAfterStop: boolean;
+  /** `--webhooks`: the dedicated relay processes (the orders role itself runs no relay then). */
+  relays?: RelayPool | null;
+  /** The settings those relays run with. */
+  relaySettings?: Record<string, string>;
+  /** An admin URL of the PostgreSQL server the roles use, to name what holds the outbox back. */
+  pgAdminUrl?: string;
   stop(): Promise<void>;
   cleanup(keep: boolean): Promise<void>;
   logDir: string | null;
@@ -66,6 +75,8 @@ export async function bringUp(o: RunOptions, runId: string, progress: Progress):
   const adminToken = randomBytes(24).toString("hex");
   const dbs: RunDatabase[] = [];
   let redis: RunRedis | null = null;
+  let privatePg: PrivatePostgres | null = null;
+  let removePg: (() => void) | null = null;
   const roles: SpawnedRole[] = [];
   const sys: System = {
     urls: { orders: "", inventory: "", chaos: "" },
@@ -75,33 +86,54 @@ export async function bringUp(o: RunOptions, runId: string, progress: Progress):
     ledgerAfterStop: false,
     logDir,
     async stop() {
+      await this.relays?.stopAll();
       // Orders first: its worker must not call an inventory that is already gone.
       for (const r of [...roles].reverse()) await r.stop().catch(() => null);
       roles.length = 0;
     },
     async cleanup(keep) {
       await this.stop();
-      if (keep) return;
+      if (keep) {
+        // Its data folder stays; the server stops with the run.
+        removePg?.();
+        privatePg?.stopFast();
+        if (privatePg) progress.phase(`kept the run's PostgreSQL cluster in ${privatePg.dataDir} (start it with pg_ctl -D)`);
+        return;
+      }
       for (const d of dbs) await d.drop().catch(() => {});
       await redis?.flush().catch(() => {});
+      removePg?.();
+      await privatePg?.destroy().catch(() => {});
       rmSync(workDir, { recursive: true, force: true });
     },
   };
 
   try {
-    const usePg = !o.embedded && (await postgresAnswers(o.pgUrl));
+    // --webhooks: a PostgreSQL server of the run's own when its binaries are here. The outbox is
+    // read only below the oldest transaction running anywhere on the server (any database), so a
+    // long transaction of someone else's on a shared server would hold every event back.
+    const pgBin = o.webhooks ? postgresBinDir() : undefined;
+    if (pgBin) {
+      privatePg = await PrivatePostgres.create({ max_connections: 200 });
+      const pgRef = privatePg;
+      removePg = atExit(() => void pgRef.destroy());
+    }
+    const usePg = !o.embedded && (privatePg !== null || (await postgresAnswers(o.pgUrl)));
+    if (o.webhooks && !usePg) throw new Error(`--webhooks needs PostgreSQL (the relays share the orders database), and ${o.pgUrl} does not answer`);
     const useRedis = !o.embedded && (await redisAnswers(o.redisUrl));
     const base: Record<string, string> = { ADMIN_TOKEN: adminToken, DRAIN_TIMEOUT_S: "5", RATE_LIMIT_PER_MIN: "0", VALERIX_SEED_CATALOG: "false", ...o.roleEnv };
     const invEnv: Record<string, string> = { ...base };
     const ordEnv: Record<string, string> = { ...base };
     if (usePg) {
-      const inv = await createDatabase(o.pgUrl, `valerix_chaos_${runId}_inventory`);
-      dbs.push(inv);
-      const ord = await createDatabase(o.pgUrl, `valerix_chaos_${runId}_orders`);
-      dbs.push(ord);
+      const inv = privatePg ? { url: await privatePg.createDatabase(`valerix_chaos_${runId}_inventory`) } : await createDatabase(o.pgUrl, `valerix_chaos_${runId}_inventory`);
+      if ("drop" in inv) dbs.push(inv);
+      const ord = privatePg ? { url: await privatePg.createDatabase(`valerix_chaos_${runId}_orders`) } : await createDatabase(o.pgUrl, `valerix_chaos_${runId}_orders`);
+      if ("drop" in ord) dbs.push(ord);
       invEnv.DATABASE_URL = inv.url;
       ordEnv.DATABASE_URL = ord.url;
       sys.environment.database = "postgres";
+      sys.pgAdminUrl = privatePg ? privatePg.url : o.pgUrl;
+      if (privatePg) sys.environment.topology = `PostgreSQL server of the run's own (port ${privatePg.port})`;
       sys.ledger = { databaseUrl: inv.url };
     } else {
       invEnv.VALERIX_DATA_DIR = join(workDir, "inventory-data");
@@ -117,14 +149,23 @@ export async function bringUp(o: RunOptions, runId: string, progress: Progress):
       sys.environment.retry_queue = "Redis Streams";
     }
     progress.phase(
-      `starting split mode: ${usePg ? "PostgreSQL" : "PGlite (embedded)"}, ${useRedis ? `Redis DB ${redis!.index}` : "in-memory key-value store"}`,
+      `starting split mode: ${privatePg ? `a PostgreSQL server of the run's own on port ${privatePg.port}` : usePg ? "PostgreSQL" : "PGlite (embedded)"}, ${useRedis ? `Redis DB ${redis!.index}` : "in-memory key-value store"}`,
     );
     const inventory = await spawnRole({ role: "inventory", env: invEnv, logDir });
     roles.push(inventory);
     progress.phase(`  inventory role pid ${inventory.pid} at ${inventory.url}`);
-    const orders = await spawnRole({ role: "orders", env: { ...ordEnv, INVENTORY_URL: inventory.url }, logDir });
+    // With --webhooks the relay runs only in processes of its own, which no load goes through.
+    const orders = await spawnRole({ role: "orders", env: { ...ordEnv, INVENTORY_URL: inventory.url, ...(o.webhooks ? { WEBHOOK_RELAY: "false" } : {}) }, logDir });
     roles.push(orders);
     progress.phase(`  orders role    pid ${orders.pid} at ${orders.url}`);
+    if (o.webhooks) {
+      const relayEnv = { ...ordEnv, ...relayTuning(), ...o.roleEnv, INVENTORY_URL: inventory.url, WEBHOOK_RELAY: "true" };
+      sys.relaySettings = Object.fromEntries(Object.entries(relayEnv).filter(([k]) => k.startsWith("WEBHOOK_")));
+      sys.relays = relayPool(2, (name) => spawnRole({ role: "orders", env: relayEnv, logDir, name }));
+      await sys.relays.startAll();
+      progress.phase(`  webhook relays pids ${sys.relays.pids().join(", ")} (orders role, WEBHOOK_RELAY=true, no load through them)`);
+      sys.environment.topology = `${privatePg ? `a PostgreSQL server of the run's own (port ${privatePg.port}), so no transaction elsewhere holds the outbox back; ` : ""}orders role with WEBHOOK_RELAY=false behind the load; two relay processes of their own (orders role, WEBHOOK_RELAY=true, same database), killed with SIGKILL in turn and restarted`;
+    }
     // In split mode the inventory role injects the faults, so the experiment is set there; with a
     // shared store the orders role would see it too, without one it must not matter.
     sys.urls = { orders: orders.url, inventory: inventory.url, chaos: inventory.url };

@@ -268,3 +268,56 @@ export function cancelAccepted(c: Pick<CancelRecord, "answers"> | null): boolean
 export function linesLabel(lines: readonly OrderLine[]): string {
   return lines.map((l) => `${l.item_id} × ${l.quantity}`).join(", ");
 }
+
+/** One webhook request as the run's receiver saw it. Times are ms since the run's start. */
+export interface ReceivedAttempt {
+  /** `webhook-id` header: the event id. */
+  id: string;
+  /** `webhook-timestamp` header (seconds). */
+  timestamp: string;
+  start_ms: number;
+  /** When it answered, or when the sender hung up or the receiver went down first. */
+  end_ms: number;
+  /** SHA-256 of the body bytes, hex; empty when the body never arrived whole. */
+  body_sha256: string;
+  /** What it answered: 2xx or 5xx; 0 when no answer went out (the sender hung up, the receiver went down). */
+  status: number;
+  /** The reference library (`standardwebhooks`) accepted the signature, and so did a plain HMAC check of our own. */
+  signature_ok: boolean;
+  /** The body's order id, seq, type and order status; null when the body did not parse. */
+  order_id: string | null;
+  seq: number | null;
+  type: string | null;
+  order_status: string | null;
+  /** Held back this long before answering (a slow receiver). */
+  slow_ms?: number;
+}
+
+/** An event as `GET /api/events` lists it, reduced to what the webhook checks compare. */
+export interface ListedEvent {
+  id: string;
+  type: string;
+  order_id: string;
+  seq: number;
+  /** The order's status in the event's body. */
+  status: string;
+  /** When the change happened (the event's `created_at`, wall clock). */
+  created_at?: string;
+}
+
+/** What the webhook checks read after healing and draining (`--webhooks`). */
+export interface WebhookObservation {
+  /** Every order event the orders role lists, in its order. */
+  events: ListedEvent[];
+  /** Every request the receiver saw. */
+  attempts: ReceivedAttempt[];
+  /** Order id → the statuses of its history, in order; null when it could not be read. */
+  histories: Record<string, string[] | null>;
+  /** Nothing waited for delivery any more when the checks ran (the relay's backlog reached 0). */
+  drained: boolean;
+  /** When the webhook faults ended (receiver back, relays up), ms since the run's start. */
+  healed_ms?: number;
+  /** The run's start on the wall clock (ms since the epoch), to place events' `created_at` on the run's clock. */
+  started_wall_ms?: number;
+  drain_bound_ms: number;
+}

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { checkInvariants, LEDGER_INVARIANTS, type InvariantName, type InvariantVerdict } from "./invariants.ts";
+import { WEBHOOK_INVARIANTS } from "./webhook-invariants.ts";
 import { backoffMs, orderBody, readAnswer, readCancelAnswer, readPayAnswer, sendCancel, sendOrder, sendPay, transportErrorKind, type CarefulClientOptions } from "./careful-client.ts";
 import { payOffsetMs, planItems, planOrders, planRestocks, runCancel, runHold } from "./load-driver.ts";
 import { cancelAfterHeal } from "./settle.ts";
@@ -154,9 +155,11 @@ const details = (v: InvariantVerdict) => v.breaches.map((b) => `${b.subject}: ${
 describe("invariant checker", () => {
   test("a consistent run passes every invariant, ledger included", () => {
     const vs = checkInvariants(world());
-    expect(vs).toHaveLength(20);
+    expect(vs).toHaveLength(25);
     expect(failing(vs)).toEqual([]);
-    expect(vs.every((v) => v.status === "pass")).toBe(true);
+    // Without a webhook receiver the five webhook checks are not applicable.
+    expect(vs.filter((v) => v.status !== "pass").map((v) => v.name)).toEqual([...WEBHOOK_INVARIANTS]);
+    expect(vs.filter((v) => v.status === "skipped").every((v) => v.note?.includes("--webhooks"))).toBe(true);
     expect(verdict(vs, "accepted_orders_final").checked).toBe(6);
     expect(verdict(vs, "cancel_answers_consistent").checked).toBe(3);
     expect(verdict(vs, "cancelled_has_no_standing_deduction").checked).toBe(2);
@@ -167,7 +170,7 @@ describe("invariant checker", () => {
     const w = world();
     w.ledger = null;
     const vs = checkInvariants(w);
-    expect(vs.filter((v) => v.status === "skipped").map((v) => v.name)).toEqual([...LEDGER_INVARIANTS]);
+    expect(vs.filter((v) => v.status === "skipped").map((v) => v.name)).toEqual([...LEDGER_INVARIANTS, ...WEBHOOK_INVARIANTS]);
     expect(LEDGER_INVARIANTS).toHaveLength(8);
     // The restock the runner was told of stands in for the ledger's.
     expect(failing(vs)).toEqual([]);
@@ -1014,7 +1017,8 @@ describe("plan, options, progress, report", () => {
     expect(report.items.find((i) => i.item_id === "b")).toMatchObject({ standing: 1, restocked: 4 });
     const md = renderMarkdown(report, { maxAffectedRows: 50 });
     expect(md).toContain("— PASS");
-    expect(md).toContain("Invariants: 20 hold, 0 broken.");
+    expect(md).toContain("Invariants: 20 hold, 0 broken, 5 skipped.");
+    expect(md).toContain("- the 5 webhook checks: no webhook receiver in this run (--webhooks)");
     expect(md).toContain("(`cancelled_has_no_standing_deduction`) | ✅ holds | 2 | 0 |");
     expect(md).toContain("### Queued (202), longest to a final state first: 64");
     expect(md).toContain("… 14 more in the JSON report");
@@ -1199,8 +1203,9 @@ describe("verification run, end to end", () => {
     const report = JSON.parse(readFileSync(`${prefix}.json`, "utf8"));
     expect(report.verdict).toBe("pass");
     expect(report.summary.logical_orders).toBe(150);
-    // The ledger was read: no invariant may be skipped in a run that started the system itself.
-    expect(report.invariants.map((v: InvariantVerdict) => v.status)).toEqual(Array(20).fill("pass"));
+    // The ledger was read: no invariant may be skipped in a run that started the system itself (the webhook ones need --webhooks).
+    expect(report.invariants.filter((v: InvariantVerdict) => !v.name.startsWith("webhooks_")).map((v: InvariantVerdict) => v.status)).toEqual(Array(20).fill("pass"));
+    expect(report.invariants.filter((v: InvariantVerdict) => v.name.startsWith("webhooks_")).map((v: InvariantVerdict) => v.status)).toEqual(Array(5).fill("skipped"));
     // The mix reached the system: orders of several lines, the one-item body, cancels answered.
     expect(Object.keys(report.summary.lines.orders_by_line_count).length).toBeGreaterThan(1);
     expect(report.summary.lines.one_item_form).toBeGreaterThan(0);

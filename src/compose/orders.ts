@@ -104,6 +104,9 @@ export async function composeOrders(ctx: {
     timeoutMs: config.webhookTimeoutMs,
     disableAfterMs: config.webhookDisableAfterS * 1000,
     retentionMs: config.webhookRetentionDays * 86_400_000,
+    retrySchedule: config.webhookRetryScheduleMs,
+    breakerOpenMs: config.webhookBreakerOpenMs,
+    pollIntervalMs: config.webhookPollIntervalMs,
     onError,
   });
   relay.onOutcome((o) => metrics.webhookDeliveries.labels(o).inc());

@@ -78,6 +78,12 @@ export class FaultyInventory implements InventoryPort {
   list() {
     return this.real.list();
   }
+  /** While set, reading stock events fails as an unreachable inventory does. */
+  stockEventsAway = false;
+  stockEvents(after: string | null, limit: number) {
+    if (this.stockEventsAway) return Promise.reject(new InventoryUnavailableError("injected: inventory away", undefined, "transport"));
+    return this.real.stockEvents(after, limit);
+  }
   health() {
     return this.real.health();
   }

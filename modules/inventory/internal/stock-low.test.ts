@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { randomUUID } from "node:crypto";
+import { sql } from "kysely";
+import type { Database } from "../../../platform/db.ts";
+import { ManualClock } from "../../../tests/support/manual-clock.ts";
+import { BACKENDS, openTestDatabase } from "../../../tests/support/system.ts";
+import { InventoryService } from "./inventory.service.ts";
+import { LedgerService } from "./ledger.service.ts";
+
+/**
+ * `stock.low` at inventory, on both databases: the trigger of migration 0004 writes one event
+ * each time an item's available quantity becomes at or below its threshold, in the transaction
+ * of the change, whatever path made it; none while it stays low; again once it was above.
+ */
+for (const backend of BACKENDS) {
+  describe(`stock.low on ${backend}`, () => {
+    let database: Database;
+    let close: () => Promise<void>;
+    let clock: ManualClock;
+    let inventory: InventoryService;
+    let ledger: LedgerService;
+    beforeAll(async () => {
+      ({ database, close } = await openTestDatabase(backend, ["inventory"]));
+      clock = new ManualClock(Date.UTC(2026, 5, 1));
+      inventory = new InventoryService(database, undefined, clock);
+      ledger = new LedgerService(database, () => {});
+    });
+    afterAll(() => close());
+
+    async function item(quantity: number, threshold = 0) {
+      const id = `low-${randomUUID().slice(0, 8)}`;
+      await inventory.createItem(id, `Item ${id}`, quantity, threshold);
+      return id;
+    }
+    /** The item's stock.low events, oldest first: the available quantity each one saw. */
+    async function lows(id: string): Promise<number[]> {
+      const r = await sql<{ available: number }>`
+        select (data->>'available')::int as available from inventory.outbox_events where item_id = ${id} order by id`.execute(database.db);
+      return r.rows.map((x) => Number(x.available));
+    }
+    const sell = (id: string, quantity: number, orderId = randomUUID()) => inventory.deduct({ order_id: orderId, lines: [{ item_id: id, quantity }] });
+
+    test("falling to the threshold writes one event with the item as it stands; further deductions write none", async () => {
+      const id = await item(10, 5);
+      await sell(id, 4);
+      expect(await lows(id)).toEqual([]);
+      await sell(id, 1);
+      expect(await lows(id)).toEqual([5]);
+      await sell(id, 2);
+      await sell(id, 3);
+      expect(await lows(id)).toEqual([5]);
+      const row = await sql<{ event_id: string; type: string; data: Record<string, unknown> }>`select event_id, type, data from inventory.outbox_events where item_id = ${id}`.execute(database.db);
+      expect(row.rows[0]!.event_id).toMatch(/^evt_[0-9a-f]{32}00000000$/);
+      expect(row.rows[0]).toMatchObject({ type: "stock.low", data: { item_id: id, item_name: `Item ${id}`, quantity: 5, reserved_quantity: 0, available: 5, low_stock_threshold: 5 } });
+    });
+
+    test("restock above the threshold re-arms; restock to it does not; adjust crosses like a sale", async () => {
+      const id = await item(6, 5);
+      await sell(id, 2); // 4: low
+      await ledger.restock(id, null, { quantity: 1 }); // 5: still low
+      await sell(id, 1); // 4
+      expect(await lows(id)).toEqual([4]);
+      await ledger.restock(id, null, { quantity: 2 }); // 6: above, re-armed
+      await ledger.adjust(id, randomUUID(), { quantity_change: -3, reason: "Broken" }); // 3: low again
+      expect(await lows(id)).toEqual([4, 3]);
+    });
+
+    test("no threshold, no events; a threshold set at or above the stock writes one; lowered below and raised again, one more", async () => {
+      const id = await item(10);
+      await sell(id, 9);
+      expect(await lows(id)).toEqual([]);
+      expect(await inventory.setLowStockThreshold(id, 1)).toMatchObject({ item_id: id, low_stock_threshold: 1, quantity: 1 });
+      expect(await lows(id)).toEqual([1]);
+      await inventory.setLowStockThreshold(id, 3); // still low: nothing new
+      expect(await lows(id)).toEqual([1]);
+      await inventory.setLowStockThreshold(id, 0); // off
+      await inventory.setLowStockThreshold(id, 2); // low again
+      expect(await lows(id)).toEqual([1, 1]);
+      expect(await inventory.setLowStockThreshold("no-such-item-x", 3).catch((e) => e.code)).toBe("not_found");
+      expect(await inventory.setLowStockThreshold(id, -1).catch((e) => e.code)).toBe("invalid_request");
+      expect(await inventory.setLowStockThreshold(id, 1.5).catch((e) => e.code)).toBe("invalid_request");
+      expect((await inventory.get(id))!.low_stock_threshold).toBe(2);
+    });
+
+    test("an item created at or below its threshold is low from the start", async () => {
+      const id = await item(3, 3);
+      expect(await lows(id)).toEqual([3]);
+      expect((await inventory.get(id))!.low_stock_threshold).toBe(3);
+    });
+
+    test("a refused order leaves no event: a three-line order whose last line is short moves nothing", async () => {
+      const [a, b, c] = [await item(10, 8), await item(10, 8), await item(1, 0)];
+      const r = await inventory.deduct({ order_id: randomUUID(), lines: [{ item_id: a, quantity: 5 }, { item_id: b, quantity: 5 }, { item_id: c, quantity: 2 }] });
+      expect(r).toMatchObject({ outcome: "rejected", reason: "insufficient_stock" });
+      expect([await lows(a), await lows(b)]).toEqual([[], []]);
+      expect((await inventory.get(a))!.quantity).toBe(10);
+    });
+
+    test("concurrent deductions sharing a statement cross once", async () => {
+      const id = await item(40, 20);
+      const results = await Promise.all(Array.from({ length: 30 }, () => sell(id, 1)));
+      expect(results.every((r) => r.outcome === "applied")).toBe(true);
+      expect((await inventory.get(id))!.quantity).toBe(10);
+      expect(await lows(id)).toHaveLength(1);
+      expect((await lows(id))[0]).toBeLessThanOrEqual(20);
+    });
+
+    test("holds: a hold can make an item low; expiry re-arms; cancelling re-arms; payment moves nothing available", async () => {
+      const id = await item(10, 5);
+      const first = randomUUID();
+      await inventory.deduct({ order_id: first, lines: [{ item_id: id, quantity: 6 }], hold_s: 60 }); // 4 available, 6 reserved
+      expect(await lows(id)).toEqual([4]);
+      const ev = await sql<{ data: Record<string, number> }>`select data from inventory.outbox_events where item_id = ${id}`.execute(database.db);
+      expect(ev.rows[0]!.data).toMatchObject({ quantity: 4, reserved_quantity: 6, available: 4 });
+      await clock.advance(60_000);
+      expect(await inventory.expire(first)).toMatchObject({ outcome: "expired" }); // 10: re-armed
+      const second = randomUUID();
+      await inventory.deduct({ order_id: second, lines: [{ item_id: id, quantity: 5 }], hold_s: 60 }); // 5: low
+      expect(await lows(id)).toEqual([4, 5]);
+      expect(await inventory.pay(second, new Date(clock.now()).toISOString())).toMatchObject({ outcome: "paid" }); // still 5
+      expect(await lows(id)).toEqual([4, 5]);
+      await ledger.restock(id, null, { quantity: 5 }); // 10
+      const third = randomUUID();
+      await inventory.deduct({ order_id: third, lines: [{ item_id: id, quantity: 6 }], hold_s: 60 }); // 4: low
+      expect(await inventory.release(third)).toMatchObject({ restored: true }); // cancelled: 10, re-armed
+      await sell(id, 5); // 5: low
+      expect(await lows(id)).toEqual([4, 5, 4, 5]);
+    });
+
+    test("stockEvents pages in visible order with an opaque cursor", async () => {
+      const id = await item(10, 9);
+      await sell(id, 1); // low
+      await inventory.setLowStockThreshold(id, 0);
+      await inventory.setLowStockThreshold(id, 9); // low again
+      const all: string[] = [];
+      let after: string | null = null;
+      for (let i = 0; i < 10_000; i++) {
+        const page = await inventory.stockEvents(after, 2);
+        all.push(...page.events.filter((e) => e.data.item_id === id).map((e) => e.id));
+        if (page.events.length === 0) {
+          expect(page.next_after).toBe(after);
+          break;
+        }
+        after = page.next_after;
+      }
+      expect(all).toHaveLength(2);
+      expect(new Set(all).size).toBe(2);
+      expect(await inventory.stockEvents("nonsense", 2).catch((e) => e.code)).toBe("invalid_request");
+    });
+  });
+}

@@ -6,6 +6,9 @@ import { ManualClock } from "../../../tests/support/manual-clock.ts";
 import { BACKENDS, openTestDatabase } from "../../../tests/support/system.ts";
 import { InventoryService } from "./inventory.service.ts";
 import { LedgerService } from "./ledger.service.ts";
+import { mulberry32 } from "../../../platform/prng.ts";
+import { stockLowMatchesLedger } from "../../../verify/stock-events.ts";
+import type { LedgerRow } from "../../../verify/types.ts";
 
 /**
  * `stock.low` at inventory, on both databases: the trigger of migration 0004 writes one event
@@ -125,6 +128,55 @@ for (const backend of BACKENDS) {
       expect(await inventory.release(third)).toMatchObject({ restored: true }); // cancelled: 10, re-armed
       await sell(id, 5); // 5: low
       expect(await lows(id)).toEqual([4, 5, 4, 5]);
+    });
+
+    test("a random workload: the events are exactly the ledger's crossings (the verification run's check)", async () => {
+      const rnd = mulberry32(backend === "postgres" ? 7 : 8);
+      const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
+      const items = [await item(30, 10), await item(30, 10), await item(15, 20), await item(30, 0)];
+      const holds: string[] = [];
+      const sold: string[] = [];
+      for (let round = 0; round < 12; round++) {
+        const work: Array<Promise<unknown>> = [];
+        for (let i = 0; i < 8; i++) {
+          const lines = items.filter(() => rnd() < 0.5).map((id) => ({ item_id: id, quantity: int(1, 4) }));
+          if (lines.length === 0) continue;
+          const orderId = randomUUID();
+          if (rnd() < 0.3) {
+            holds.push(orderId);
+            work.push(inventory.deduct({ order_id: orderId, lines, hold_s: 60 }));
+          } else {
+            sold.push(orderId);
+            work.push(inventory.deduct({ order_id: orderId, lines }));
+          }
+        }
+        await Promise.all(work);
+        if (rnd() < 0.5) await ledger.restock(items[int(0, items.length - 1)]!, null, { quantity: int(1, 12) });
+        if (rnd() < 0.3 && sold.length) await inventory.release(sold.splice(int(0, sold.length - 1), 1)[0]!);
+        if (rnd() < 0.4 && holds.length) {
+          const h = holds.splice(int(0, holds.length - 1), 1)[0]!;
+          if (rnd() < 0.5) await inventory.pay(h, new Date(clock.now()).toISOString());
+          else await inventory.release(h);
+        }
+      }
+      await clock.advance(61_000);
+      for (const h of holds) await inventory.expire(h);
+      const moves = await sql<LedgerRow>`
+        select order_id::text as order_id, item_id, type, quantity_change, reserved_change, created_at::text as tx_at
+        from inventory.movements where item_id = any(${items}::text[]) order by id`.execute(database.db);
+      const events = await sql<{ event_id: string; item_id: string; available: number; low_stock_threshold: number }>`
+        select event_id, item_id, (data->>'available')::int as available, (data->>'low_stock_threshold')::int as low_stock_threshold
+        from inventory.outbox_events where item_id = any(${items}::text[]) order by xid, id`.execute(database.db);
+      const thresholds = Object.fromEntries(await Promise.all(items.map(async (id) => [id, (await inventory.get(id))!.low_stock_threshold] as const)));
+      const verdict = stockLowMatchesLedger({
+        ledger: moves.rows.map((m) => ({ ...m, quantity_change: Number(m.quantity_change), reserved_change: Number(m.reserved_change) })),
+        thresholds,
+        events: events.rows.map((e) => ({ ...e, available: Number(e.available), low_stock_threshold: Number(e.low_stock_threshold) })),
+      });
+      expect(verdict.breaches).toEqual([]);
+      expect(verdict.status).toBe("pass");
+      // The workload did make items low, more than once.
+      expect(events.rows.length).toBeGreaterThan(2);
     });
 
     test("stockEvents pages in visible order with an opaque cursor", async () => {

@@ -55,7 +55,7 @@ export const StockEventPageSchema = t.Object({
 });
 
 /** The schemas the inventory routes refer to by name in the OpenAPI document. */
-export const INVENTORY_SCHEMAS = { InventoryItem: InventoryItemSchema, StockLowData: StockLowDataSchema, StockEventPage: StockEventPageSchema } as const;
+export const INVENTORY_SCHEMAS = { InventoryItem: InventoryItemSchema, StockEventPage: StockEventPageSchema } as const;
 
 export const LowStockThreshold = Int({
   minimum: 0,

@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { Database } from "../../../platform/db.ts";
-import { InventoryUnavailableError, type InventoryPort, type StockEvent } from "../../inventory/index.ts";
+import { InventoryMisconfiguredError, InventoryUnavailableError, type InventoryPort } from "../../inventory/index.ts";
 
 /**
  * Brings inventory's own events (`stock.low`) into the orders outbox, where the relay, the
@@ -94,7 +94,12 @@ export class StockEventImporter {
       const every = this.o.logEveryMs ?? 60_000;
       if (now - this.lastReported >= every) {
         this.lastReported = now;
-        const what = err instanceof InventoryUnavailableError ? "inventory not reached; stock events wait there and order events keep going" : "failed";
+        const what =
+          err instanceof InventoryMisconfiguredError
+            ? "inventory refused the call (see INVENTORY_URL and INVENTORY_TOKEN); stock events wait there and order events keep going"
+            : err instanceof InventoryUnavailableError
+              ? "inventory not reached; stock events wait there and order events keep going"
+              : "failed";
         this.o.onError?.(err, `webhook relay: importing stock events: ${what}`);
       }
       return false;

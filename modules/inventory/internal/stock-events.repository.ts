@@ -20,12 +20,22 @@ function parseCursor(after: string | null): { xid: string; id: string } {
   return { xid, id };
 }
 
+/**
+ * A page of events after `after`. A cursor naming a transaction this database has not reached
+ * yet comes from another database (inventory moved, or restored from a backup): it would skip
+ * every event written here until the counter caught up, so reading starts over instead. Event ids
+ * are random and the importer skips ids it has, so starting over sends nothing twice.
+ */
 export async function listStockEvents(database: Database, after: string | null, limit: number): Promise<StockEventPage> {
   const from = parseCursor(after);
   const { rows } = await sql<{ id: string; xid: string; event_id: string; type: "stock.low"; data: StockLowData; created_at: Date | string }>`
+    with cur as (
+      select case when ${from.xid}::xid8 >= pg_snapshot_xmax(pg_current_snapshot()) then '0'::xid8 else ${from.xid}::xid8 end as xid,
+             case when ${from.xid}::xid8 >= pg_snapshot_xmax(pg_current_snapshot()) then 0::bigint else ${from.id}::bigint end as id
+    )
     select e.id::text as id, e.xid::text as xid, e.event_id, e.type, e.data, e.created_at
-    from inventory.outbox_events e
-    where (e.xid, e.id) > (${from.xid}::xid8, ${from.id}::bigint) and e.xid < pg_snapshot_xmin(pg_current_snapshot())
+    from inventory.outbox_events e, cur
+    where (e.xid, e.id) > (cur.xid, cur.id) and e.xid < pg_snapshot_xmin(pg_current_snapshot())
     order by e.xid, e.id limit ${limit}`.execute(database.db);
   const events: StockEvent[] = rows.map((r) => ({ id: r.event_id, type: r.type, created_at: new Date(r.created_at).toISOString(), data: r.data }));
   const last = rows.at(-1);

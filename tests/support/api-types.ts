@@ -473,7 +473,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Order events in the order they happened, for catching up on missed webhooks
+         * Events (order changes and `stock.low`) in the order they happened, for catching up on missed webhooks
          * @description The same events the webhooks send, oldest first. Pass the last id you have as `after` (or `next_after` from the previous page); `types` filters by comma-separated event types; `limit` 1–500 (default 100). An event appears once every change committed before it is visible too, so a cursor never skips one.
          */
         get: operations["listEvents"];
@@ -496,8 +496,8 @@ export interface paths {
         get: operations["listWebhooks"];
         put?: never;
         /**
-         * Subscribe an endpoint to order events; the signing secret is shown in this answer only
-         * @description Events are POSTed as Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`), retried with backoff for about a day, in order per order. The URL must be http(s); in production, hosts resolving to loopback, link-local or private addresses are refused (WEBHOOK_ALLOW_PRIVATE=true allows them).
+         * Subscribe an endpoint to order and stock events; the signing secret is shown in this answer only
+         * @description Events are POSTed as Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`), retried with backoff for about a day, in order per order (`stock.low` events have no order and wait for none). The URL must be http(s); in production, hosts resolving to loopback, link-local or private addresses are refused (WEBHOOK_ALLOW_PRIVATE=true allows them).
          */
         post: operations["createWebhook"];
         delete?: never;

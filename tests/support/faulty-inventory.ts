@@ -80,8 +80,11 @@ export class FaultyInventory implements InventoryPort {
   }
   /** While set, reading stock events fails as an unreachable inventory does. */
   stockEventsAway = false;
-  stockEvents(after: string | null, limit: number) {
-    if (this.stockEventsAway) return Promise.reject(new InventoryUnavailableError("injected: inventory away", undefined, "transport"));
+  /** While set, reading stock events waits here (a hanging inventory). */
+  stockEventsGate: Promise<void> | null = null;
+  async stockEvents(after: string | null, limit: number) {
+    if (this.stockEventsAway) throw new InventoryUnavailableError("injected: inventory away", undefined, "transport");
+    if (this.stockEventsGate) await this.stockEventsGate;
     return this.real.stockEvents(after, limit);
   }
   health() {

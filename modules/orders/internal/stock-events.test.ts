@@ -9,6 +9,7 @@ import { orderHarness, type OrderHarness } from "../../../tests/support/order-ha
 import { WebhookRelay, type WebhookRelayOptions } from "./webhook-relay.ts";
 import { WebhookService } from "./webhook.service.ts";
 import { importStockEvents } from "./stock-import.ts";
+import { systemClock } from "../../../platform/clock.ts";
 
 /**
  * `stock.low` from inventory's outbox to a receiver: the orders relay imports inventory's events
@@ -177,6 +178,32 @@ for (const backend of BACKENDS) {
       h.inventory.stockEventsAway = false;
       await until(r, () => types().some((t) => t.type === "stock.low" && t.data.item_id === a));
       expect(errors).toHaveLength(1);
+    });
+
+    test("running, a hanging inventory holds only the stock events: order events go out meanwhile", async () => {
+      const rx = receiver();
+      servers.push(rx);
+      await subscribe(rx.url, ["*"]);
+      const a = await item(10, 5);
+      let release!: () => void;
+      h.inventory.stockEventsGate = new Promise<void>((r) => (release = r));
+      const r = relay({ clock: systemClock, pollIntervalMs: 20, stockImportEveryMs: 20 });
+      r.start();
+      try {
+        const { order_id } = await order(a, 6);
+        const bodies = () => rx.got.map((g) => JSON.parse(g.body) as { type: string; data: { order_id?: string; item_id?: string } });
+        const started = Date.now();
+        while (bodies().filter((b) => b.data.order_id === order_id).length < 2 && Date.now() - started < 10_000) await Bun.sleep(20);
+        expect(bodies().filter((b) => b.data.order_id === order_id).map((b) => b.type)).toEqual(["order.created", "order.confirmed"]);
+        expect(bodies().some((b) => b.type === "stock.low" && b.data.item_id === a)).toBe(false);
+        h.inventory.stockEventsGate = null;
+        release();
+        while (!bodies().some((b) => b.type === "stock.low" && b.data.item_id === a) && Date.now() - started < 20_000) await Bun.sleep(20);
+        expect(bodies().filter((b) => b.type === "stock.low" && b.data.item_id === a)).toHaveLength(1);
+      } finally {
+        release();
+        await r.stop();
+      }
     });
 
     test("without a threshold nothing is imported", async () => {

@@ -63,6 +63,7 @@ export async function importStockEvents(database: Database, inventory: Inventory
 export class StockEventImporter {
   private last = -Infinity;
   private more = false;
+  private running: Promise<boolean> | null = null;
   private failingSince: number | null = null;
   private lastReported = -Infinity;
 
@@ -77,6 +78,25 @@ export class StockEventImporter {
       onError?: ((err: unknown, context: string) => void) | undefined;
     },
   ) {}
+
+  /**
+   * Starts an import in the background if one is due (at once while pages come back full) and
+   * none is running. The relay's round never waits for it: a hanging inventory holds this import
+   * only, never the order events' delivery.
+   */
+  kick(): void {
+    if (this.running) return;
+    const run = this.maybeImport();
+    this.running = run;
+    void run.finally(() => {
+      if (this.running === run) this.running = null;
+    });
+  }
+
+  /** Resolves once no import is running. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
 
   /** Imports if due (or when `force`); resolves to whether more events wait. Never rejects. */
   async maybeImport(force = false): Promise<boolean> {

@@ -127,8 +127,11 @@ export class WebhookRelay {
    * have `perEndpoint` attempts in flight, are left out: a slow receiver holds its own slots only.
    */
   private async launch(room: number, importNow = false): Promise<{ sent: Array<Promise<void>>; backlog: boolean }> {
-    // Inventory's events first, so this round fans them out too; its absence never stops the rest.
-    const moreStock = this.importer ? await this.importer.maybeImport(importNow) : false;
+    // Inventory's events, in the background: an unreachable or hanging inventory never holds up
+    // the order events. A single round (`tick`) waits for it, so what it imported goes out too.
+    let moreStock = false;
+    if (importNow) moreStock = (await this.importer?.maybeImport(true)) ?? false;
+    else this.importer?.kick();
     const now = new Date(this.clock.now());
     // A full batch means more events wait: the loop comes back at once instead of polling.
     const backlog = (await repo.fanOut(this.o.database, now, FAN_OUT_BATCH)) === FAN_OUT_BATCH || moreStock;
@@ -210,6 +213,7 @@ export class WebhookRelay {
     this.running = false;
     this.stopper.abort();
     await this.loop;
+    await this.importer?.idle();
   }
 
   private async attempt(d: repo.ClaimedDelivery, leaseId: string): Promise<void> {

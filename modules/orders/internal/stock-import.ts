@@ -56,15 +56,14 @@ export async function importStockEvents(database: Database, inventory: Inventory
 
 /**
  * The relay's side of the import: runs it at most every `everyMs` (or at once while pages come
- * back full), and keeps inventory's absence from the relay's own work. An unreachable inventory
- * (`InventoryUnavailableError`) is reported once when it starts and then at most once every
- * `logEveryMs`, and tried again next time; order events keep flowing meanwhile.
+ * back full), and keeps inventory's absence from the relay's own work. A failed import (an
+ * unreachable inventory: `InventoryUnavailableError`) is reported at most once every
+ * `logEveryMs` (a minute) and tried again next time; order events keep flowing meanwhile.
  */
 export class StockEventImporter {
   private last = -Infinity;
   private more = false;
   private running: Promise<boolean> | null = null;
-  private failingSince: number | null = null;
   private lastReported = -Infinity;
 
   constructor(
@@ -106,11 +105,9 @@ export class StockEventImporter {
     try {
       const r = await importStockEvents(this.o.database, this.o.inventory, { signal: AbortSignal.timeout(this.o.timeoutMs) });
       this.more = r.more;
-      this.failingSince = null;
       return r.more;
     } catch (err) {
       this.more = false;
-      if (this.failingSince === null) this.failingSince = now;
       const every = this.o.logEveryMs ?? 60_000;
       if (now - this.lastReported >= every) {
         this.lastReported = now;
@@ -124,10 +121,5 @@ export class StockEventImporter {
       }
       return false;
     }
-  }
-
-  /** Since when every import failed (epoch ms), or null. */
-  failing(): number | null {
-    return this.failingSince;
   }
 }

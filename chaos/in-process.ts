@@ -64,5 +64,7 @@ export function withChaos(port: InventoryPort, injector: ChaosInjector, clock: C
     get: (itemId, ctx) => run("get", ctx, undefined, () => port.get(itemId, ctx)),
     list: (ctx) => run("list", ctx, undefined, () => port.list(ctx)),
     health: (ctx) => run("health", ctx, undefined, () => port.health(ctx)),
+    // Not a route the Gremlin knows (nor does its HTTP classifier): passed through in both modes.
+    stockEvents: (after, limit, ctx) => port.stockEvents(after, limit, ctx),
   };
 }

@@ -3,6 +3,7 @@ import { sql, type Kysely } from "kysely";
 import * as inventory0001 from "./inventory/0001_init.ts";
 import * as inventory0002 from "./inventory/0002_ledger.ts";
 import * as inventory0003 from "./inventory/0003_holds.ts";
+import * as inventory0004 from "./inventory/0004_low_stock.ts";
 import * as orders0001 from "./orders/0001_init.ts";
 import * as orders0002 from "./orders/0002_retry_queue.ts";
 import * as orders0003 from "./orders/0003_worker_lease.ts";
@@ -10,14 +11,15 @@ import * as orders0004 from "./orders/0004_lines_and_cancel.ts";
 import * as orders0005 from "./orders/0005_holds.ts";
 import * as orders0006 from "./orders/0006_outbox.ts";
 import * as orders0007 from "./orders/0007_key_purpose.ts";
+import * as orders0008 from "./orders/0008_stock_events.ts";
 
 /**
  * Migrations live in code, not read from disk at run time, so the compiled binary carries them.
  * Each module owns a schema and its own migration history table inside it.
  */
 export const moduleMigrations = {
-  inventory: { "0001_init": inventory0001, "0002_ledger": inventory0002, "0003_holds": inventory0003 },
-  orders: { "0001_init": orders0001, "0002_retry_queue": orders0002, "0003_worker_lease": orders0003, "0004_lines_and_cancel": orders0004, "0005_holds": orders0005, "0006_outbox": orders0006, "0007_key_purpose": orders0007 },
+  inventory: { "0001_init": inventory0001, "0002_ledger": inventory0002, "0003_holds": inventory0003, "0004_low_stock": inventory0004 },
+  orders: { "0001_init": orders0001, "0002_retry_queue": orders0002, "0003_worker_lease": orders0003, "0004_lines_and_cancel": orders0004, "0005_holds": orders0005, "0006_outbox": orders0006, "0007_key_purpose": orders0007, "0008_stock_events": orders0008 },
 } satisfies Record<string, Record<string, Migration>>;
 
 export type MigratedModule = keyof typeof moduleMigrations;

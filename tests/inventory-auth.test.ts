@@ -26,6 +26,10 @@ describe("inventory write routes need the service token", () => {
       expect(res.headers.get("content-type")).toContain("application/problem+json");
     }
     expect((await sys.post("/api/inventory/release", { order_id: randomUUID() })).status).toBe(401);
+    // Inventory's own events are read by the orders role only, with the same token.
+    expect((await sys.get("/api/inventory/service/stock-events")).status).toBe(401);
+    expect((await sys.get("/api/inventory/service/stock-events", { authorization: "Bearer adm-token" })).status).toBe(401);
+    expect((await sys.get("/api/inventory/service/stock-events?limit=5", { authorization: "Bearer svc-token" })).status).toBe(200);
     expect(await stock(sys)).toBe(before);
     expect((await deduct(sys, { authorization: "Bearer svc-token" })).status).toBe(200);
     expect(await stock(sys)).toBe(before - 1);

@@ -1,12 +1,21 @@
 import { describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
-import type { InventoryPort } from "../modules/inventory/index.ts";
+import type { InventoryPort, StockEvent } from "../modules/inventory/index.ts";
 
 /**
  * The contract every InventoryPort adapter keeps (in-process and HTTP), run against each the
  * way Kysely runs one suite per dialect. `restockable` names an item with ≥ 1000 units.
  */
-export function inventoryPortContract(name: string, make: () => { port: InventoryPort; itemId: string; otherItemId: string }) {
+export function inventoryPortContract(
+  name: string,
+  make: () => {
+    port: InventoryPort;
+    itemId: string;
+    otherItemId: string;
+    /** Sets an item's low-stock threshold by the admin's means (the port has no write for it). */
+    setThreshold: (itemId: string, threshold: number) => Promise<void>;
+  },
+) {
   const one = (orderId: string, itemId: string, quantity: number) => ({ order_id: orderId, lines: [{ item_id: itemId, quantity }] });
   describe(`InventoryPort contract: ${name}`, () => {
     test("get and list return items; an unknown id is null", async () => {
@@ -14,6 +23,7 @@ export function inventoryPortContract(name: string, make: () => { port: Inventor
       const item = await port.get(itemId);
       expect(item).toMatchObject({ item_id: itemId });
       expect(typeof item!.quantity).toBe("number");
+      expect(typeof item!.low_stock_threshold).toBe("number");
       const all = await port.list();
       expect(all.map((i) => i.item_id)).toContain(itemId);
       expect(await port.get("no-such-item-x")).toBeNull();
@@ -153,6 +163,46 @@ export function inventoryPortContract(name: string, make: () => { port: Inventor
       const { port, itemId } = make();
       const err = await port.deduct({ order_id: randomUUID(), lines: [{ item_id: itemId, quantity: 1 }, { item_id: itemId, quantity: 1 }] }).catch((e) => e);
       expect(err).toBeInstanceOf(Error);
+    });
+
+    test("stock events: crossing a threshold is one stock.low, read once after a cursor; an empty page keeps the cursor", async () => {
+      const { port, itemId, setThreshold } = make();
+      /** Reads every page after `after`; the events and where reading ended. */
+      const readAll = async (after: string | null) => {
+        const events: StockEvent[] = [];
+        for (;;) {
+          const page = await port.stockEvents(after, 50);
+          events.push(...page.events);
+          if (page.events.length === 0) {
+            expect(page.next_after).toBe(after);
+            return { events, after };
+          }
+          after = page.next_after;
+        }
+      };
+      const start = (await readAll(null)).after;
+      const q = (await port.get(itemId))!.quantity;
+      await setThreshold(itemId, q - 2);
+      try {
+        for (let i = 0; i < 3; i++) await port.deduct(one(randomUUID(), itemId, 1));
+        // Visible once no older transaction runs on the server: wait for it, briefly.
+        let mine: StockEvent[] = [];
+        let after = start;
+        for (let i = 0; i < 500 && mine.length === 0; i++) {
+          const r = await readAll(after);
+          after = r.after;
+          mine = r.events.filter((e) => e.data.item_id === itemId);
+          if (mine.length === 0) await Bun.sleep(10);
+        }
+        expect(mine).toHaveLength(1);
+        expect(mine[0]!.id).toMatch(/^evt_[0-9a-f]{32}00000000$/);
+        expect(mine[0]).toMatchObject({ type: "stock.low", data: { item_id: itemId, quantity: q - 2, available: q - 2, low_stock_threshold: q - 2 } });
+        expect(new Date(mine[0]!.created_at).getTime()).toBeGreaterThan(0);
+        expect(await port.get(itemId)).toMatchObject({ low_stock_threshold: q - 2 });
+        expect((await readAll(after)).events.filter((e) => e.data.item_id === itemId)).toEqual([]);
+      } finally {
+        await setThreshold(itemId, 0);
+      }
     });
 
     test("health reports its checks", async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "kysely";
 import { createHttpInventory, createInventoryModule, InventoryUnavailableError, type InventoryPort } from "../modules/inventory/index.ts";
 import { inventoryPortContract } from "./inventory-port.contract.ts";
 import { BACKENDS, startSystem, type TestSystem } from "./support/system.ts";
@@ -16,8 +17,11 @@ for (const backend of BACKENDS) {
     await inventoryRole?.stop();
   });
 
-  inventoryPortContract(`in-process on ${backend}`, () => ({ port: inProcess, itemId: "ps5", otherItemId: "xbox-series-x" }));
-  inventoryPortContract(`http-client on ${backend}`, () => ({ port: createHttpInventory(inventoryRole.url), itemId: "dualsense", otherItemId: "switch-2" }));
+  const setThreshold = async (itemId: string, threshold: number) => {
+    await sql`update inventory.inventory set low_stock_threshold = ${threshold} where item_id = ${itemId}`.execute(inventoryRole.server.database.db);
+  };
+  inventoryPortContract(`in-process on ${backend}`, () => ({ port: inProcess, itemId: "ps5", otherItemId: "xbox-series-x", setThreshold }));
+  inventoryPortContract(`http-client on ${backend}`, () => ({ port: createHttpInventory(inventoryRole.url), itemId: "dualsense", otherItemId: "switch-2", setThreshold }));
 }
 
 describe("http-client failures leave the outcome unknown", () => {

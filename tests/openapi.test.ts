@@ -445,6 +445,82 @@ for (const [index, backend] of BACKENDS.entries()) {
       }
     });
 
+    test("stock.low over HTTP: a threshold at creation or by PATCH, refusals change nothing, the event arrives signed, listed and redelivered by its id", async () => {
+      const check = conformance(doc);
+      const admin = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+      const got: Array<{ headers: Record<string, string>; body: string }> = [];
+      const rx = Bun.serve({
+        port: 0,
+        hostname: "127.0.0.1",
+        fetch: async (req) => {
+          const headers: Record<string, string> = {};
+          req.headers.forEach((v, k) => (headers[k] = v));
+          got.push({ headers, body: await req.text() });
+          return new Response(null, { status: 204 });
+        },
+      });
+      try {
+        const created = await fetch(`${sys.url}/api/admin/webhooks`, {
+          method: "POST",
+          headers: { ...admin, "idempotency-key": newKey("low") },
+          body: JSON.stringify({ url: `http://127.0.0.1:${rx.port}/hooks`, events: ["stock.low"] }),
+        });
+        expect(created.status).toBe(201);
+        const sub = (await created.json()) as { secret: string };
+
+        const item = `low-${randomUUID().slice(0, 8)}`;
+        const made = await fetch(`${sys.url}/api/admin/inventory`, { method: "POST", headers: admin, body: JSON.stringify({ item_id: item, item_name: "Low item", quantity: 10, low_stock_threshold: 3 }) });
+        expect(made.status).toBe(201);
+        expect(await check(made, "/api/admin/inventory", "post")).toMatchObject({ item_id: item, low_stock_threshold: 3 });
+        const badCreate = await fetch(`${sys.url}/api/admin/inventory`, { method: "POST", headers: admin, body: JSON.stringify({ item_id: `${item}-x`, item_name: "Bad", quantity: 1, low_stock_threshold: -1 }) });
+        expect(badCreate.status).toBe(400);
+        await check(badCreate, "/api/admin/inventory", "post");
+
+        for (const bad of [{ low_stock_threshold: -1 }, { low_stock_threshold: 1.5 }, { low_stock_threshold: "4" }, {}, { low_stock_threshold: 4, quantity: 1 }]) {
+          const refused = await fetch(`${sys.url}/api/admin/inventory/${item}`, { method: "PATCH", headers: admin, body: JSON.stringify(bad) });
+          expect(refused.status).toBe(400);
+          await check(refused, "/api/admin/inventory/{item_id}", "patch");
+        }
+        const anonymous = await fetch(`${sys.url}/api/admin/inventory/${item}`, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ low_stock_threshold: 4 }) });
+        expect(anonymous.status).toBe(401);
+        const unknown = await fetch(`${sys.url}/api/admin/inventory/${item}-none`, { method: "PATCH", headers: admin, body: JSON.stringify({ low_stock_threshold: 4 }) });
+        expect(unknown.status).toBe(404);
+        await check(unknown, "/api/admin/inventory/{item_id}", "patch");
+        expect(await (await sys.get(`/api/inventory/${item}`)).json()).toMatchObject({ quantity: 10, low_stock_threshold: 3 });
+
+        const set = await fetch(`${sys.url}/api/admin/inventory/${item}`, { method: "PATCH", headers: admin, body: JSON.stringify({ low_stock_threshold: 8 }) });
+        expect(set.status).toBe(200);
+        expect(await check(set, "/api/admin/inventory/{item_id}", "patch")).toMatchObject({ item_id: item, quantity: 10, low_stock_threshold: 8 });
+        const placed = await sys.post("/api/orders", { item_id: item, quantity: 2 }, { "idempotency-key": newKey("low") });
+        expect(placed.status).toBe(201);
+        await sys.post("/api/orders", { item_id: item, quantity: 1 }, { "idempotency-key": newKey("low") });
+
+        for (let i = 0; i < 200 && got.length === 0; i++) await Bun.sleep(50);
+        expect(got).toHaveLength(1);
+        const event = new Webhook(sub.secret).verify(got[0]!.body, got[0]!.headers) as { id: string; type: string; data: Record<string, unknown> };
+        expect(event.id).toMatch(/^evt_[0-9a-f]{32}00000000$/);
+        expect(event).toMatchObject({ type: "stock.low", data: { item_id: item, item_name: "Low item", quantity: 8, reserved_quantity: 0, available: 8, low_stock_threshold: 8 } });
+
+        const events = await fetch(`${sys.url}/api/events?types=stock.low&limit=500`);
+        expect(events.status).toBe(200);
+        const page = (await check(events, "/api/events", "get")) as { events: Array<{ id: string; type: string }> };
+        expect(page.events.filter((e) => e.id === event.id)).toHaveLength(1);
+        expect(page.events.every((e) => e.type === "stock.low")).toBe(true);
+        const after = await fetch(`${sys.url}/api/events?after=${event.id}&types=stock.low`);
+        expect(after.status).toBe(200);
+        await check(after, "/api/events", "get");
+
+        const again = await fetch(`${sys.url}/api/admin/events/${event.id}/redeliver`, { method: "POST", headers: { ...admin, "idempotency-key": newKey("low") } });
+        expect(again.status).toBe(202);
+        await check(again, "/api/admin/events/{id}/redeliver", "post");
+        for (let i = 0; i < 200 && got.length < 2; i++) await Bun.sleep(50);
+        expect(got[1]!.body).toBe(got[0]!.body);
+        expect(got[1]!.headers["webhook-id"]).toBe(event.id);
+      } finally {
+        rx.stop(true);
+      }
+    });
+
     test("answers the outer layer gives before a route runs fit the document too", async () => {
       const check = conformance(doc);
       const form = await fetch(`${sys.url}/api/orders`, {

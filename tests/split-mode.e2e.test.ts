@@ -287,6 +287,48 @@ describe.skipIf(!hasPostgres || !hasRedis)("split mode over HTTP", () => {
     }
   }, 120_000);
 
+  test("stock.low crosses the process boundary: inventory writes it in its database, the orders role imports and sends it once", async () => {
+    const got: Array<{ id: string; body: string }> = [];
+    const rx = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: async (req) => {
+        got.push({ id: req.headers.get("webhook-id") ?? "", body: await req.text() });
+        return new Response(null, { status: 204 });
+      },
+    });
+    try {
+      const sub = await fetch(`${orders.url}/api/admin/webhooks`, {
+        method: "POST",
+        headers: { ...auth, "idempotency-key": randomUUID() },
+        body: JSON.stringify({ url: `http://127.0.0.1:${rx.port}/hooks`, events: ["stock.low"] }),
+      });
+      expect(sub.status).toBe(201);
+      const itemId = await newItem(6);
+      const set = await fetch(`${inventory.url}/api/admin/inventory/${itemId}`, { method: "PATCH", headers: auth, body: JSON.stringify({ low_stock_threshold: 3 }) });
+      expect(set.status).toBe(200);
+      for (let i = 0; i < 4; i++) expect((await order(itemId)).status).toBe(201);
+      const mine = () => got.filter((g) => (JSON.parse(g.body) as { data: { item_id: string } }).data.item_id === itemId);
+      await waitFor(async () => mine().length > 0, 20_000, "the stock.low webhook");
+      await Bun.sleep(1_500);
+      expect(mine()).toHaveLength(1);
+      expect(JSON.parse(mine()[0]!.body)).toMatchObject({ type: "stock.low", data: { item_id: itemId, available: 3, low_stock_threshold: 3 } });
+      const listed = (await (await fetch(`${orders.url}/api/events?types=stock.low&limit=500`)).json()) as { events: Array<{ id: string }> };
+      expect(listed.events.map((e) => e.id)).toContain(mine()[0]!.id);
+      // Written in inventory's database, listed from the orders role's: the same id.
+      const db = new pg.Client({ connectionString: inventoryDbUrl });
+      await db.connect();
+      try {
+        const r = await db.query("select event_id from inventory.outbox_events where item_id = $1", [itemId]);
+        expect(r.rows.map((x) => x.event_id)).toEqual([mine()[0]!.id]);
+      } finally {
+        await db.end();
+      }
+    } finally {
+      rx.stop(true);
+    }
+  }, 60_000);
+
   test("the request id travels from the order request into the inventory call", async () => {
     const itemId = await newItem(5);
     await chaos({ crash_rate: 1, crash_mode: 500, latency: false });

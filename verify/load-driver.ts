@@ -18,6 +18,8 @@ export interface ItemPlan {
   item_id: string;
   item_name: string;
   stock: number;
+  /** Set on the scarce items, so the run writes `stock.low` events (`verify/stock-events.ts` checks them); 0 = off. */
+  low_stock_threshold: number;
 }
 
 export interface PlannedCancel {
@@ -97,11 +99,16 @@ const MOMENTS: ReadonlyArray<[CancelMoment, number]> = [
 export function planItems(o: Pick<PlanOptions, "orders" | "items" | "runId" | "maxLines">): ItemPlan[] {
   const maxLines = Math.min(o.maxLines ?? 1, o.items);
   const expected = (o.orders * ((1 + maxLines) / 2) * ((1 + MAX_QTY) / 2)) / Math.max(1, o.items);
-  return Array.from({ length: o.items }, (_, i) => ({
-    item_id: `chaos-${o.runId}-${i + 1}`,
-    item_name: `Chaos run ${o.runId} item ${i + 1}`,
-    stock: Math.max(1, Math.round(expected * (i % 2 === 0 ? 0.7 : 2))),
-  }));
+  return Array.from({ length: o.items }, (_, i) => {
+    const stock = Math.max(1, Math.round(expected * (i % 2 === 0 ? 0.7 : 2)));
+    return {
+      item_id: `chaos-${o.runId}-${i + 1}`,
+      item_name: `Chaos run ${o.runId} item ${i + 1}`,
+      stock,
+      // The scarce items run out, so they cross a quarter of their stock; the others keep none.
+      low_stock_threshold: i % 2 === 0 ? Math.max(1, Math.round(stock / 4)) : 0,
+    };
+  });
 }
 
 /** What becomes of the holds: paid, cancelled while reserved, left to expire. */

@@ -66,9 +66,10 @@ export class SystemApi {
     return JSON.parse(text) as T;
   }
 
-  /** `await api.createItem({ item_id: "chaos-a1-1", item_name: "…", stock: 350 })`; 409 if it exists. */
-  async createItem(item: { item_id: string; item_name: string; stock: number }): Promise<void> {
-    const res = await this.call(this.urls.inventory, "POST", "/api/admin/inventory", { item_id: item.item_id, item_name: item.item_name, quantity: item.stock }, true);
+  /** `await api.createItem({ item_id: "chaos-a1-1", item_name: "…", stock: 350, low_stock_threshold: 88 })`; 409 if it exists. */
+  async createItem(item: { item_id: string; item_name: string; stock: number; low_stock_threshold?: number }): Promise<void> {
+    const body = { item_id: item.item_id, item_name: item.item_name, quantity: item.stock, ...(item.low_stock_threshold ? { low_stock_threshold: item.low_stock_threshold } : {}) };
+    const res = await this.call(this.urls.inventory, "POST", "/api/admin/inventory", body, true);
     await this.json(res, `create item ${item.item_id}`);
   }
 

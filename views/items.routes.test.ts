@@ -21,6 +21,10 @@ describe("an item's page: its stock and its ledger", () => {
     expect(first.status).toBe(200);
     expect(first.html).toContain("<dt>Available</dt><dd>10</dd>");
     expect(first.html).toContain("<dt>Reserved</dt><dd>0</dd>");
+    expect(first.html).toContain('<dt>Low-stock threshold</dt><dd><span class="muted">off</span></dd>');
+    shop.items.set("ps5", { ...shop.items.get("ps5")!, low_stock_threshold: 10 });
+    expect((await v.get("/items/ps5")).html).toContain("<dt>Low-stock threshold</dt><dd>10 <strong>low</strong></dd>");
+    shop.items.set("ps5", { ...shop.items.get("ps5")!, low_stock_threshold: 0 });
     const ids = [...first.html.matchAll(/data-movement-id="(\d+)"/g)].map((m) => Number(m[1]));
     expect(ids).toHaveLength(50);
     expect(ids).toEqual([...ids].sort((a, b) => b - a));

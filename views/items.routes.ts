@@ -53,6 +53,7 @@ function itemBody(item: InventoryItem, page: MovementPage, before: number | unde
 <dl class="facts">
   <div><dt>Available</dt><dd>${count(item.quantity)}</dd></div>
   <div><dt>Reserved</dt><dd>${count(item.reserved_quantity)}</dd></div>
+  <div><dt>Low-stock threshold</dt><dd>${item.low_stock_threshold > 0 ? html`${count(item.low_stock_threshold)}${item.quantity <= item.low_stock_threshold ? html` <strong>low</strong>` : ""}` : html`<span class="muted">off</span>`}</dd></div>
   <div><dt>Updated</dt><dd>${time(item.updated_at, now)}</dd></div>
 </dl>
 <h2>Ledger${before !== undefined ? html` <span class="muted">(older than movement ${before})</span>` : ""}</h2>

@@ -34,7 +34,7 @@ export function createMemoryInventory(stock: Record<string, number>): InventoryP
     ledger.push({ id: ledger.length + 1, item_id, type, quantity_change, reserved_change: 0, order_id, reason: null, created_at: now() });
   const item = (id: string): InventoryItem | null => {
     const q = items.get(id);
-    return q === undefined ? null : { item_id: id, item_name: id, quantity: q, reserved_quantity: 0, updated_at: now() };
+    return q === undefined ? null : { item_id: id, item_name: id, quantity: q, reserved_quantity: 0, low_stock_threshold: 0, updated_at: now() };
   };
 
   return {
@@ -108,6 +108,10 @@ export function createMemoryInventory(stock: Record<string, number>): InventoryP
     async list() {
       calls.push("list");
       return [...items.keys()].sort().map((id) => item(id)!);
+    },
+    async stockEvents(after) {
+      // Items here have no threshold: no stock event ever happens.
+      return { events: [], next_after: after };
     },
     async health() {
       calls.push("health");

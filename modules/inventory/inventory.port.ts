@@ -13,6 +13,8 @@ export interface InventoryItem {
   item_name: string;
   quantity: number;
   reserved_quantity: number;
+  /** At or below this available quantity the item is low: a `stock.low` event; 0 = off. */
+  low_stock_threshold: number;
   updated_at: string;
 }
 
@@ -109,6 +111,33 @@ export interface MovementPage {
   next_before: number | null;
 }
 
+/** What a `stock.low` event carries: the item as it stood right after the change that made it low. */
+export interface StockLowData {
+  item_id: string;
+  item_name: string;
+  quantity: number;
+  reserved_quantity: number;
+  /** The quantity that can still be ordered (`quantity`: held units have left it). */
+  available: number;
+  low_stock_threshold: number;
+}
+
+/** An event inventory wrote in the transaction of a stock change. */
+export interface StockEvent {
+  /** `evt_` + 32 hex + `00000000`: never the id of an order event. */
+  id: string;
+  type: "stock.low";
+  created_at: string;
+  data: StockLowData;
+}
+
+/** A page of stock events in the order they became visible; pass `next_after` as `after` for the next. */
+export interface StockEventPage {
+  events: StockEvent[];
+  /** An opaque cursor: the position after the last event (the `after` given when the page is empty). */
+  next_after: string | null;
+}
+
 export interface InventoryHealth {
   ok: boolean;
   checks: Record<string, { ok: boolean; detail?: string }>;
@@ -154,6 +183,13 @@ export interface InventoryPort {
   get(itemId: string, ctx?: CallContext): Promise<InventoryItem | null>;
   /** `await inventory.list()` → every item, ordered by `item_id`. */
   list(ctx?: CallContext): Promise<InventoryItem[]>;
+  /**
+   * Inventory's own events (`stock.low`), oldest first, after an opaque cursor (null: from the
+   * start). An event is listed once every change committed before it is visible too, so a
+   * cursor never skips one. `await inventory.stockEvents(null, 100)` →
+   * `{ events: [{ id: "evt_…00000000", type: "stock.low", data: { item_id: "ps5", available: 5, … } }], next_after: "812:4" }`.
+   */
+  stockEvents(after: string | null, limit: number, ctx?: CallContext): Promise<StockEventPage>;
   /** `await inventory.health()` → `{ ok: true, checks: { database: { ok: true } } }`. */
   health(ctx?: CallContext): Promise<InventoryHealth>;
 }

@@ -122,7 +122,7 @@ export function createOrdersModule(deps: OrdersModuleDeps): OrdersModule {
       return {
         service: webhookService,
         routes: webhookRoutes(webhookService, adminGuard),
-        createRelay: (o) => new WebhookRelay({ database: deps.database, ...o }),
+        createRelay: (o) => new WebhookRelay({ database: deps.database, inventory: deps.inventory, ...o }),
         oldestUndeliveredAgeS: (now) => oldestUndeliveredAgeS(deps.database, now),
       };
     },

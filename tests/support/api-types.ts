@@ -179,6 +179,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/inventory/service/stock-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Inventory's own events (`stock.low`), oldest first, for the orders role's relay to import
+         * @description Internal: the orders role reads these after its cursor and delivers them with the order events (clients read them at `GET /api/events`). An event is listed once every change committed before it is visible, so a cursor never skips one; `next_after` is opaque.
+         */
+        get: operations["listStockEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/inventory/{item_id}": {
         parameters: {
             query?: never;
@@ -279,12 +299,35 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create an item with its opening stock */
+        /**
+         * Create an item with its opening stock
+         * @description `low_stock_threshold` (optional, default 0 = off): at or below it the item is low, and a `stock.low` event is written when it becomes so (at creation too, when the opening stock is already at or below it).
+         */
         post: operations["createInventoryItem"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/admin/inventory/{item_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Set an item's low-stock threshold (0 turns it off)
+         * @description The item is low while its available quantity is at or below the threshold; one `stock.low` event is written each time it becomes low, whether by a deduction, a hold, an adjustment or by this call (setting a threshold at or above the current stock), and none while it stays low. Sets a value, so sending it again changes nothing: no `Idempotency-Key` is needed.
+         */
+        patch: operations["updateInventoryItem"];
         trace?: never;
     };
     "/api/inventory/{item_id}/movements": {
@@ -430,7 +473,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Order events in the order they happened, for catching up on missed webhooks
+         * Events (order changes and `stock.low`) in the order they happened, for catching up on missed webhooks
          * @description The same events the webhooks send, oldest first. Pass the last id you have as `after` (or `next_after` from the previous page); `types` filters by comma-separated event types; `limit` 1–500 (default 100). An event appears once every change committed before it is visible too, so a cursor never skips one.
          */
         get: operations["listEvents"];
@@ -453,8 +496,8 @@ export interface paths {
         get: operations["listWebhooks"];
         put?: never;
         /**
-         * Subscribe an endpoint to order events; the signing secret is shown in this answer only
-         * @description Events are POSTed as Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`), retried with backoff for about a day, in order per order. The URL must be http(s); in production, hosts resolving to loopback, link-local or private addresses are refused (WEBHOOK_ALLOW_PRIVATE=true allows them).
+         * Subscribe an endpoint to order and stock events; the signing secret is shown in this answer only
+         * @description Events are POSTed as Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`), retried with backoff for about a day, in order per order (`stock.low` events have no order and wait for none). The URL must be http(s); in production, hosts resolving to loopback, link-local or private addresses are refused (WEBHOOK_ALLOW_PRIVATE=true allows them).
          */
         post: operations["createWebhook"];
         delete?: never;
@@ -567,8 +610,32 @@ export interface components {
             item_name: string;
             quantity: number;
             reserved_quantity: number;
+            /** @description At or below this available quantity the item is low and a `stock.low` event is written; 0 = off */
+            low_stock_threshold: number;
             /** Format: date-time */
             updated_at: string;
+        };
+        StockEventPage: {
+            events: {
+                /** @description `evt_` + 32 hex digits + `00000000` */
+                id: string;
+                /** @constant */
+                type: "stock.low";
+                /** Format: date-time */
+                created_at: string;
+                data: {
+                    item_id: string;
+                    item_name: string;
+                    /** @description Available units (held units have left it) */
+                    quantity: number;
+                    reserved_quantity: number;
+                    /** @description What can still be ordered: equal to `quantity` */
+                    available: number;
+                    low_stock_threshold: number;
+                };
+            }[];
+            /** @description Pass as `after` for the next page */
+            next_after: string | null;
         };
         MovementPage: {
             item_id: string;
@@ -598,6 +665,8 @@ export interface components {
             item_name: string;
             quantity: number;
             reserved_quantity: number;
+            /** @description At or below this available quantity the item is low and a `stock.low` event is written; 0 = off */
+            low_stock_threshold: number;
             /** Format: date-time */
             updated_at: string;
             /** @description The ledger movement that recorded this change */
@@ -685,11 +754,12 @@ export interface components {
             }[];
         };
         Event: {
-            /** @description `evt_` + the order id's hex digits + the event's seq in 8 hex digits: the same on every delivery of this event (the `webhook-id` header) */
+            /** @description The same on every delivery of this event (the `webhook-id` header). Order events: `evt_` + the order id's hex digits + the event's seq in 8 hex digits; `stock.low`: `evt_` + 32 random hex digits + `00000000` */
             id: string;
-            type: "order.created" | "order.queued" | "order.confirmed" | "order.rejected" | "order.failed" | "order.cancelled" | "order.reserved" | "order.expired";
+            type: "order.created" | "order.queued" | "order.confirmed" | "order.rejected" | "order.failed" | "order.cancelled" | "order.reserved" | "order.expired" | "stock.low";
             /** Format: date-time */
             created_at: string;
+            /** @description `order.*`: the order as the API showed it at this change, with its `seq`; `stock.low`: the item (`item_id`, `item_name`, `quantity`, `reserved_quantity`, `available`, `low_stock_threshold`) right after the change that made it low */
             data: {
                 /** Format: uuid */
                 order_id: string;
@@ -723,15 +793,25 @@ export interface components {
                 updated_at: string;
                 /** @description This event's place among its order's events, from 1 */
                 seq: number;
+            } | {
+                item_id: string;
+                item_name: string;
+                /** @description Available units right after the change (held units have left it) */
+                quantity: number;
+                reserved_quantity: number;
+                /** @description What can still be ordered: equal to `quantity` */
+                available: number;
+                low_stock_threshold: number;
             };
         };
         EventPage: {
             events: {
-                /** @description `evt_` + the order id's hex digits + the event's seq in 8 hex digits: the same on every delivery of this event (the `webhook-id` header) */
+                /** @description The same on every delivery of this event (the `webhook-id` header). Order events: `evt_` + the order id's hex digits + the event's seq in 8 hex digits; `stock.low`: `evt_` + 32 random hex digits + `00000000` */
                 id: string;
-                type: "order.created" | "order.queued" | "order.confirmed" | "order.rejected" | "order.failed" | "order.cancelled" | "order.reserved" | "order.expired";
+                type: "order.created" | "order.queued" | "order.confirmed" | "order.rejected" | "order.failed" | "order.cancelled" | "order.reserved" | "order.expired" | "stock.low";
                 /** Format: date-time */
                 created_at: string;
+                /** @description `order.*`: the order as the API showed it at this change, with its `seq`; `stock.low`: the item (`item_id`, `item_name`, `quantity`, `reserved_quantity`, `available`, `low_stock_threshold`) right after the change that made it low */
                 data: {
                     /** Format: uuid */
                     order_id: string;
@@ -765,6 +845,15 @@ export interface components {
                     updated_at: string;
                     /** @description This event's place among its order's events, from 1 */
                     seq: number;
+                } | {
+                    item_id: string;
+                    item_name: string;
+                    /** @description Available units right after the change (held units have left it) */
+                    quantity: number;
+                    reserved_quantity: number;
+                    /** @description What can still be ordered: equal to `quantity` */
+                    available: number;
+                    low_stock_threshold: number;
                 };
             }[];
             next_after: string | null;
@@ -1720,6 +1809,7 @@ export interface operations {
                      *         "item_name": "PlayStation 5",
                      *         "quantity": 42,
                      *         "reserved_quantity": 0,
+                     *         "low_stock_threshold": 0,
                      *         "updated_at": "2026-01-05T10:00:00.000Z"
                      *       }
                      *     ]
@@ -2027,6 +2117,133 @@ export interface operations {
             };
         };
     };
+    listStockEvents: {
+        parameters: {
+            query?: {
+                after?: string;
+                limit?: string | number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of stock events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "events": [
+                     *         {
+                     *           "id": "evt_5d1e0c3b9a7f4e21b8c6d4a2f0e1b3c500000000",
+                     *           "type": "stock.low",
+                     *           "created_at": "2026-01-05T10:00:00.012Z",
+                     *           "data": {
+                     *             "item_id": "ps5",
+                     *             "item_name": "PlayStation 5",
+                     *             "quantity": 5,
+                     *             "reserved_quantity": 1,
+                     *             "available": 5,
+                     *             "low_stock_threshold": 5
+                     *           }
+                     *         }
+                     *       ],
+                     *       "next_after": "812.4"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["StockEventPage"];
+                };
+            };
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Authentication is required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unauthorized";
+                    };
+                };
+            };
+            /** @description Inventory writes are closed: no INVENTORY_TOKEN or ADMIN_TOKEN is configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/inventory-writes-closed";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
     getInventoryItem: {
         parameters: {
             query?: never;
@@ -2050,6 +2267,7 @@ export interface operations {
                      *       "item_name": "PlayStation 5",
                      *       "quantity": 42,
                      *       "reserved_quantity": 0,
+                     *       "low_stock_threshold": 0,
                      *       "updated_at": "2026-01-05T10:00:00.000Z"
                      *     }
                      */
@@ -2704,7 +2922,8 @@ export interface operations {
                  * @example {
                  *       "item_id": "deck",
                  *       "item_name": "Steam Deck",
-                 *       "quantity": 50
+                 *       "quantity": 50,
+                 *       "low_stock_threshold": 5
                  *     }
                  */
                 "application/json": {
@@ -2713,6 +2932,8 @@ export interface operations {
                     /** @description Display name: 1–200 characters, no control characters, no leading or trailing spaces */
                     item_name: string;
                     quantity: number;
+                    /** @description At or below this available quantity the item is low (a `stock.low` event when it becomes so); 0 = off */
+                    low_stock_threshold?: number;
                 };
             };
         };
@@ -2729,6 +2950,7 @@ export interface operations {
                      *       "item_name": "Steam Deck",
                      *       "quantity": 50,
                      *       "reserved_quantity": 0,
+                     *       "low_stock_threshold": 5,
                      *       "updated_at": "2026-01-05T10:00:00.000Z"
                      *     }
                      */
@@ -2780,6 +3002,146 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
                         type?: "https://valerix.dev/problems/item-exists";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    updateInventoryItem: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "low_stock_threshold": 10
+                 *     }
+                 */
+                "application/json": {
+                    /** @description At or below this available quantity the item is low (a `stock.low` event when it becomes so); 0 = off */
+                    low_stock_threshold: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The item with its threshold */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "item_id": "ps5",
+                     *       "item_name": "PlayStation 5",
+                     *       "quantity": 42,
+                     *       "reserved_quantity": 0,
+                     *       "low_stock_threshold": 10,
+                     *       "updated_at": "2026-01-05T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["InventoryItem"];
+                };
+            };
+            /** @description The request is not valid; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Authentication is required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unauthorized";
+                    };
+                };
+            };
+            /** @description Cross-site requests may not change anything; The admin API is closed: no ADMIN_TOKEN is configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/cross-site-request" | "https://valerix.dev/problems/admin-closed";
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/not-found";
                     };
                 };
             };
@@ -3001,6 +3363,7 @@ export interface operations {
                      *       "item_name": "PlayStation 5",
                      *       "quantity": 52,
                      *       "reserved_quantity": 0,
+                     *       "low_stock_threshold": 0,
                      *       "updated_at": "2026-01-05T10:00:00.000Z",
                      *       "movement_id": 1234
                      *     }
@@ -3164,6 +3527,7 @@ export interface operations {
                      *       "item_name": "PlayStation 5",
                      *       "quantity": 40,
                      *       "reserved_quantity": 0,
+                     *       "low_stock_threshold": 0,
                      *       "updated_at": "2026-01-05T10:00:00.000Z",
                      *       "movement_id": 1234
                      *     }
@@ -4409,7 +4773,7 @@ export interface operations {
                     /** @description Where events are POSTed: an absolute http(s) URL */
                     url: string;
                     /** @description Event types to send, or `"*"` for all */
-                    events: (("order.created" | "order.queued" | "order.confirmed" | "order.rejected" | "order.failed" | "order.cancelled" | "order.reserved" | "order.expired") | "*")[];
+                    events: (("order.created" | "order.queued" | "order.confirmed" | "order.rejected" | "order.failed" | "order.cancelled" | "order.reserved" | "order.expired" | "stock.low") | "*")[];
                     description?: string;
                 };
             };

@@ -78,6 +78,15 @@ export class FaultyInventory implements InventoryPort {
   list() {
     return this.real.list();
   }
+  /** While set, reading stock events fails as an unreachable inventory does. */
+  stockEventsAway = false;
+  /** While set, reading stock events waits here (a hanging inventory). */
+  stockEventsGate: Promise<void> | null = null;
+  async stockEvents(after: string | null, limit: number) {
+    if (this.stockEventsAway) throw new InventoryUnavailableError("injected: inventory away", undefined, "transport");
+    if (this.stockEventsGate) await this.stockEventsGate;
+    return this.real.stockEvents(after, limit);
+  }
   health() {
     return this.real.health();
   }

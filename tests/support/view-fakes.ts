@@ -34,7 +34,7 @@ export class FakeShop {
 
   constructor(stock: Record<string, number>) {
     for (const [id, q] of Object.entries(stock)) {
-      this.items.set(id, { item_id: id, item_name: `Name of ${id}`, quantity: q, reserved_quantity: 0, updated_at: new Date(0).toISOString() });
+      this.items.set(id, { item_id: id, item_name: `Name of ${id}`, quantity: q, reserved_quantity: 0, low_stock_threshold: 0, updated_at: new Date(0).toISOString() });
       this.ledger.push({ id: this.ledger.length + 1, item_id: id, type: "create", quantity_change: q, reserved_change: 0, order_id: null, reason: null, created_at: new Date(0).toISOString() });
     }
   }

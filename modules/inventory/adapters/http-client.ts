@@ -9,6 +9,7 @@ import {
   type InventoryItem,
   type InventoryPort,
   type ReleaseResult,
+  type StockEventPage,
 } from "../inventory.port.ts";
 
 /**
@@ -20,6 +21,8 @@ import {
  */
 /** Inventory's health behind the service guard: what the orders role asks in split mode. */
 export const SERVICE_HEALTH_PATH = "/api/inventory/service/health";
+/** Inventory's own events behind the service guard: what the orders role's relay imports. */
+export const SERVICE_STOCK_EVENTS_PATH = "/api/inventory/service/stock-events";
 
 export function createHttpInventory(baseUrl: string, opts: { fetch?: typeof fetch; token?: string | undefined } = {}): InventoryPort {
   const base = baseUrl.replace(/\/+$/, "");
@@ -116,6 +119,13 @@ export function createHttpInventory(baseUrl: string, opts: { fetch?: typeof fetc
       const res = await call("GET", "/api/inventory", ctx);
       if (res.status === 200) return json<InventoryItem[]>(res, "list");
       return misconfigured(res, "GET", "/api/inventory");
+    },
+    async stockEvents(after, limit, ctx) {
+      const q = new URLSearchParams({ limit: String(limit) });
+      if (after !== null) q.set("after", after);
+      const res = await call("GET", `${SERVICE_STOCK_EVENTS_PATH}?${q}`, ctx);
+      if (res.status === 200) return json<StockEventPage>(res, "stock events");
+      return misconfigured(res, "GET", SERVICE_STOCK_EVENTS_PATH);
     },
     async health(ctx) {
       // The service's own health route sits behind the same guard and token as deduct and

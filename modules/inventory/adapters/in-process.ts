@@ -17,6 +17,7 @@ export function createInProcessInventory(service: InventoryService, ledger: Ledg
       }),
     get: (itemId) => service.get(itemId),
     list: () => service.list(),
+    stockEvents: (after, limit) => service.stockEvents(after, limit),
     health: () => service.health(),
   };
 }

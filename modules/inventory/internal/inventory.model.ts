@@ -28,11 +28,41 @@ export const InventoryItemSchema = t.Object({
   item_name: t.String(),
   quantity: Type.Integer(),
   reserved_quantity: Type.Integer(),
+  low_stock_threshold: Type.Integer({ description: "At or below this available quantity the item is low and a `stock.low` event is written; 0 = off" }),
   updated_at: Timestamp,
 });
 
+/** What a `stock.low` event's `data` carries: the item right after the change that made it low. */
+export const StockLowDataSchema = t.Object({
+  item_id: t.String(),
+  item_name: t.String(),
+  quantity: Type.Integer({ description: "Available units (held units have left it)" }),
+  reserved_quantity: Type.Integer(),
+  available: Type.Integer({ description: "What can still be ordered: equal to `quantity`" }),
+  low_stock_threshold: Type.Integer(),
+});
+
+export const StockEventSchema = t.Object({
+  id: t.String({ description: "`evt_` + 32 hex digits + `00000000`" }),
+  type: t.Literal("stock.low"),
+  created_at: Timestamp,
+  data: StockLowDataSchema,
+});
+
+export const StockEventPageSchema = t.Object({
+  events: t.Array(StockEventSchema),
+  next_after: t.Union([t.String(), t.Null()], { description: "Pass as `after` for the next page" }),
+});
+
 /** The schemas the inventory routes refer to by name in the OpenAPI document. */
-export const INVENTORY_SCHEMAS = { InventoryItem: InventoryItemSchema } as const;
+export const INVENTORY_SCHEMAS = { InventoryItem: InventoryItemSchema, StockEventPage: StockEventPageSchema } as const;
+
+export const LowStockThreshold = Int({
+  minimum: 0,
+  maximum: INVENTORY_LIMITS.stockMax,
+  description: "At or below this available quantity the item is low (a `stock.low` event when it becomes so); 0 = off",
+});
+export const ThresholdBody = t.Object({ low_stock_threshold: LowStockThreshold }, strict);
 
 export const OrderLineSchema = t.Object({ item_id: ItemId, quantity: DeductQuantity }, strict);
 export const OrderLines = t.Array(OrderLineSchema, {
@@ -57,6 +87,7 @@ export const CreateItemBody = t.Object(
     item_id: ItemId,
     item_name: ItemName,
     quantity: Int({ minimum: 0, maximum: INVENTORY_LIMITS.stockMax }),
+    low_stock_threshold: t.Optional(LowStockThreshold),
   },
   strict,
 );
@@ -69,3 +100,11 @@ export const Reason = t.String({
 });
 export const RestockBody = t.Object({ quantity: Int({ minimum: 1, maximum: INVENTORY_LIMITS.restockMax }), reason: t.Optional(Reason) }, strict);
 export const ItemParams = t.Object({ item_id: ItemId });
+export const STOCK_EVENTS_PAGE_MAX = 1_000;
+export const StockEventsQuery = t.Object(
+  {
+    after: t.Optional(t.String({ maxLength: 41, pattern: "^[0-9]{1,20}\\.[0-9]{1,20}$", description: "The previous page's `next_after` (opaque)" })),
+    limit: t.Optional(t.Numeric({ minimum: 1, maximum: STOCK_EVENTS_PAGE_MAX, multipleOf: 1, description: `Events per page, 1–${STOCK_EVENTS_PAGE_MAX} (default 100)` })),
+  },
+  strict,
+);

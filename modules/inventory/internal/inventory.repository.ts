@@ -327,17 +327,18 @@ async function givenBack(trx: Kysely<any>, orderId: string): Promise<OrderLine[]
 
 const typed = (database: Database) => database.db as Kysely<InventoryTables>;
 
-export function toItem(r: { item_id: string; item_name: string; quantity: number; reserved_quantity: number; updated_at: Date | string }): InventoryItem {
+export function toItem(r: { item_id: string; item_name: string; quantity: number; reserved_quantity: number; low_stock_threshold: number; updated_at: Date | string }): InventoryItem {
   return {
     item_id: r.item_id,
     item_name: r.item_name,
     quantity: r.quantity,
     reserved_quantity: r.reserved_quantity,
+    low_stock_threshold: r.low_stock_threshold,
     updated_at: new Date(r.updated_at).toISOString(),
   };
 }
 
-export const itemColumns = ["item_id", "item_name", "quantity", "reserved_quantity", "updated_at"] as const;
+export const itemColumns = ["item_id", "item_name", "quantity", "reserved_quantity", "low_stock_threshold", "updated_at"] as const;
 
 export async function getItem(database: Database, itemId: string): Promise<InventoryItem | null> {
   const r = await typed(database).selectFrom("inventory.inventory").select(itemColumns).where("item_id", "=", itemId).executeTakeFirst();
@@ -350,13 +351,13 @@ export async function listItems(database: Database): Promise<InventoryItem[]> {
 }
 
 /** Inserts a new item with its opening stock recorded as its first movement; null when the id is taken. */
-export async function createItem(database: Database, itemId: string, itemName: string, quantity: number): Promise<InventoryItem | null> {
+export async function createItem(database: Database, itemId: string, itemName: string, quantity: number, lowStockThreshold = 0): Promise<InventoryItem | null> {
   return typed(database)
     .transaction()
     .execute(async (trx) => {
       const r = await trx
         .insertInto("inventory.inventory")
-        .values({ item_id: itemId, item_name: itemName, quantity })
+        .values({ item_id: itemId, item_name: itemName, quantity, low_stock_threshold: lowStockThreshold })
         .onConflict((oc) => oc.column("item_id").doNothing())
         .returning(itemColumns)
         .executeTakeFirst();
@@ -367,4 +368,19 @@ export async function createItem(database: Database, itemId: string, itemName: s
         .execute();
       return toItem(r);
     });
+}
+
+/**
+ * Sets an item's low-stock threshold; null for an unknown item. Setting it at or above the
+ * available quantity makes the item low, and the trigger writes its `stock.low` in this
+ * statement's transaction, as any other change that makes it low does.
+ */
+export async function setLowStockThreshold(database: Database, itemId: string, threshold: number): Promise<InventoryItem | null> {
+  const r = await typed(database)
+    .updateTable("inventory.inventory")
+    .set({ low_stock_threshold: threshold, updated_at: new Date() })
+    .where("item_id", "=", itemId)
+    .returning(itemColumns)
+    .executeTakeFirst();
+  return r ? toItem(r) : null;
 }

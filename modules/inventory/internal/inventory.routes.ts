@@ -3,7 +3,7 @@ import { problemFor, type ProblemCode } from "../../../platform/problems.ts";
 import type { InventoryService } from "./inventory.service.ts";
 import { noteOrderId } from "../../../platform/log-context.ts";
 import { jsonResponse, problemResponses, schemaRef } from "../../../platform/openapi.ts";
-import { CreateItemBody, DeductBody, InventoryItemSchema, ItemParams, PayBody, ReleaseBody } from "./inventory.model.ts";
+import { CreateItemBody, DeductBody, InventoryItemSchema, ItemParams, PayBody, ReleaseBody, StockEventsQuery, ThresholdBody } from "./inventory.model.ts";
 
 const REJECTION_CODE = { unknown_item: "unknown_item", insufficient_stock: "insufficient_stock", released: "order_released" } as const;
 
@@ -20,7 +20,13 @@ function refusal(code: ProblemCode, detail: string, extensions: Record<string, u
   return new Response(JSON.stringify(body), { status: body.status, headers: { "content-type": "application/problem+json" } });
 }
 
-const ITEM_EXAMPLE = { item_id: "ps5", item_name: "PlayStation 5", quantity: 42, reserved_quantity: 0, updated_at: "2026-01-05T10:00:00.000Z" };
+const ITEM_EXAMPLE = { item_id: "ps5", item_name: "PlayStation 5", quantity: 42, reserved_quantity: 0, low_stock_threshold: 0, updated_at: "2026-01-05T10:00:00.000Z" };
+const STOCK_EVENT_EXAMPLE = {
+  id: "evt_5d1e0c3b9a7f4e21b8c6d4a2f0e1b3c500000000",
+  type: "stock.low",
+  created_at: "2026-01-05T10:00:00.012Z",
+  data: { item_id: "ps5", item_name: "PlayStation 5", quantity: 5, reserved_quantity: 1, available: 5, low_stock_threshold: 5 },
+};
 const HEALTH = {
   type: "object",
   required: ["ok", "checks"],
@@ -105,6 +111,18 @@ export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuar
         summary: "Inventory module health behind the service token (what the orders role checks)",
         responses: healthResponses,
         description: "Answers as `/api/inventory/health` does, but only to the service token that deduct and release take, so a wrong token or URL shows on the orders role's health before any order fails.",
+      },
+    })
+    .get("/service/stock-events", ({ query }) => service.stockEvents(query.after ?? null, query.limit ?? 100), {
+      beforeHandle: serviceGuard,
+      query: StockEventsQuery,
+      detail: {
+        security: [{ bearer: [] }],
+        operationId: "listStockEvents",
+        summary: "Inventory's own events (`stock.low`), oldest first, for the orders role's relay to import",
+        description:
+          "Internal: the orders role reads these after its cursor and delivers them with the order events (clients read them at `GET /api/events`). An event is listed once every change committed before it is visible, so a cursor never skips one; `next_after` is opaque.",
+        responses: { 200: jsonResponse("A page of stock events", schemaRef("StockEventPage"), { events: [STOCK_EVENT_EXAMPLE], next_after: "812.4" }), ...problemResponses("invalid_request") },
       },
     })
     .get("/:item_id", ({ params }) => service.require(params.item_id), {
@@ -192,7 +210,7 @@ export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuar
     .post(
       "",
       async ({ body, set }) => {
-        const item = await service.createItem(body.item_id, body.item_name, body.quantity);
+        const item = await service.createItem(body.item_id, body.item_name, body.quantity, body.low_stock_threshold ?? 0);
         set.status = 201;
         return item;
       },
@@ -202,14 +220,28 @@ export function inventoryRoutes(service: InventoryService, adminGuard: RouteGuar
           operationId: "createInventoryItem",
           summary: "Create an item with its opening stock",
           security: [{ bearer: [] }],
-          requestBody: { required: true, content: { "application/json": { example: { item_id: "deck", item_name: "Steam Deck", quantity: 50 } } } },
+          description: "`low_stock_threshold` (optional, default 0 = off): at or below it the item is low, and a `stock.low` event is written when it becomes so (at creation too, when the opening stock is already at or below it).",
+          requestBody: { required: true, content: { "application/json": { example: { item_id: "deck", item_name: "Steam Deck", quantity: 50, low_stock_threshold: 5 } } } },
           responses: {
-            201: jsonResponse("Created", schemaRef("InventoryItem"), { ...ITEM_EXAMPLE, item_id: "deck", item_name: "Steam Deck", quantity: 50 }),
+            201: jsonResponse("Created", schemaRef("InventoryItem"), { ...ITEM_EXAMPLE, item_id: "deck", item_name: "Steam Deck", quantity: 50, low_stock_threshold: 5 }),
             ...problemResponses("invalid_request", "item_exists"),
           },
         },
       },
-    );
+    )
+    .patch("/:item_id", ({ params, body }) => service.setLowStockThreshold(params.item_id, body.low_stock_threshold), {
+      params: ItemParams,
+      body: ThresholdBody,
+      detail: {
+        operationId: "updateInventoryItem",
+        summary: "Set an item's low-stock threshold (0 turns it off)",
+        description:
+          "The item is low while its available quantity is at or below the threshold; one `stock.low` event is written each time it becomes low, whether by a deduction, a hold, an adjustment or by this call (setting a threshold at or above the current stock), and none while it stays low. Sets a value, so sending it again changes nothing: no `Idempotency-Key` is needed.",
+        security: [{ bearer: [] }],
+        requestBody: { required: true, content: { "application/json": { example: { low_stock_threshold: 10 } } } },
+        responses: { 200: jsonResponse("The item with its threshold", schemaRef("InventoryItem"), { ...ITEM_EXAMPLE, low_stock_threshold: 10 }), ...problemResponses("invalid_request", "not_found") },
+      },
+    });
 
   return new Elysia({ name: "inventory" }).use(api).use(admin);
 }

@@ -1,10 +1,11 @@
 import type { Database } from "../../../platform/db.ts";
 import { tablesAnswer } from "../../../platform/db.ts";
 import { AppError, InvalidRequestError, NotFoundError } from "../../../platform/errors.ts";
-import type { DeductRequest, DeductResult, HoldResult, InventoryHealth, InventoryItem, ReleaseResult } from "../inventory.port.ts";
+import type { DeductRequest, DeductResult, HoldResult, InventoryHealth, InventoryItem, ReleaseResult, StockEventPage } from "../inventory.port.ts";
 import { systemClock, type Clock } from "../../../platform/clock.ts";
 import { INVENTORY_LIMITS, linesProblem } from "../inventory.rules.ts";
 import * as repo from "./inventory.repository.ts";
+import { listStockEvents } from "./stock-events.repository.ts";
 import { groupCommitLimits, type GroupCommitSettings } from "../../../platform/group-commit.ts";
 import { INVENTORY_TABLES, type MovementType } from "./inventory.tables.ts";
 
@@ -119,11 +120,33 @@ export class InventoryService {
     return repo.listItems(this.database);
   }
 
-  async createItem(itemId: string, itemName: string, quantity: number): Promise<InventoryItem> {
-    const item = await repo.createItem(this.database, itemId, itemName, quantity);
+  async createItem(itemId: string, itemName: string, quantity: number, lowStockThreshold = 0): Promise<InventoryItem> {
+    if (!(Number.isInteger(lowStockThreshold) && lowStockThreshold >= 0 && lowStockThreshold <= INVENTORY_LIMITS.stockMax)) {
+      throw new InvalidRequestError(`low_stock_threshold must be a whole number from 0 to ${INVENTORY_LIMITS.stockMax}.`, { field: "low_stock_threshold" });
+    }
+    const item = await repo.createItem(this.database, itemId, itemName, quantity, lowStockThreshold);
     if (!item) throw new ItemExistsError(`Item "${itemId}" already exists`, { item_id: itemId });
     this.emit({ type: "create", item_id: itemId, quantity, remaining: item.quantity });
     return item;
+  }
+
+  /**
+   * `setLowStockThreshold("ps5", 10)`: the item with its new threshold (0 turns it off). Setting
+   * it at or above the available quantity writes one `stock.low`, as the item has just become low.
+   */
+  async setLowStockThreshold(itemId: string, threshold: number): Promise<InventoryItem> {
+    if (!(Number.isInteger(threshold) && threshold >= 0 && threshold <= INVENTORY_LIMITS.stockMax)) {
+      throw new InvalidRequestError(`low_stock_threshold must be a whole number from 0 to ${INVENTORY_LIMITS.stockMax}.`, { field: "low_stock_threshold" });
+    }
+    const item = await repo.setLowStockThreshold(this.database, itemId, threshold);
+    if (!item) throw new NotFoundError(`No item with id "${itemId}"`, { item_id: itemId });
+    return item;
+  }
+
+  /** Inventory's `stock.low` events after a cursor, oldest first (see `InventoryPort.stockEvents`). */
+  stockEvents(after: string | null, limit: number): Promise<StockEventPage> {
+    if (!(Number.isInteger(limit) && limit >= 1 && limit <= 1_000)) throw new InvalidRequestError("limit must be a whole number from 1 to 1000.", { field: "limit" });
+    return listStockEvents(this.database, after, limit);
   }
 
   async health(): Promise<InventoryHealth> {

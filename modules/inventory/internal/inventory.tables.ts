@@ -6,6 +6,8 @@ export interface InventoryTable {
   item_name: string;
   quantity: number;
   reserved_quantity: Generated<number>;
+  /** 0 = off; see migration 0004. */
+  low_stock_threshold: Generated<number>;
   created_at: ColumnType<Date, Date | undefined, never>;
   updated_at: ColumnType<Date, Date | undefined, Date>;
 }
@@ -52,11 +54,23 @@ export interface RequestKeyTable {
   expires_at: Date;
 }
 
+/** `stock.low` events, written by a trigger (migration 0004). */
+export interface StockOutboxTable {
+  id: Generated<string>;
+  event_id: string;
+  type: "stock.low";
+  item_id: string;
+  data: unknown;
+  xid: Generated<string>;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+
 export interface InventoryTables {
   "inventory.inventory": InventoryTable;
   "inventory.movements": MovementTable;
   "inventory.order_accounts": OrderAccountTable;
   "inventory.request_keys": RequestKeyTable;
+  "inventory.outbox_events": StockOutboxTable;
 }
 
-export const INVENTORY_TABLES = ["inventory.inventory", "inventory.movements", "inventory.order_accounts", "inventory.request_keys"] as const;
+export const INVENTORY_TABLES = ["inventory.inventory", "inventory.movements", "inventory.order_accounts", "inventory.request_keys", "inventory.outbox_events"] as const;

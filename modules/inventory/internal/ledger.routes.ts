@@ -8,7 +8,7 @@ import { ItemParams, RestockBody } from "./inventory.model.ts";
 import { AdjustBody, LEDGER_LIMITS, MovementPageSchema, MovementsQuery } from "./ledger.model.ts";
 import type { RouteGuard } from "./inventory.routes.ts";
 
-const STOCK_CHANGE_EXAMPLE = { item_id: "ps5", item_name: "PlayStation 5", quantity: 40, reserved_quantity: 0, updated_at: "2026-01-05T10:00:00.000Z", movement_id: 1234 };
+const STOCK_CHANGE_EXAMPLE = { item_id: "ps5", item_name: "PlayStation 5", quantity: 40, reserved_quantity: 0, low_stock_threshold: 0, updated_at: "2026-01-05T10:00:00.000Z", movement_id: 1234 };
 const PAGE_EXAMPLE = {
   item_id: "ps5",
   movements: [

@@ -3,6 +3,7 @@ import type { Database } from "../../../platform/db.ts";
 import { toView } from "./order.reply.ts";
 import type { OrderRow } from "./order.repository.ts";
 import type { OrderView } from "./order.model.ts";
+import type { StockLowData } from "../../inventory/index.ts";
 
 /**
  * The outbox and webhook SQL. Events are written by a trigger on `orders.order_history`
@@ -14,38 +15,57 @@ import type { OrderView } from "./order.model.ts";
  * a catch-up reader or the fan-out would miss it for good. A transaction still running has an xid
  * at or above xmin, and one that starts later gets a larger xid still: every event that can yet
  * appear sorts after every event already seen.
+ *
+ * Since migration 0008 the outbox also holds events imported from inventory's own outbox
+ * (`stock.low`, see `stock-import.ts`): no order, no seq, `source_event_id` their id, `snapshot`
+ * their `data` as inventory wrote it.
  */
 
-export const EVENT_TYPES = ["order.created", "order.queued", "order.confirmed", "order.rejected", "order.failed", "order.cancelled", "order.reserved", "order.expired"] as const;
+export const EVENT_TYPES = ["order.created", "order.queued", "order.confirmed", "order.rejected", "order.failed", "order.cancelled", "order.reserved", "order.expired", "stock.low"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export interface EventRow {
   id: string;
   event_id: string;
   type: EventType;
-  order_id: string;
-  seq: number;
+  /** Null for an imported (stock) event. */
+  order_id: string | null;
+  seq: number | null;
   snapshot: Record<string, unknown>;
   created_at: Date | string;
 }
 
 /** An event as it is sent and listed; the body of every attempt is this, serialised. */
-export interface EventView {
-  id: string;
-  type: EventType;
-  created_at: string;
-  /** The order as the API showed it at this change, and its place in the order's events. */
-  data: OrderView & { seq: number };
-}
+export type EventView =
+  | {
+      id: string;
+      type: Exclude<EventType, "stock.low">;
+      created_at: string;
+      /** The order as the API showed it at this change, and its place in the order's events. */
+      data: OrderView & { seq: number };
+    }
+  | {
+      id: string;
+      type: "stock.low";
+      created_at: string;
+      /** The item right after the change that made it low, as inventory wrote it. */
+      data: StockLowData;
+    };
 
 export function eventView(r: EventRow): EventView {
+  const created_at = new Date(r.created_at).toISOString();
+  if (r.type === "stock.low") return { id: r.event_id, type: r.type, created_at, data: r.snapshot as unknown as StockLowData };
   const order = toView(r.snapshot as unknown as OrderRow);
-  return { id: r.event_id, type: r.type, created_at: new Date(r.created_at).toISOString(), data: { ...order, seq: r.seq } };
+  return { id: r.event_id, type: r.type, created_at, data: { ...order, seq: r.seq ?? 0 } };
 }
 
 export const VISIBLE = sql`e.xid < pg_snapshot_xmin(pg_current_snapshot())`;
 
-/** `evt_` + the order id's 32 hex digits + the seq in 8: the event's name is its place. */
+/**
+ * `evt_` + the order id's 32 hex digits + the seq in 8: the event's name is its place. Imported
+ * events keep their module's id, of the same shape with seq 0 (`…00000000`), which no order
+ * event has (seqs start at 1).
+ */
 export const EVENT_ID_PATTERN = "^evt_[0-9a-f]{40}$";
 
 /** The order and seq an event id names; null when it names none. */
@@ -56,7 +76,8 @@ function eventKey(eventId: string): { orderId: string; seq: number } | null {
 }
 export const byEventId = (eventId: string) => {
   const k = eventKey(eventId);
-  return k ? sql`order_id = ${k.orderId}::uuid and seq = ${k.seq}` : sql`false`;
+  if (!k) return sql`false`;
+  return k.seq === 0 ? sql`source_event_id = ${eventId}` : sql`order_id = ${k.orderId}::uuid and seq = ${k.seq}`;
 };
 
 export async function listEvents(database: Database, q: { after: string | null; types: readonly string[] | null; limit: number }): Promise<EventRow[] | null> {

@@ -5,6 +5,8 @@ import * as repo from "./webhook.repository.ts";
 import { eventView } from "./outbox.repository.ts";
 import { webhookHeaders } from "./webhook.signing.ts";
 import { checkDestination, dnsResolver, parseWebhookUrl, type Resolver } from "./webhook.url.ts";
+import type { InventoryPort } from "../../inventory/index.ts";
+import { StockEventImporter } from "./stock-import.ts";
 
 /** Waits after each failed attempt (then given up): about a day from the first to the last. */
 export const RETRY_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 86_400_000];
@@ -39,6 +41,13 @@ export interface WebhookRelayOptions {
   /** Events, finished deliveries and attempts older than this are forgotten (hourly). Default 30 days. */
   retentionMs?: number;
   onError?: (err: unknown, context: string) => void;
+  /**
+   * Where inventory's own events (`stock.low`) are read from, to be imported into the outbox and
+   * sent with the order events; without it only order events are sent.
+   */
+  inventory?: InventoryPort;
+  /** How often stock events are imported (default: every poll, at most once a second). */
+  stockImportEveryMs?: number;
 }
 
 /**
@@ -72,6 +81,7 @@ export class WebhookRelay {
   private running = false;
   private loop: Promise<void> | null = null;
   private stopper = new AbortController();
+  private readonly importer: StockEventImporter | null;
 
   constructor(private readonly o: WebhookRelayOptions) {
     this.clock = o.clock ?? systemClock;
@@ -80,6 +90,16 @@ export class WebhookRelay {
     this.timeoutMs = o.timeoutMs ?? 10_000;
     this.schedule = o.retrySchedule ?? RETRY_SCHEDULE_MS;
     if (this.timeoutMs <= 0) throw new RangeError("timeoutMs must be positive");
+    this.importer = o.inventory
+      ? new StockEventImporter({
+          database: o.database,
+          inventory: o.inventory,
+          now: () => this.clock.now(),
+          everyMs: o.stockImportEveryMs ?? Math.max(1_000, o.pollIntervalMs ?? 500),
+          timeoutMs: this.timeoutMs,
+          onError: o.onError,
+        })
+      : null;
   }
 
   /** `relay.onOutcome((o) => counter.labels(o).inc())`; returns an unsubscribe. */
@@ -96,7 +116,7 @@ export class WebhookRelay {
 
   /** One round: fan out new events, then claim what is due and send it all. Resolves to attempts made. */
   async tick(): Promise<number> {
-    const { sent } = await this.launch(this.o.batch ?? 16);
+    const { sent } = await this.launch(this.o.batch ?? 16, true);
     await Promise.all(sent);
     return sent.length;
   }
@@ -106,10 +126,15 @@ export class WebhookRelay {
    * are claimed, with one promise per attempt. Endpoints whose breaker is open, or that already
    * have `perEndpoint` attempts in flight, are left out: a slow receiver holds its own slots only.
    */
-  private async launch(room: number): Promise<{ sent: Array<Promise<void>>; backlog: boolean }> {
+  private async launch(room: number, importNow = false): Promise<{ sent: Array<Promise<void>>; backlog: boolean }> {
+    // Inventory's events, in the background: an unreachable or hanging inventory never holds up
+    // the order events. A single round (`tick`) waits for it, so what it imported goes out too.
+    let moreStock = false;
+    if (importNow) moreStock = (await this.importer?.maybeImport(true)) ?? false;
+    else this.importer?.kick();
     const now = new Date(this.clock.now());
     // A full batch means more events wait: the loop comes back at once instead of polling.
-    const backlog = (await repo.fanOut(this.o.database, now, FAN_OUT_BATCH)) === FAN_OUT_BATCH;
+    const backlog = (await repo.fanOut(this.o.database, now, FAN_OUT_BATCH)) === FAN_OUT_BATCH || moreStock;
     const leaseId = randomUUID();
     const busy = [...this.inFlight].filter(([, n]) => n >= (this.o.perEndpoint ?? 4)).map(([id]) => id);
     const claimed = await repo.claimDue(this.o.database, {
@@ -188,6 +213,7 @@ export class WebhookRelay {
     this.running = false;
     this.stopper.abort();
     await this.loop;
+    await this.importer?.idle();
   }
 
   private async attempt(d: repo.ClaimedDelivery, leaseId: string): Promise<void> {

@@ -53,11 +53,29 @@ export const AttemptsSchema = t.Object({
   ),
 });
 
+const OrderEventData = t.Composite([t.Omit(OrderSchema, ["history"]), t.Object({ seq: Type.Integer({ description: "This event's place among its order's events, from 1" }) })]);
+const StockLowEventData = t.Object(
+  {
+    item_id: t.String(),
+    item_name: t.String(),
+    quantity: Type.Integer({ description: "Available units right after the change (held units have left it)" }),
+    reserved_quantity: Type.Integer(),
+    available: Type.Integer({ description: "What can still be ordered: equal to `quantity`" }),
+    low_stock_threshold: Type.Integer(),
+  },
+  { description: "`stock.low`: the item right after the change that made it low" },
+);
+
 export const EventSchema = t.Object({
-  id: t.String({ description: "`evt_` + the order id's hex digits + the event's seq in 8 hex digits: the same on every delivery of this event (the `webhook-id` header)" }),
+  id: t.String({
+    description:
+      "The same on every delivery of this event (the `webhook-id` header). Order events: `evt_` + the order id's hex digits + the event's seq in 8 hex digits; `stock.low`: `evt_` + 32 random hex digits + `00000000`",
+  }),
   type: EventTypeSchema,
   created_at: Timestamp,
-  data: t.Composite([t.Omit(OrderSchema, ["history"]), t.Object({ seq: Type.Integer({ description: "This event's place among its order's events, from 1" }) })]),
+  data: t.Union([OrderEventData, StockLowEventData], {
+    description: "`order.*`: the order as the API showed it at this change, with its `seq`; `stock.low`: the item (`item_id`, `item_name`, `quantity`, `reserved_quantity`, `available`, `low_stock_threshold`) right after the change that made it low",
+  }),
 });
 
 export const EventPageSchema = t.Object({

@@ -66,7 +66,7 @@ export function webhookRoutes(service: WebhookService, adminGuard: RouteGuard) {
     query: EventsQuery,
     detail: {
       operationId: "listEvents",
-      summary: "Order events in the order they happened, for catching up on missed webhooks",
+      summary: "Events (order changes and `stock.low`) in the order they happened, for catching up on missed webhooks",
       description: `The same events the webhooks send, oldest first. Pass the last id you have as \`after\` (or \`next_after\` from the previous page); \`types\` filters by comma-separated event types; \`limit\` 1–${WEBHOOK_LIMITS.eventsPageMax} (default ${WEBHOOK_LIMITS.eventsPageDefault}). An event appears once every change committed before it is visible too, so a cursor never skips one.`,
       responses: { 200: jsonResponse("A page of events", schemaRef("EventPage"), { events: [EVENT_EXAMPLE], next_after: EVT }), ...problemResponses("invalid_request", "not_found") },
     },
@@ -78,9 +78,9 @@ export function webhookRoutes(service: WebhookService, adminGuard: RouteGuard) {
       body: CreateWebhookBody,
       detail: {
         operationId: "createWebhook",
-        summary: "Subscribe an endpoint to order events; the signing secret is shown in this answer only",
+        summary: "Subscribe an endpoint to order and stock events; the signing secret is shown in this answer only",
         description:
-          "Events are POSTed as Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`), retried with backoff for about a day, in order per order. The URL must be http(s); in production, hosts resolving to loopback, link-local or private addresses are refused (WEBHOOK_ALLOW_PRIVATE=true allows them).",
+          "Events are POSTed as Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`), retried with backoff for about a day, in order per order (`stock.low` events have no order and wait for none). The URL must be http(s); in production, hosts resolving to loopback, link-local or private addresses are refused (WEBHOOK_ALLOW_PRIVATE=true allows them).",
         security: [{ bearer: [] }],
         parameters: [KEY_PARAMETER],
         requestBody: { required: true, content: { "application/json": { example: { url: WEBHOOK_EXAMPLE.url, events: WEBHOOK_EXAMPLE.events, description: "Fulfilment" } } } },

@@ -314,6 +314,24 @@ for (const backend of BACKENDS) {
       expect(done.rows[0]!.n).toBe(3);
     });
 
+    test("running, a finished attempt frees its slot for the next claim at once, not at the next poll", async () => {
+      const rx = receiver(() => 204);
+      servers.push(rx);
+      await subscribe(rx.url);
+      const [a] = await h.items(100);
+      for (let i = 0; i < 3; i++) await order(a!);
+      // One slot for the endpoint and a poll that never comes (the manual clock stands still):
+      // six events, each sent only because the one before it freed the slot.
+      const r = relay({ perEndpoint: 1, pollIntervalMs: 3_600_000 });
+      r.start();
+      try {
+        for (let i = 0; i < 500 && rx.hits() < 6; i++) await Bun.sleep(10);
+        expect(rx.hits()).toBe(6);
+      } finally {
+        await r.stop();
+      }
+    });
+
     test("a rotated secret: both signatures verify during the window, only the new one after", async () => {
       const rx = receiver(() => 200);
       servers.push(rx);

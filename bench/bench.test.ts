@@ -11,6 +11,7 @@ import { bindParams, findPgbench, orderBatchScript, orderScript, parsePgbench, q
 import { beforeAfter, formatResult, formatSummary, parseArgs, withWebhook } from "./run.ts";
 import { servicesFromEnv } from "./services.ts";
 import { percentile, summarize } from "./stats.ts";
+import { parseCostArgs, rotation, summarizeCost, type Measured } from "./outbox-cost.ts";
 
 // The harness is checked for producing well-formed results, never for how fast anything is:
 // timings on a shared two-core machine say nothing a test could rely on.
@@ -343,4 +344,23 @@ describe.skipIf(!hasPostgres || !hasRedis || !pgbench)("a short run on the real 
     expect(result.scenarios[1]!.runs[0]!.webhook).toBeUndefined();
     expect(withWebhook(result).map((p) => p.label)).toEqual(["all · 4 conns"]);
   }, 120_000);
+});
+
+describe("outbox trigger cost", () => {
+  test("reads its options and rotates which variant goes first", () => {
+    expect(parseCostArgs(["--rounds", "2", "--size", "8", "--warmup", "0"])).toMatchObject({ rounds: 2, size: 8, warmupS: 0, clients: 6 });
+    expect(() => parseCostArgs(["--size", "0"])).toThrow("positive number");
+    expect(() => parseCostArgs(["--fast"])).toThrow("unknown option");
+    expect([0, 1, 2].map((r) => rotation(r).join(","))).toEqual(["none,row", "row,none", "none,row"]);
+  });
+
+  test("medians per variant and ratios to no trigger within each round", () => {
+    const round = (none: number, row: number, cpu: [number, number]): Measured[] => [
+      { variant: "none", ordersPerSecond: none, postgresCpuMsPerOrder: cpu[0], p99: 10 },
+      { variant: "row", ordersPerSecond: row, postgresCpuMsPerOrder: cpu[1], p99: 20 },
+    ];
+    const text = summarizeCost([round(1000, 800, [0.4, 0.6]), round(2000, 1000, [0.4, 0.8])]);
+    expect(text).toContain("none         1500 orders/s (1000, 2000) · ratio 1.00 · PostgreSQL CPU 0.400 ms/order (0.400, 0.400) · ratio 1.00 · p99 10.0 ms");
+    expect(text).toContain("row           900 orders/s (800, 1000) · ratio 0.65 · PostgreSQL CPU 0.700 ms/order (0.600, 0.800) · ratio 1.75 · p99 20.0 ms");
+  });
 });

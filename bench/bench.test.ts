@@ -4,13 +4,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hasPostgres, hasRedis } from "../tests/support/services.ts";
-import { orderBody, runBench } from "./harness.ts";
+import { orderBody, runBench, type BenchResult, type RunResult } from "./harness.ts";
 import { runLoad } from "./load.ts";
 import { cpuMsPer, postgresCpuSeconds } from "./machine.ts";
 import { bindParams, findPgbench, orderBatchScript, orderScript, parsePgbench, queuedBatchScript, queuedScript, readStatements } from "./pgbench.ts";
-import { beforeAfter, formatResult, parseArgs } from "./run.ts";
+import { beforeAfter, formatResult, formatSummary, parseArgs, withWebhook } from "./run.ts";
 import { servicesFromEnv } from "./services.ts";
 import { percentile, summarize } from "./stats.ts";
+import { parseCostArgs, rotation, summarizeCost, type Measured } from "./outbox-cost.ts";
 
 // The harness is checked for producing well-formed results, never for how fast anything is:
 // timings on a shared two-core machine say nothing a test could rely on.
@@ -186,8 +187,62 @@ describe("command line", () => {
     expect(o.scenarios).toEqual(["all", "lines", "breaker"]);
     expect(o.limit).toBe(false);
     expect(o.serverEnv).toEqual({ A: "b=c" });
+    expect(o.webhook).toBeNull();
+    expect(parseArgs(["--webhook-compare"]).webhook).toEqual({ first: false });
     expect(() => parseArgs(["--scenarios", "nope"])).toThrow("unknown scenario");
     expect(() => parseArgs(["--fast"])).toThrow("unknown option");
+  });
+});
+
+/** A run with just the figures the comparisons read. */
+function fakeRun(label: string, perSecond: number, p99: number, serverCpu: number, pgCpu: number | null, extra: Partial<RunResult> = {}): RunResult {
+  const latency = { p50: p99 / 2, p95: p99, p99, max: p99, mean: p99 / 2 };
+  return {
+    label, base: null, lines: 1,
+    load: { perSecond, latencyMs: latency, requests: perSecond, allStatuses: { "201": perSecond }, statuses: {}, errors: 0, clientCpuPct: 0 } as unknown as RunResult["load"],
+    processes: [{ name: "all", peakRssMb: 100, cpuPct: 50, cpuMsPerRequest: serverCpu }],
+    machineBusyPct: 50, ratioToLimit: null, ratioToOrderScript: null, reference: null, batchSizes: {}, ownLimit: null, openLoop: null,
+    postgresCpuMsPerRequest: pgCpu, stock: null, checks: [], notes: [], ...extra,
+  };
+}
+
+function fakeResult(runs: RunResult[]): BenchResult {
+  return {
+    version: 2, startedAt: "2026-01-01T00:00:00Z",
+    machine: { cpuModel: "cpu", cores: 2, memoryGb: 4, loadAverage: "1", bun: "1" } as unknown as BenchResult["machine"],
+    postgres: { version: "17" }, redis: "7",
+    options: { durationS: 10, warmupS: 1, connections: 32, items: 100, lines: 3, logLevel: "info", serverEnv: {}, against: null, webhook: true },
+    limit: null,
+    scenarios: [{ name: "all", base: null, runs }],
+  };
+}
+
+describe("with a subscribed endpoint ÷ without", () => {
+  const tally = { events: 4000, deliveredInWindow: 3000, delivered: 4000, drainMs: 300 };
+  const plain = fakeRun("all · 32 conns", 1000, 40, 0.2, 0.5);
+  const subscribed = fakeRun("webhook · all · 32 conns", 900, 50, 0.3, 0.6, { webhook: tally });
+
+  test("pairs the webhook run with the plain run of its label: orders/s, p99, server and PostgreSQL CPU", () => {
+    const [p, ...rest] = withWebhook(fakeResult([subscribed, plain]));
+    expect(rest).toEqual([]);
+    expect(p!.label).toBe("all · 32 conns");
+    expect(p!.before).toBe(plain);
+    expect(p!.after).toBe(subscribed);
+    expect([p!.throughput, p!.p99, p!.cpu, p!.postgresCpu]).toEqual([0.9, 1.25, 1.5, 1.2]);
+    // Not a before/after pair, and no pair without its plain run.
+    expect(beforeAfter(fakeResult([subscribed, plain]))).toEqual([]);
+    expect(withWebhook(fakeResult([subscribed]))).toEqual([]);
+  });
+
+  test("prints the ratios and the webhooks delivered, per run and as medians over rounds", () => {
+    const r = fakeResult([plain, subscribed]);
+    const text = formatResult(r);
+    expect(text).toContain("no subscriber → one endpoint subscribed to every event, same run: with ÷ without");
+    expect(text).toContain("orders/s 1000 → 900 = 0.90 · p99 40.0 → 50.0 ms = 1.25 · server CPU 0.20 → 0.30 ms/order = 1.50 · PostgreSQL CPU 0.5 → 0.6 ms/order = 1.20");
+    const other = fakeResult([plain, fakeRun("webhook · all · 32 conns", 1100, 40, 0.2, 0.5, { webhook: { ...tally, deliveredInWindow: 3500 } })]);
+    const summary = formatSummary([r, other]);
+    expect(summary).toContain("with webhook ÷ without, all · 32 conns: orders/s 1.00 (0.90, 1.10) · p99 1.13 (1.25, 1.00) · server CPU per order 1.25 (1.50, 1.00) · PostgreSQL CPU per order 1.10 (1.20, 1.00)");
+    expect(summary).toContain("webhook · all · 32 conns: webhooks delivered in the measured window (3000, 3500), in all 4000/4000, 4000/4000");
   });
 });
 
@@ -226,6 +281,7 @@ describe.skipIf(!hasPostgres || !hasRedis || !pgbench)("a short run on the real 
       limit: true,
       openLoop: true,
       base: null,
+      webhook: null,
       logLevel: "warn",
       serverEnv: {},
       bunFlags: [],
@@ -270,4 +326,41 @@ describe.skipIf(!hasPostgres || !hasRedis || !pgbench)("a short run on the real 
     const paired = beforeAfter({ ...result, scenarios: [{ name: "all", base: "abc1234", runs: [before] }, ...result.scenarios] });
     expect(paired.map((p) => [p.label, p.throughput])).toEqual([[run.label, 2]]);
   }, 120_000);
+
+  test("with --webhook-compare, the subscribed run's relay sends every event to the loopback receiver", async () => {
+    const result = await runBench({
+      durationS: 1, warmupS: 0.5, connections: 4, items: 5, lines: 3, scenarios: ["all"], limit: false, openLoop: false,
+      base: null, webhook: { first: true }, logLevel: "warn", serverEnv: {}, bunFlags: [], services: servicesFromEnv(), workDir, log: () => {},
+    });
+    expect(result.scenarios.map((s) => [s.error, s.runs.map((r) => r.label)])).toEqual([
+      [undefined, ["webhook · all · 4 conns"]],
+      [undefined, ["all · 4 conns"]],
+    ]);
+    const subscribed = result.scenarios[0]!.runs[0]!;
+    // Two events per confirmed order (created, confirmed), all of them received.
+    expect(subscribed.webhook!.events).toBe(2 * subscribed.stock!.confirmed);
+    expect(subscribed.webhook!.delivered).toBeGreaterThanOrEqual(subscribed.webhook!.events);
+    expect(subscribed.checks.find((c) => c.name === "every event sent")?.pass).toBe(true);
+    expect(result.scenarios[1]!.runs[0]!.webhook).toBeUndefined();
+    expect(withWebhook(result).map((p) => p.label)).toEqual(["all · 4 conns"]);
+  }, 120_000);
+});
+
+describe("outbox trigger cost", () => {
+  test("reads its options and rotates which variant goes first", () => {
+    expect(parseCostArgs(["--rounds", "2", "--size", "8", "--warmup", "0"])).toMatchObject({ rounds: 2, size: 8, warmupS: 0, clients: 6 });
+    expect(() => parseCostArgs(["--size", "0"])).toThrow("positive number");
+    expect(() => parseCostArgs(["--fast"])).toThrow("unknown option");
+    expect([0, 1, 2].map((r) => rotation(r).join(","))).toEqual(["none,row", "row,none", "none,row"]);
+  });
+
+  test("medians per variant and ratios to no trigger within each round", () => {
+    const round = (none: number, row: number, cpu: [number, number]): Measured[] => [
+      { variant: "none", ordersPerSecond: none, postgresCpuMsPerOrder: cpu[0], p99: 10 },
+      { variant: "row", ordersPerSecond: row, postgresCpuMsPerOrder: cpu[1], p99: 20 },
+    ];
+    const text = summarizeCost([round(1000, 800, [0.4, 0.6]), round(2000, 1000, [0.4, 0.8])]);
+    expect(text).toContain("none         1500 orders/s (1000, 2000) · ratio 1.00 · PostgreSQL CPU 0.400 ms/order (0.400, 0.400) · ratio 1.00 · p99 10.0 ms");
+    expect(text).toContain("row           900 orders/s (800, 1000) · ratio 0.65 · PostgreSQL CPU 0.700 ms/order (0.600, 0.800) · ratio 1.75 · p99 20.0 ms");
+  });
 });

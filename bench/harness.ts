@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import pg from "pg";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { LogLevel } from "../src/config.ts";
@@ -12,6 +13,8 @@ export type ScenarioName = "all" | "lines" | "split" | "embedded" | "breaker";
 export const SCENARIOS: readonly ScenarioName[] = ["all", "lines", "split", "embedded", "breaker"];
 /** Scenarios whose orders are one line, which a checkout from before orders had lines can run too. */
 const ONE_LINE: readonly ScenarioName[] = ["all", "split", "embedded", "breaker"];
+/** Scenarios that `--webhook-compare` runs a second time with a subscribed endpoint. */
+const WITH_WEBHOOK: readonly ScenarioName[] = ["all", "lines"];
 
 export interface BenchOptions {
   durationS: number;
@@ -28,6 +31,12 @@ export interface BenchOptions {
    * `first`: whether its runs go before the current tree's (alternate it between rounds).
    */
   base: { rev: string; root: string; first: boolean } | null;
+  /**
+   * Also run `all` and `lines` with one endpoint subscribed to every event (a loopback receiver
+   * in this process answering 204), so the relay delivers during the load: with ÷ without in one
+   * run. `first`: whether the subscribed run goes first (alternate it between rounds).
+   */
+  webhook: { first: boolean } | null;
   scenarios: readonly ScenarioName[];
   /** Measure the pgbench limit (skipped, ratios are null). */
   limit: boolean;
@@ -91,10 +100,23 @@ export interface RunResult {
   batchedReference?: { orders: number; clients: number; tps: number; latencyMs: LimitResult["latencyMs"] } | null;
   /** PostgreSQL's CPU per answered request over the measured window (null: embedded, or not on this machine). */
   postgresCpuMsPerRequest: number | null;
+  /**
+   * With a subscribed endpoint (`webhook ·` runs): outbox events written over the whole run, the
+   * webhooks the receiver got inside the measured window, and in all once the relay had drained.
+   */
+  webhook?: WebhookTally | null;
   /** Units deducted from stock against 201 answers over the whole run. */
   stock: { confirmed: number; deducted: number; ok: boolean } | null;
   checks: Check[];
   notes: string[];
+}
+
+export interface WebhookTally {
+  events: number;
+  deliveredInWindow: number;
+  delivered: number;
+  /** From the end of the load until every event had arrived (or the wait gave up). */
+  drainMs: number;
 }
 
 export interface ScenarioResult {
@@ -120,6 +142,7 @@ export interface BenchResult {
     logLevel: LogLevel;
     serverEnv: Record<string, string>;
     against: string | null;
+    webhook?: boolean;
   };
   limit: LimitResult | null;
   scenarios: ScenarioResult[];
@@ -181,6 +204,8 @@ interface DriveOptions {
   stockFrom: RoleProcess | null;
   /** Whether the run's database is the PostgreSQL server (false: PGlite inside the server). */
   onPostgres: boolean;
+  /** Called at the measured window's edges, besides the harness's own readings. */
+  onWindow?: (edge: "start" | "end") => void;
 }
 
 /** The PostgreSQL server's CPU can be read from /proc only when it runs on this machine. */
@@ -241,6 +266,7 @@ async function drive(o: BenchOptions, d: DriveOptions, limit: LimitResult | null
       body: orderBody(seq, o.items, lines),
     }),
     onWindow: (edge) => {
+      d.onWindow?.(edge);
       for (const p of d.watched) (cpuAt[p.name] ??= []).push(p.cpuSeconds());
       pgCpuAt.push(pgCpu());
       if (edge === "start") {
@@ -305,9 +331,53 @@ interface Context {
   /** The `--against` commit (its runs are labelled `before ·` and measure no limit of their own). */
   base: string | null;
   root: string | undefined;
+  /** One endpoint subscribed to every event during the load (runs labelled `webhook ·`, no limit or open loop of their own). */
+  webhook?: boolean;
 }
 
-const labelFor = (c: Context, label: string) => (c.base ? `before · ${label}` : label);
+const labelFor = (c: Context, label: string) => (c.base ? `before · ${label}` : c.webhook ? `webhook · ${label}` : label);
+/** A run that is only the comparison's other half: it measures no limit and no open loop. */
+const pairedOnly = (c: Context) => !!c.base || !!c.webhook;
+
+/** A loopback webhook receiver: answers every POST 204 at once and counts them. */
+function startReceiver(): { url: string; count: () => number; stop: () => void } {
+  let count = 0;
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch() {
+      count++;
+      return new Response(null, { status: 204 });
+    },
+  });
+  return { url: `http://127.0.0.1:${server.port}/hooks`, count: () => count, stop: () => server.stop(true) };
+}
+
+async function outboxEvents(databaseUrl: string): Promise<number> {
+  const c = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000 });
+  await c.connect();
+  try {
+    return Number((await c.query("select count(*)::int as n from orders.outbox_events")).rows[0].n);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Waits until the receiver has every event the outbox holds, or until it stops getting any for `quietMs`. */
+async function drainWebhooks(received: () => number, events: () => Promise<number>, quietMs = 10_000, maxMs = 120_000): Promise<number> {
+  const start = performance.now();
+  let last = received();
+  let lastChange = start;
+  for (;;) {
+    const n = received();
+    if (n >= (await events())) break;
+    const now = performance.now();
+    if (n !== last) [last, lastChange] = [n, now];
+    if (now - lastChange > quietMs || now - start > maxMs) break;
+    await Bun.sleep(250);
+  }
+  return Math.round(performance.now() - start);
+}
 
 /** A fresh `all` role on PostgreSQL and an emptied Redis DB, with the bench's items created. */
 async function startAllRole(o: BenchOptions, c: Context, databaseUrl: string, name: string): Promise<RoleProcess> {
@@ -334,7 +404,7 @@ function orderPathSizes(run: RunResult): BatchSizes | null {
  */
 async function attachOwnLimit(o: BenchOptions, c: Context, run: RunResult): Promise<void> {
   const sizes = orderPathSizes(run);
-  if (!o.limit || c.base || !sizes) return;
+  if (!o.limit || pairedOnly(c) || !sizes) return;
   const clients = 3 * Number(o.serverEnv.GROUP_COMMIT_IN_FLIGHT ?? 2);
   // One prepared batch per pgbench transaction: room for four times the app's rate (the run
   // fails rather than measure empty batches if PostgreSQL alone goes faster than that).
@@ -348,7 +418,7 @@ async function attachOwnLimit(o: BenchOptions, c: Context, run: RunResult): Prom
 
 /** The same server at half the closed-loop run's orders/s, arrivals at a fixed rate. */
 async function attachOpenLoop(o: BenchOptions, c: Context, run: RunResult, d: DriveOptions): Promise<void> {
-  if (!o.openLoop || c.base || run.load.perSecond <= 0) return;
+  if (!o.openLoop || pairedOnly(c) || run.load.perSecond <= 0) return;
   const open = await drive(o, { ...d, ratePerSecond: run.load.perSecond / 2 }, null);
   run.openLoop = open.load;
   if (run.stock && open.stock) {
@@ -363,21 +433,39 @@ async function allRole(o: BenchOptions, c: Context, lines: number): Promise<RunR
   const name = lines === 1 ? "all" : "lines";
   const db = await createDatabase(o.services, name);
   let server: RoleProcess | undefined;
+  const receiver = c.webhook ? startReceiver() : null;
   let run: RunResult;
   try {
     server = await startAllRole(o, c, db.url, name);
     const label = labelFor(c, lines === 1 ? `all · ${o.connections} conns` : `all · ${lines} lines · ${o.connections} conns`);
     const d: DriveOptions = { label, lines, base: c.base, target: server, watched: [server], connections: o.connections, stockFrom: server, onPostgres: true };
-    run = await drive(o, d, c.base ? null : c.limit);
+    const inWindow: number[] = [];
+    if (receiver) {
+      await postJson(`${server.url}/api/admin/webhooks`, { url: receiver.url, events: ["*"] }, { ...AUTH, "idempotency-key": randomUUID() }, [201]);
+      d.onWindow = () => inWindow.push(receiver.count());
+    }
+    run = await drive(o, d, pairedOnly(c) ? null : c.limit);
     await attachOpenLoop(o, c, run, { ...d, label: `${label} · open loop` });
+    if (receiver) {
+      const drainMs = await drainWebhooks(receiver.count, () => outboxEvents(db.url));
+      const [a = 0, b = 0] = inWindow;
+      run.webhook = { events: await outboxEvents(db.url), deliveredInWindow: b - a, delivered: receiver.count(), drainMs };
+      const w = run.webhook;
+      run.notes.push(
+        `webhooks: ${w.deliveredInWindow} delivered in the measured window (${round(w.deliveredInWindow / o.durationS, 0)}/s), ` +
+          `${w.delivered} of ${w.events} outbox events in all, ${w.drainMs} ms after the load`,
+      );
+    }
   } finally {
+    receiver?.stop();
     await server?.stop();
     await db.drop();
   }
   await attachOwnLimit(o, c, run);
   const rss = run.processes[0]!.peakRssMb;
   // A `before ·` run measures no limit of its own: its statements are not this tree's.
-  if (!c.base) run.checks.push({ name: "ratio to limit", target: "≥ 0.6", actual: String(run.ratioToLimit ?? "n/a"), pass: (run.ratioToLimit ?? 0) >= 0.6 });
+  if (run.webhook) run.checks.push({ name: "every event sent", target: "all", actual: `${run.webhook.delivered} / ${run.webhook.events}`, pass: run.webhook.delivered >= run.webhook.events });
+  if (!pairedOnly(c)) run.checks.push({ name: "ratio to limit", target: "≥ 0.6", actual: String(run.ratioToLimit ?? "n/a"), pass: (run.ratioToLimit ?? 0) >= 0.6 });
   run.checks.push(
     { name: "p99", target: "< 50 ms", actual: `${run.load.latencyMs.p99} ms`, pass: run.load.latencyMs.p99 < 50 },
     { name: "every answer 201", target: "201 only", actual: statusText(run.load.allStatuses), pass: only(run.load.allStatuses, "201") && run.load.errors === 0 },
@@ -570,7 +658,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     machine: machineFacts(),
     postgres: await postgresFacts(o.services),
     redis: await redisVersion(o.services),
-    options: { durationS: o.durationS, warmupS: o.warmupS, connections: o.connections, items: o.items, lines: o.lines, logLevel: o.logLevel, serverEnv: o.serverEnv, against: o.base?.rev ?? null },
+    options: {
+      durationS: o.durationS, warmupS: o.warmupS, connections: o.connections, items: o.items, lines: o.lines,
+      logLevel: o.logLevel, serverEnv: o.serverEnv, against: o.base?.rev ?? null, webhook: !!o.webhook,
+    },
     limit: null,
     scenarios: [],
   };
@@ -586,8 +677,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       if (o.base.first) contexts.unshift(before);
       else contexts.push(before);
     }
+    if (o.webhook && WITH_WEBHOOK.includes(name)) {
+      const subscribed: Context = { ...current, webhook: true };
+      if (o.webhook.first) contexts.unshift(subscribed);
+      else contexts.push(subscribed);
+    }
     for (const c of contexts) {
-      o.log(c.base ? `${name} (before: ${c.base})` : name);
+      o.log(c.base ? `${name} (before: ${c.base})` : c.webhook ? `${name} (one endpoint subscribed)` : name);
       try {
         result.scenarios.push({ name, base: c.base, runs: await RUNNERS[name](o, c) });
       } catch (err) {

@@ -20,12 +20,16 @@ import { servicesFromEnv } from "./services.ts";
  *   --against REV       also run the one-line scenarios on commit REV's tree (git archive into the
  *                       work dir, node_modules linked), each right next to the current tree's:
  *                       before/after in one run, printed as ratios
+ *   --webhook-compare   also run all and lines with one endpoint subscribed to every event (a
+ *                       loopback receiver answering 204), back to back with the plain runs:
+ *                       with ÷ without in one run, and the webhooks delivered during and after
  *   --log-level L       LOG_LEVEL of the servers (info, the shipped default)
  *   --env K=V           extra environment for the servers; repeatable
  *   --bun-flag F        extra flag for the servers' bun runtime, e.g. --cpu-prof-md; repeatable
  *   --rounds N          repeat the whole run N times and add a summary of medians (1); on a
  *                       shared machine the medians of paired runs are steadier than one run;
- *                       with --against, which tree goes first alternates between rounds
+ *                       with --against (--webhook-compare), which tree (variant) goes first
+ *                       alternates between rounds
  *   --json FILE         also write the full result as JSON (an array when rounds > 1)
  *   --work-dir DIR      server logs and the pgbench script (a fresh temp folder)
  *
@@ -46,6 +50,7 @@ export function parseArgs(argv: string[], env = process.env): CliOptions {
     limit: true,
     openLoop: true,
     base: null,
+    webhook: null,
     against: null,
     logLevel: "info",
     serverEnv: {},
@@ -90,6 +95,9 @@ export function parseArgs(argv: string[], env = process.env): CliOptions {
         break;
       case "--against":
         opts.against = value();
+        break;
+      case "--webhook-compare":
+        opts.webhook = { first: false };
         break;
       case "--scenarios": {
         const names = value().split(",").map((s) => s.trim()).filter(Boolean);
@@ -157,28 +165,56 @@ const sizesText = (s: Partial<Record<string, number>>) =>
 
 const serverCpu = (run: RunResult) => run.processes.reduce((a, p) => a + p.cpuMsPerRequest, 0);
 
+export interface Pair {
+  label: string;
+  before: RunResult;
+  after: RunResult;
+  throughput: number;
+  p99: number;
+  cpu: number | null;
+  postgresCpu: number | null;
+}
+
+const ratio = (a: number, b: number | null) => (b ? Math.round((a / b) * 1000) / 1000 : null);
+
 /**
- * Current run ÷ `before ·` run of the same label, per label (none without --against): orders/s,
- * p99, and the servers' CPU per order, the steadiest of the three on a busy machine.
+ * Runs labelled `prefix · X` paired with the plain run `X` of the same result: (plain ÷ prefixed
+ * for `before`, prefixed ÷ plain for `webhook`, always after ÷ before): orders/s, p99, and the
+ * servers' and PostgreSQL's CPU per order, the steadiest on a busy machine.
  */
-export function beforeAfter(r: BenchResult): Array<{ label: string; before: RunResult; after: RunResult; throughput: number; p99: number; cpu: number | null }> {
+function pairs(r: BenchResult, prefix: "before" | "webhook"): Pair[] {
   const runs = r.scenarios.flatMap((s) => s.runs);
-  const out = [];
-  for (const before of runs.filter((x) => x.base)) {
-    const label = before.label.replace(/^before · /, "");
-    const after = runs.find((x) => !x.base && x.label === label);
-    if (!after || !before.load.perSecond || !before.load.latencyMs.p99) continue;
+  const marked = (x: RunResult) => x.label.startsWith(`${prefix} · `);
+  const out: Pair[] = [];
+  for (const m of runs.filter(marked)) {
+    const label = m.label.slice(prefix.length + 3);
+    const plain = runs.find((x) => !x.base && x.label === label);
+    if (!plain) continue;
+    const [before, after] = prefix === "before" ? [m, plain] : [plain, m];
+    if (!before.load.perSecond || !before.load.latencyMs.p99) continue;
     out.push({
       label,
       before,
       after,
-      throughput: Math.round((after.load.perSecond / before.load.perSecond) * 1000) / 1000,
-      p99: Math.round((after.load.latencyMs.p99 / before.load.latencyMs.p99) * 1000) / 1000,
-      cpu: serverCpu(before) > 0 ? Math.round((serverCpu(after) / serverCpu(before)) * 1000) / 1000 : null,
+      throughput: ratio(after.load.perSecond, before.load.perSecond)!,
+      p99: ratio(after.load.latencyMs.p99, before.load.latencyMs.p99)!,
+      cpu: ratio(serverCpu(after), serverCpu(before)),
+      postgresCpu: after.postgresCpuMsPerRequest === null ? null : ratio(after.postgresCpuMsPerRequest, before.postgresCpuMsPerRequest),
     });
   }
   return out;
 }
+
+/** Current run ÷ `before ·` run of the same label, per label (none without --against). */
+export const beforeAfter = (r: BenchResult): Pair[] => pairs(r, "before");
+/** `webhook ·` run (one endpoint subscribed) ÷ the plain run of the same label (none without --webhook-compare). */
+export const withWebhook = (r: BenchResult): Pair[] => pairs(r, "webhook");
+
+const pairLine = (p: Pair) =>
+  `  ${p.label.padEnd(26)} orders/s ${p.before.load.perSecond.toFixed(0)} → ${p.after.load.perSecond.toFixed(0)} = ${p.throughput.toFixed(2)}` +
+  ` · p99 ${p.before.load.latencyMs.p99.toFixed(1)} → ${p.after.load.latencyMs.p99.toFixed(1)} ms = ${p.p99.toFixed(2)}` +
+  (p.cpu === null ? "" : ` · server CPU ${serverCpu(p.before).toFixed(2)} → ${serverCpu(p.after).toFixed(2)} ms/order = ${p.cpu.toFixed(2)}`) +
+  (p.postgresCpu === null ? "" : ` · PostgreSQL CPU ${p.before.postgresCpuMsPerRequest} → ${p.after.postgresCpuMsPerRequest} ms/order = ${p.postgresCpu.toFixed(2)}`);
 
 export function formatResult(r: BenchResult): string {
   const out: string[] = [];
@@ -188,6 +224,7 @@ export function formatResult(r: BenchResult): string {
   out.push(
     `${r.options.connections} connections · ${r.options.durationS} s measured after ${r.options.warmupS} s warm-up · ${r.options.items} items · LOG_LEVEL=${r.options.logLevel}` +
       (r.options.against ? ` · before = ${r.options.against}` : "") +
+      (r.options.webhook ? " · webhook runs: one endpoint subscribed to every event" : "") +
       (Object.keys(r.options.serverEnv).length ? ` · ${Object.entries(r.options.serverEnv).map(([k, v]) => `${k}=${v}`).join(" ")}` : ""),
   );
   out.push("");
@@ -250,17 +287,17 @@ export function formatResult(r: BenchResult): string {
   out.push(" open loop: requests due at a fixed rate, half the run's orders/s, latency counted from when each was due;");
   out.push(" batched N×C: the 202 statement's group-committed form, N orders per statement, C clients, in orders/s;");
   out.push(" CPU ms/order: server CPU per answered request; machine CPU: % of all cores; split lists orders+inventory)");
-  const pairs = beforeAfter(r);
-  if (pairs.length) {
+  const ba = beforeAfter(r);
+  if (ba.length) {
     out.push("");
     out.push(`before (${r.options.against}) → after (this tree), same run: after ÷ before`);
-    for (const p of pairs) {
-      out.push(
-        `  ${p.label.padEnd(26)} orders/s ${p.before.load.perSecond.toFixed(0)} → ${p.after.load.perSecond.toFixed(0)} = ${p.throughput.toFixed(2)}` +
-          ` · p99 ${p.before.load.latencyMs.p99.toFixed(1)} → ${p.after.load.latencyMs.p99.toFixed(1)} ms = ${p.p99.toFixed(2)}` +
-          (p.cpu === null ? "" : ` · server CPU ${serverCpu(p.before).toFixed(2)} → ${serverCpu(p.after).toFixed(2)} ms/order = ${p.cpu.toFixed(2)}`),
-      );
-    }
+    for (const p of ba) out.push(pairLine(p));
+  }
+  const wh = withWebhook(r);
+  if (wh.length) {
+    out.push("");
+    out.push("no subscriber → one endpoint subscribed to every event, same run: with ÷ without");
+    for (const p of wh) out.push(pairLine(p));
   }
   out.push("");
   out.push("targets");
@@ -310,16 +347,25 @@ export function formatSummary(results: BenchResult[]): string {
         (pgCpu.length ? ` · PostgreSQL CPU ${median(pgCpu).toFixed(2)} ms/order` : ""),
     );
   }
-  const pairs = results.flatMap((r) => beforeAfter(r));
-  for (const label of [...new Set(pairs.map((p) => p.label))]) {
-    const mine = pairs.filter((p) => p.label === label);
-    const t = mine.map((p) => p.throughput);
-    const p99 = mine.map((p) => p.p99);
-    const cpu = mine.flatMap((p) => (p.cpu === null ? [] : [p.cpu]));
-    out.push(
-      `  after ÷ before, ${label}: orders/s ${median(t).toFixed(2)} (${listed(t, 2)}) · p99 ${median(p99).toFixed(2)} (${listed(p99, 2)})` +
-        (cpu.length ? ` · server CPU per order ${median(cpu).toFixed(2)} (${listed(cpu, 2)})` : ""),
-    );
+  for (const [what, pairing] of [["after ÷ before", beforeAfter], ["with webhook ÷ without", withWebhook]] as const) {
+    const all = results.flatMap((r) => pairing(r));
+    for (const label of [...new Set(all.map((p) => p.label))]) {
+      const mine = all.filter((p) => p.label === label);
+      const t = mine.map((p) => p.throughput);
+      const p99 = mine.map((p) => p.p99);
+      const cpu = mine.flatMap((p) => (p.cpu === null ? [] : [p.cpu]));
+      const pgCpu = mine.flatMap((p) => (p.postgresCpu === null ? [] : [p.postgresCpu]));
+      out.push(
+        `  ${what}, ${label}: orders/s ${median(t).toFixed(2)} (${listed(t, 2)}) · p99 ${median(p99).toFixed(2)} (${listed(p99, 2)})` +
+          (cpu.length ? ` · server CPU per order ${median(cpu).toFixed(2)} (${listed(cpu, 2)})` : "") +
+          (pgCpu.length ? ` · PostgreSQL CPU per order ${median(pgCpu).toFixed(2)} (${listed(pgCpu, 2)})` : ""),
+      );
+    }
+  }
+  const tallies = results.flatMap((r) => r.scenarios.flatMap((s) => s.runs.flatMap((x) => (x.webhook ? [{ label: x.label, ...x.webhook }] : []))));
+  for (const label of [...new Set(tallies.map((t) => t.label))]) {
+    const mine = tallies.filter((t) => t.label === label);
+    out.push(`  ${label}: webhooks delivered in the measured window (${listed(mine.map((t) => t.deliveredInWindow), 0)}), in all ${mine.map((t) => `${t.delivered}/${t.events}`).join(", ")} of the outbox's events`);
   }
   return out.join("\n");
 }
@@ -342,6 +388,7 @@ if (import.meta.main) {
     if (opts.rounds > 1) opts.log(`round ${round} of ${opts.rounds}`);
     // Which tree runs first alternates, so a machine getting busier or quieter favours neither.
     if (opts.base) opts.base.first = round % 2 === 0;
+    if (opts.webhook) opts.webhook.first = round % 2 === 0;
     const result = await runBench(opts);
     results.push(result);
     console.log(formatResult(result));

@@ -24,7 +24,7 @@ import { Elysia, type AnyElysia } from "elysia";
 import { createChaosInjector } from "../chaos/injector.ts";
 import { chaosAdminRoutes } from "../chaos/chaos.routes.ts";
 import { composeInventory } from "./compose/inventory.ts";
-import { composeOrders } from "./compose/orders.ts";
+import { composeOrders, type OrdersSide } from "./compose/orders.ts";
 import { watchReadiness } from "./compose/observability.ts";
 
 export interface RunningServer {
@@ -117,12 +117,14 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
   let ordersService: OrdersModule["service"] | undefined;
   let breaker: InventoryPolicy | undefined;
   let webhookService: WebhookService | undefined;
+  let webhookRelay: OrdersSide["webhookRelay"];
   if (hostsOrders) {
     const side = await composeOrders({ config, database, kv, inventory, groupCommit, health, metrics, logger, onError, redisClientName, adminGuard });
     inventory = side.inventory;
     ordersService = side.service;
     breaker = side.breaker;
     webhookService = side.webhooks;
+    webhookRelay = side.webhookRelay;
     plugins.push(...side.plugins);
     stoppers.push(() => side.stop());
   }
@@ -139,6 +141,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; clock
         breaker,
         chaos: chaosControl,
         webhooks: webhookService,
+        webhookBreakers: webhookRelay,
         config: { adminToken: config.adminToken, nodeEnv: config.nodeEnv, csrfSecret: config.csrfSecret },
         clock: opts.clock,
         onError,

@@ -425,6 +425,23 @@ for (const [index, backend] of BACKENDS.entries()) {
         expect(noEvent.status).toBe(404);
         await check(noEvent, "/api/admin/events/{id}/redeliver", "post");
 
+        // Enabling answers the endpoint (no secret), replays under its key, and 404s an unknown id.
+        const enableKey = newKey("wh");
+        const enabled = await fetch(`${sys.url}/api/admin/webhooks/${sub.id}/enable`, { method: "POST", headers: { ...admin, "idempotency-key": enableKey } });
+        expect(enabled.status).toBe(200);
+        const view = (await check(enabled, "/api/admin/webhooks/{id}/enable", "post")) as { id: string; disabled_at: null; pending_deliveries: number };
+        expect(view).toMatchObject({ id: sub.id, disabled_at: null, pending_deliveries: 0 });
+        expect(JSON.stringify(view)).not.toContain("whsec_");
+        const enabledAgain = await fetch(`${sys.url}/api/admin/webhooks/${sub.id}/enable`, { method: "POST", headers: { ...admin, "idempotency-key": enableKey } });
+        expect(enabledAgain.headers.get("idempotent-replayed")).toBe("true");
+        expect(await enabledAgain.json()).toEqual(view);
+        const enableMissing = await fetch(`${sys.url}/api/admin/webhooks/wh_00000000000000000000000000000000/enable`, { method: "POST", headers: { ...admin, "idempotency-key": newKey("wh") } });
+        expect(enableMissing.status).toBe(404);
+        await check(enableMissing, "/api/admin/webhooks/{id}/enable", "post");
+        const enableNoKey = await fetch(`${sys.url}/api/admin/webhooks/${sub.id}/enable`, { method: "POST", headers: admin });
+        expect(enableNoKey.status).toBe(400);
+        await check(enableNoKey, "/api/admin/webhooks/{id}/enable", "post");
+
         const rotated = await fetch(`${sys.url}/api/admin/webhooks/${sub.id}/rotate-secret`, { method: "POST", headers: { ...admin, "idempotency-key": newKey("wh") } });
         expect(rotated.status).toBe(200);
         const fresh = (await check(rotated, "/api/admin/webhooks/{id}/rotate-secret", "post")) as { secret: string; previous_secret_expires_at: string };

@@ -32,6 +32,7 @@ export type {
   OrderWithHistory,
   ViewDeps,
   WebhookAttemptView,
+  WebhookBreakers,
   WebhookEndpointView,
   WebhooksAccess,
 } from "./view-deps.ts";

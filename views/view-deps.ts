@@ -140,6 +140,17 @@ export interface WebhooksAccess {
    * `{ status: 202, body: '{"event_id":"evt_…","deliveries":1}', replayed: false }`; throws `not_found`.
    */
   redeliver(eventId: string, key: string): Promise<{ status: number; body: string; replayed: boolean }>;
+  /**
+   * Sends to a disabled endpoint again, under an idempotency key (the same key is replayed).
+   * `await webhooks.enable("wh_…", "ui-enable-…")` → `{ status: 200, body: '{"id":"wh_…",…}', replayed: false }`; throws `not_found`.
+   */
+  enable(id: string, key: string): Promise<{ status: number; body: string; replayed: boolean }>;
+}
+
+/** This process's webhook relay, as the page asks it about endpoint breakers (`WebhookRelay` fits). */
+export interface WebhookBreakers {
+  /** `relay.openEndpoints()` → ids of the endpoints whose breaker is open now, in this process. */
+  openEndpoints(): string[];
 }
 
 export interface ViewDeps {
@@ -155,6 +166,8 @@ export interface ViewDeps {
   chaos?: ChaosControl;
   /** Absent where no orders module sends events (an inventory-only instance): the page says so. */
   webhooks?: WebhooksAccess;
+  /** Absent where this process runs no webhook relay: the page says breaker state is unknown here. */
+  webhookBreakers?: WebhookBreakers;
   config: {
     adminToken: string | undefined;
     nodeEnv: string;

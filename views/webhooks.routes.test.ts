@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createViews, type WebhookAttemptView, type WebhookEndpointView, type WebhooksAccess } from "./index.ts";
+import { createViews, type WebhookAttemptView, type WebhookBreakers, type WebhookEndpointView, type WebhooksAccess } from "./index.ts";
 import { CSRF_COOKIE, UiSecurity, parseCookies } from "./ui-security.ts";
 
 const SECRET = "whsec_c2VjcmV0LW5ldmVyLXNob3du";
@@ -12,6 +12,7 @@ class FakeWebhooks implements WebhooksAccess {
   readonly attempts = new Map<string, WebhookAttemptView[]>();
   readonly keys = new Map<string, { status: number; body: string }>();
   redeliveries: string[] = [];
+  enabled: string[] = [];
 
   async list() {
     return this.endpoints.map((e) => ({ ...e }));
@@ -28,6 +29,17 @@ class FakeWebhooks implements WebhooksAccess {
     this.keys.set(key, answer);
     return { ...answer, replayed: false };
   }
+  async enable(id: string, key: string) {
+    const stored = this.keys.get(key);
+    if (stored) return { ...stored, replayed: true };
+    const e = this.endpoints.find((x) => x.id === id);
+    if (!e) throw Object.assign(new Error(`No webhook with id "${id}"`), { code: "not_found" });
+    Object.assign(e, { disabled_at: null, disabled_reason: null, failing_since: null });
+    this.enabled.push(id);
+    const answer = { status: 200, body: JSON.stringify(e) };
+    this.keys.set(key, answer);
+    return { ...answer, replayed: false };
+  }
 }
 
 function endpoint(over: Partial<WebhookEndpointView> = {}): WebhookEndpointView & { secret: string } {
@@ -40,13 +52,20 @@ function endpoint(over: Partial<WebhookEndpointView> = {}): WebhookEndpointView 
     failing_since: null,
     disabled_at: null,
     disabled_reason: null,
+    pending_deliveries: 0,
+    oldest_pending_at: null,
     secret: SECRET,
     ...over,
   };
 }
 
-function pages(webhooks: WebhooksAccess | undefined, config = { adminToken: TOKEN, nodeEnv: "production", csrfSecret: "unit-test-secret" }) {
+function pages(
+  webhooks: WebhooksAccess | undefined,
+  config = { adminToken: TOKEN, nodeEnv: "production", csrfSecret: "unit-test-secret" },
+  webhookBreakers?: WebhookBreakers,
+) {
   const app = createViews({
+    webhookBreakers,
     window: { snapshot: () => ({ averageMs: null, count: 0, status: "optimal" }), record: () => {} },
     inventory: { list: async () => [], get: async () => null, movements: async () => null },
     health: { ready: {}, deep: {}, role: "all" },
@@ -75,15 +94,18 @@ function pages(webhooks: WebhooksAccess | undefined, config = { adminToken: TOKE
 
 function seeded() {
   const hooks = new FakeWebhooks();
-  hooks.endpoints.push(endpoint(), endpoint({ id: "wh_2", url: "https://dead.example/in", description: null, failing_since: new Date(NOW - 86_400_000 * 3).toISOString(), disabled_at: new Date(NOW - 60_000).toISOString(), disabled_reason: "failing for 3 days" }));
+  hooks.endpoints.push(endpoint(), endpoint({ id: WH_2, pending_deliveries: 1234, oldest_pending_at: new Date(NOW - 7_200_000).toISOString(), url: "https://dead.example/in", description: null, failing_since: new Date(NOW - 86_400_000 * 3).toISOString(), disabled_at: new Date(NOW - 60_000).toISOString(), disabled_reason: "failing for 3 days" }));
   hooks.attempts.set("wh_1", [
     { at: new Date(NOW - 5_000).toISOString(), event_id: "evt_b", attempt: 1, status_code: 200, duration_ms: 42, error: null },
     { at: new Date(NOW - 60_000).toISOString(), event_id: "evt_a", attempt: 2, status_code: 200, duration_ms: 31, error: null },
     { at: new Date(NOW - 120_000).toISOString(), event_id: "evt_a", attempt: 1, status_code: 503, duration_ms: 12, error: "HTTP 503" },
   ]);
-  hooks.attempts.set("wh_2", [{ at: new Date(NOW - 70_000).toISOString(), event_id: "evt_a", attempt: 9, status_code: null, duration_ms: 3000, error: "timeout" }]);
+  hooks.attempts.set(WH_2, [{ at: new Date(NOW - 70_000).toISOString(), event_id: "evt_a", attempt: 9, status_code: null, duration_ms: 3000, error: "timeout" }]);
   return hooks;
 }
+
+const WH_2 = "wh_22222222222222222222222222222222";
+const enableKey = (html: string, id: string) => new RegExp(`name="webhook_id" value="${id}">\\s*<input type="hidden" name="idempotency_key" value="([^"]+)"`).exec(html)?.[1];
 
 const keyFor = (html: string, eventId: string) =>
   new RegExp(`name="event_id" value="${eventId}">\\s*<input type="hidden" name="idempotency_key" value="([^"]+)"`).exec(html)?.[1];
@@ -139,6 +161,46 @@ describe("webhooks page", () => {
     const noKey = await v.post("/ui/webhooks/redeliver", { csrf_token: v.token, event_id: "evt_a" });
     expect(noKey.status).toBe(400);
     expect(hooks.redeliveries).toEqual(["evt_a"]);
+  });
+
+  test("per endpoint: pending deliveries with the oldest one's age, and whether its breaker is open in this process", async () => {
+    const open = await pages(seeded(), undefined, { openEndpoints: () => [WH_2] }).get("/webhooks");
+    const card = (html: string, id: string) => html.slice(html.indexOf(`data-webhook-id="${id}"`)).split("</section>")[0]!;
+    expect(card(open.html, "wh_1")).toContain('<span data-pending="0">none</span>');
+    expect(card(open.html, "wh_1")).toContain('data-breaker="closed"');
+    expect(card(open.html, WH_2)).toMatch(/<span data-pending="1234">1,234<\/span> <span class="muted">oldest since <time [^>]*>2 h ago<\/time>/);
+    expect(card(open.html, WH_2)).toContain('data-breaker="open"');
+    // Without a relay in this process the page does not guess.
+    const none = await pages(seeded()).get("/webhooks");
+    expect(none.html.match(/data-breaker="unknown"/g)?.length).toBe(2);
+    expect(none.html).not.toContain('data-breaker="open"');
+  });
+
+  test("Re-enable on a disabled endpoint only; the form's key makes a double submit one change", async () => {
+    const hooks = seeded();
+    const v = pages(hooks);
+    const page = (await v.get("/webhooks")).html;
+    expect(page.match(/data-enable=/g)?.length).toBe(1);
+    const key = enableKey(page, WH_2)!;
+    expect(key).toMatch(/^ui-enable-[0-9a-f-]{36}$/);
+    const fields = { csrf_token: v.token, webhook_id: WH_2, idempotency_key: key };
+    const first = await v.post("/ui/webhooks/enable", fields);
+    expect(first.status).toBe(200);
+    expect(first.html).toContain("is enabled again");
+    expect(first.html).not.toContain("data-enable=");
+    expect(first.html.match(/data-health="enabled"/g)?.length).toBe(2);
+    const second = await v.post("/ui/webhooks/enable", fields, { "hx-request": "true" });
+    expect(second.status).toBe(200);
+    expect(second.html).toContain("already re-enabled");
+    expect(second.html).not.toContain("<h1>");
+    expect(hooks.enabled).toEqual([WH_2]);
+    const unknown = await v.post("/ui/webhooks/enable", { ...fields, webhook_id: "wh_99999999999999999999999999999999", idempotency_key: "ui-enable-other" });
+    expect(unknown.status).toBe(404);
+    expect((await v.post("/ui/webhooks/enable", { ...fields, webhook_id: "nope" })).status).toBe(400);
+    expect((await v.post("/ui/webhooks/enable", { csrf_token: v.token, webhook_id: WH_2 })).status).toBe(400);
+    expect((await v.post("/ui/webhooks/enable", { ...fields, csrf_token: "" })).status).toBe(403);
+    expect((await v.post("/ui/webhooks/enable", fields, {}, false)).status).toBe(401);
+    expect(hooks.enabled).toEqual([WH_2]);
   });
 
   test("refused without the CSRF token, from another origin, or signed out", async () => {

@@ -7,7 +7,7 @@ import type { Logger } from "../../platform/logging.ts";
 import type { Metrics } from "../../platform/metrics.ts";
 import { createRetryQueue } from "../../platform/queue/index.ts";
 import { createHttpInventory, InventoryMisconfiguredError, InventoryUnavailableError, type InventoryPort } from "../../modules/inventory/index.ts";
-import { createInventoryPolicy, createOrdersModule, type InventoryPolicy, type Orders, type WebhookService } from "../../modules/orders/index.ts";
+import { createInventoryPolicy, createOrdersModule, type InventoryPolicy, type Orders, type WebhookRelay, type WebhookService } from "../../modules/orders/index.ts";
 import type { Config } from "../config.ts";
 import type { HealthRegistry } from "../http/health.ts";
 import { serviceToken, type AdminGuard } from "../http/guards.ts";
@@ -17,6 +17,8 @@ export interface OrdersSide {
   service: Orders;
   /** Subscriptions and deliveries, for the Webhooks page. */
   webhooks: WebhookService;
+  /** The relay running in this process (absent with WEBHOOK_RELAY=false), for the page's breaker column. */
+  webhookRelay: Pick<WebhookRelay, "openEndpoints"> | undefined;
   /** The port orders call: the in-process one handed in, or the HTTP adapter in split mode. */
   inventory: InventoryPort;
   breaker: InventoryPolicy;
@@ -120,6 +122,7 @@ export async function composeOrders(ctx: {
   return {
     service: orders.service,
     webhooks: webhooks.service,
+    webhookRelay: config.webhookRelay ? relay : undefined,
     inventory,
     breaker: policy,
     plugins,

@@ -544,6 +544,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/webhooks/{id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send to a disabled endpoint again
+         * @description Clears `disabled_at`, `disabled_reason` and `failing_since`; the endpoint's pending deliveries go out as they fall due. Events written while it was disabled were not queued for it: read them from `GET /api/events`. Enabling an endpoint that is not disabled changes nothing but `failing_since`.
+         */
+        post: operations["enableWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/webhooks/{id}/deliveries": {
         parameters: {
             query?: never;
@@ -726,6 +746,9 @@ export interface components {
             disabled_at: string | null;
             disabled_reason: string | null;
             previous_secret_expires_at: string | null;
+            /** @description Deliveries to this endpoint not yet sent: due, waiting for a retry, or held while it is disabled */
+            pending_deliveries: number;
+            oldest_pending_at: string | null;
         };
         WebhookWithSecret: {
             id: string;
@@ -738,6 +761,9 @@ export interface components {
             disabled_at: string | null;
             disabled_reason: string | null;
             previous_secret_expires_at: string | null;
+            /** @description Deliveries to this endpoint not yet sent: due, waiting for a retry, or held while it is disabled */
+            pending_deliveries: number;
+            oldest_pending_at: string | null;
             /** @description `whsec_` + base64 of the key bytes; shown in this answer only */
             secret: string;
         };
@@ -4651,7 +4677,9 @@ export interface operations {
                      *         "failing_since": null,
                      *         "disabled_at": null,
                      *         "disabled_reason": null,
-                     *         "previous_secret_expires_at": null
+                     *         "previous_secret_expires_at": null,
+                     *         "pending_deliveries": 0,
+                     *         "oldest_pending_at": null
                      *       }
                      *     ]
                      */
@@ -4801,6 +4829,8 @@ export interface operations {
                      *       "disabled_at": null,
                      *       "disabled_reason": null,
                      *       "previous_secret_expires_at": null,
+                     *       "pending_deliveries": 0,
+                     *       "oldest_pending_at": null,
                      *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
                      *     }
                      */
@@ -4935,7 +4965,9 @@ export interface operations {
                      *       "failing_since": null,
                      *       "disabled_at": null,
                      *       "disabled_reason": null,
-                     *       "previous_secret_expires_at": null
+                     *       "previous_secret_expires_at": null,
+                     *       "pending_deliveries": 0,
+                     *       "oldest_pending_at": null
                      *     }
                      */
                     "application/json": components["schemas"]["Webhook"];
@@ -5225,10 +5257,168 @@ export interface operations {
                      *       "disabled_at": null,
                      *       "disabled_reason": null,
                      *       "previous_secret_expires_at": "2026-01-06T10:00:00.000Z",
+                     *       "pending_deliveries": 0,
+                     *       "oldest_pending_at": null,
                      *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
                      *     }
                      */
                     "application/json": components["schemas"]["WebhookWithSecret"];
+                };
+            };
+            /** @description The request is not valid; An Idempotency-Key header is required; The Idempotency-Key header is malformed; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/invalid-request" | "https://valerix.dev/problems/missing-idempotency-key" | "https://valerix.dev/problems/invalid-idempotency-key" | "https://valerix.dev/problems/malformed-json" | "https://valerix.dev/problems/json-too-deep" | "https://valerix.dev/problems/invalid-characters";
+                    };
+                };
+            };
+            /** @description Authentication is required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unauthorized";
+                    };
+                };
+            };
+            /** @description Cross-site requests may not change anything; The admin API is closed: no ADMIN_TOKEN is configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/cross-site-request" | "https://valerix.dev/problems/admin-closed";
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/not-found";
+                    };
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/payload-too-large";
+                    };
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/unsupported-media-type";
+                    };
+                };
+            };
+            /** @description This Idempotency-Key was used with a different request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/idempotency-key-reused";
+                    };
+                };
+            };
+            /** @description Internal server error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/internal-error";
+                    };
+                };
+            };
+            /** @description The server is shutting down; The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        type?: "https://valerix.dev/problems/shutting-down" | "https://valerix.dev/problems/database-unavailable";
+                    };
+                };
+            };
+        };
+    };
+    enableWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description One key per logical change, kept across retries: the same key and request is answered with the first answer (`Idempotent-Replayed: true`), another request with 422. A refusal changes nothing, not even the key. 1–255 printable ASCII characters.
+                 * @example webhook-fulfilment-1
+                 */
+                "Idempotency-Key": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscription, enabled */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer to an earlier request with the same key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "wh_6f1c2b9e0d8a4c7b9e3f5a1d2c4b6e8f",
+                     *       "url": "https://shop.example/hooks/valerix",
+                     *       "events": [
+                     *         "order.confirmed",
+                     *         "order.cancelled"
+                     *       ],
+                     *       "description": "Fulfilment",
+                     *       "created_at": "2026-01-05T10:00:00.000Z",
+                     *       "failing_since": null,
+                     *       "disabled_at": null,
+                     *       "disabled_reason": null,
+                     *       "previous_secret_expires_at": null,
+                     *       "pending_deliveries": 3,
+                     *       "oldest_pending_at": "2026-01-04T09:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Webhook"];
                 };
             };
             /** @description The request is not valid; An Idempotency-Key header is required; The Idempotency-Key header is malformed; The request body is not valid JSON; The JSON body is nested too deeply; The body contains characters that cannot be stored */

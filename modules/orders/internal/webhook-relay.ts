@@ -194,7 +194,14 @@ export class WebhookRelay {
         }
         const poll = this.o.pollIntervalMs ?? 500;
         const wait = failures > 0 ? Math.min(30_000, poll * 2 ** Math.min(failures, 10)) : poll;
-        if (started === 0 && this.running) await this.clock.sleep(wait, this.stopper.signal).catch(() => {});
+        if (started === 0 && this.running) {
+          // A slot freed is a claim to make at once: with every slot of a busy endpoint taken,
+          // sleeping the whole poll capped one endpoint at `perEndpoint` attempts per poll.
+          const woken = new AbortController();
+          const sleep = this.clock.sleep(wait, AbortSignal.any([this.stopper.signal, woken.signal])).catch(() => {});
+          await (failures === 0 && pending.size > 0 ? Promise.race([sleep, ...pending]) : sleep);
+          woken.abort();
+        }
       }
       await Promise.all(pending);
     })();

@@ -32,6 +32,8 @@ export const WebhookSchema = t.Object({
   disabled_at: Nullable(Timestamp),
   disabled_reason: Nullable(t.String({ description: "Why the endpoint no longer receives events (it failed for days)" })),
   previous_secret_expires_at: Nullable(Timestamp),
+  pending_deliveries: Type.Integer({ minimum: 0, description: "Deliveries to this endpoint not yet sent: due, waiting for a retry, or held while it is disabled" }),
+  oldest_pending_at: Nullable(Timestamp),
 });
 
 export const WebhookWithSecretSchema = t.Composite([

@@ -60,6 +60,29 @@ export async function findWebhook(db: Kysely<any>, id: string): Promise<WebhookR
   return (await sql<WebhookRow>`select * from orders.webhooks where id = ${id}`.execute(db)).rows[0] ?? null;
 }
 
+/** Clears a disabled or failing endpoint's state: it is sent events again (from its pending deliveries). */
+export async function enableWebhook(trx: Kysely<any>, id: string): Promise<WebhookRow | null> {
+  const { rows } = await sql<WebhookRow>`
+    update orders.webhooks set disabled_at = null, disabled_reason = null, failing_since = null
+    where id = ${id} returning *`.execute(trx);
+  return rows[0] ?? null;
+}
+
+export interface PendingDeliveries {
+  count: number;
+  /** When the oldest of them was created (fanned out or redelivered). */
+  oldest: Date | null;
+}
+
+/** Deliveries still to be sent, per endpoint (`id`: that one only); endpoints with none are absent. */
+export async function pendingDeliveries(db: Kysely<any>, id?: string): Promise<Map<string, PendingDeliveries>> {
+  const { rows } = await sql<{ webhook_id: string; count: number; oldest: Date }>`
+    select webhook_id, count(*)::int as count, min(created_at) as oldest from orders.webhook_deliveries
+    where state = 'pending' ${id === undefined ? sql`` : sql`and webhook_id = ${id}`}
+    group by webhook_id`.execute(db);
+  return new Map(rows.map((r) => [r.webhook_id, { count: r.count, oldest: r.oldest }]));
+}
+
 export async function deleteWebhook(trx: Kysely<any>, id: string): Promise<boolean> {
   const r = await sql`delete from orders.webhooks where id = ${id} returning id`.execute(trx);
   return r.rows.length > 0;

@@ -19,6 +19,8 @@ const WEBHOOK_EXAMPLE = {
   disabled_at: null,
   disabled_reason: null,
   previous_secret_expires_at: null,
+  pending_deliveries: 0,
+  oldest_pending_at: null,
 };
 const SECRET_EXAMPLE = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const EVENT_EXAMPLE = {
@@ -130,6 +132,21 @@ export function webhookRoutes(service: WebhookService, adminGuard: RouteGuard) {
         parameters: [KEY_PARAMETER],
         responses: {
           200: jsonResponse("The subscription, with its new secret", schemaRef("WebhookWithSecret"), { ...WEBHOOK_EXAMPLE, previous_secret_expires_at: "2026-01-06T10:00:00.000Z", secret: SECRET_EXAMPLE }, REPLAYED_HEADER),
+          ...problemResponses("invalid_request", "not_found", ...KEY_PROBLEMS),
+        },
+      },
+    })
+    .post("/webhooks/:id/enable", async ({ params, request }) => send(await service.enable(params.id, keyOf(request))), {
+      params: WebhookParams,
+      detail: {
+        operationId: "enableWebhook",
+        summary: "Send to a disabled endpoint again",
+        description:
+          "Clears `disabled_at`, `disabled_reason` and `failing_since`; the endpoint's pending deliveries go out as they fall due. Events written while it was disabled were not queued for it: read them from `GET /api/events`. Enabling an endpoint that is not disabled changes nothing but `failing_since`.",
+        security: [{ bearer: [] }],
+        parameters: [KEY_PARAMETER],
+        responses: {
+          200: jsonResponse("The subscription, enabled", schemaRef("Webhook"), { ...WEBHOOK_EXAMPLE, pending_deliveries: 3, oldest_pending_at: "2026-01-04T09:00:00.000Z" }, REPLAYED_HEADER),
           ...problemResponses("invalid_request", "not_found", ...KEY_PROBLEMS),
         },
       },

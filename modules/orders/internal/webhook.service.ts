@@ -29,11 +29,15 @@ export interface WebhookView {
   disabled_reason: string | null;
   /** Until when the previous secret still signs, after a rotation. */
   previous_secret_expires_at: string | null;
+  /** Deliveries to this endpoint not yet sent (due, waiting to be retried, or held while it is disabled). */
+  pending_deliveries: number;
+  /** When the oldest pending delivery was created (null: none pending). */
+  oldest_pending_at: string | null;
 }
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
-export function webhookView(w: repo.WebhookRow): WebhookView {
+export function webhookView(w: repo.WebhookRow, pending?: repo.PendingDeliveries): WebhookView {
   return {
     id: w.id,
     url: w.url,
@@ -44,6 +48,8 @@ export function webhookView(w: repo.WebhookRow): WebhookView {
     disabled_at: iso(w.disabled_at),
     disabled_reason: w.disabled_reason,
     previous_secret_expires_at: iso(w.previous_expires_at),
+    pending_deliveries: pending?.count ?? 0,
+    oldest_pending_at: iso(pending?.oldest ?? null),
   };
 }
 
@@ -74,13 +80,14 @@ export class WebhookService {
   }
 
   async list(): Promise<WebhookView[]> {
-    return (await repo.listWebhooks(this.database)).map(webhookView);
+    const [rows, pending] = await Promise.all([repo.listWebhooks(this.database), repo.pendingDeliveries(this.database.db)]);
+    return rows.map((w) => webhookView(w, pending.get(w.id)));
   }
 
   async get(id: string): Promise<WebhookView> {
     const w = await repo.findWebhook(this.database.db, id);
     if (!w) throw new NotFoundError(`No webhook with id "${id}"`, { id });
-    return webhookView(w);
+    return webhookView(w, (await repo.pendingDeliveries(this.database.db, id)).get(id));
   }
 
   remove(id: string, key: string): Promise<repo.StoredAnswer> {
@@ -94,7 +101,21 @@ export class WebhookService {
     return repo.keyedWrite(this.database, { key, fingerprint: fingerprint("rotate", { id }), ttlMs: this.settings.keyTtlMs }, async (trx) => {
       const w = await repo.rotateSecret(trx, id, newSecret(), new Date(this.clock.now() + this.settings.rotationWindowMs));
       if (!w) throw new NotFoundError(`No webhook with id "${id}"`, { id });
-      return { status: 200, body: JSON.stringify({ ...webhookView(w), secret: w.secret }) };
+      return { status: 200, body: JSON.stringify({ ...webhookView(w, (await repo.pendingDeliveries(trx, id)).get(id)), secret: w.secret }) };
+    });
+  }
+
+  /**
+   * Sends to a disabled (or failing) endpoint again: clears `disabled_at`, `disabled_reason` and
+   * `failing_since`; its pending deliveries go out as they fall due. `enable("wh_…", "k3")` → 200
+   * with the endpoint; the same key again is replayed. Events written while it was disabled were
+   * not queued for it (`GET /api/events` has them).
+   */
+  enable(id: string, key: string): Promise<repo.StoredAnswer> {
+    return repo.keyedWrite(this.database, { key, fingerprint: fingerprint("enable", { id }), ttlMs: this.settings.keyTtlMs }, async (trx) => {
+      const w = await repo.enableWebhook(trx, id);
+      if (!w) throw new NotFoundError(`No webhook with id "${id}"`, { id });
+      return { status: 200, body: JSON.stringify(webhookView(w, (await repo.pendingDeliveries(trx, id)).get(id))) };
     });
   }
 

@@ -11,7 +11,7 @@ import { orderHarness, type OrderHarness } from "../../../tests/support/order-ha
 import { WebhookRelay, type DeliveryOutcome, type WebhookRelayOptions } from "./webhook-relay.ts";
 import { WebhookService } from "./webhook.service.ts";
 import { isPrivateAddress, WebhookUrlRefusedError } from "./webhook.url.ts";
-import { oldestUndeliveredAgeS } from "./webhook.repository.ts";
+import { fanOut, oldestUndeliveredAgeS } from "./webhook.repository.ts";
 import type { EventView } from "./outbox.repository.ts";
 
 /**
@@ -318,6 +318,24 @@ for (const backend of BACKENDS) {
       expect(done.rows[0]!.n).toBe(3);
     });
 
+    test("running, a finished attempt frees its slot for the next claim at once, not at the next poll", async () => {
+      const rx = receiver(() => 204);
+      servers.push(rx);
+      await subscribe(rx.url);
+      const [a] = await h.items(100);
+      for (let i = 0; i < 3; i++) await order(a!);
+      // One slot for the endpoint and a poll that never comes (the manual clock stands still):
+      // six events, each sent only because the one before it freed the slot.
+      const r = relay({ perEndpoint: 1, pollIntervalMs: 3_600_000 });
+      r.start();
+      try {
+        for (let i = 0; i < 500 && rx.hits() < 6; i++) await Bun.sleep(10);
+        expect(rx.hits()).toBe(6);
+      } finally {
+        await r.stop();
+      }
+    });
+
     test("a rotated secret: both signatures verify during the window, only the new one after", async () => {
       const rx = receiver(() => 200);
       servers.push(rx);
@@ -433,6 +451,41 @@ for (const backend of BACKENDS) {
       // The healthy endpoint got every event meanwhile.
       const all = await sql<{ n: number }>`select count(*)::int as n from orders.webhook_deliveries d join orders.webhooks w on w.id = d.webhook_id where w.url = ${alive.url} and d.state <> 'delivered'`.execute(database.db);
       expect(all.rows[0]!.n).toBe(0);
+    });
+
+    test("a disabled endpoint shows its pending deliveries; re-enabling it (keyed) clears its state and the relay sends them", async () => {
+      const rx = receiver(() => 200);
+      servers.push(rx);
+      const sub = await subscribe(rx.url);
+      const [a] = await h.items(100);
+      await order(a!);
+      // The order's two events are queued for the endpoint (fanned out), then it is disabled.
+      await fanOut(database, new Date(h.clock.now()), 100);
+      await sql`update orders.webhooks set disabled_at = now(), disabled_reason = 'Failing since then', failing_since = now() - interval '3 days' where id = ${sub.id}`.execute(database.db);
+      const r = relay();
+      await r.tick();
+      expect(rx.hits()).toBe(0);
+      // They wait, counted.
+      const held = await webhooks.get(sub.id);
+      expect(held.pending_deliveries).toBe(2);
+      expect(held.oldest_pending_at).not.toBeNull();
+      expect((await webhooks.list()).find((w) => w.id === sub.id)?.pending_deliveries).toBe(2);
+
+      const key = randomUUID();
+      const first = await webhooks.enable(sub.id, key);
+      expect(first.status).toBe(200);
+      expect(first.replayed).toBe(false);
+      const view = JSON.parse(first.body);
+      expect(view).toMatchObject({ id: sub.id, disabled_at: null, disabled_reason: null, failing_since: null, pending_deliveries: 2 });
+      expect(first.body).not.toContain(sub.secret);
+      const again = await webhooks.enable(sub.id, key);
+      expect(again).toEqual({ ...first, replayed: true });
+      await expect(webhooks.enable("wh_00000000000000000000000000000000", randomUUID())).rejects.toMatchObject({ code: "not_found" });
+      await expect(webhooks.remove(sub.id, key)).rejects.toMatchObject({ code: "idempotency_key_reused" });
+
+      await drain([r]);
+      expect(rx.hits()).toBe(2);
+      expect(await webhooks.get(sub.id)).toMatchObject({ pending_deliveries: 0, oldest_pending_at: null });
     });
 
     test("catch-up lists events after a cursor, by type; redeliver sends one again with the same id and body", async () => {

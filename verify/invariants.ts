@@ -1,4 +1,5 @@
 import { cancelAccepted, FINAL_STATUSES, isAccepted, orderIdOf, type AccountRow, type ItemObservation, type LedgerRow, type OrderRecord, type RestockRecord, type WebhookObservation } from "./types.ts";
+import { STOCK_LOW_TITLE } from "./stock-events.ts";
 import { checkWebhooks, WEBHOOK_INVARIANT_TITLES, type WebhookInvariantName } from "./webhook-invariants.ts";
 
 /**
@@ -34,6 +35,7 @@ export type InvariantName =
   | "ledger_sums_match_stock"
   | "holds_settle_once"
   | "reserved_matches_live_holds"
+  | "stock_low_matches_ledger"
   | WebhookInvariantName;
 
 export interface Breach {
@@ -92,6 +94,7 @@ export const INVARIANT_TITLES: Record<InvariantName, string> = {
   ledger_sums_match_stock: "For every item, Σ movements = its stock, as the API and the database show it",
   holds_settle_once: "Every hold ends paid, expired or cancelled, exactly once: a sale or a hold release of all its lines, never both, agreeing with the order's state",
   reserved_matches_live_holds: "For every item, reserved = Σ reserved changes = Σ lines of live holds, in the API and the database; none live after settling",
+  stock_low_matches_ledger: STOCK_LOW_TITLE,
   ...WEBHOOK_INVARIANT_TITLES,
 };
 

@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { checkInvariants } from "./invariants.ts";
 import { driveLoad, planItems, planOrders, planRestocks, runHold, runPay } from "./load-driver.ts";
 import { readLedger } from "./ledger.ts";
+import { readStockLowEvents, stockLowMatchesLedger, type StockLowEventRow } from "./stock-events.ts";
 import { replayCommand, type RunOptions } from "./options.ts";
 import { REPO_ROOT } from "./processes.ts";
 import { Progress, type ProgressCounts, type ProgressSink } from "./progress.ts";
@@ -306,10 +307,11 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
           }
         },
       });
-      const events = await listAllEvents(api);
+      const { events, other } = await listAllEvents(api);
       const histories = await readHistories(api, records, events, Math.min(32, o.concurrency));
       webhooks = {
         events,
+        other_events: other,
         attempts: receiver.attempts.slice(),
         histories,
         drained: finalWait !== null,
@@ -355,10 +357,15 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     if (sys.ledgerAfterStop) await sys.stop();
     let ledger: LedgerRow[] | null = null;
     let accounts: AccountRow[] | null = null;
+    let stockEvents: StockLowEventRow[] | null = null;
     if (sys.ledger) {
       const orderIds = [...new Set(records.flatMap((r) => r.answers.map((a) => a.order_id).filter((x): x is string => !!x)))];
       const read = await readLedger(sys.ledger, { itemIds: items.map((i) => i.item_id), orderIds }).catch((err) => {
         progress.phase(`ledger not readable: ${(err as Error).message}`);
+        return null;
+      });
+      stockEvents = await readStockLowEvents(sys.ledger, items.map((i) => i.item_id)).catch((err) => {
+        progress.phase(`stock events not readable: ${(err as Error).message}`);
         return null;
       });
       if (read) {
@@ -380,6 +387,8 @@ export async function runChaos(o: RunOptions, io: RunIo): Promise<RunOutcome> {
     mark("verify", since);
 
     const verdicts = checkInvariants({ orders: records, items, ledger, accounts, restocks, settleBoundMs, webhooks });
+    // stock.low against the ledger: one event per crossing of an item's threshold, none extra.
+    verdicts.push(stockLowMatchesLedger({ ledger, thresholds: Object.fromEntries(planned.map((p) => [p.item_id, p.low_stock_threshold])), events: stockEvents }));
     const reservedSums = ledger ? Object.fromEntries(items.map((i) => [i.item_id, ledger!.filter((r) => r.item_id === i.item_id).reduce((s, r) => s + (r.reserved_change ?? 0), 0)])) : null;
     const ledgerSums = ledger ? Object.fromEntries(items.map((i) => [i.item_id, ledger!.filter((r) => r.item_id === i.item_id).reduce((s, r) => s + r.quantity_change, 0)])) : null;
     const report = buildReport({

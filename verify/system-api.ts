@@ -144,7 +144,7 @@ export class SystemApi {
   }
 
   /** One page of `GET /api/events` after an event id (null: from the start). */
-  async eventsPage(after: string | null, limit = 500): Promise<{ events: Array<{ id: string; type: string; created_at: string; data: { order_id: string; seq: number; status: string } }>; next_after: string | null }> {
+  async eventsPage(after: string | null, limit = 500): Promise<{ events: Array<{ id: string; type: string; created_at: string; data: { order_id?: string; seq?: number; status?: string } }>; next_after: string | null }> {
     const q = new URLSearchParams({ limit: String(limit) });
     if (after) q.set("after", after);
     return this.json(await this.call(this.urls.orders, "GET", `/api/events?${q}`), "events");

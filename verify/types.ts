@@ -309,6 +309,8 @@ export interface ListedEvent {
 export interface WebhookObservation {
   /** Every order event the orders role lists, in its order. */
   events: ListedEvent[];
+  /** Every other event listed (`stock.low`): no order, so only delivery, body and overlap are judged. */
+  other_events?: Array<{ id: string; type: string }>;
   /** Every request the receiver saw. */
   attempts: ReceivedAttempt[];
   /** Order id → the statuses of its history, in order; null when it could not be read. */

@@ -95,6 +95,8 @@ export function checkWebhooks(w: WebhookObservation | null | undefined, max = 10
     else byId.set(a.id, [a]);
   }
   const listed = new Map(w.events.map((e) => [e.id, e]));
+  /** Listed events that name no order (`stock.low`). */
+  const others = new Map((w.other_events ?? []).map((e) => [e.id, e]));
   /** The history's changes that emit an event, in order. */
   const changes = (id: string) => (w.histories[id] ?? null)?.filter((s) => s !== "cancelling") ?? null;
 
@@ -105,6 +107,11 @@ export function checkWebhooks(w: WebhookObservation | null | undefined, max = 10
       v.check();
       const got = byId.get(e.id) ?? [];
       if (!got.some(ok)) v.add(e.id, `${e.type} of order ${e.order_id} (seq ${e.seq}) never answered 2xx (${got.length} attempts seen${got.length ? `: ${got.map((a) => a.status).join(" ")}` : ""})`);
+    }
+    for (const e of others.values()) {
+      v.check();
+      const got = byId.get(e.id) ?? [];
+      if (!got.some(ok)) v.add(e.id, `${e.type} never answered 2xx (${got.length} attempts seen)`);
     }
     const perOrder = new Map<string, typeof w.events>();
     for (const e of w.events) {
@@ -149,6 +156,7 @@ export function checkWebhooks(w: WebhookObservation | null | undefined, max = 10
     const v = collector("webhooks_per_order_sequence", max);
     const perOrder = new Map<string, Map<number, ReceivedAttempt[]>>();
     for (const a of w.attempts) {
+      if (others.has(a.id)) continue;
       const k = a.order_id !== null && a.seq !== null ? { orderId: a.order_id, seq: a.seq } : eventKey(a.id);
       if (!k) continue;
       let m = perOrder.get(k.orderId);
@@ -181,6 +189,12 @@ export function checkWebhooks(w: WebhookObservation | null | undefined, max = 10
     for (const [id, list] of byId) {
       v.check();
       const e = listed.get(id);
+      const other = others.get(id);
+      if (other) {
+        const wrong = list.find((a) => a.body_sha256 !== "" && a.type !== other.type);
+        if (wrong) v.add(id, `body names ${wrong.type}; the listed event is ${other.type}`);
+        continue;
+      }
       if (!e) {
         v.add(id, `received ${list.length} times, yet no such event is listed (a change that never committed?)`);
         continue;

@@ -164,6 +164,26 @@ describe("webhook invariants", () => {
     expect(verdictOf(w, "webhooks_every_change_delivered").breaches[0]!.subject).toBe(evtId(ORDER2, 2));
   });
 
+  test("stock.low events (no order): delivered once suffices, never delivered or a body of another type breaks, and they stay out of the per-order checks", () => {
+    const stock = { id: `evt_${"ab".repeat(16)}00000000`, type: "stock.low" };
+    const got = (status: number, type = "stock.low"): ReceivedAttempt => ({
+      id: stock.id, timestamp: "1767607200", start_ms: 2000, end_ms: 2001, body_sha256: sha(stock.id), status, signature_ok: true, order_id: null, seq: null, type, order_status: null,
+    });
+    const w = world();
+    w.other_events = [stock];
+    w.attempts.push(got(503), { ...got(204), start_ms: 2100, end_ms: 2101 });
+    expect(failing(w)).toEqual([]);
+    expect(verdictOf(w, "webhooks_every_change_delivered").checked).toBe(5 + 1 + 2);
+    const never = world();
+    never.other_events = [stock];
+    never.attempts.push(got(503));
+    expect(failing(never)).toEqual(["webhooks_every_change_delivered"]);
+    const wrong = world();
+    wrong.other_events = [stock];
+    wrong.attempts.push(got(204, "order.created"));
+    expect(failing(wrong)).toEqual(["webhooks_nothing_for_rolled_back"]);
+  });
+
   test("every change delivered: a history change with no event, a seq gap, an unreadable history; and a note when the backlog never drained", () => {
     const w = world();
     w.histories[ORDER] = ["pending", "queued", "queued", "confirmed"];

@@ -199,14 +199,19 @@ export async function awaitDrained(
   }
 }
 
-/** Every event the orders role lists, page by page. */
-export async function listAllEvents(api: SystemApi): Promise<ListedEvent[]> {
+/** Every event the orders role lists, page by page: the order events, and the others (`stock.low`) apart. */
+export async function listAllEvents(api: SystemApi): Promise<{ events: ListedEvent[]; other: Array<{ id: string; type: string }> }> {
   const out: ListedEvent[] = [];
+  const other: Array<{ id: string; type: string }> = [];
   let after: string | null = null;
   for (;;) {
     const page = await api.eventsPage(after, 500);
-    for (const e of page.events) out.push({ id: e.id, type: e.type, order_id: e.data.order_id, seq: e.data.seq, status: e.data.status, created_at: e.created_at });
-    if (page.events.length < 500 || !page.next_after) return out;
+    for (const e of page.events) {
+      const { order_id, seq, status } = e.data;
+      if (order_id !== undefined && seq !== undefined && status !== undefined) out.push({ id: e.id, type: e.type, order_id, seq, status, created_at: e.created_at });
+      else other.push({ id: e.id, type: e.type });
+    }
+    if (page.events.length < 500 || !page.next_after) return { events: out, other };
     after = page.next_after;
   }
 }

@@ -1204,7 +1204,7 @@ describe("verification run, end to end", () => {
     expect(report.verdict).toBe("pass");
     expect(report.summary.logical_orders).toBe(150);
     // The ledger was read: no invariant may be skipped in a run that started the system itself (the webhook ones need --webhooks).
-    expect(report.invariants.filter((v: InvariantVerdict) => !v.name.startsWith("webhooks_")).map((v: InvariantVerdict) => v.status)).toEqual(Array(20).fill("pass"));
+    expect(report.invariants.filter((v: InvariantVerdict) => !v.name.startsWith("webhooks_")).map((v: InvariantVerdict) => v.status)).toEqual(Array(21).fill("pass"));
     expect(report.invariants.filter((v: InvariantVerdict) => v.name.startsWith("webhooks_")).map((v: InvariantVerdict) => v.status)).toEqual(Array(5).fill("skipped"));
     // The mix reached the system: orders of several lines, the one-item body, cancels answered.
     expect(Object.keys(report.summary.lines.orders_by_line_count).length).toBeGreaterThan(1);

@@ -35,7 +35,7 @@ describe("verification run with webhooks", () => {
       expect(code).toBe(0);
       const report = JSON.parse(readFileSync(`${prefix}.json`, "utf8"));
       expect(report.verdict).toBe("pass");
-      expect(report.invariants.map((v: InvariantVerdict) => v.status)).toEqual(Array(25).fill("pass"));
+      expect(report.invariants.map((v: InvariantVerdict) => v.status)).toEqual(Array(26).fill("pass"));
       const w = report.webhooks;
       expect(w.events_listed).toBeGreaterThan(150);
       expect(w.events_delivered).toBe(w.events_listed);

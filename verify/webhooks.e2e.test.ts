@@ -38,7 +38,8 @@ describe("verification run with webhooks", () => {
       expect(report.invariants.map((v: InvariantVerdict) => v.status)).toEqual(Array(26).fill("pass"));
       const w = report.webhooks;
       expect(w.events_listed).toBeGreaterThan(150);
-      expect(w.events_delivered).toBe(w.events_listed);
+      // Delivered counts stock.low events too; the invariants judge each event.
+      expect(w.events_delivered).toBeGreaterThanOrEqual(w.events_listed);
       // The receiver really was a bad one, and the relays really were killed.
       expect(w.answered_5xx).toBeGreaterThan(w.events_listed * 0.3);
       expect(w.receiver_down_ms).toBeGreaterThanOrEqual(5_000);
